@@ -1,0 +1,153 @@
+/**
+ * The common dump model: what every dump format (WinDbg transcript,
+ * minidump, ELF core, kernel dump, raw images) turns its bytes into. Analysis
+ * code knows this model and never a file format.
+ *
+ * @example
+ * ```ts
+ * const dump = await openDump('crash.txt');
+ * const ctx = dump.threads[0]?.contexts[0];
+ * console.log(dump.symbols.format(ctx.registers.eip!)); // nt!Foo+0x37
+ * ```
+ */
+import type { Arch, RegisterValues } from '../../emu/registers.ts';
+
+/** Where a fact in a dump came from: a file offset, or a transcript command and line. */
+export interface Provenance {
+  /** What produced it: `dps f78aecac`, `MemoryListStream`, `PT_LOAD #3`. */
+  source: string;
+  /** 1-based line in a transcript. */
+  line?: number;
+  /** Byte offset in the dump file. */
+  offset?: bigint;
+}
+
+/** What kind of bytes a memory range holds, when the dump says. */
+export type MemoryKind = 'code' | 'data';
+
+/** A contiguous range of memory the dump holds. */
+export interface MemoryRange {
+  start: bigint;
+  /** Exclusive. */
+  end: bigint;
+  kind?: MemoryKind;
+  provenance: Provenance;
+}
+
+/**
+ * The dump's memory: for every byte, its value and where it came from, or
+ * nothing when the dump lacks it. Reads are lazy: formats read file bytes on
+ * demand.
+ */
+export interface MemoryView {
+  /** All `length` bytes at `address`, or undefined if any of them is missing. */
+  read(address: bigint, length: number): Uint8Array | undefined;
+  /** Provenance of the byte at `address`, or undefined if the dump lacks it. */
+  provenanceOf(address: bigint): Provenance | undefined;
+  /** The ranges held, sorted by start, not overlapping. */
+  ranges(): MemoryRange[];
+}
+
+/** The fault that stopped the machine or process. */
+export type Fault =
+  | {
+      kind: 'bugcheck';
+      /** e.g. 0x8e KERNEL_MODE_EXCEPTION_NOT_HANDLED. */
+      code: bigint;
+      parameters: bigint[];
+      provenance: Provenance;
+    }
+  | {
+      kind: 'exception';
+      /** NTSTATUS, e.g. 0xc0000005 or 0x80000003. */
+      code: bigint;
+      /** Where the exception was raised (the pc as the OS reports it). */
+      address: bigint;
+      parameters: bigint[];
+      threadId?: number;
+      provenance: Provenance;
+    }
+  | {
+      kind: 'signal';
+      signal: number;
+      /** si_addr: the faulting address for SIGSEGV/SIGBUS. */
+      address?: bigint;
+      code?: number;
+      threadId?: number;
+      provenance: Provenance;
+    };
+
+/** A register context a dump holds: a trap frame, a `.cxr` context, a thread's state. */
+export interface RegisterContext {
+  kind: 'trap-frame' | 'context' | 'thread';
+  /** e.g. `.trap f78aec38`. */
+  label: string;
+  /** Address of the frame in memory, where the dump says. */
+  address?: bigint;
+  registers: RegisterValues;
+  /** x86 trap frame error code, when shown. */
+  errorCode?: bigint;
+  provenance: Provenance;
+}
+
+/** A thread (user dumps) or processor (kernel dumps). */
+export interface DumpThread {
+  id: number;
+  name?: string;
+  /** Most specific first: the trap frame of the fault comes before the thread's context. */
+  contexts: RegisterContext[];
+}
+
+/** A resolved address: `module!symbol+0xoff`, or `module+0xoff` without a symbol. */
+export interface SymbolLocation {
+  module?: string;
+  symbol?: string;
+  /** The symbol's (or module's) start. */
+  base: bigint;
+  offset: bigint;
+}
+
+/** Addresses ↔ names. */
+export interface SymbolTable {
+  /** The nearest symbol at or below `address`, within its module when sizes are known. */
+  lookup(address: bigint): SymbolLocation | undefined;
+  /** The address of `module!symbol` (or `symbol`), if known. */
+  resolve(name: string): bigint | undefined;
+  /** `module!symbol+0xoff`, or the address as hex digits when unknown. */
+  format(address: bigint): string;
+  /** Number of symbols known. */
+  readonly size: number;
+}
+
+/** A module (image) loaded in the dumped address space. */
+export interface DumpModule {
+  name: string;
+  base: bigint;
+  size: bigint;
+  path?: string;
+  /** PDB name or GNU build id. */
+  debugId?: string;
+}
+
+/** A note about the dump a user should see: skipped commands, disagreements. */
+export interface DumpNote {
+  level: 'info' | 'warning';
+  message: string;
+  provenance?: Provenance;
+}
+
+export type DumpFormat = 'windbg-transcript' | 'minidump' | 'elf-core' | 'kernel-dump' | 'raw';
+
+/** A dump, opened. */
+export interface Dump {
+  format: DumpFormat;
+  path: string;
+  arch: Arch;
+  os?: string;
+  fault?: Fault;
+  threads: DumpThread[];
+  modules: DumpModule[];
+  symbols: SymbolTable;
+  memory: MemoryView;
+  notes: DumpNote[];
+}

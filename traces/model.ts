@@ -1,0 +1,84 @@
+/**
+ * The in-memory shape of a trace: what the emulator's recorder produces and
+ * what the trace writer, reader and exporters consume. Instructions arrive in
+ * columnar batches (typed arrays) so that recording allocates no object per
+ * instruction; the reader can expand a batch into `TraceInstruction`s for
+ * printing.
+ *
+ * @example
+ * ```ts
+ * for (const insn of instructionsOf(batch)) console.log(insn.pc.toString(16));
+ * ```
+ */
+import type { Arch, RegisterName } from '../emu/registers.ts';
+
+/** The trace header: written once, first. Every field may be absent in a file. */
+export interface TraceHeader {
+  /** Format version; this code writes 1. */
+  version: number;
+  arch: Arch;
+  /** Free text naming where the run came from (a dump path, images, a command line). */
+  source?: string;
+  /** The register order used by `TraceBatch.regIndex`. */
+  registers: RegisterName[];
+  /** Every register at the start of the run. */
+  startRegisters: Partial<Record<RegisterName, bigint>>;
+  /** Human-readable description of the memory source (images, dump). */
+  memory?: string;
+  /** ISO time the trace was started. */
+  created?: string;
+}
+
+/** Why something was recorded outside the per-instruction columns. */
+export type TraceEvent =
+  | { kind: 'trap'; index: number; vector: number; pc: bigint }
+  | { kind: 'fault'; index: number; address: bigint; access: 'read' | 'write' | 'fetch'; pc: bigint; reason: string }
+  | { kind: 'stop'; index: number; reason: string; pc: bigint }
+  | { kind: 'injected'; index: number; description: string };
+
+/**
+ * A run of consecutive instructions in columnar form. `index` fields are
+ * positions in this batch. `regStart[i]..regStart[i+1]` are the register
+ * changes made by instruction i (the values after it executed);
+ * `memStart[i]..memStart[i+1]` its memory accesses.
+ */
+export interface TraceBatch {
+  /** Number of instructions in the batch. */
+  count: number;
+  /** Sequence number of the first instruction in the whole trace. */
+  first: number;
+  pc: BigUint64Array;
+  size: Uint8Array;
+  regStart: Uint32Array;
+  regIndex: Uint8Array;
+  regValue: BigUint64Array;
+  memStart: Uint32Array;
+  /** 0 = read, 1 = write. */
+  memKind: Uint8Array;
+  memAddress: BigUint64Array;
+  memSize: Uint8Array;
+  memValue: BigUint64Array;
+  /** Instruction bytes first seen in this batch, by address. */
+  code: Map<bigint, Uint8Array>;
+  events: TraceEvent[];
+}
+
+/** One memory access of one instruction. */
+export interface MemoryAccess {
+  kind: 'read' | 'write';
+  address: bigint;
+  size: number;
+  value: bigint;
+}
+
+/** One instruction expanded from a batch, for printing. */
+export interface TraceInstruction {
+  /** Sequence number in the whole trace. */
+  index: number;
+  pc: bigint;
+  size: number;
+  bytes?: Uint8Array;
+  changed: Array<[RegisterName, bigint]>;
+  memory: MemoryAccess[];
+  events: TraceEvent[];
+}
