@@ -1,0 +1,432 @@
+/**
+ * One Unicorn engine for one architecture: registers, memory, lazy paging
+ * from a `MemorySource`, hooks, bounded runs, snapshots and recording. The
+ * one backend every analysis drives; it knows nothing of dump formats.
+ *
+ * @example
+ * ```ts
+ * const emu = Emulator.open('x86');
+ * emu.map(0x1000n, 0x1000);
+ * emu.write(0x1000n, Uint8Array.of(0x40, 0xcc)); // inc eax; int 3
+ * const result = emu.run({ from: 0x1000n, maxInstructions: 100 });
+ * // result: { kind: 'trapped', vector: 3, name: 'int 3', pc: 0x1002n }
+ * emu.dispose();
+ * ```
+ */
+import { unicorn, ucErrorText, InterruptCallback, InvalidInstructionCallback, CodeCallback, MemoryCallback } from './ffi.ts';
+import { UC_ARCH, UC_MODE, UC_HOOK, UC_PROT, UC_X86_INS, UC_ERR_OK, UC_CTL_TB_REMOVE_CACHE } from './constants.ts';
+import { EmulationError } from './errors.ts';
+import { HookRegistry, type HookId } from './hooks.ts';
+import { LazyPager, PAGE_SIZE } from './lazy-pages.ts';
+import { SnapshotManager, type Snapshot } from './snapshot.ts';
+import { trapName } from './traps.ts';
+import { Watchdog } from './watchdog.ts';
+import type { MemorySource, Access } from './memory-source.ts';
+import type { RunResult } from './run-result.ts';
+import {
+  pcRegister, registersOf, registerMask, unicornRegisterId,
+  type Arch, type RegisterName, type RegisterValues,
+} from './registers.ts';
+
+/** Bounds and stop conditions of one run. */
+export interface RunOptions {
+  /** Start address; the current pc when absent. */
+  from?: bigint;
+  /** Stop when the pc reaches this address (before executing it). */
+  until?: bigint;
+  /** Stop after exactly this many instructions (a goal, reported as `reached`). */
+  count?: number;
+  /** Instruction budget (default 10 000 000); 0 means none (then `until` or a timeout must bound the run). */
+  maxInstructions?: number;
+  /** Wall-time budget in milliseconds (default 10 000). */
+  timeoutMs?: number;
+}
+
+/** Something that counts instructions during a run and can enforce a limit (the recorder). */
+export interface RunObserver {
+  begin(limit: number): void;
+  finish(): void;
+  executed(): number;
+  stoppedByLimit(): boolean;
+}
+
+export const DEFAULT_MAX_INSTRUCTIONS = 10_000_000;
+export const DEFAULT_TIMEOUT_MS = 10_000;
+const NO_ADDRESS = 0xffff_ffff_ffff_ffffn;
+const UC_QUERY_TIMEOUT = 4;
+
+export class Emulator {
+  readonly arch: Arch;
+  /** The engine handle (koffi external); for the emu layer's own modules. */
+  readonly engine: unknown;
+  readonly hooks: HookRegistry;
+  private readonly regBuffer = Buffer.alloc(8);
+  private readonly mapped: Array<{ start: bigint; end: bigint }> = [];
+  private pager?: LazyPager;
+  private snapshots?: SnapshotManager;
+  private stopResult?: RunResult;
+  private observer?: RunObserver;
+  private readonly watchdog: Watchdog | undefined;
+  private disposed = false;
+  private countedLastRun = false;
+
+  private constructor(arch: Arch, engine: unknown) {
+    this.arch = arch;
+    this.engine = engine;
+    this.hooks = new HookRegistry(
+      engine,
+      (status, operation, address) => this.check(status, operation, address),
+      () => this.flushTranslations(),
+    );
+    this.installTrapHooks();
+    this.watchdog = Watchdog.create(this);
+  }
+
+  /** Opens an engine for `arch`: x86 (32-bit protected mode, flat), x64 (long mode) or arm64. */
+  static open(arch: Arch): Emulator {
+    const uc = unicorn();
+    const [ucArch, mode] =
+      arch === 'x86' ? [UC_ARCH.x86, UC_MODE.m32] : arch === 'x64' ? [UC_ARCH.x86, UC_MODE.m64] : [UC_ARCH.arm64, UC_MODE.arm];
+    const out: unknown[] = [null];
+    const status = uc.uc_open(ucArch, mode, out);
+    if (status !== UC_ERR_OK) {
+      throw new EmulationError('uc_open', `Cannot open a Unicorn engine for ${arch}: ${ucErrorText(status)}`, { code: status, ucError: ucErrorText(status) });
+    }
+    return new Emulator(arch, out[0]);
+  }
+
+  /** Throws an EmulationError naming the operation when a Unicorn call failed. */
+  check(status: number, operation: string, address?: bigint): void {
+    if (status === UC_ERR_OK) return;
+    const text = ucErrorText(status);
+    const where = address === undefined ? '' : ` at 0x${address.toString(16)}`;
+    throw new EmulationError(operation, `${operation}${where} failed: ${text}`, { code: status, ucError: text, address });
+  }
+
+  // ---- registers --------------------------------------------------------
+
+  private registerId(name: RegisterName): number {
+    const id = unicornRegisterId(this.arch, name);
+    if (id === undefined) throw new EmulationError('register', `The ${this.arch} engine has no register '${name}'`);
+    return id;
+  }
+
+  /** The value of one register, as an unsigned bigint. */
+  readRegister(name: RegisterName): bigint {
+    this.regBuffer.fill(0);
+    this.check(unicorn().uc_reg_read(this.engine, this.registerId(name), this.regBuffer), `uc_reg_read(${name})`);
+    const value = this.regBuffer.readBigUInt64LE(0);
+    return isSegment(name) ? value & 0xffffn : value & registerMask(this.arch);
+  }
+
+  /** Sets one register. */
+  writeRegister(name: RegisterName, value: bigint): void {
+    this.regBuffer.writeBigUInt64LE(BigInt.asUintN(64, value));
+    this.check(unicorn().uc_reg_write(this.engine, this.registerId(name), this.regBuffer), `uc_reg_write(${name})`);
+  }
+
+  /** Every register of the architecture. */
+  readRegisters(names: readonly RegisterName[] = registersOf(this.arch)): RegisterValues {
+    const values: RegisterValues = {};
+    for (const name of names) values[name] = this.readRegister(name);
+    return values;
+  }
+
+  /** Sets the registers given; others keep their values. */
+  writeRegisters(values: RegisterValues): void {
+    for (const [name, value] of Object.entries(values) as Array<[RegisterName, bigint | undefined]>) {
+      if (value !== undefined) this.writeRegister(name, value);
+    }
+  }
+
+  /** The program counter. */
+  pc(): bigint {
+    return this.readRegister(pcRegister(this.arch));
+  }
+
+  // ---- memory -------------------------------------------------------------
+
+  /**
+   * Maps [address, address+size) with `perms` (UC_PROT bits, default all).
+   * Both must be page-aligned; use `mapBytes` for arbitrary images.
+   */
+  map(address: bigint, size: number | bigint, perms: number = UC_PROT.ALL): void {
+    const length = BigInt(size);
+    const overlap = this.mapped.find((r) => address < r.end && r.start < address + length);
+    if (overlap) {
+      throw new EmulationError('uc_mem_map', `Cannot map 0x${address.toString(16)}..0x${(address + length).toString(16)}: overlaps 0x${overlap.start.toString(16)}..0x${overlap.end.toString(16)}`, { address });
+    }
+    this.check(unicorn().uc_mem_map(this.engine, address, Number(length), perms), `uc_mem_map(0x${address.toString(16)}, 0x${length.toString(16)})`, address);
+    this.mapped.push({ start: address, end: address + length });
+  }
+
+  /** Maps the pages covering `bytes` at `address` (any alignment) and writes them. */
+  mapBytes(address: bigint, bytes: Uint8Array, perms: number = UC_PROT.ALL): void {
+    const page = BigInt(PAGE_SIZE);
+    const start = address - (address % page);
+    const end = ((address + BigInt(bytes.length) + page - 1n) / page) * page;
+    this.map(start, end - start, perms);
+    this.write(address, bytes);
+  }
+
+  /** True when `address` is in a mapped range. */
+  isMapped(address: bigint): boolean {
+    return this.mapped.some((r) => r.start <= address && address < r.end);
+  }
+
+  /** The mapped ranges, sorted. */
+  regions(): Array<{ start: bigint; end: bigint }> {
+    return [...this.mapped].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  }
+
+  /** Reads `length` bytes; throws EmulationError when any is unmapped. */
+  read(address: bigint, length: number): Uint8Array {
+    const out = Buffer.alloc(length);
+    this.check(unicorn().uc_mem_read(this.engine, address, out, length), `uc_mem_read(0x${address.toString(16)}, ${length})`, address);
+    return new Uint8Array(out.buffer, out.byteOffset, length);
+  }
+
+  /** Writes bytes; throws EmulationError when any is unmapped. */
+  write(address: bigint, bytes: Uint8Array): void {
+    this.check(unicorn().uc_mem_write(this.engine, address, bytes, bytes.length), `uc_mem_write(0x${address.toString(16)}, ${bytes.length})`, address);
+  }
+
+  /** Reads a little-endian unsigned value of `size` bytes (1, 2, 4, 8). */
+  readValue(address: bigint, size: number): bigint {
+    const bytes = this.read(address, size);
+    let value = 0n;
+    for (let i = size - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[i]!);
+    return value;
+  }
+
+  /** Writes a little-endian unsigned value of `size` bytes. */
+  writeValue(address: bigint, size: number, value: bigint): void {
+    const bytes = new Uint8Array(size);
+    for (let i = 0; i < size; i++) bytes[i] = Number((value >> BigInt(8 * i)) & 0xffn);
+    this.write(address, bytes);
+  }
+
+  /**
+   * Maps pages from `source` on demand: an access to an unmapped page maps it;
+   * a page the source lacks stops the run with a `not-in-dump` fault.
+   */
+  setMemorySource(source: MemorySource): void {
+    if (this.pager) throw new EmulationError('setMemorySource', 'A memory source is already set');
+    this.pager = new LazyPager(
+      {
+        mapPage: (page, bytes, perms) => {
+          this.map(page, PAGE_SIZE, perms);
+          this.write(page, bytes);
+        },
+        readPc: () => this.pc(),
+        stopWith: (result) => this.stopWith(result),
+        stop: () => unicorn().uc_emu_stop(this.engine),
+        pageMapped: (page) => this.snapshots?.pageMapped(page),
+      },
+      source,
+      this.hooks,
+    );
+    this.pager.install();
+  }
+
+  /** Pages mapped on demand so far. */
+  get lazyPagesMapped(): number {
+    return this.pager?.mappedPages ?? 0;
+  }
+
+  // ---- hooks --------------------------------------------------------------
+
+  /** Calls `fn` at the start of every basic block. */
+  onBlock(fn: (address: bigint, size: number) => void): HookId {
+    return this.hooks.add(UC_HOOK.BLOCK, CodeCallback, (_uc, address: number | bigint, size: number) => fn(BigInt(address), size));
+  }
+
+  /** Calls `fn` before every instruction. Slow (a JS call each); the recorder is the fast path. */
+  onInstruction(fn: (address: bigint, size: number) => void): HookId {
+    return this.hooks.add(UC_HOOK.CODE, CodeCallback, (_uc, address: number | bigint, size: number) => fn(BigInt(address), size));
+  }
+
+  /** Calls `fn` for every memory read (with the value read) or write (with the value written). */
+  onMemory(kind: 'read' | 'write', fn: (address: bigint, size: number, value: bigint) => void): HookId {
+    const type = kind === 'read' ? UC_HOOK.MEM_READ_AFTER : UC_HOOK.MEM_WRITE;
+    return this.hooks.add(type, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number, value: number | bigint) =>
+      fn(BigInt(address), size, BigInt.asUintN(size * 8, BigInt(value))),
+    );
+  }
+
+  /** Removes a hook added with one of the `on…` methods. */
+  removeHook(id: HookId): void {
+    this.hooks.remove(id);
+  }
+
+  /** Asks the current run to stop; `run` then reports why from its own checks. */
+  requestStop(): void {
+    unicorn().uc_emu_stop(this.engine);
+  }
+
+  /** Ends the current run from inside a hook with `result`. */
+  stopWith(result: RunResult): void {
+    this.stopResult ??= result;
+    unicorn().uc_emu_stop(this.engine);
+  }
+
+  private installTrapHooks(): void {
+    this.hooks.add(UC_HOOK.INTR, InterruptCallback, (_uc, intno: number) => {
+      this.stopWith({ kind: 'trapped', vector: intno, name: trapName(this.arch, intno), pc: this.pc() });
+    });
+    this.hooks.add(UC_HOOK.INSN_INVALID, InvalidInstructionCallback, () => {
+      this.stopWith({ kind: 'trapped', vector: this.arch === 'arm64' ? 1 : 6, name: 'invalid instruction', pc: this.pc() });
+      return false;
+    });
+    if (this.arch !== 'arm64') {
+      for (const [id, name] of [[UC_X86_INS.SYSCALL, 'syscall'], [UC_X86_INS.SYSENTER, 'sysenter']] as const) {
+        this.hooks.add(UC_HOOK.INSN, CodeCallback, () => {
+          this.stopWith({ kind: 'trapped', vector: -1, name, pc: this.pc() });
+        }, undefined, id);
+      }
+    }
+  }
+
+  /** Lets the recorder count instructions and enforce the budget during runs. */
+  setObserver(observer: RunObserver | undefined): void {
+    this.observer = observer;
+  }
+
+  // ---- running ------------------------------------------------------------
+
+  /** Runs from `from` (or the pc) until a stop condition; always bounded. */
+  run(options: RunOptions = {}): RunResult {
+    const from = options.from ?? this.pc();
+    const budget = options.maxInstructions ?? DEFAULT_MAX_INSTRUCTIONS;
+    const goal = options.count !== undefined && (budget === 0 || options.count <= budget);
+    const limit = goal ? options.count! : budget;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (limit === 0 && options.until === undefined && timeoutMs <= 0) {
+      throw new EmulationError('run', 'A run needs an instruction budget, an end address or a time budget');
+    }
+    this.stopResult = undefined;
+    this.observer?.begin(limit);
+    const uc = unicorn();
+    const started = performance.now();
+    const timeoutUs = Math.max(0, Math.round(timeoutMs * 1000));
+    const counting = !this.observer && limit > 0;
+    this.hooks.codeHasRun ||= this.mapped.length > 0;
+    // Unicorn counts instructions with a code hook it adds per run; blocks
+    // translated while no code hook existed would skip it.
+    if (counting !== this.countedLastRun) this.flushTranslations();
+    this.countedLastRun = counting;
+    this.watchdog?.arm(timeoutUs);
+    const status = uc.uc_emu_start(
+      this.engine,
+      from,
+      options.until ?? NO_ADDRESS,
+      this.watchdog ? 0 : timeoutUs,
+      counting ? limit : 0,
+    );
+    this.watchdog?.arm(0);
+    this.hooks.codeHasRun = true;
+    this.observer?.finish();
+    const hookError = this.hooks.takeError();
+    if (hookError !== undefined) throw hookError;
+    const instructions = this.observer?.executed();
+    const pc = this.pc();
+    const stop = this.stopResult as RunResult | undefined;
+    if (stop) return { ...stop, instructions };
+    if (status !== UC_ERR_OK) {
+      const text = ucErrorText(status);
+      const error = new EmulationError('uc_emu_start', `uc_emu_start failed at 0x${pc.toString(16)}: ${text}`, { code: status, ucError: text, address: pc });
+      const fault = faultOf(status);
+      if (fault) {
+        return { kind: 'fault', address: pc, access: fault.access, size: 0, pc, reason: fault.reason, message: text, instructions };
+      }
+      return { kind: 'error', error, pc, instructions };
+    }
+    if (options.until !== undefined && pc === options.until) return { kind: 'reached', pc, reason: 'address', instructions };
+    if (this.timedOut(timeoutMs, started)) return { kind: 'budget', budget: 'time', pc, instructions };
+    if (this.observer && !this.observer.stoppedByLimit()) {
+      // Unicorn stopped on its own (uc_emu_stop from a hook we do not own).
+      return { kind: 'reached', pc, reason: 'count', instructions };
+    }
+    if (goal) return { kind: 'reached', pc, reason: 'count', instructions: instructions ?? limit };
+    return { kind: 'budget', budget: 'instructions', pc, instructions: instructions ?? limit };
+  }
+
+  private timedOut(timeoutMs: number, started: number): boolean {
+    if (this.watchdog) return this.watchdog.timedOut();
+    // Unicorn 2.0.1 never clears its timed-out flag, so the clock decides too.
+    const flag = [0];
+    unicorn().uc_query(this.engine, UC_QUERY_TIMEOUT, flag);
+    return flag[0] !== 0 && timeoutMs > 0 && performance.now() - started >= timeoutMs * 0.9;
+  }
+
+  // ---- snapshots ------------------------------------------------------------
+
+  /**
+   * Saves the CPU context and starts tracking written pages, so `restore`
+   * rewrites only what later runs dirtied. Taking a snapshot ends the
+   * previous one's validity.
+   */
+  snapshot(): Snapshot {
+    this.snapshots ??= new SnapshotManager(this);
+    this.pager?.markBaseline();
+    return this.snapshots.take();
+  }
+
+  /** Returns CPU and memory to `snapshot` (the latest one taken). */
+  restore(snapshot: Snapshot): { pagesRestored: number } {
+    if (!this.snapshots) throw new EmulationError('restore', 'No snapshot was taken on this engine');
+    const pagesRestored = this.snapshots.restore(snapshot);
+    this.pager?.restoreBaseline();
+    return { pagesRestored };
+  }
+
+  /**
+   * Drops the translated blocks of all mapped memory (after patching code
+   * bytes, or so that new hooks fire). Removes ranges rather than calling
+   * UC_CTL_TB_FLUSH, which costs about 100 ms in Unicorn 2.0.1.
+   */
+  flushTranslations(): void {
+    if (!this.hooks.codeHasRun) return;
+    for (const { start, end } of mergeRanges(this.mapped)) {
+      this.check(unicorn().uc_ctl(this.engine, UC_CTL_TB_REMOVE_CACHE, 'uint64_t', start, 'uint64_t', end), 'uc_ctl(TB_REMOVE_CACHE)', start);
+    }
+  }
+
+  /** Releases the engine, hooks, snapshots and recorder. Safe to call twice. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.snapshots?.dispose();
+    this.watchdog?.dispose();
+    const uc = unicorn();
+    uc.uc_close(this.engine);
+    this.hooks.dispose();
+  }
+}
+
+function mergeRanges(ranges: Array<{ start: bigint; end: bigint }>): Array<{ start: bigint; end: bigint }> {
+  const sorted = [...ranges].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const merged: Array<{ start: bigint; end: bigint }> = [];
+  for (const r of sorted) {
+    const last = merged[merged.length - 1];
+    if (last && r.start <= last.end) last.end = r.end > last.end ? r.end : last.end;
+    else merged.push({ ...r });
+  }
+  return merged;
+}
+
+function isSegment(name: RegisterName): boolean {
+  return name === 'cs' || name === 'ss' || name === 'ds' || name === 'es' || name === 'fs' || name === 'gs';
+}
+
+function faultOf(status: number): { access: Access; reason: 'unmapped' | 'protection' } | undefined {
+  switch (status) {
+    case 6: return { access: 'read', reason: 'unmapped' };
+    case 7: return { access: 'write', reason: 'unmapped' };
+    case 8: return { access: 'fetch', reason: 'unmapped' };
+    case 12: return { access: 'write', reason: 'protection' };
+    case 13: return { access: 'read', reason: 'protection' };
+    case 14: return { access: 'fetch', reason: 'protection' };
+    default: return undefined;
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Maps memory on demand: the first access to an unmapped page maps it from
+ * the `MemorySource`. A page the source lacks stops the run with a fault
+ * ("memory at 0x… is not in the dump"). Pages the source holds only in part
+ * (debugger transcripts) are mapped with their known bytes, and every read
+ * or fetch of a byte that is neither known nor written by the run stops it
+ * the same way, so an unknown value is never silently read as zero.
+ *
+ * @example
+ * ```ts
+ * const pager = new LazyPager(emu, source, hooks);
+ * pager.install();
+ * ```
+ */
+import { InvalidMemoryCallback, MemoryCallback, CodeCallback } from './ffi.ts';
+import { UC_HOOK, UC_HOOK_MEM_UNMAPPED, UC_MEM, UC_PROT } from './constants.ts';
+import type { Access, MemorySource } from './memory-source.ts';
+import type { HookRegistry } from './hooks.ts';
+import type { RunResult } from './run-result.ts';
+
+export const PAGE_SIZE = 0x1000;
+const PAGE_MASK = ~BigInt(PAGE_SIZE - 1);
+
+/** What the pager needs from the emulator. */
+export interface PagerHost {
+  mapPage(page: bigint, bytes: Uint8Array, perms: number): void;
+  readPc(): bigint;
+  stopWith(result: RunResult): void;
+  stop(): void;
+  /** Called after a page is mapped during a run, so dirty tracking can save it. */
+  pageMapped(page: bigint): void;
+}
+
+interface PartialPage {
+  known: Uint8Array;
+  /** Bytes written by the current run since the last snapshot baseline. */
+  written: Uint8Array;
+  baseline?: Uint8Array;
+}
+
+function accessOf(type: number): Access {
+  if (type === UC_MEM.WRITE_UNMAPPED || type === UC_MEM.WRITE) return 'write';
+  if (type === UC_MEM.FETCH_UNMAPPED || type === UC_MEM.FETCH) return 'fetch';
+  return 'read';
+}
+
+export class LazyPager {
+  private readonly partial = new Map<bigint, PartialPage>();
+  private partialHooksInstalled = false;
+  /** Pages mapped from the source so far. */
+  mappedPages = 0;
+
+  constructor(
+    private readonly host: PagerHost,
+    private readonly source: MemorySource,
+    private readonly hooks: HookRegistry,
+  ) {}
+
+  install(): void {
+    this.hooks.add(UC_HOOK_MEM_UNMAPPED, InvalidMemoryCallback, (_uc, type: number, address: number | bigint, size: number) =>
+      this.onUnmapped(type, BigInt(address), size),
+    );
+  }
+
+  private onUnmapped(type: number, address: bigint, size: number): boolean {
+    const page = address & PAGE_MASK;
+    const access = accessOf(type);
+    const full = this.source.read(page, PAGE_SIZE);
+    if (full) {
+      this.host.mapPage(page, full, UC_PROT.ALL);
+      this.mappedPages++;
+      this.host.pageMapped(page);
+      return true;
+    }
+    const part = this.source.readPartial?.(page, PAGE_SIZE);
+    if (part && part.known.some((k) => k !== 0)) {
+      this.host.mapPage(page, part.bytes, UC_PROT.ALL);
+      this.mappedPages++;
+      this.partial.set(page, { known: part.known, written: new Uint8Array(PAGE_SIZE) });
+      this.installPartialHooks();
+      this.host.pageMapped(page);
+      // The access that brought us here may itself touch unknown bytes.
+      if (access === 'write') {
+        this.markWritten(address, size);
+        return true;
+      }
+      return !this.stopIfUnknown(access, address, size);
+    }
+    this.host.stopWith({
+      kind: 'fault',
+      address,
+      access,
+      size,
+      pc: access === 'fetch' ? address : this.host.readPc(),
+      reason: 'not-in-dump',
+      message: `memory at 0x${address.toString(16)} is not in the dump`,
+    });
+    return false;
+  }
+
+  private installPartialHooks(): void {
+    if (this.partialHooksInstalled) return;
+    this.partialHooksInstalled = true;
+    this.hooks.add(UC_HOOK.MEM_READ, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number) => {
+      this.stopIfUnknown('read', BigInt(address), size);
+    });
+    this.hooks.add(UC_HOOK.MEM_WRITE, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number) => {
+      this.markWritten(BigInt(address), size);
+    });
+    this.hooks.add(UC_HOOK.CODE, CodeCallback, (_uc, address: number | bigint, size: number) => {
+      this.stopIfUnknown('fetch', BigInt(address), size);
+    });
+  }
+
+  /** The first byte of [address, address+size) that is in a partial page and unknown, if any. */
+  unknownByte(address: bigint, size: number): bigint | undefined {
+    for (let i = 0; i < size; i++) {
+      const at = address + BigInt(i);
+      const page = this.partial.get(at & PAGE_MASK);
+      if (!page) continue;
+      const offset = Number(at & BigInt(PAGE_SIZE - 1));
+      if (!page.known[offset] && !page.written[offset]) return at;
+    }
+    return undefined;
+  }
+
+  private stopIfUnknown(access: Access, address: bigint, size: number): boolean {
+    if (this.partial.size === 0) return false;
+    const missing = this.unknownByte(address, size);
+    if (missing === undefined) return false;
+    this.host.stopWith({
+      kind: 'fault',
+      address: missing,
+      access,
+      size,
+      pc: access === 'fetch' ? address : this.host.readPc(),
+      reason: 'not-in-dump',
+      message: `memory at 0x${missing.toString(16)} is not in the dump`,
+    });
+    this.host.stop();
+    return true;
+  }
+
+  private markWritten(address: bigint, size: number): void {
+    for (let i = 0; i < size; i++) {
+      const at = address + BigInt(i);
+      const page = this.partial.get(at & PAGE_MASK);
+      if (page) page.written[Number(at & BigInt(PAGE_SIZE - 1))] = 1;
+    }
+  }
+
+  /** Remembers which bytes are written now, for `restoreBaseline`. */
+  markBaseline(): void {
+    for (const page of this.partial.values()) page.baseline = page.written.slice();
+  }
+
+  /** Returns the written-byte masks to the last baseline (snapshot restore). */
+  restoreBaseline(): void {
+    for (const page of this.partial.values()) page.written = page.baseline ? page.baseline.slice() : new Uint8Array(PAGE_SIZE);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The native recorder (emu/native/recorder.c), built at install time into
+ * `build/native/librecorder.so`. Optional: without it faultline records
+ * through JavaScript hooks, about five times slower.
+ *
+ * @example
+ * ```ts
+ * const native = nativeRecorder(); // undefined when not built
+ * ```
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import koffi from 'koffi';
+import { unicorn } from './ffi.ts';
+
+/** Where scripts/postinstall.ts puts the built recorder. */
+export const NATIVE_RECORDER_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'native', 'librecorder.so');
+
+export const FlushCallback = koffi.proto('void ft_flush_cb(uint32_t reason)');
+
+const SIGNATURES = {
+  ft_recorder_new:
+    'void *ft_recorder_new(void *uc, const int *reg_ids, int nregs, uint64_t mask, uint32_t capacity, void *flush, int want_regs, int want_mem)',
+  ft_recorder_base: 'void *ft_recorder_base(void *r)',
+  ft_recorder_block_size: 'size_t ft_recorder_block_size(void *r)',
+  ft_recorder_offset: 'size_t ft_recorder_offset(void *r, int field)',
+  ft_recorder_begin: 'void ft_recorder_begin(void *r, uint64_t limit)',
+  ft_recorder_finish: 'void ft_recorder_finish(void *r)',
+  ft_recorder_executed: 'uint64_t ft_recorder_executed(void *r)',
+  ft_recorder_stopped_by_limit: 'uint32_t ft_recorder_stopped_by_limit(void *r)',
+  ft_recorder_free: 'void ft_recorder_free(void *r)',
+  ft_dirty_new: 'void *ft_dirty_new(void *uc)',
+  ft_dirty_save: 'int ft_dirty_save(void *d, uint64_t page)',
+  ft_dirty_clear: 'void ft_dirty_clear(void *d)',
+  ft_dirty_restore: 'int ft_dirty_restore(void *d)',
+  ft_dirty_count: 'uint32_t ft_dirty_count(void *d)',
+  ft_dirty_free: 'void ft_dirty_free(void *d)',
+  ft_watchdog_new: 'void *ft_watchdog_new(void *uc)',
+  ft_watchdog_arm: 'void ft_watchdog_arm(void *w, uint64_t timeout_us)',
+  ft_watchdog_timed_out: 'uint32_t ft_watchdog_timed_out(void *w)',
+  ft_watchdog_free: 'void ft_watchdog_free(void *w)',
+} as const;
+
+export type NativeRecorderLibrary = { [K in keyof typeof SIGNATURES]: KoffiFunction };
+type KoffiFunction = ReturnType<ReturnType<typeof koffi.load>['func']>;
+
+let loaded: NativeRecorderLibrary | null | undefined;
+
+/** The native recorder library, or undefined when it was not built (or FAULTLINE_NO_NATIVE is set). */
+export function nativeRecorder(): NativeRecorderLibrary | undefined {
+  if (loaded !== undefined) return loaded ?? undefined;
+  loaded = null;
+  if (process.env.FAULTLINE_NO_NATIVE || !existsSync(NATIVE_RECORDER_PATH)) return undefined;
+  unicorn(); // libunicorn must be loaded first: the recorder links against it by soname.
+  try {
+    const lib = koffi.load(NATIVE_RECORDER_PATH);
+    loaded = Object.fromEntries(
+      Object.entries(SIGNATURES).map(([name, signature]) => [name, lib.func(signature)]),
+    ) as NativeRecorderLibrary;
+  } catch {
+    loaded = null;
+  }
+  return loaded ?? undefined;
+}

@@ -1,0 +1,366 @@
+/*
+ * faultline's native trace recorder and dirty-page tracker for Unicorn 2.
+ *
+ * Why native: a JavaScript callback through koffi costs about 250 ns, so a
+ * per-instruction JS hook caps tracing near 4 M instructions/s before it does
+ * any work. These hooks only copy what happened into buffers that JavaScript
+ * owns (typed arrays) and call back into JavaScript once per full batch.
+ * Nothing here emulates: Unicorn does, this file records.
+ *
+ * Built by scripts/find-unicorn.mjs at install time; emu/native-recorder.ts
+ * loads it through koffi and falls back to JavaScript hooks without it.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct uc_struct uc_engine;
+typedef size_t uc_hook;
+typedef int uc_err;
+extern uc_err uc_hook_add(uc_engine *uc, uc_hook *hh, int type, void *callback, void *user_data, uint64_t begin, uint64_t end, ...);
+extern uc_err uc_hook_del(uc_engine *uc, uc_hook hh);
+extern uc_err uc_reg_read_batch(uc_engine *uc, int *regs, void **vals, int count);
+extern uc_err uc_mem_read(uc_engine *uc, uint64_t address, void *bytes, size_t size);
+extern uc_err uc_mem_write(uc_engine *uc, uint64_t address, const void *bytes, size_t size);
+extern uc_err uc_emu_stop(uc_engine *uc);
+
+#define UC_HOOK_CODE (1 << 2)
+#define UC_HOOK_MEM_WRITE (1 << 11)
+#define UC_HOOK_MEM_READ_AFTER (1 << 13)
+#define UC_MEM_WRITE 17
+#define PAGE 4096u
+#define MAX_REGS 64
+
+/*
+ * Batch buffers: one allocation; JavaScript views it through koffi.view and
+ * finds each array with ft_recorder_offset (the field order of ft_buffers).
+ */
+typedef struct {
+  uint64_t *pc;          /* [capacity] */
+  uint8_t *size;         /* [capacity] */
+  uint32_t *reg_start;   /* [capacity + 1] */
+  uint8_t *reg_index;    /* [reg_capacity] */
+  uint64_t *reg_value;   /* [reg_capacity] */
+  uint32_t *mem_start;   /* [capacity + 1] */
+  uint8_t *mem_kind;     /* [mem_capacity] */
+  uint64_t *mem_address; /* [mem_capacity] */
+  uint8_t *mem_size;     /* [mem_capacity] */
+  uint64_t *mem_value;   /* [mem_capacity] */
+  uint32_t capacity, reg_capacity, mem_capacity;
+  /* Written by C, read by JS: [0] instructions, [1] register changes, [2] memory accesses. */
+  uint32_t *counts;
+} ft_buffers;
+
+typedef void (*ft_flush_fn)(uint32_t reason);
+
+typedef struct {
+  uc_engine *uc;
+  ft_buffers b;
+  ft_flush_fn flush;
+  int reg_ids[MAX_REGS];
+  void *reg_ptrs[MAX_REGS];
+  uint64_t now[MAX_REGS], prev[MAX_REGS];
+  int nregs;
+  uint64_t mask;
+  bool have_prev, want_regs, want_mem;
+  uint64_t executed, limit; /* limit 0 = none */
+  uint32_t stopped_by_limit;
+  uc_hook code_hook, read_hook, write_hook;
+} ft_recorder;
+
+static void flush_if_needed(ft_recorder *r, bool force) {
+  ft_buffers *b = &r->b;
+  if (force || b->counts[0] >= b->capacity || b->counts[1] + (uint32_t)r->nregs > b->reg_capacity ||
+      b->counts[2] + 64 > b->mem_capacity) {
+    if (b->counts[0] > 0) r->flush(0);
+    b->counts[0] = b->counts[1] = b->counts[2] = 0;
+    b->reg_start[0] = 0;
+    b->mem_start[0] = 0;
+  }
+}
+
+/* Register changes of the previous instruction: the state now minus the state before it. */
+static void diff_registers(ft_recorder *r) {
+  ft_buffers *b = &r->b;
+  uc_reg_read_batch(r->uc, r->reg_ids, r->reg_ptrs, r->nregs);
+  uint32_t n = b->counts[1];
+  if (r->have_prev && b->counts[0] > 0) {
+    for (int i = 0; i < r->nregs; i++) {
+      uint64_t v = r->now[i] & r->mask;
+      if (v != r->prev[i]) {
+        b->reg_index[n] = (uint8_t)i;
+        b->reg_value[n] = v;
+        n++;
+      }
+    }
+  }
+  for (int i = 0; i < r->nregs; i++) r->prev[i] = r->now[i] & r->mask;
+  r->have_prev = true;
+  b->counts[1] = n;
+  b->reg_start[b->counts[0]] = n;
+}
+
+static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+  ft_recorder *r = user;
+  ft_buffers *b = &r->b;
+  if (r->limit && r->executed >= r->limit) {
+    r->stopped_by_limit = 1;
+    uc_emu_stop(uc);
+    return;
+  }
+  r->executed++;
+  if (r->want_regs) diff_registers(r);
+  else b->reg_start[b->counts[0]] = b->counts[1];
+  flush_if_needed(r, false);
+  uint32_t i = b->counts[0];
+  b->pc[i] = address;
+  b->size[i] = (uint8_t)size;
+  b->mem_start[i] = b->counts[2];
+  b->counts[0] = i + 1;
+  b->reg_start[i + 1] = b->counts[1];
+  b->mem_start[i + 1] = b->counts[2];
+}
+
+static void on_memory(uc_engine *uc __attribute__((unused)), int type, uint64_t address, int size, int64_t value, void *user) {
+  ft_recorder *r = user;
+  ft_buffers *b = &r->b;
+  uint32_t n = b->counts[2];
+  if (n >= b->mem_capacity || b->counts[0] == 0) return;
+  b->mem_kind[n] = type == UC_MEM_WRITE ? 1 : 0;
+  b->mem_address[n] = address;
+  b->mem_size[n] = (uint8_t)size;
+  uint64_t v = (uint64_t)value;
+  if (size < 8) v &= (((uint64_t)1) << (size * 8)) - 1;
+  b->mem_value[n] = v;
+  b->counts[2] = n + 1;
+  b->mem_start[b->counts[0]] = n + 1;
+}
+
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* Lays out the arrays of ft_buffers in one block; with base NULL only measures it. */
+static size_t layout(ft_buffers *b, uint8_t *base, uint32_t cap, uint32_t rcap, uint32_t mcap) {
+  size_t at = 0;
+#define PLACE(field, type, n) b->field = (type *)(base ? base + at : NULL); at = align8(at + sizeof(type) * (size_t)(n));
+  PLACE(pc, uint64_t, cap)
+  PLACE(size, uint8_t, cap)
+  PLACE(reg_start, uint32_t, cap + 1)
+  PLACE(reg_index, uint8_t, rcap)
+  PLACE(reg_value, uint64_t, rcap)
+  PLACE(mem_start, uint32_t, cap + 1)
+  PLACE(mem_kind, uint8_t, mcap)
+  PLACE(mem_address, uint64_t, mcap)
+  PLACE(mem_size, uint8_t, mcap)
+  PLACE(mem_value, uint64_t, mcap)
+  PLACE(counts, uint32_t, 4)
+#undef PLACE
+  b->capacity = cap; b->reg_capacity = rcap; b->mem_capacity = mcap;
+  return at;
+}
+
+ft_recorder *ft_recorder_new(uc_engine *uc, const int *reg_ids, int nregs, uint64_t mask, uint32_t capacity,
+                             ft_flush_fn flush, int want_regs, int want_mem) {
+  if (nregs > MAX_REGS || capacity == 0) return NULL;
+  ft_recorder *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  uint32_t rcap = capacity * (uint32_t)nregs, mcap = capacity * 4 + 64;
+  size_t total = layout(&r->b, NULL, capacity, rcap, mcap);
+  uint8_t *base = calloc(1, total);
+  if (!base) { free(r); return NULL; }
+  layout(&r->b, base, capacity, rcap, mcap);
+  r->uc = uc;
+  r->flush = flush;
+  r->nregs = nregs;
+  r->mask = mask;
+  r->want_regs = want_regs != 0;
+  r->want_mem = want_mem != 0;
+  for (int i = 0; i < nregs; i++) {
+    r->reg_ids[i] = reg_ids[i];
+    r->reg_ptrs[i] = &r->now[i];
+  }
+  r->b.counts[0] = r->b.counts[1] = r->b.counts[2] = 0;
+  r->b.reg_start[0] = r->b.mem_start[0] = 0;
+  if (uc_hook_add(uc, &r->code_hook, UC_HOOK_CODE, (void *)on_code, r, 1, 0) != 0) goto fail;
+  if (r->want_mem) {
+    if (uc_hook_add(uc, &r->read_hook, UC_HOOK_MEM_READ_AFTER, (void *)on_memory, r, 1, 0) != 0) goto fail;
+    if (uc_hook_add(uc, &r->write_hook, UC_HOOK_MEM_WRITE, (void *)on_memory, r, 1, 0) != 0) goto fail;
+  }
+  return r;
+fail:
+  if (r->code_hook) uc_hook_del(uc, r->code_hook);
+  if (r->read_hook) uc_hook_del(uc, r->read_hook);
+  free(r->b.pc);
+  free(r);
+  return NULL;
+}
+
+/* The block holding the batch arrays, its size, and the offset of array i in ft_buffers order. */
+void *ft_recorder_base(ft_recorder *r) { return r->b.pc; }
+size_t ft_recorder_block_size(ft_recorder *r) {
+  ft_buffers scratch;
+  return layout(&scratch, NULL, r->b.capacity, r->b.reg_capacity, r->b.mem_capacity);
+}
+size_t ft_recorder_offset(ft_recorder *r, int field) {
+  void *fields[] = {r->b.pc, r->b.size, r->b.reg_start, r->b.reg_index, r->b.reg_value, r->b.mem_start,
+                    r->b.mem_kind, r->b.mem_address, r->b.mem_size, r->b.mem_value, r->b.counts};
+  if (field < 0 || field >= (int)(sizeof fields / sizeof fields[0])) return (size_t)-1;
+  return (size_t)((uint8_t *)fields[field] - (uint8_t *)r->b.pc);
+}
+
+/* Starts a run: forget the previous register state, set the instruction limit (0 = none). */
+void ft_recorder_begin(ft_recorder *r, uint64_t limit) {
+  r->have_prev = false;
+  r->executed = 0;
+  r->limit = limit;
+  r->stopped_by_limit = 0;
+}
+
+/* Ends a run: record the last instruction's register changes and flush everything. */
+void ft_recorder_finish(ft_recorder *r) {
+  if (r->want_regs && r->b.counts[0] > 0) diff_registers(r);
+  flush_if_needed(r, true);
+}
+
+uint64_t ft_recorder_executed(ft_recorder *r) { return r->executed; }
+uint32_t ft_recorder_stopped_by_limit(ft_recorder *r) { return r->stopped_by_limit; }
+
+void ft_recorder_free(ft_recorder *r) {
+  if (!r) return;
+  uc_hook_del(r->uc, r->code_hook);
+  if (r->read_hook) uc_hook_del(r->uc, r->read_hook);
+  if (r->write_hook) uc_hook_del(r->uc, r->write_hook);
+  free(r->b.pc);
+  free(r);
+}
+
+/*
+ * Dirty pages: the first write to a page since ft_dirty_clear saves the page's
+ * bytes as they were, so ft_dirty_restore rewrites only what a run touched.
+ */
+typedef struct {
+  uc_engine *uc;
+  uc_hook hook;
+  uint64_t *pages;
+  uint8_t *saved;
+  uint32_t count, capacity;
+  uint64_t last_page;
+  uint32_t overflow;
+} ft_dirty;
+
+static bool save_page(ft_dirty *d, uint64_t page) {
+  for (uint32_t i = d->count; i-- > 0;)
+    if (d->pages[i] == page) return true;
+  if (d->count == d->capacity) {
+    uint32_t cap = d->capacity ? d->capacity * 2 : 16;
+    uint64_t *pages = realloc(d->pages, cap * sizeof *pages);
+    if (!pages) { d->overflow = 1; return false; }
+    d->pages = pages;
+    uint8_t *saved = realloc(d->saved, (size_t)cap * PAGE);
+    if (!saved) { d->overflow = 1; return false; }
+    d->saved = saved;
+    d->capacity = cap;
+  }
+  /* An unmapped page is saved by ft_dirty_save when the lazy mapper maps it. */
+  if (uc_mem_read(d->uc, page, d->saved + (size_t)d->count * PAGE, PAGE) != 0) return false;
+  d->pages[d->count++] = page;
+  return true;
+}
+
+static void on_write(uc_engine *uc __attribute__((unused)), int type __attribute__((unused)), uint64_t address, int size,
+                     int64_t value __attribute__((unused)), void *user) {
+  ft_dirty *d = user;
+  uint64_t first = address & ~(uint64_t)(PAGE - 1);
+  uint64_t last = (address + (uint64_t)size - 1) & ~(uint64_t)(PAGE - 1);
+  if (first != d->last_page && save_page(d, first)) d->last_page = first;
+  if (last != first) save_page(d, last);
+}
+
+ft_dirty *ft_dirty_new(uc_engine *uc) {
+  ft_dirty *d = calloc(1, sizeof *d);
+  if (!d) return NULL;
+  d->uc = uc;
+  d->last_page = UINT64_MAX;
+  if (uc_hook_add(uc, &d->hook, UC_HOOK_MEM_WRITE, (void *)on_write, d, 1, 0) != 0) { free(d); return NULL; }
+  return d;
+}
+
+/* Saves a page now (the lazy mapper calls this right after mapping one). */
+int ft_dirty_save(ft_dirty *d, uint64_t page) { return save_page(d, page) ? 0 : -1; }
+
+/* Forget saved pages: the current memory becomes the state restore returns to. */
+void ft_dirty_clear(ft_dirty *d) { d->count = 0; d->last_page = UINT64_MAX; d->overflow = 0; }
+
+/* Rewrite every page written since the last clear; returns how many, or -1 if tracking overflowed. */
+int ft_dirty_restore(ft_dirty *d) {
+  for (uint32_t i = 0; i < d->count; i++) uc_mem_write(d->uc, d->pages[i], d->saved + (size_t)i * PAGE, PAGE);
+  int n = d->overflow ? -1 : (int)d->count;
+  ft_dirty_clear(d);
+  return n;
+}
+
+uint32_t ft_dirty_count(ft_dirty *d) { return d->count; }
+const uint64_t *ft_dirty_pages(ft_dirty *d) { return d->pages; }
+
+void ft_dirty_free(ft_dirty *d) {
+  if (!d) return;
+  uc_hook_del(d->uc, d->hook);
+  free(d->pages);
+  free(d->saved);
+  free(d);
+}
+
+/*
+ * Watchdog: Unicorn 2.0.1's own timeout is coarse (a 100 ms budget stops
+ * after about a second) and leaves the engine's instruction counting broken
+ * afterwards, so the wall-time budget is enforced here from a block hook.
+ */
+#include <time.h>
+#define UC_HOOK_BLOCK (1 << 3)
+
+typedef struct {
+  uc_engine *uc;
+  uc_hook hook;
+  uint64_t deadline_ns; /* 0 = disarmed */
+  uint32_t blocks;
+  uint32_t timed_out;
+} ft_watchdog;
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void on_block(uc_engine *uc, uint64_t address __attribute__((unused)), uint32_t size __attribute__((unused)), void *user) {
+  ft_watchdog *w = user;
+  if (!w->deadline_ns || (++w->blocks & 63) != 0) return;
+  if (now_ns() >= w->deadline_ns) {
+    w->timed_out = 1;
+    uc_emu_stop(uc);
+  }
+}
+
+ft_watchdog *ft_watchdog_new(uc_engine *uc) {
+  ft_watchdog *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  w->uc = uc;
+  if (uc_hook_add(uc, &w->hook, UC_HOOK_BLOCK, (void *)on_block, w, 1, 0) != 0) { free(w); return NULL; }
+  return w;
+}
+
+/* Arms the watchdog for a run of at most timeout_us microseconds (0 disarms). */
+void ft_watchdog_arm(ft_watchdog *w, uint64_t timeout_us) {
+  if (timeout_us == 0) { w->deadline_ns = 0; return; }
+  w->timed_out = 0;
+  w->blocks = 0;
+  w->deadline_ns = timeout_us ? now_ns() + timeout_us * 1000u : 0;
+}
+
+uint32_t ft_watchdog_timed_out(ft_watchdog *w) { return w->timed_out; }
+
+void ft_watchdog_free(ft_watchdog *w) {
+  if (!w) return;
+  uc_hook_del(w->uc, w->hook);
+  free(w);
+}
