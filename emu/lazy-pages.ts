@@ -57,6 +57,9 @@ export class LazyPager {
   ) {}
 
   install(): void {
+    // Hooks added mid-run would need translations dropped while code runs, so
+    // the partial-page checks go in up front for sources that can need them.
+    if (this.source.readPartial) this.installPartialHooks();
     this.hooks.add(UC_HOOK_MEM_UNMAPPED, InvalidMemoryCallback, (_uc, type: number, address: number | bigint, size: number) =>
       this.onUnmapped(type, BigInt(address), size),
     );
@@ -77,7 +80,6 @@ export class LazyPager {
       this.host.mapPage(page, part.bytes, UC_PROT.ALL);
       this.mappedPages++;
       this.partial.set(page, { known: part.known, written: new Uint8Array(PAGE_SIZE) });
-      this.installPartialHooks();
       this.host.pageMapped(page);
       // The access that brought us here may itself touch unknown bytes.
       if (access === 'write') {
