@@ -19,7 +19,7 @@ import { UC_HOOK } from './constants.ts';
 import { CodeCallback, MemoryCallback } from './ffi.ts';
 import { pcRegister, registersOf, registerMask, unicornRegisterId, type RegisterName } from './registers.ts';
 import type { Emulator, RunObserver } from './emulator.ts';
-import type { TraceBatch, TraceEvent } from '../traces/model.ts';
+import type { TraceBatch, TraceEvent, TraceEventInput } from '../traces/model.ts';
 import type { HookId } from './hooks.ts';
 
 /** What to record; registers and memory default to on. */
@@ -77,13 +77,18 @@ export class Recorder implements RunObserver {
   }
 
   /** Adds an event (trap, stop, injected fault) at the current position. */
-  addEvent(event: Omit<TraceEvent, 'index'> & { index?: number }): void {
+  addEvent(event: TraceEventInput): void {
     this.pendingEvents.push({ ...event, index: event.index ?? Math.max(0, this.sequence - 1) } as TraceEvent);
   }
 
   begin(limit: number): void { this.backend.begin(limit); }
   finish(): void {
     this.backend.finish();
+    this.flushEvents();
+  }
+
+  /** Hands events added since the last batch to the sink (in a batch of no instructions). */
+  flushEvents(): void {
     if (this.pendingEvents.length) this.emitEmpty();
   }
   executed(): number { return this.backend.executed(); }

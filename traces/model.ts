@@ -82,3 +82,6 @@ export interface TraceInstruction {
   memory: MemoryAccess[];
   events: TraceEvent[];
 }
+
+/** An event before it is given its position (`index`) in the trace. */
+export type TraceEventInput = TraceEvent extends infer E ? (E extends TraceEvent ? Omit<E, 'index'> & { index?: number } : never) : never;

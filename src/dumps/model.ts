@@ -42,6 +42,11 @@ export interface MemoryRange {
 export interface MemoryView {
   /** All `length` bytes at `address`, or undefined if any of them is missing. */
   read(address: bigint, length: number): Uint8Array | undefined;
+  /**
+   * The bytes at `address` with unknown ones zeroed, and a mask (1 = known).
+   * Optional: the emulator falls back to byte-by-byte `read` without it.
+   */
+  readPartial?(address: bigint, length: number): { bytes: Uint8Array; known: Uint8Array };
   /** Provenance of the byte at `address`, or undefined if the dump lacks it. */
   provenanceOf(address: bigint): Provenance | undefined;
   /** The ranges held, sorted by start, not overlapping. */

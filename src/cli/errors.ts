@@ -1,0 +1,30 @@
+/**
+ * Turns any error into the one line the CLI prints and its exit code: 2 for
+ * bad input (arguments, files, dumps), 1 for everything else. The stack is
+ * shown only with `--debug`.
+ *
+ * @example
+ * ```ts
+ * const { line, code } = describeError(new InputError("Unknown register 'exx' for x86"));
+ * ```
+ */
+import { CommanderError } from 'commander';
+import { InputError } from '../errors.ts';
+import { DumpFormatError } from '../dumps/errors.ts';
+import { EmulationError, UnicornUnavailableError } from '../../emu/errors.ts';
+
+export const EXIT_BAD_INPUT = 2;
+export const EXIT_FAILURE = 1;
+
+export function describeError(error: unknown): { line: string; code: number } {
+  if (error instanceof InputError) return { line: error.message, code: EXIT_BAD_INPUT };
+  if (error instanceof DumpFormatError) return { line: error.describe(), code: EXIT_BAD_INPUT };
+  if (error instanceof CommanderError) return { line: error.message.replace(/^error: /, ''), code: EXIT_BAD_INPUT };
+  if (error instanceof UnicornUnavailableError) return { line: error.message, code: EXIT_FAILURE };
+  if (error instanceof EmulationError) return { line: `Emulation failed: ${error.message}`, code: EXIT_FAILURE };
+  const e = error as NodeJS.ErrnoException;
+  if (e && typeof e === 'object' && typeof e.code === 'string' && e.path) {
+    return { line: `Cannot access ${e.path}: ${e.code}`, code: EXIT_BAD_INPUT };
+  }
+  return { line: `Internal error: ${(error as Error)?.message ?? String(error)} (run with --debug for details)`, code: EXIT_FAILURE };
+}
