@@ -246,6 +246,14 @@ export class Emulator {
     return this.hooks.add(UC_HOOK.CODE, CodeCallback, (_uc, address: number | bigint, size: number) => fn(BigInt(address), size));
   }
 
+  /**
+   * Calls `fn` before the instruction at `address` only (a range-limited hook:
+   * no cost elsewhere). `fn` may change registers, including the pc.
+   */
+  onInstructionAt(address: bigint, fn: () => void): HookId {
+    return this.hooks.add(UC_HOOK.CODE, CodeCallback, () => fn(), { begin: address, end: address });
+  }
+
   /** Calls `fn` for every memory read (with the value read) or write (with the value written). */
   onMemory(kind: 'read' | 'write', fn: (address: bigint, size: number, value: bigint) => void): HookId {
     const type = kind === 'read' ? UC_HOOK.MEM_READ_AFTER : UC_HOOK.MEM_WRITE;

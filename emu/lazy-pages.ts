@@ -109,7 +109,8 @@ export class LazyPager {
     this.hooks.add(UC_HOOK.MEM_WRITE, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number) => {
       this.markWritten(BigInt(address), size);
     });
-    this.hooks.add(UC_HOOK.CODE, CodeCallback, (_uc, address: number | bigint, size: number) => {
+    // Checked per translated block, not per instruction: a block is fetched whole.
+    this.hooks.add(UC_HOOK.BLOCK, CodeCallback, (_uc, address: number | bigint, size: number) => {
       this.stopIfUnknown('fetch', BigInt(address), size);
     });
   }

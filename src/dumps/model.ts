@@ -139,6 +139,8 @@ export interface DumpNote {
   level: 'info' | 'warning';
   message: string;
   provenance?: Provenance;
+  /** Text the note is about, kept verbatim: e.g. a skipped command's output. */
+  text?: string;
 }
 
 export type DumpFormat = 'windbg-transcript' | 'minidump' | 'elf-core' | 'kernel-dump' | 'raw';

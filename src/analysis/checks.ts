@@ -1,0 +1,151 @@
+/**
+ * Compares a replay's outcome with what the dump recorded: the trap itself,
+ * each register of the fault context, the flags, and each memory slot the
+ * replay wrote. A value the dump does not hold is *unknown*, never a
+ * mismatch. A register the window never changed is marked *carried*: its
+ * match says only that the window left it alone.
+ *
+ * @example
+ * ```ts
+ * const checks = compareOutcome(dump, site, outcome, startRegisters);
+ * checks.filter((c) => c.status === 'mismatch');
+ * ```
+ */
+import { pcRegister, pointerSize, registerMask, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
+import type { Dump } from '../dumps/model.ts';
+import { formatAddress, formatValue } from '../format.ts';
+import type { FaultSite } from './fault-site.ts';
+import type { ReplayOutcome } from './replay.ts';
+
+export type CheckStatus = 'match' | 'mismatch' | 'unknown';
+
+export interface Check {
+  /** What is compared: `trap`, `eax`, `efl`, `[f78aecac]`. */
+  what: string;
+  /** What the dump recorded (hex), absent when it does not hold the value. */
+  expected?: string;
+  /** What the replay produced (hex). */
+  actual?: string;
+  status: CheckStatus;
+  /** `computed` when the replay produced the value; `carried` when it is the start value, unchanged. */
+  basis: 'computed' | 'carried';
+}
+
+/** The flag bits compared: CF PF AF ZF SF TF IF DF OF (not RF, VM, AC, ID or reserved bits). */
+const X86_FLAGS_MASK = 0xfd5n;
+const SELECTORS = new Set(['cs', 'ss', 'ds', 'es', 'fs', 'gs', 'fs_base', 'gs_base']);
+
+export interface CheckSummary {
+  match: number;
+  mismatch: number;
+  unknown: number;
+  /** Matches of values the replay computed (the evidence that counts). */
+  computedMatch: number;
+}
+
+export function summarize(checks: Check[]): CheckSummary {
+  const summary = { match: 0, mismatch: 0, unknown: 0, computedMatch: 0 };
+  for (const c of checks) {
+    summary[c.status]++;
+    if (c.status === 'match' && c.basis === 'computed') summary.computedMatch++;
+  }
+  return summary;
+}
+
+/** Did the replay stop the way the dump says the machine did? */
+export function trapCheck(dump: Dump, site: FaultSite, outcome: ReplayOutcome): Check {
+  const arch = dump.arch;
+  const f = (v: bigint) => formatAddress(arch, v);
+  const r = outcome.result;
+  const expectedPc = site.reportedPc ?? site.pc;
+  let actual: string;
+  let status: CheckStatus;
+  if (site.kind === 'breakpoint') {
+    const isBreak = r.kind === 'trapped' && (r.name === 'int 3' || r.name === 'brk');
+    actual = r.kind === 'trapped' ? `${r.name} at ${f(r.pc)}` : describeEnd(r, f);
+    status = isBreak && r.pc === expectedPc ? 'match' : 'mismatch';
+    return { what: 'trap', expected: `breakpoint at ${f(expectedPc)}`, actual, status, basis: 'computed' };
+  }
+  if (site.kind === 'access-violation') {
+    const address = site.accessAddress ?? site.pc;
+    actual = describeEnd(r, f);
+    const faulted = r.kind === 'fault' && r.address === address && (site.access === undefined || accessName(r.access) === site.access);
+    status = faulted ? 'match' : 'mismatch';
+    return { what: 'trap', expected: `${site.access ?? 'access'} of ${f(address)} at ${f(site.pc)}`, actual, status, basis: 'computed' };
+  }
+  actual = describeEnd(r, f);
+  status = r.kind === 'trapped' && r.pc === expectedPc ? 'match' : r.kind === 'fault' && r.pc === site.pc ? 'match' : 'mismatch';
+  return { what: 'trap', expected: `${site.kind} at ${f(site.pc)}`, actual, status, basis: 'computed' };
+}
+
+function accessName(access: 'read' | 'write' | 'fetch'): 'read' | 'write' | 'execute' {
+  return access === 'fetch' ? 'execute' : access;
+}
+
+function describeEnd(r: ReplayOutcome['result'], f: (v: bigint) => string): string {
+  switch (r.kind) {
+    case 'trapped': return `${r.name} at ${f(r.pc)}`;
+    case 'fault': return `${accessName(r.access)} of ${f(r.address)} (${r.reason === 'not-in-dump' ? 'not in the dump' : r.reason})`;
+    case 'reached': return `stopped at ${f(r.pc)}`;
+    case 'budget': return `ran out of ${r.budget} budget at ${f(r.pc)}`;
+    case 'error': return `emulation error at ${f(r.pc)}`;
+  }
+}
+
+/** Each register of the fault context against the replay's final registers. */
+export function registerChecks(dump: Dump, site: FaultSite, outcome: ReplayOutcome, start: RegisterValues): Check[] {
+  const arch = dump.arch;
+  const recorded = site.context?.registers ?? {};
+  const checks: Check[] = [];
+  for (const [name, value] of Object.entries(recorded) as Array<[RegisterName, bigint | undefined]>) {
+    if (value === undefined || SELECTORS.has(name)) continue;
+    const actualRaw = outcome.final[name];
+    if (actualRaw === undefined) continue;
+    const mask = name === 'efl' ? X86_FLAGS_MASK : registerMask(arch);
+    const expected = value & mask;
+    const actual = actualRaw & mask;
+    const changed = start[name] === undefined || (start[name]! & mask) !== actual || name === pcRegister(arch);
+    checks.push({
+      what: name,
+      expected: formatValue(arch, expected),
+      actual: formatValue(arch, actual),
+      status: expected === actual ? 'match' : 'mismatch',
+      basis: changed ? 'computed' : 'carried',
+    });
+  }
+  return checks;
+}
+
+/** Each pointer-sized slot the replay wrote, against the dump's bytes there. */
+export function memoryChecks(dump: Dump, outcome: ReplayOutcome): Check[] {
+  const arch = dump.arch;
+  const size = pointerSize(arch);
+  const slots = new Set<bigint>();
+  for (const address of outcome.written.keys()) slots.add(address - (address % BigInt(size)));
+  const checks: Check[] = [];
+  for (const slot of [...slots].sort((a, b) => (a < b ? -1 : 1))) {
+    let actual = 0n;
+    let known = true;
+    const recorded = dump.memory.read(slot, size);
+    for (let i = size - 1; i >= 0; i--) {
+      const at = slot + BigInt(i);
+      const byte = outcome.written.get(at) ?? recorded?.[i];
+      if (byte === undefined) known = false;
+      actual = (actual << 8n) | BigInt(byte ?? 0);
+    }
+    const what = `[${formatAddress(arch, slot)}]`;
+    if (!recorded) {
+      checks.push({ what, actual: known ? formatValue(arch, actual) : undefined, status: 'unknown', basis: 'computed' });
+      continue;
+    }
+    let expected = 0n;
+    for (let i = size - 1; i >= 0; i--) expected = (expected << 8n) | BigInt(recorded[i]!);
+    checks.push({ what, expected: formatValue(arch, expected), actual: formatValue(arch, actual), status: expected === actual ? 'match' : 'mismatch', basis: 'computed' });
+  }
+  return checks;
+}
+
+/** All checks of one outcome: the trap first, then registers, then memory. */
+export function compareOutcome(dump: Dump, site: FaultSite, outcome: ReplayOutcome, start: RegisterValues): Check[] {
+  return [trapCheck(dump, site, outcome), ...registerChecks(dump, site, outcome, start), ...memoryChecks(dump, outcome)];
+}

@@ -1,0 +1,122 @@
+/**
+ * Reading code out of a dump: decode the instruction at an address, find the
+ * instruction that ends exactly at an address (the one before a return
+ * address, or before a trapping pc), and walk back through a run of known
+ * code. Debugger listings give instruction boundaries through provenance
+ * (one listing line = one instruction); elsewhere candidates are decoded and
+ * checked to end exactly where they must.
+ *
+ * @example
+ * ```ts
+ * const code = new CodeReader(dump, disassembler);
+ * const call = code.endingAt(0x80a5d8fcn, (i) => i.kind === 'call'); // call dword ptr [80a5b020]
+ * ```
+ */
+import type { Dump } from '../dumps/model.ts';
+import type { Disassembler } from '../disasm/disassembler.ts';
+import { flowKind, type FlowKind } from './instruction-kind.ts';
+
+export interface Instruction {
+  address: bigint;
+  size: number;
+  bytes: Uint8Array;
+  mnemonic: string;
+  operands: string;
+  /** WinDbg-like text, e.g. `call dword ptr [80a5b020]`. */
+  text: string;
+  kind: FlowKind;
+  /** True when a debugger listing says an instruction starts here. */
+  listed: boolean;
+}
+
+const MAX_INSTRUCTION = 15;
+
+export class CodeReader {
+  constructor(
+    readonly dump: Dump,
+    private readonly disassembler: Disassembler,
+  ) {}
+
+  /** The known bytes at `address`, up to `max` (stops at the first unknown byte). */
+  knownBytes(address: bigint, max: number): Uint8Array {
+    const out: number[] = [];
+    for (let i = 0; i < max; i++) {
+      const byte = this.dump.memory.read(address + BigInt(i), 1);
+      if (!byte) break;
+      out.push(byte[0]!);
+    }
+    return Uint8Array.from(out);
+  }
+
+  /** The listing line that supplied the byte at `address`, as a key, or undefined outside listings. */
+  private listingKey(address: bigint): string | undefined {
+    const p = this.dump.memory.provenanceOf(address);
+    return p?.line !== undefined ? `${p.source}\u0000${p.line}` : undefined;
+  }
+
+  /** Where the listing instruction containing `address` starts, if a listing covers it. */
+  private listedStart(address: bigint): bigint | undefined {
+    const key = this.listingKey(address);
+    if (key === undefined) return undefined;
+    let start = address;
+    for (let i = 0; i < MAX_INSTRUCTION && this.listingKey(start - 1n) === key; i++) start--;
+    return start;
+  }
+
+  /** Decodes the instruction at `address` from known bytes. */
+  decodeAt(address: bigint): Instruction | undefined {
+    const bytes = this.knownBytes(address, this.dump.arch === 'arm64' ? 4 : MAX_INSTRUCTION);
+    if (bytes.length === 0) return undefined;
+    const decoded = this.disassembler.decode(bytes, address);
+    if (!decoded || decoded.size > bytes.length) return undefined;
+    return {
+      address,
+      size: decoded.size,
+      bytes: bytes.slice(0, decoded.size),
+      mnemonic: decoded.mnemonic,
+      operands: decoded.operands,
+      text: decoded.text,
+      kind: flowKind(this.dump.arch, decoded.mnemonic),
+      listed: this.listedStart(address) === address,
+    };
+  }
+
+  /**
+   * The instruction ending exactly at `end` that satisfies `accept`. A listing
+   * boundary wins; otherwise the shortest decoding that ends at `end` does.
+   */
+  endingAt(end: bigint, accept: (insn: Instruction) => boolean = () => true): Instruction | undefined {
+    const listed = this.listedStart(end - 1n);
+    if (listed !== undefined) {
+      const insn = this.decodeAt(listed);
+      if (insn && insn.address + BigInt(insn.size) === end) return accept(insn) ? insn : undefined;
+    }
+    if (this.dump.arch === 'arm64') {
+      const insn = this.decodeAt(end - 4n);
+      return insn && insn.size === 4 && accept(insn) ? insn : undefined;
+    }
+    for (let k = 1; k <= MAX_INSTRUCTION; k++) {
+      const insn = this.decodeAt(end - BigInt(k));
+      if (insn && insn.size === k && accept(insn)) return insn;
+    }
+    return undefined;
+  }
+
+  /**
+   * The run of known instructions that ends with the one at `last`, walking
+   * back at most `max` instructions, stopping where bytes are unknown or
+   * where `stopBefore` says (e.g. a call into code the dump lacks). Returned
+   * in execution order; the first element is where a replay can start.
+   */
+  runEndingWith(last: Instruction, max: number, stopBefore: (insn: Instruction) => boolean): Instruction[] {
+    const run: Instruction[] = [last];
+    let cursor = last.address;
+    while (run.length < max) {
+      const prev = this.endingAt(cursor, (i) => i.listed || this.listedStart(cursor) === undefined);
+      if (!prev || stopBefore(prev)) break;
+      run.unshift(prev);
+      cursor = prev.address;
+    }
+    return run;
+  }
+}

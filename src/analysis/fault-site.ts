@@ -1,0 +1,116 @@
+/**
+ * Where and how the machine trapped, from the dump's fault record and the
+ * fault's register context: the address of the faulting instruction, the
+ * pc as the CPU reported it, and the kind of trap.
+ *
+ * Windows bugchecks that carry an exception (0x1E, 0x7E, 0x8E and their
+ * 0x1000_0000 twins) give the exception code and address in their
+ * arguments; 0x0A, 0x50 and 0xD1 give the referenced address and the
+ * instruction address. Linux signals give si_addr.
+ *
+ * @example
+ * ```ts
+ * const site = findFaultSite(dump); // { kind: 'breakpoint', pc: 0x8082e3e0n, reportedPc: 0x8082e3e1n, … }
+ * ```
+ */
+import { pcRegister } from '../../emu/registers.ts';
+import type { Dump, RegisterContext } from '../dumps/model.ts';
+
+export type TrapKind = 'breakpoint' | 'access-violation' | 'illegal-instruction' | 'divide-error' | 'privileged-instruction' | 'other';
+
+export interface FaultSite {
+  kind: TrapKind;
+  /** The faulting instruction's address (for `int 3`, the `int 3` itself). */
+  pc: bigint;
+  /** The pc the CPU reported in the context (after `int 3` on x86). */
+  reportedPc?: bigint;
+  exceptionCode?: bigint;
+  /** For access violations: the address accessed and how. */
+  accessAddress?: bigint;
+  access?: 'read' | 'write' | 'execute';
+  /** The register context of the fault (trap frame, exception context, thread). */
+  context?: RegisterContext;
+  threadId?: number;
+  /** One line, e.g. "bugcheck 8E: breakpoint (80000003) at 8082e3e0". */
+  summary: string;
+}
+
+const EXCEPTION_KINDS: Record<string, TrapKind> = {
+  '80000003': 'breakpoint',
+  'c0000005': 'access-violation',
+  'c000001d': 'illegal-instruction',
+  'c0000094': 'divide-error',
+  'c0000096': 'privileged-instruction',
+};
+
+const SIGNAL_KINDS: Record<number, TrapKind> = { 4: 'illegal-instruction', 5: 'breakpoint', 7: 'access-violation', 8: 'divide-error', 11: 'access-violation' };
+
+const EXCEPTION_BUGCHECKS = new Set([0x1en, 0x7en, 0x8en, 0x1000007en, 0x1000008en]);
+const IRQL_BUGCHECKS = new Set([0x0an, 0xd1n]); // args: address, irql, r/w, instruction address
+const PAGE_FAULT_BUGCHECKS = new Set([0x50n]); // args: address, r/w, instruction address
+
+function exceptionKind(code: bigint): TrapKind {
+  return EXCEPTION_KINDS[code.toString(16)] ?? 'other';
+}
+
+/** The first context of the faulting thread (or of the first thread with one). */
+function faultContext(dump: Dump, threadId?: number): { context?: RegisterContext; threadId?: number } {
+  const thread = (threadId !== undefined ? dump.threads.find((t) => t.id === threadId) : undefined)
+    ?? dump.threads.find((t) => t.contexts.length > 0);
+  return { context: thread?.contexts[0], threadId: thread?.id };
+}
+
+/** The fault site of `dump`, or undefined when the dump records no fault and no context. */
+export function findFaultSite(dump: Dump): FaultSite | undefined {
+  const fault = dump.fault;
+  const pcName = pcRegister(dump.arch);
+  const hex = (v: bigint) => v.toString(16);
+  if (fault?.kind === 'bugcheck') {
+    const { context, threadId } = faultContext(dump);
+    const reportedPc = context?.registers[pcName];
+    const args = fault.parameters;
+    const code = `bugcheck ${hex(fault.code).toUpperCase()}`;
+    if (EXCEPTION_BUGCHECKS.has(fault.code) && args.length >= 2) {
+      const kind = exceptionKind(args[0]!);
+      return { kind, pc: args[1]!, reportedPc, exceptionCode: args[0]!, context, threadId, summary: `${code}: ${kind} (${hex(args[0]!)}) at ${hex(args[1]!)}` };
+    }
+    if (IRQL_BUGCHECKS.has(fault.code) && args.length >= 4) {
+      const access = args[2]! & 1n ? 'write' : 'read';
+      return { kind: 'access-violation', pc: args[3]!, reportedPc, accessAddress: args[0]!, access, context, threadId, summary: `${code}: ${access} of ${hex(args[0]!)} at ${hex(args[3]!)}` };
+    }
+    if (PAGE_FAULT_BUGCHECKS.has(fault.code) && args.length >= 3) {
+      const access = args[1]! & 1n ? 'write' : 'read';
+      return { kind: 'access-violation', pc: args[2]!, reportedPc, accessAddress: args[0]!, access, context, threadId, summary: `${code}: ${access} of ${hex(args[0]!)} at ${hex(args[2]!)}` };
+    }
+    if (reportedPc === undefined) return undefined;
+    return { kind: 'other', pc: reportedPc, reportedPc, context, threadId, summary: `${code} at ${hex(reportedPc)}` };
+  }
+  if (fault?.kind === 'exception') {
+    const { context, threadId } = faultContext(dump, fault.threadId);
+    const kind = exceptionKind(fault.code);
+    const site: FaultSite = { kind, pc: fault.address, reportedPc: context?.registers[pcName], exceptionCode: fault.code, context, threadId, summary: `exception ${hex(fault.code)} (${kind}) at ${hex(fault.address)}` };
+    if (kind === 'access-violation' && fault.parameters.length >= 2) {
+      const rw = fault.parameters[0]!;
+      site.access = rw === 0n ? 'read' : rw === 8n ? 'execute' : 'write';
+      site.accessAddress = fault.parameters[1]!;
+      site.summary += `: ${site.access} of ${hex(site.accessAddress)}`;
+    }
+    return site;
+  }
+  const { context, threadId } = faultContext(dump, fault?.kind === 'signal' ? fault.threadId : undefined);
+  const reportedPc = context?.registers[pcName];
+  if (reportedPc === undefined) return undefined;
+  if (fault?.kind === 'signal') {
+    const kind = SIGNAL_KINDS[fault.signal] ?? 'other';
+    // SIGTRAP from int3/brk: x86 reports the pc after the int3.
+    const pc = kind === 'breakpoint' && dump.arch !== 'arm64' ? reportedPc - 1n : reportedPc;
+    const site: FaultSite = { kind, pc, reportedPc, context, threadId, summary: `signal ${fault.signal} (${kind}) at ${hex(pc)}` };
+    if (fault.address !== undefined && kind === 'access-violation') {
+      site.accessAddress = fault.address;
+      site.access = fault.address === reportedPc ? 'execute' : undefined;
+      site.summary += `, fault address ${hex(fault.address)}`;
+    }
+    return site;
+  }
+  return { kind: 'other', pc: reportedPc, reportedPc, context, threadId, summary: `stopped at ${hex(reportedPc)}` };
+}

@@ -1,0 +1,122 @@
+/**
+ * Fault models, each tested by replaying the window with the fault
+ * injected and comparing with the dump: a bit flip in the transfer target,
+ * in any register before any instruction, or in any value an instruction
+ * loads (searched exhaustively). Each hypothesis carries its checks.
+ *
+ * @example
+ * ```ts
+ * const tested = searchSingleBitFlips(replayer, site, faithfulTrace);
+ * const explaining = tested.filter((h) => h.explains);
+ * ```
+ */
+import { pointerSize, registerMask, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
+import type { Dump } from '../dumps/model.ts';
+import { formatAddress } from '../format.ts';
+import { compareOutcome, summarize, type Check, type CheckSummary } from './checks.ts';
+import type { FaultSite } from './fault-site.ts';
+import type { Injection, Replayer } from './replay.ts';
+
+export type HypothesisClass = 'cpu-fault' | 'memory-corruption' | 'code-corruption' | 'software' | 'no-fault';
+export type HypothesisLocation = 'branch-target' | 'loaded-value' | 'register' | 'memory' | 'code' | 'none';
+
+export interface Hypothesis {
+  id: string;
+  class: HypothesisClass;
+  location: HypothesisLocation;
+  description: string;
+  injection?: Injection;
+  bit?: number;
+  /** Reproduces the trap with no mismatching check. */
+  explains: boolean;
+  summary: CheckSummary;
+  checks: Check[];
+}
+
+/** One memory read of the faithful window: which instruction, where, how wide. */
+export interface WindowRead {
+  index: number;
+  pc: bigint;
+  address: bigint;
+  size: number;
+}
+
+export function evaluate(
+  replayer: Replayer,
+  site: FaultSite,
+  start: RegisterValues,
+  base: Omit<Hypothesis, 'explains' | 'summary' | 'checks'>,
+): Hypothesis {
+  const outcome = replayer.run(base.injection);
+  const checks = compareOutcome(replayer.dump, site, outcome, start);
+  const summary = summarize(checks);
+  const trap = checks[0]!;
+  return { ...base, explains: outcome.injected !== false && trap.status === 'match' && summary.mismatch === 0, summary, checks };
+}
+
+/** Registers searched for flips: general registers and flags (not the pc: a pc flip is a target flip). */
+function searchedRegisters(dump: Dump): RegisterName[] {
+  switch (dump.arch) {
+    case 'x86': return ['eax', 'ebx', 'ecx', 'edx', 'esi', 'edi', 'ebp', 'esp', 'efl'];
+    case 'x64': return ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'efl'];
+    case 'arm64': return [...Array.from({ length: 31 }, (_, i) => `x${i}` as RegisterName), 'sp', 'nzcv'];
+  }
+}
+
+const X86_FLAG_BITS = [0, 2, 4, 6, 7, 10, 11];
+
+/**
+ * Every single-bit flip in a register before each of the window's
+ * `instructions` instructions, and in every value it loads; returns only
+ * the flips that explain the dump (the rest are counted).
+ */
+export function searchSingleBitFlips(
+  replayer: Replayer,
+  site: FaultSite,
+  start: RegisterValues,
+  instructions: number,
+  reads: WindowRead[],
+): { explaining: Hypothesis[]; tried: number } {
+  const dump = replayer.dump;
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  const width = pointerSize(dump.arch) * 8;
+  const explaining: Hypothesis[] = [];
+  let tried = 0;
+  for (let index = 0; index < instructions; index++) {
+    for (const register of searchedRegisters(dump)) {
+      const bits = register === 'efl' ? X86_FLAG_BITS : register === 'nzcv' ? [28, 29, 30, 31] : Array.from({ length: width }, (_, b) => b);
+      for (const bit of bits) {
+        tried++;
+        const h = evaluate(replayer, site, start, {
+          id: `bitflip:register@${index}:${register}:${bit}`,
+          class: 'cpu-fault',
+          location: 'register',
+          description: `bit ${bit} of ${register} flipped before instruction ${index + 1} of the window`,
+          injection: { kind: 'register-bit', index, register, bit },
+          bit,
+        });
+        if (h.explains) explaining.push(h);
+      }
+    }
+  }
+  for (const read of reads) {
+    for (let bit = 0; bit < read.size * 8; bit++) {
+      tried++;
+      const h = evaluate(replayer, site, start, {
+        id: `bitflip:load@${f(read.pc)}:${bit}`,
+        class: 'cpu-fault',
+        location: 'loaded-value',
+        description: `bit ${bit} of the ${read.size}-byte value loaded from [${f(read.address)}] by ${f(read.pc)} flipped`,
+        injection: { kind: 'load-bit', index: read.index, address: read.address, size: read.size, bit },
+        bit,
+      });
+      if (h.explains) explaining.push(h);
+    }
+  }
+  return { explaining, tried };
+}
+
+/** A mask-safe XOR for describing flipped values. */
+export function flip(value: bigint, bit: number, arch: Dump['arch']): bigint {
+  return (value ^ (1n << BigInt(bit))) & registerMask(arch);
+}
