@@ -1,0 +1,91 @@
+/**
+ * Decodes one instruction at a time with Capstone (capstone-wasm) and
+ * returns it in WinDbg's syntax (see `windbg-syntax.ts`). One Capstone
+ * handle per architecture is shared by every caller and released when the
+ * last of them closes.
+ *
+ * @example
+ * ```ts
+ * const disasm = await createDisassembler('x86');
+ * disasm.decode(Uint8Array.of(0xcc), 0x8082e3e1n)?.text; // 'int     3'
+ * disasm.close();
+ * ```
+ */
+import { Capstone, Const, loadCapstone } from 'capstone-wasm';
+import type { Arch } from '../../emu/registers.ts';
+import { windbgSyntax, windbgText } from './windbg-syntax.ts';
+
+/** One decoded instruction. */
+export interface DecodedInstruction {
+  /** Bytes the instruction takes. */
+  size: number;
+  /** WinDbg's mnemonic (`int` for Capstone's `int3`). */
+  mnemonic: string;
+  /** Operands in WinDbg syntax, comma-separated without spaces. */
+  operands: string;
+  /** Mnemonic and operands as WinDbg prints them: `int     3`. */
+  text: string;
+}
+
+export interface Disassembler {
+  readonly arch: Arch;
+  /** The first instruction of `bytes` placed at `address`, or undefined when the bytes do not decode. */
+  decode(bytes: Uint8Array, address: bigint): DecodedInstruction | undefined;
+  /** Releases this user's hold on the shared Capstone handle; later `decode` calls throw. */
+  close(): void;
+}
+
+interface Shared {
+  capstone: Capstone;
+  users: number;
+}
+
+let loading: Promise<void> | undefined;
+const shared = new Map<Arch, Shared>();
+
+function open(arch: Arch): Capstone {
+  switch (arch) {
+    case 'x86': return new Capstone(Const.CS_ARCH_X86, Const.CS_MODE_32);
+    case 'x64': return new Capstone(Const.CS_ARCH_X86, Const.CS_MODE_64);
+    case 'arm64': return new Capstone(Const.CS_ARCH_ARM64, Const.CS_MODE_ARM);
+  }
+}
+
+/** A disassembler for `arch`; the Capstone module is loaded on first use. */
+export async function createDisassembler(arch: Arch): Promise<Disassembler> {
+  loading ??= loadCapstone();
+  await loading;
+  let entry = shared.get(arch);
+  if (!entry) {
+    entry = { capstone: open(arch), users: 0 };
+    shared.set(arch, entry);
+  }
+  entry.users++;
+  const held = entry;
+  let closed = false;
+  return {
+    arch,
+    decode(bytes: Uint8Array, address: bigint): DecodedInstruction | undefined {
+      if (closed) throw new Error(`Disassembler for ${arch} used after close()`);
+      if (bytes.length === 0) return undefined;
+      let insn;
+      try {
+        // capstone-wasm throws for bytes that are not an instruction.
+        insn = held.capstone.disasm(bytes, { address, count: 1 })[0];
+      } catch {
+        return undefined;
+      }
+      if (!insn) return undefined;
+      const { mnemonic, operands } = windbgSyntax(arch, insn.mnemonic, insn.opStr, address, insn.size);
+      return { size: insn.size, mnemonic, operands, text: windbgText(arch, mnemonic, operands) };
+    },
+    close(): void {
+      if (closed) return;
+      closed = true;
+      if (--held.users === 0) {
+        held.capstone.close();
+        shared.delete(arch);
+      }
+    },
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * Reads trace files (FORMAT.md): whole, with `readTrace`, or while another
+ * process still writes them, with `TraceFollower`. A file cut anywhere (an
+ * interrupted run) reads as the messages before the cut with
+ * `truncated: true`; only bytes that are not a trace throw.
+ *
+ * @example
+ * ```ts
+ * const trace = readTrace('run.fltrace');
+ * if (trace.truncated) console.warn('the run was interrupted; showing what it recorded');
+ * for (const insn of instructionsOf(trace.header!, trace.batches, trace.events)) console.log(insn.pc.toString(16));
+ * ```
+ */
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import type { TraceMessage } from './codec.ts';
+import { TraceDecoder } from './decoder.ts';
+import { TraceFormatError } from './errors.ts';
+import type { TraceBatch, TraceEvent, TraceHeader } from './model.ts';
+
+export { instructionsOf, type TraceContents } from './instructions.ts';
+
+/** Everything a trace file holds. */
+export interface TraceFile {
+  /** Absent only when the file was cut before its header message was complete. */
+  header?: TraceHeader;
+  batches: TraceBatch[];
+  /** Every event in file order: those inside batches and those written alone. */
+  events: TraceEvent[];
+  /** The end message is missing: the run was interrupted or the file is still being written. */
+  truncated: boolean;
+  /** Bytes after the last complete message (part of a message that was being written). */
+  trailingBytes: number;
+  /** Why the run stopped, from the end message. */
+  stopReason?: string;
+}
+
+function ioError(path: string, error: unknown): TraceFormatError {
+  return new TraceFormatError(`Cannot read trace ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
+}
+
+/** Adds decoded messages to `into`. */
+function collect(into: TraceFile, messages: readonly TraceMessage[]): void {
+  for (const message of messages) {
+    switch (message.type) {
+      case 'header': into.header ??= message.header; break;
+      case 'batch': into.batches.push(message.batch); into.events.push(...message.batch.events); break;
+      case 'event': into.events.push(message.event); break;
+      case 'end': if (message.reason !== undefined) into.stopReason = message.reason; break;
+      case 'unknown': break;
+    }
+  }
+}
+
+/** Reads a whole trace from its bytes or its path. */
+export function readTrace(source: Uint8Array | string): TraceFile {
+  let bytes: Uint8Array;
+  if (typeof source === 'string') {
+    try {
+      bytes = readFileSync(source);
+    } catch (error) {
+      throw ioError(source, error);
+    }
+  } else {
+    bytes = source;
+  }
+  const decoder = new TraceDecoder();
+  const trace: TraceFile = { batches: [], events: [], truncated: false, trailingBytes: 0 };
+  collect(trace, decoder.push(bytes));
+  trace.truncated = !decoder.ended;
+  trace.trailingBytes = decoder.pendingBytes;
+  return trace;
+}
+
+/**
+ * Follows a trace file that may still be growing: each `readAvailable()`
+ * returns the messages completed since the previous call. A file that does
+ * not exist yet reads as empty until it appears.
+ */
+export class TraceFollower {
+  private fd: number | undefined;
+  private readonly decoder = new TraceDecoder();
+  private fileOffset = 0;
+  private currentHeader: TraceHeader | undefined;
+  private readonly chunk = Buffer.allocUnsafe(1 << 20);
+
+  constructor(readonly path: string) {}
+
+  /** The header, once read. */
+  get header(): TraceHeader | undefined {
+    return this.currentHeader;
+  }
+
+  /** True once the end message was read: nothing more will come. */
+  get ended(): boolean {
+    return this.decoder.ended;
+  }
+
+  /** New complete messages since the last call (possibly none). */
+  readAvailable(): TraceMessage[] {
+    if (this.decoder.ended) return [];
+    if (this.fd === undefined) {
+      try {
+        this.fd = openSync(this.path, 'r');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw ioError(this.path, error);
+      }
+    }
+    const messages: TraceMessage[] = [];
+    try {
+      const size = fstatSync(this.fd).size;
+      while (this.fileOffset < size && !this.decoder.ended) {
+        const n = readSync(this.fd, this.chunk, 0, Math.min(this.chunk.length, size - this.fileOffset), this.fileOffset);
+        if (n === 0) break;
+        this.fileOffset += n;
+        // The decoder may keep the bytes it cannot decode yet, so it gets a copy of the shared chunk.
+        messages.push(...this.decoder.push(new Uint8Array(this.chunk.subarray(0, n))));
+      }
+    } catch (error) {
+      if (error instanceof TraceFormatError) throw error;
+      throw ioError(this.path, error);
+    }
+    for (const message of messages) if (message.type === 'header') this.currentHeader ??= message.header;
+    return messages;
+  }
+
+  /** Releases the file. */
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * Writes a trace file (FORMAT.md) as the run goes: the header, then each
+ * batch as one complete message in one `fs.writeSync`, then an end message.
+ * A run killed at any point leaves a valid prefix the reader accepts.
+ * `writeTraceFile` is the all-or-nothing variant for finished traces: it
+ * writes beside the target and renames, so the path never holds half a file.
+ *
+ * @example
+ * ```ts
+ * const writer = TraceWriter.open('run.fltrace');
+ * writer.writeHeader(header);
+ * const recorder = Recorder.attach(emu, writer); // the writer is a TraceSink
+ * emu.run({ from: 0x401000n, count: 1000 });
+ * writer.close('1000 instructions');
+ * ```
+ */
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { encodeBatch, encodeEnd, encodeEvent, encodePrelude } from './codec.ts';
+import { TraceFormatError } from './errors.ts';
+import type { TraceBatch, TraceEvent, TraceHeader } from './model.ts';
+import type { TraceSink } from './sink.ts';
+
+export { TraceBuffer } from './buffer.ts';
+
+/** Where a writer puts bytes: a file descriptor, or anything with a `write(chunk)` (a Node stream). */
+export type TraceTarget = number | { write(chunk: Uint8Array): unknown };
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+export class TraceWriter implements TraceSink {
+  private state: 'new' | 'open' | 'closed' = 'new';
+  private instructionCount = 0;
+  /** Instruction bytes already in the file, by address: each is stored once unless it changes. */
+  private readonly storedCode = new Map<bigint, Uint8Array>();
+
+  /**
+   * A writer appending to `target`. `name` is used in error messages (a path);
+   * `ownsFd` makes `close` close the descriptor.
+   */
+  constructor(
+    private readonly target: TraceTarget,
+    private readonly options: { name?: string; ownsFd?: boolean } = {},
+  ) {}
+
+  /** Creates (or truncates) `path` and returns a writer that owns it. */
+  static open(path: string): TraceWriter {
+    let fd: number;
+    try {
+      fd = openSync(path, 'w');
+    } catch (error) {
+      throw new TraceFormatError(`Cannot create trace file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
+    }
+    return new TraceWriter(fd, { name: path, ownsFd: true });
+  }
+
+  /** Instructions written so far. */
+  get instructions(): number {
+    return this.instructionCount;
+  }
+
+  /** Writes the file prefix and the header; must come first, once. */
+  writeHeader(header: TraceHeader): void {
+    if (this.state !== 'new') throw this.misuse(`writeHeader() called when the writer is ${this.state === 'open' ? 'past its header' : 'closed'}`);
+    this.emit(encodePrelude(header));
+    this.state = 'open';
+  }
+
+  /** Writes one batch as one message. Instruction bytes already in the file are not repeated. */
+  writeBatch(batch: TraceBatch): void {
+    this.requireOpen('writeBatch');
+    this.emit(encodeBatch(batch, this.newCode(batch.code)));
+    this.instructionCount += batch.count;
+  }
+
+  /** The sink interface: same as `writeBatch`. */
+  onBatch(batch: TraceBatch): void {
+    this.writeBatch(batch);
+  }
+
+  /** Writes an event that did not come in a batch (an injected fault, a stop decided outside the recorder). */
+  writeEvent(event: TraceEvent): void {
+    this.requireOpen('writeEvent');
+    this.emit(encodeEvent(event));
+  }
+
+  /** Writes the end message with why the run stopped and releases the descriptor if the writer owns it. */
+  close(stopReason?: string): void {
+    if (this.state === 'closed') return;
+    try {
+      if (this.state === 'open') this.emit(encodeEnd(stopReason, this.instructionCount));
+    } finally {
+      this.state = 'closed';
+      if (this.options.ownsFd && typeof this.target === 'number') closeSync(this.target);
+    }
+  }
+
+  private newCode(code: ReadonlyMap<bigint, Uint8Array>): ReadonlyMap<bigint, Uint8Array> {
+    let fresh: Map<bigint, Uint8Array> | undefined;
+    for (const [address, bytes] of code) {
+      const stored = this.storedCode.get(address);
+      if (stored && sameBytes(stored, bytes)) continue;
+      this.storedCode.set(address, bytes);
+      (fresh ??= new Map()).set(address, bytes);
+    }
+    return fresh ?? new Map();
+  }
+
+  private emit(bytes: Uint8Array): void {
+    if (typeof this.target !== 'number') {
+      // The encoder reuses its buffer and a stream may hold the chunk past this call: give it a copy.
+      this.target.write(new Uint8Array(bytes));
+      return;
+    }
+    let done = 0;
+    try {
+      while (done < bytes.length) done += writeSync(this.target, bytes, done, bytes.length - done);
+    } catch (error) {
+      const where = this.options.name ?? `descriptor ${this.target}`;
+      throw new TraceFormatError(`Cannot write trace to ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
+    }
+  }
+
+  private requireOpen(call: string): void {
+    if (this.state !== 'open') throw this.misuse(`${call}() called ${this.state === 'new' ? 'before writeHeader()' : 'after close()'}`);
+  }
+
+  private misuse(message: string): TraceFormatError {
+    return new TraceFormatError(`Trace writer for ${this.options.name ?? `descriptor ${String(this.target)}`}: ${message}`, { code: 'usage' });
+  }
+}
+
+/**
+ * Writes a whole trace to `path` or nothing: the bytes go to
+ * `path.tmp-<pid>`, are flushed to disk, and the file is renamed over `path`.
+ */
+export function writeTraceFile(
+  path: string,
+  header: TraceHeader,
+  batches: Iterable<TraceBatch>,
+  options: { events?: readonly TraceEvent[]; stopReason?: string } = {},
+): void {
+  const temporary = `${path}.tmp-${process.pid}`;
+  let fd: number | undefined;
+  try {
+    try {
+      fd = openSync(temporary, 'w');
+    } catch (error) {
+      throw new TraceFormatError(`Cannot create ${temporary} to write trace ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
+    }
+    const writer = new TraceWriter(fd, { name: temporary });
+    writer.writeHeader(header);
+    for (const batch of batches) writer.writeBatch(batch);
+    for (const event of options.events ?? []) writer.writeEvent(event);
+    writer.close(options.stopReason);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(temporary, path);
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // Nothing was created, or it is already gone.
+    }
+    if (error instanceof TraceFormatError) throw error;
+    throw new TraceFormatError(`Cannot write trace ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
+  }
+}
