@@ -214,6 +214,7 @@ export class Emulator {
     if (this.pager) throw new EmulationError('setMemorySource', 'A memory source is already set');
     this.pager = new LazyPager(
       {
+        engine: this.engine,
         mapPage: (page, bytes, perms) => {
           this.map(page, PAGE_SIZE, perms);
           this.write(page, bytes);
@@ -338,7 +339,8 @@ export class Emulator {
     if (hookError !== undefined) throw hookError;
     const instructions = this.observer?.executed();
     const pc = this.pc();
-    const stop = this.stopResult as RunResult | undefined;
+    const fetchStop = this.pager?.takeFetchStop();
+    const stop = (this.stopResult as RunResult | undefined) ?? fetchStop;
     if (stop) return { ...stop, instructions };
     if (status !== UC_ERR_OK) {
       const text = ucErrorText(status);
@@ -406,6 +408,7 @@ export class Emulator {
     this.disposed = true;
     this.snapshots?.dispose();
     this.watchdog?.dispose();
+    this.pager?.dispose();
     const uc = unicorn();
     uc.uc_close(this.engine);
     this.hooks.dispose();

@@ -17,12 +17,15 @@ import { UC_HOOK, UC_HOOK_MEM_UNMAPPED, UC_MEM, UC_PROT } from './constants.ts';
 import type { Access, MemorySource } from './memory-source.ts';
 import type { HookRegistry } from './hooks.ts';
 import type { RunResult } from './run-result.ts';
+import { nativeRecorder } from './native.ts';
 
 export const PAGE_SIZE = 0x1000;
 const PAGE_MASK = ~BigInt(PAGE_SIZE - 1);
 
 /** What the pager needs from the emulator. */
 export interface PagerHost {
+  /** The engine handle, for the native fetch checker. */
+  engine: unknown;
   mapPage(page: bigint, bytes: Uint8Array, perms: number): void;
   readPc(): bigint;
   stopWith(result: RunResult): void;
@@ -49,6 +52,8 @@ export class LazyPager {
   private partialHooksInstalled = false;
   /** Pages mapped from the source so far. */
   mappedPages = 0;
+  /** The native fetch checker, when built: checks instruction bytes in C. */
+  private fetchChecker?: { handle: unknown; lib: NonNullable<ReturnType<typeof nativeRecorder>> };
 
   constructor(
     private readonly host: PagerHost,
@@ -59,7 +64,7 @@ export class LazyPager {
   install(): void {
     // Hooks added mid-run would need translations dropped while code runs, so
     // the partial-page checks go in up front for sources that can need them.
-    if (this.source.readPartial) this.installPartialHooks();
+    if (this.source.readPartial || this.source.writesCreateMemory) this.installPartialHooks();
     this.hooks.add(UC_HOOK_MEM_UNMAPPED, InvalidMemoryCallback, (_uc, type: number, address: number | bigint, size: number) =>
       this.onUnmapped(type, BigInt(address), size),
     );
@@ -75,11 +80,15 @@ export class LazyPager {
       this.host.pageMapped(page);
       return true;
     }
-    const part = this.source.readPartial?.(page, PAGE_SIZE);
-    if (part && part.known.some((k) => k !== 0)) {
+    let part = this.source.readPartial?.(page, PAGE_SIZE);
+    if ((!part || !part.known.some((k) => k !== 0)) && access === 'write' && this.source.writesCreateMemory) {
+      part = { bytes: new Uint8Array(PAGE_SIZE), known: new Uint8Array(PAGE_SIZE) };
+    }
+    if (part && (part.known.some((k) => k !== 0) || access === 'write')) {
       this.host.mapPage(page, part.bytes, UC_PROT.ALL);
       this.mappedPages++;
       this.partial.set(page, { known: part.known, written: new Uint8Array(PAGE_SIZE) });
+      this.fetchChecker?.lib.ft_fetch_mark(this.fetchChecker.handle, page, part.known, PAGE_SIZE);
       this.host.pageMapped(page);
       // The access that brought us here may itself touch unknown bytes.
       if (access === 'write') {
@@ -109,8 +118,13 @@ export class LazyPager {
     this.hooks.add(UC_HOOK.MEM_WRITE, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number) => {
       this.markWritten(BigInt(address), size);
     });
-    // Checked per translated block, not per instruction: a block is fetched whole.
-    this.hooks.add(UC_HOOK.BLOCK, CodeCallback, (_uc, address: number | bigint, size: number) => {
+    const lib = nativeRecorder();
+    const handle = lib?.ft_fetch_new(this.host.engine);
+    if (lib && handle) {
+      this.fetchChecker = { lib, handle };
+      return;
+    }
+    this.hooks.add(UC_HOOK.CODE, CodeCallback, (_uc, address: number | bigint, size: number) => {
       this.stopIfUnknown('fetch', BigInt(address), size);
     });
   }
@@ -150,6 +164,24 @@ export class LazyPager {
       const page = this.partial.get(at & PAGE_MASK);
       if (page) page.written[Number(at & BigInt(PAGE_SIZE - 1))] = 1;
     }
+  }
+
+  /** After a run: the fault the native fetch checker stopped it with, if any. */
+  takeFetchStop(): RunResult | undefined {
+    if (!this.fetchChecker) return undefined;
+    const missing = [0n];
+    const pc = [0n];
+    if (!this.fetchChecker.lib.ft_fetch_stopped(this.fetchChecker.handle, missing, pc)) return undefined;
+    const address = BigInt(missing[0]!);
+    return {
+      kind: 'fault', address, access: 'fetch', size: 1, pc: BigInt(pc[0]!), reason: 'not-in-dump',
+      message: `memory at 0x${address.toString(16)} is not in the dump`,
+    };
+  }
+
+  dispose(): void {
+    if (this.fetchChecker) this.fetchChecker.lib.ft_fetch_free(this.fetchChecker.handle);
+    this.fetchChecker = undefined;
   }
 
   /** Remembers which bytes are written now, for `restoreBaseline`. */

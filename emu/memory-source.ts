@@ -18,6 +18,12 @@ export interface MemorySource {
    * no byte of the range is held.
    */
   readPartial?(address: bigint, length: number): { bytes: Uint8Array; known: Uint8Array } | undefined;
+  /**
+   * When true, a write to memory the source lacks maps a blank page whose
+   * bytes stay unknown until written (raw images: the stack need not be
+   * supplied). When false (dumps), such a write stops the run.
+   */
+  writesCreateMemory?: boolean;
   /** One line saying what this source is, for trace headers. */
   describe?(): string;
 }

@@ -85,17 +85,18 @@ static void diff_registers(ft_recorder *r) {
   ft_buffers *b = &r->b;
   uc_reg_read_batch(r->uc, r->reg_ids, r->reg_ptrs, r->nregs);
   uint32_t n = b->counts[1];
-  if (r->have_prev && b->counts[0] > 0) {
-    for (int i = 0; i < r->nregs; i++) {
-      uint64_t v = r->now[i] & r->mask;
-      if (v != r->prev[i]) {
-        b->reg_index[n] = (uint8_t)i;
-        b->reg_value[n] = v;
-        n++;
-      }
+  /* One pass, one load of each value: Unicorn stores segment selectors as 2 bytes, so every
+     8-byte load of them waits for store forwarding to fail; a second pass paid that again. */
+  const bool record = r->have_prev && b->counts[0] > 0;
+  for (int i = 0; i < r->nregs; i++) {
+    uint64_t v = r->now[i] & r->mask;
+    if (record && v != r->prev[i]) {
+      b->reg_index[n] = (uint8_t)i;
+      b->reg_value[n] = v;
+      n++;
     }
+    r->prev[i] = v;
   }
-  for (int i = 0; i < r->nregs; i++) r->prev[i] = r->now[i] & r->mask;
   r->have_prev = true;
   b->counts[1] = n;
   b->reg_start[b->counts[0]] = n;
@@ -363,4 +364,98 @@ void ft_watchdog_free(ft_watchdog *w) {
   if (!w) return;
   uc_hook_del(w->uc, w->hook);
   free(w);
+}
+
+/*
+ * Fetch checker: for pages a dump holds only in part (debugger transcripts),
+ * stops the run before an instruction whose bytes the dump lacks. A code
+ * hook in C costs ~20 ns; the same check in JavaScript costs ~250 ns per
+ * instruction.
+ */
+typedef struct {
+  uint64_t page;
+  uint8_t known[PAGE / 8]; /* bit per byte */
+} ft_known_page;
+
+typedef struct {
+  uc_engine *uc;
+  uc_hook hook;
+  ft_known_page *pages;
+  uint32_t count, capacity;
+  uint64_t missing;   /* first unknown byte fetched, valid when stopped */
+  uint64_t missing_pc;
+  uint32_t stopped;
+} ft_fetch;
+
+static ft_known_page *find_page(ft_fetch *c, uint64_t page) {
+  for (uint32_t i = 0; i < c->count; i++)
+    if (c->pages[i].page == page) return &c->pages[i];
+  return NULL;
+}
+
+static void on_fetch(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+  ft_fetch *c = user;
+  for (uint32_t i = 0; i < size; i++) {
+    uint64_t at = address + i;
+    ft_known_page *p = find_page(c, at & ~(uint64_t)(PAGE - 1));
+    if (!p) continue;
+    uint32_t off = (uint32_t)(at & (PAGE - 1));
+    if (!(p->known[off >> 3] & (1u << (off & 7)))) {
+      c->missing = at;
+      c->missing_pc = address;
+      c->stopped = 1;
+      uc_emu_stop(uc);
+      return;
+    }
+  }
+}
+
+ft_fetch *ft_fetch_new(uc_engine *uc) {
+  ft_fetch *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->uc = uc;
+  if (uc_hook_add(uc, &c->hook, UC_HOOK_CODE, (void *)on_fetch, c, 1, 0) != 0) { free(c); return NULL; }
+  return c;
+}
+
+/* Registers the pages of [address, address+length) and marks known the bytes where mask[i] != 0. */
+int ft_fetch_mark(ft_fetch *c, uint64_t address, const uint8_t *mask, uint32_t length) {
+  ft_known_page *p = NULL;
+  for (uint32_t i = 0; i < length; i++) {
+    uint64_t at = address + i, page = at & ~(uint64_t)(PAGE - 1);
+    if (!p || p->page != page) p = find_page(c, page);
+    if (!p) {
+      if (c->count == c->capacity) {
+        uint32_t cap = c->capacity ? c->capacity * 2 : 8;
+        ft_known_page *pages = realloc(c->pages, cap * sizeof *pages);
+        if (!pages) return -1;
+        c->pages = pages;
+        c->capacity = cap;
+      }
+      p = &c->pages[c->count++];
+      memset(p, 0, sizeof *p);
+      p->page = page;
+    }
+    if (mask[i]) {
+      uint32_t off = (uint32_t)(at & (PAGE - 1));
+      p->known[off >> 3] |= (uint8_t)(1u << (off & 7));
+    }
+  }
+  return 0;
+}
+
+/* Whether the last run stopped on an unknown byte, and where; clears the flag. */
+uint32_t ft_fetch_stopped(ft_fetch *c, uint64_t *missing, uint64_t *pc) {
+  uint32_t s = c->stopped;
+  *missing = c->missing;
+  *pc = c->missing_pc;
+  c->stopped = 0;
+  return s;
+}
+
+void ft_fetch_free(ft_fetch *c) {
+  if (!c) return;
+  uc_hook_del(c->uc, c->hook);
+  free(c->pages);
+  free(c);
 }

@@ -50,7 +50,7 @@ const IRQL_BUGCHECKS = new Set([0x0an, 0xd1n]); // args: address, irql, r/w, ins
 const PAGE_FAULT_BUGCHECKS = new Set([0x50n]); // args: address, r/w, instruction address
 
 function exceptionKind(code: bigint): TrapKind {
-  return EXCEPTION_KINDS[code.toString(16)] ?? 'other';
+  return EXCEPTION_KINDS[(code & 0xffff_ffffn).toString(16)] ?? 'other';
 }
 
 /** The first context of the faulting thread (or of the first thread with one). */

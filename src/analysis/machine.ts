@@ -29,7 +29,8 @@ export function loadableRegisters(values: RegisterValues): RegisterValues {
 export function machineFor(dump: Dump, registers: RegisterValues): Emulator {
   const emu = Emulator.open(dump.arch);
   try {
-    emu.setMemorySource(memorySourceOf(dump.memory, `${dump.format} ${dump.path}`));
+    // Raw images hold no stack: writes there create memory. A dump's absent memory stays absent.
+    emu.setMemorySource(memorySourceOf(dump.memory, `${dump.format} ${dump.path}`, { writesCreateMemory: dump.format === 'raw' }));
     emu.writeRegisters(loadableRegisters(registers));
   } catch (error) {
     emu.dispose();

@@ -12,6 +12,7 @@ import { CommanderError } from 'commander';
 import { InputError } from '../errors.ts';
 import { DumpFormatError } from '../dumps/errors.ts';
 import { EmulationError, UnicornUnavailableError } from '../../emu/errors.ts';
+import { TraceFormatError } from '../../traces/errors.ts';
 
 export const EXIT_BAD_INPUT = 2;
 export const EXIT_FAILURE = 1;
@@ -19,6 +20,7 @@ export const EXIT_FAILURE = 1;
 export function describeError(error: unknown): { line: string; code: number } {
   if (error instanceof InputError) return { line: error.message, code: EXIT_BAD_INPUT };
   if (error instanceof DumpFormatError) return { line: error.describe(), code: EXIT_BAD_INPUT };
+  if (error instanceof TraceFormatError) return { line: error.message, code: EXIT_BAD_INPUT };
   if (error instanceof CommanderError) return { line: error.message.replace(/^error: /, ''), code: EXIT_BAD_INPUT };
   if (error instanceof UnicornUnavailableError) return { line: error.message, code: EXIT_FAILURE };
   if (error instanceof EmulationError) return { line: `Emulation failed: ${error.message}`, code: EXIT_FAILURE };

@@ -10,8 +10,9 @@
 import type { MemorySource } from '../../emu/memory-source.ts';
 import type { MemoryView } from './model.ts';
 
-export function memorySourceOf(view: MemoryView, description: string): MemorySource {
+export function memorySourceOf(view: MemoryView, description: string, options: { writesCreateMemory?: boolean } = {}): MemorySource {
   return {
+    writesCreateMemory: options.writesCreateMemory,
     read: (address, length) => view.read(address, length),
     readPartial: (address, length) => {
       if (view.readPartial) {

@@ -1,0 +1,108 @@
+/**
+ * `faultline trace`: emulate a bounded window from a register state over raw
+ * memory images (or a dump) and print or save the trace.
+ *
+ * @example
+ * ```sh
+ * faultline trace --arch x64 --image code.bin@0x401000 --regs rsp=0x7ff000 --from 0x401000 --count 20
+ * ```
+ */
+import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { InputError } from '../../errors.ts';
+import { parseAddress, parseChoice, parseCount, parseRegisterList, parseSeconds, parseValue } from '../../parse.ts';
+import { openRawImages, parseImageSpec, type RawImage } from '../../dumps/raw/images.ts';
+import { traceRun } from '../../analysis/trace-run.ts';
+import { parseRegisterName, type Arch, type RegisterValues } from '../../../emu/registers.ts';
+import { describeRunResult } from '../../../emu/run-result.ts';
+import { formatAddress } from '../../format.ts';
+import { TRACE_FORMATS, saveTrace, traceLines, writeLines, type TraceFormat } from '../render.ts';
+import type { Io } from '../main.ts';
+
+const ARCHES = ['x86', 'x64', 'arm64'] as const;
+
+interface TraceOptions {
+  arch?: string;
+  image: string[];
+  regs?: string;
+  state?: string;
+  from: string;
+  until?: string;
+  count?: string;
+  maxInstructions: string;
+  timeout: string;
+  out?: string;
+  format: string;
+}
+
+/** Reads a register state file: `{ "arch": "x86", "registers": { "eax": "0x1", … } }`. */
+export function readStateFile(path: string, arch: Arch | undefined): { arch?: Arch; registers: RegisterValues } {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new InputError(`Cannot read state file ${path}: ${reason}`);
+  }
+  if (!json || typeof json !== 'object') throw new InputError(`State file ${path}: expected an object with "registers"`);
+  const obj = json as { arch?: unknown; registers?: unknown };
+  const fileArch = obj.arch === undefined ? undefined : parseChoice(String(obj.arch), ARCHES, `"arch" in ${path}`);
+  const useArch = arch ?? fileArch;
+  if (!useArch) throw new InputError(`State file ${path} has no "arch" and --arch was not given`);
+  if (!obj.registers || typeof obj.registers !== 'object') throw new InputError(`State file ${path}: "registers" must be an object of NAME: "0xVALUE"`);
+  const registers: RegisterValues = {};
+  for (const [key, value] of Object.entries(obj.registers as Record<string, unknown>)) {
+    const name = parseRegisterName(useArch, key);
+    if (!name) throw new InputError(`State file ${path}: unknown register '${key}' for ${useArch}`);
+    registers[name] = parseValue(String(value), `"${key}" in ${path}`);
+  }
+  return { arch: fileArch, registers };
+}
+
+export function addTraceCommand(program: Command, io: Io): void {
+  program
+    .command('trace')
+    .description('emulate a bounded window from a register state and print or save its trace')
+    .addOption(new Option('--arch <arch>', 'architecture').choices(ARCHES as unknown as string[]))
+    .option('--image <file@addr>', 'raw memory image placed at an address (repeatable)', (v: string, all: string[]) => [...all, v], [])
+    .option('--regs <list>', 'registers, e.g. eax=0x1,esp=0xf78aecac')
+    .option('--state <file>', 'registers from a JSON file {"arch": …, "registers": {…}}')
+    .requiredOption('--from <addr>', 'address of the first instruction')
+    .option('--until <addr>', 'stop when the pc reaches this address')
+    .option('--count <n>', 'stop after this many instructions')
+    .option('--max-instructions <n>', 'instruction budget', '1000000')
+    .option('--timeout <seconds>', 'wall-time budget', '10')
+    .option('--out <file>', 'write the trace (.fltrace, MessagePack) to this file')
+    .addOption(new Option('--format <format>', 'printed format').choices(TRACE_FORMATS as unknown as string[]).default('text'))
+    .action(async (options: TraceOptions) => {
+      await runTrace(options, io);
+    });
+}
+
+async function runTrace(options: TraceOptions, io: Io): Promise<void> {
+  if (options.until === undefined && options.count === undefined) throw new InputError('trace needs --until ADDR or --count N');
+  if (options.image.length === 0) throw new InputError('trace needs at least one --image FILE@ADDR');
+  const state = options.state ? readStateFile(options.state, options.arch as Arch | undefined) : undefined;
+  const arch = (options.arch as Arch | undefined) ?? state?.arch;
+  if (!arch) throw new InputError('trace needs --arch x86|x64|arm64 (or "arch" in --state)');
+  const registers: RegisterValues = { ...state?.registers, ...(options.regs ? parseRegisterList(arch, options.regs) : {}) };
+  const images: RawImage[] = options.image.map(parseImageSpec);
+  const dump = openRawImages(arch, images, registers);
+  const run = traceRun({
+    dump,
+    registers,
+    from: parseAddress(options.from, '--from'),
+    until: options.until === undefined ? undefined : parseAddress(options.until, '--until'),
+    count: options.count === undefined ? undefined : parseCount(options.count, '--count'),
+    maxInstructions: parseCount(options.maxInstructions, '--max-instructions'),
+    timeoutMs: parseSeconds(options.timeout, '--timeout'),
+  });
+  const ending = describeRunResult(run.result, (v) => formatAddress(arch, v));
+  if (options.out) {
+    saveTrace(options.out, run.header, run.batches, ending);
+    io.err(`${ending}; ${run.result.instructions ?? 0} instructions written to ${options.out}\n`);
+    return;
+  }
+  writeLines(await traceLines(options.format as TraceFormat, { header: run.header, batches: run.batches, stopReason: ending }, dump.symbols), io.out);
+  io.err(`${ending}\n`);
+}
