@@ -1,0 +1,131 @@
+/**
+ * Commands that show a register context: `.trap ADDR` (a trap frame),
+ * `.cxr ADDR` and `.ecxr` (a CONTEXT record), and `r` (the current thread's
+ * registers, or the frame `.trap`/`.cxr` selected until reset).
+ *
+ * ```
+ * 1: kd> .trap f78aec38
+ * ErrCode = 00000000
+ * eax=0e364a01 ebx=f78aed50 ecx=f78aecb8 edx=000000e1 esi=f7727ec0 edi=f75d9ca2
+ * eip=8082e3e1 esp=f78aecac ebp=f78aecc0 iopl=0         nv up ei pl nz na po nc
+ * cs=0008  ss=0010  ds=0023  es=0023  fs=0030  gs=0000             efl=00000202
+ * nt!KiCheckForKernelApcDelivery+0x37:
+ * 8082e3e1 cc              int     3
+ * ```
+ *
+ * Rules, beyond what the block shows:
+ * - `efl` missing but flag mnemonics shown (x64 `.trap`): `efl` is built
+ *   from them and `iopl`, bits they do not show taken as clear, with a note;
+ *   `efl` shown and disagreeing with them: a warning.
+ * - x64 `.trap` with WinDbg's "does not contain all registers" note: the
+ *   trap frame does not save rbx, rsi, rdi, r12–r15, so the zeros WinDbg
+ *   prints for them are dropped, not recorded.
+ * - `r` after `.trap ADDR`/`.cxr ADDR` shows that frame: its registers are
+ *   merged into it (a disagreement is a warning) instead of adding a thread
+ *   context. `.trap`/`.cxr` without an address, and `.thread`, reset this.
+ *
+ * @example
+ * ```ts
+ * readContextCommand(command, facts, 'trap-frame');
+ * facts.contexts[0].context.registers.eip; // 0x8082e3e1n
+ * ```
+ */
+import type { RegisterName, RegisterValues } from '../../../emu/registers.ts';
+import { parseHex } from '../hex.ts';
+import type { RegisterContext } from '../model.ts';
+import type { ContextFact, TranscriptFacts } from './facts.ts';
+import type { TranscriptCommand } from './lexer.ts';
+import { readListing } from './listing.ts';
+import { readRegisterBlock, startsRegisterBlock, type RegisterBlock } from './register-block.ts';
+
+/** Registers an x64 KTRAP_FRAME does not save (WinDbg prints them as zero or stale). */
+const X64_TRAP_FRAME_UNSAVED: readonly RegisterName[] = ['rbx', 'rsi', 'rdi', 'r12', 'r13', 'r14', 'r15'];
+const PARTIAL_TRAP_NOTE = /trap frame does not contain all registers/i;
+const ERROR_CODE = /^\s*ErrCode\s*=\s*(\S+)\s*$/i;
+
+function show(value: bigint): string {
+  return value.toString(16);
+}
+
+function settleEfl(block: RegisterBlock, command: TranscriptCommand, facts: TranscriptFacts): void {
+  const flags = block.mnemonicEfl;
+  if (!flags) return;
+  const provenance = facts.provenance(command, block.line);
+  const efl = block.registers.efl;
+  if (efl === undefined) {
+    block.registers.efl = flags.value;
+    facts.note('info', `\`${command.text}\` shows no efl; built efl=${show(flags.value)} from iopl and the flag mnemonics (bits they do not show taken as clear)`, provenance);
+  } else if (((efl ^ flags.value) & flags.mask) !== 0n) {
+    facts.note('warning', `\`${command.text}\` shows efl=${show(efl)} but its flag mnemonics say ${show(flags.value)} (bits ${show(flags.mask)}); keeping efl`, provenance);
+  }
+}
+
+function mergeInto(scope: ContextFact, registers: RegisterValues, command: TranscriptCommand, line: number, facts: TranscriptFacts): void {
+  const held = scope.context.registers;
+  for (const [name, value] of Object.entries(registers) as [RegisterName, bigint][]) {
+    const before = held[name];
+    if (before === undefined) held[name] = value;
+    else if (before !== value) {
+      facts.note(
+        'warning',
+        `\`${command.text}\` shows ${name}=${show(value)} but \`${scope.context.label}\` (line ${scope.context.provenance.line}) holds ${show(before)}; keeping ${show(before)}`,
+        facts.provenance(command, line),
+      );
+    }
+  }
+}
+
+/**
+ * Reads a context command's output into `facts` as a register context of
+ * `kind`. A malformed register line throws `DumpFormatError` with its line.
+ *
+ * @example
+ * ```ts
+ * readContextCommand(command, facts, 'thread'); // `r` → a 'thread' context, or merged into the `.trap` frame in scope
+ * ```
+ */
+export function readContextCommand(command: TranscriptCommand, facts: TranscriptFacts, kind: RegisterContext['kind']): void {
+  const output = command.output;
+  if (command.verb === 'r' && command.args.includes('=')) {
+    facts.note('warning', `\`${command.text}\` changes a register: later register output may not be what the dump holds`, facts.provenance(command, command.line));
+    return;
+  }
+  const start = output.findIndex((l) => startsRegisterBlock(l.text));
+  if (start < 0) {
+    if (kind !== 'thread' && command.args === '') facts.scope = undefined;
+    else if (output.length > 0) facts.noteSkipped(command, 'no register block in its output');
+    return;
+  }
+  const block = readRegisterBlock(output, start, (message, line) => facts.fail(message, line));
+  const registers = block.registers;
+  settleEfl(block, command, facts);
+  const provenance = facts.provenance(command, block.line);
+  const partialTrap = output.slice(0, start).some((l) => PARTIAL_TRAP_NOTE.test(l.text));
+  if (partialTrap && block.arch === 'x64') {
+    const dropped = X64_TRAP_FRAME_UNSAVED.filter((r) => registers[r] !== undefined);
+    for (const name of dropped) delete registers[name];
+    if (dropped.length > 0) facts.note('info', `\`${command.text}\`: the trap frame does not save ${dropped.join(', ')}; left out rather than taken as WinDbg's zeros`, provenance);
+  }
+  if (block.unmodelled.length > 0) facts.note('info', `\`${command.text}\` shows registers faultline does not model: ${block.unmodelled.join(', ')}`, provenance);
+  const pc = registers.rip ?? registers.eip;
+  facts.noteUnread(command, readListing(command, output, block.end, facts, { headerFallback: pc }));
+
+  if (kind === 'thread' && facts.scope && facts.scope.thread === command.thread) {
+    mergeInto(facts.scope, registers, command, block.line, facts);
+    return;
+  }
+  const context: RegisterContext = { kind, label: command.text, registers, provenance };
+  const address = kind === 'thread' ? undefined : parseHex(command.args.split(/\s+/).pop() ?? '');
+  if (address !== undefined) context.address = address;
+  for (const entry of output.slice(0, start)) {
+    const errorCode = ERROR_CODE.exec(entry.text);
+    if (!errorCode) continue;
+    const value = parseHex(errorCode[1]!);
+    if (value === undefined) facts.fail(`ErrCode '${errorCode[1]}' is not hex`, entry.line);
+    context.errorCode = value;
+  }
+  const fact: ContextFact = { thread: command.thread, context };
+  if (block.arch) fact.arch = block.arch;
+  facts.contexts.push(fact);
+  if (kind !== 'thread') facts.scope = fact;
+}

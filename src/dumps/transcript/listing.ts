@@ -1,0 +1,143 @@
+/**
+ * Disassembly listings as `u`, `ub`, `uf` print them, and the instruction
+ * line that follows a register block:
+ *
+ * ```
+ * hal!HalpIpiHandler+0xb1:
+ * 80a5d8e1 e8d82b0000      call    hal!HalBeginSystemInterrupt (80a604be)
+ * 80a5d8f6 ff1520b0a580    call    dword ptr [hal!_imp__KiIpiServiceRoutine (80a5b020)]
+ * fffff800`02a8c5d0 48894c2408 mov qword ptr [rsp+8],rcx ss:0018:fffff880`03836e10=000000000000000a
+ * ```
+ *
+ * What each line gives:
+ * - a `module!symbol+0xoff:` header names the next instruction's address,
+ *   so the symbol starts at that address minus the offset;
+ * - an instruction's bytes are memory of kind `code` at its address;
+ * - `name (address)` references in the operands are symbols at `address`;
+ * - the `seg:sel:address=value` note WinDbg appends to the current
+ *   instruction is `value` read from memory at `address` (kind `data`), as
+ *   wide as the digits shown.
+ *
+ * @example
+ * ```ts
+ * const unread = readListing(command, command.output, 0, facts);
+ * facts.memory.read(0x80a5d8f6n, 6); // Uint8Array [0xff, 0x15, 0x20, 0xb0, 0xa5, 0x80]
+ * ```
+ */
+import { hexWidth, isUnreadable, littleEndian, parseHex, parseHexBytes } from '../hex.ts';
+import { parseSymbolText, type SymbolText } from '../symbol-table.ts';
+import type { TranscriptFacts } from './facts.ts';
+import type { TranscriptCommand, TranscriptLine } from './lexer.ts';
+
+/** `name (address)` in operands: `call hal!HalBeginSystemInterrupt (80a604be)`. */
+const REFERENCE = /([A-Za-z0-9_.$@-]+![^\s()]+)\s+\(([0-9a-f]{8}(?:`[0-9a-f]{8})?|[0-9a-f]{16})\)/gi;
+/** `ds:0023:80a5b020=8082e3e4`, `ss:0018:fffff880`03836e10=000000000000000a`. */
+const EFFECTIVE_ADDRESS = /\b[a-z]{2}:(?:[0-9a-f]{4}:)?([0-9a-f]{8}(?:`[0-9a-f]{8})?|[0-9a-f]{16})=([0-9a-f?]+(?:`[0-9a-f?]+)?)(?:\s|$)/i;
+/** `hal!HalpIpiHandler+0xb1:` or with source: `app!main+0x12 [c:\src\main.c @ 40]:`. */
+const HEADER = /^(\S+?)(?:\s+\[[^\]]*\])?:$/;
+
+/**
+ * True for an address as WinDbg prints it in listings and memory dumps:
+ * 8 hex digits, or 16 with or without the backtick.
+ *
+ * @example
+ * ```ts
+ * isAddressToken('80a5d8e1');          // true
+ * isAddressToken('fffff800`02a8c5d0'); // true
+ * isAddressToken('0ac0');              // false
+ * ```
+ */
+export function isAddressToken(token: string): boolean {
+  const width = hexWidth(token);
+  return (width === 8 || width === 16) && !token.startsWith('0x') && parseHex(token) !== undefined;
+}
+
+/**
+ * Records the symbols `text` names with `(address)` after them.
+ *
+ * @example
+ * ```ts
+ * readReferences('jne hal!HalpIpiHandler+0xc3 (80a5d8f3)', provenance, facts); // hal!HalpIpiHandler at 80a5d830
+ * ```
+ */
+export function readReferences(text: string, provenance: { source: string; line?: number }, facts: TranscriptFacts): void {
+  for (const match of text.matchAll(REFERENCE)) {
+    const symbol = parseSymbolText(match[1]!);
+    if (symbol) facts.addSymbolAt(symbol, parseHex(match[2]!)!, provenance);
+  }
+}
+
+function readEffectiveAddress(text: string, command: TranscriptCommand, line: number, facts: TranscriptFacts): void {
+  const match = EFFECTIVE_ADDRESS.exec(text);
+  if (!match || isUnreadable(match[2]!)) return;
+  const value = parseHex(match[2]!);
+  const size = hexWidth(match[2]!) / 2;
+  if (value === undefined || ![1, 2, 4, 8].includes(size)) return;
+  facts.noteAddressToken(match[1]!);
+  facts.writeMemory(parseHex(match[1]!)!, littleEndian(value, size), facts.provenance(command, line), 'data');
+}
+
+/** Options for `readListing`. */
+export interface ListingOptions {
+  /** Where a trailing header with no instruction after it points (the pc, after a register block). */
+  headerFallback?: bigint;
+}
+
+/**
+ * Reads listing lines from `lines[start]` on into `facts`; returns the lines
+ * it could not read (blank lines excepted) for the caller to report.
+ *
+ * @example
+ * ```ts
+ * const unread = readListing(command, command.output, 0, facts);
+ * if (unread.length > 0) facts.note('info', `${unread.length} lines not understood`);
+ * ```
+ */
+export function readListing(
+  command: TranscriptCommand,
+  lines: TranscriptLine[],
+  start: number,
+  facts: TranscriptFacts,
+  options: ListingOptions = {},
+): TranscriptLine[] {
+  const unread: TranscriptLine[] = [];
+  let header: { symbol: SymbolText; line: number } | undefined;
+  for (const entry of lines.slice(start)) {
+    const text = entry.text.trim();
+    if (text === '') continue;
+    const headerMatch = HEADER.exec(text);
+    const headerSymbol = headerMatch ? parseSymbolText(headerMatch[1]!) : undefined;
+    if (headerSymbol) {
+      header = { symbol: headerSymbol, line: entry.line };
+      continue;
+    }
+    const tokens = text.split(/\s+/);
+    // `uf` with line numbers on prints the source line first: `  120 80a5d8e1 e8d82b0000 call …`.
+    if (tokens.length > 2 && !isAddressToken(tokens[0]!) && /^\d+$/.test(tokens[0]!) && isAddressToken(tokens[1]!)) tokens.shift();
+    const provenance = facts.provenance(command, entry.line);
+    if (tokens.length < 2 || !isAddressToken(tokens[0]!)) {
+      readReferences(text, provenance, facts);
+      unread.push(entry);
+      continue;
+    }
+    const address = parseHex(tokens[0]!)!;
+    facts.noteAddressToken(tokens[0]!);
+    if (header) {
+      facts.addSymbolAt(header.symbol, address, facts.provenance(command, header.line));
+      header = undefined;
+    }
+    const bytes = parseHexBytes(tokens[1]!);
+    if (bytes) facts.writeMemory(address, bytes, provenance, 'code');
+    else if (!isUnreadable(tokens[1]!)) {
+      unread.push(entry);
+      continue;
+    }
+    const operands = tokens.slice(2).join(' ');
+    readReferences(operands, provenance, facts);
+    readEffectiveAddress(operands, command, entry.line, facts);
+  }
+  if (header && options.headerFallback !== undefined) {
+    facts.addSymbolAt(header.symbol, options.headerFallback, facts.provenance(command, header.line));
+  }
+  return unread;
+}

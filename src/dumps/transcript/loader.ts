@@ -1,0 +1,148 @@
+/**
+ * Opens a WinDbg (kd or cdb) transcript — pasted text or a `.logopen` log —
+ * as a `Dump`. Each command's output goes to the parser for its family:
+ *
+ * | commands                          | gives                                   |
+ * |-----------------------------------|-----------------------------------------|
+ * | `.bugcheck`, `.exr`               | the fault                               |
+ * | `.trap`, `.cxr`, `.ecxr`, `r`     | register contexts, the pc's symbol      |
+ * | `u`, `ub`, `uf`                   | code bytes, symbols                     |
+ * | `db` `dw` `dd` `dq` `dc`, `dps` `dds` `dqs` | data bytes, symbols           |
+ * | `x`, `ln`, `lm`                   | symbols, modules                        |
+ * | `?`, `??`                         | nothing (evaluations)                   |
+ * | anything else (`!ipi`, `k`, …)    | an info note "Skipped", output kept     |
+ *
+ * Every byte carries the command and 1-based line it came from; two lines
+ * that disagree about a byte give a warning and the first value stays.
+ * Registers a context does not show stay absent.
+ *
+ * @example
+ * ```ts
+ * const dump = loadTranscript('test/fixtures/transcripts/ipi-call-target-bitflip.txt');
+ * dump.fault;                               // { kind: 'bugcheck', code: 0x8en, … }
+ * dump.symbols.format(0x80a5d8fcn);         // 'hal!HalpIpiHandler+0xcc'
+ * dump.memory.read(0x80a5b020n, 4);         // Uint8Array [0xe4, 0xe3, 0x82, 0x80]
+ * ```
+ */
+import { readFileSync } from 'node:fs';
+import { DumpFormatError } from '../errors.ts';
+import type { Dump } from '../model.ts';
+import { assembleDump } from './assemble.ts';
+import { readContextCommand } from './context-commands.ts';
+import { TRANSCRIPT_FORMAT, TranscriptFacts } from './facts.ts';
+import { readBugcheck, readExceptionRecord } from './fault-commands.ts';
+import { lexTranscript, type TranscriptCommand, type TranscriptLine } from './lexer.ts';
+import { readListing } from './listing.ts';
+import { MEMORY_DISPLAY_VERBS, readMemoryDisplay } from './memory-commands.ts';
+import { startsRegisterBlock } from './register-block.ts';
+import { readSymbolListing } from './symbol-commands.ts';
+
+type Reader = (command: TranscriptCommand, facts: TranscriptFacts) => void;
+
+const readListingCommand: Reader = (command, facts) => facts.noteUnread(command, readListing(command, command.output, 0, facts));
+
+const READERS: Record<string, Reader> = {
+  '.bugcheck': readBugcheck,
+  '.exr': readExceptionRecord,
+  '.trap': (command, facts) => readContextCommand(command, facts, 'trap-frame'),
+  '.cxr': (command, facts) => readContextCommand(command, facts, 'context'),
+  '.ecxr': (command, facts) => readContextCommand(command, facts, 'context'),
+  r: (command, facts) => readContextCommand(command, facts, 'thread'),
+  rm: (command, facts) => readContextCommand(command, facts, 'thread'),
+  u: readListingCommand,
+  ub: readListingCommand,
+  uf: readListingCommand,
+  x: readSymbolListing,
+  ln: readSymbolListing,
+  '?': () => {},
+  '??': () => {},
+  ...Object.fromEntries(MEMORY_DISPLAY_VERBS.map((verb) => [verb, readMemoryDisplay])),
+};
+
+/** Memory-editing commands: what later commands show may differ from the dump. */
+const EDITS = /^e[abdfpqwu]?$|^ez[au]?$/;
+
+function readerFor(verb: string): Reader | undefined {
+  if (verb in READERS) return READERS[verb];
+  if (/^lm[a-z]*$/.test(verb)) return readSymbolListing;
+  return undefined;
+}
+
+function readCommand(command: TranscriptCommand, facts: TranscriptFacts): void {
+  if (command.effectiveMachine) facts.promptMachines.push(command.effectiveMachine);
+  const reader = readerFor(command.verb);
+  if (reader) return reader(command, facts);
+  if (command.verb === '.thread' || command.verb === '.process') facts.scope = undefined;
+  if (EDITS.test(command.verb)) {
+    facts.note('warning', `\`${command.text}\` edits memory: later output may not be what the dump holds`, facts.provenance(command, command.line));
+  } else if (command.output.some((l) => l.text.trim() !== '')) {
+    facts.noteSkipped(command, 'faultline does not read this command; its output is kept as text');
+  }
+}
+
+function decode(bytes: Buffer): string {
+  // `.logopen /u` writes UTF-16LE with a byte order mark.
+  if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString('utf16le');
+  return bytes.toString('utf8');
+}
+
+function readText(path: string): string {
+  try {
+    return decode(readFileSync(path));
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new DumpFormatError(TRANSCRIPT_FORMAT, path, `Cannot read transcript ${path}: ${reason}`, { code: 'io' });
+  }
+}
+
+function printable(text: string): string {
+  const clean = text.replace(/[^\x20-\x7e]/g, '?').trim();
+  return clean.length > 60 ? `${clean.slice(0, 57)}...` : clean;
+}
+
+/** Without any prompt, a pasted register block (with its pc line) is still read, as `r` output. */
+function readPromptless(preamble: TranscriptLine[], facts: TranscriptFacts): void {
+  const first = preamble.find((l) => l.text.trim() !== '');
+  if (!first) facts.fail(`${facts.path} is empty: a WinDbg transcript has prompts such as '1: kd>' or '0:000>'`, 1, 'bad-magic');
+  const start = preamble.findIndex((l) => startsRegisterBlock(l.text));
+  if (start < 0) {
+    facts.fail(
+      `${facts.path} is not a WinDbg transcript: no prompt such as '1: kd>' or '0:000>' and no register block; line ${first.line} reads '${printable(first.text)}'`,
+      first.line,
+      'bad-magic',
+    );
+  }
+  const line = preamble[start]!.line;
+  facts.note('info', `No prompt in ${facts.path}: read the register block at line ${line} as \`r\` output`, { source: 'r', line });
+  const command: TranscriptCommand = { text: 'r', verb: 'r', args: '', line, debugger: 'kd', thread: 0, output: preamble.slice(start) };
+  readContextCommand(command, facts, 'thread');
+}
+
+/**
+ * Reads the transcript at `path` (or `text`, when given, with `path` used in
+ * messages) into a `Dump` of format 'windbg-transcript'. Throws
+ * `DumpFormatError` for a file that cannot be read, one that is not a
+ * transcript (no prompt and no register block), and malformed structured
+ * output (a register line, a bugcheck code), naming the line.
+ *
+ * @example
+ * ```ts
+ * const dump = loadTranscript('paste.txt', '1: kd> .bugcheck\nBugcheck code 0000008E\nArguments 80000003 8082e3e0 f78aec38 00000000\n');
+ * dump.fault?.kind; // 'bugcheck'
+ * ```
+ */
+export function loadTranscript(path: string, text?: string): Dump {
+  const source = text ?? readText(path);
+  const lexed = lexTranscript(source);
+  const facts = new TranscriptFacts(path);
+  if (lexed.prompts === 0) {
+    readPromptless(lexed.preamble, facts);
+    return assembleDump(facts);
+  }
+  const preamble = lexed.preamble.filter((l) => l.text.trim() !== '');
+  if (preamble.length > 0) {
+    facts.note('info', `Skipped ${preamble.length} line(s) before the first prompt`, { source: 'preamble', line: preamble[0]!.line }, preamble.map((l) => l.text).join('\n'));
+  }
+  for (const command of lexed.commands) readCommand(command, facts);
+  return assembleDump(facts);
+}
