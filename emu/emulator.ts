@@ -14,6 +14,7 @@
  * ```
  */
 import { unicorn, ucErrorText, InterruptCallback, InvalidInstructionCallback, CodeCallback, MemoryCallback } from './ffi.ts';
+import { u64 } from './ffi.ts';
 import { UC_ARCH, UC_MODE, UC_HOOK, UC_PROT, UC_X86_INS, UC_ERR_OK, UC_CTL_TB_REMOVE_CACHE } from './constants.ts';
 import { EmulationError } from './errors.ts';
 import { HookRegistry, type HookId } from './hooks.ts';
@@ -69,6 +70,7 @@ export class Emulator {
   private readonly watchdog: Watchdog | undefined;
   private disposed = false;
   private countedLastRun = false;
+  private lastUntil = NO_ADDRESS;
 
   private constructor(arch: Arch, engine: unknown) {
     this.arch = arch;
@@ -239,12 +241,12 @@ export class Emulator {
 
   /** Calls `fn` at the start of every basic block. */
   onBlock(fn: (address: bigint, size: number) => void): HookId {
-    return this.hooks.add(UC_HOOK.BLOCK, CodeCallback, (_uc, address: number | bigint, size: number) => fn(BigInt(address), size));
+    return this.hooks.add(UC_HOOK.BLOCK, CodeCallback, (_uc, address: number | bigint, size: number) => fn(u64(address), size));
   }
 
   /** Calls `fn` before every instruction. Slow (a JS call each); the recorder is the fast path. */
   onInstruction(fn: (address: bigint, size: number) => void): HookId {
-    return this.hooks.add(UC_HOOK.CODE, CodeCallback, (_uc, address: number | bigint, size: number) => fn(BigInt(address), size));
+    return this.hooks.add(UC_HOOK.CODE, CodeCallback, (_uc, address: number | bigint, size: number) => fn(u64(address), size));
   }
 
   /**
@@ -259,7 +261,7 @@ export class Emulator {
   onMemory(kind: 'read' | 'write', fn: (address: bigint, size: number, value: bigint) => void): HookId {
     const type = kind === 'read' ? UC_HOOK.MEM_READ_AFTER : UC_HOOK.MEM_WRITE;
     return this.hooks.add(type, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number, value: number | bigint) =>
-      fn(BigInt(address), size, BigInt.asUintN(size * 8, BigInt(value))),
+      fn(u64(address), size, BigInt.asUintN(size * 8, BigInt(value))),
     );
   }
 
@@ -322,13 +324,17 @@ export class Emulator {
     this.hooks.codeHasRun ||= this.mapped.length > 0;
     // Unicorn counts instructions with a code hook it adds per run; blocks
     // translated while no code hook existed would skip it.
-    if (counting !== this.countedLastRun) this.flushTranslations();
+    // Unicorn 2.0.1 compiles the `until` check into translated blocks, so a
+    // block translated for another end address would run straight past it.
+    const until = options.until ?? NO_ADDRESS;
+    if (counting !== this.countedLastRun || until !== this.lastUntil) this.flushTranslations();
     this.countedLastRun = counting;
+    this.lastUntil = until;
     this.watchdog?.arm(timeoutUs);
     const status = uc.uc_emu_start(
       this.engine,
       from,
-      options.until ?? NO_ADDRESS,
+      until,
       this.watchdog ? 0 : timeoutUs,
       counting ? limit : 0,
     );

@@ -92,3 +92,12 @@ export function unicorn(): UnicornLibrary {
 export function ucErrorText(code: number): string {
   return String(unicorn().uc_strerror(code));
 }
+
+/**
+ * A 64-bit value from a callback as an unsigned bigint. koffi hands uint64
+ * arguments over as numbers when small and as (sometimes negative) bigints
+ * when large, so kernel addresses need this.
+ */
+export function u64(value: number | bigint): bigint {
+  return BigInt.asUintN(64, BigInt(value));
+}

@@ -13,6 +13,7 @@
  * ```
  */
 import { InvalidMemoryCallback, MemoryCallback, CodeCallback } from './ffi.ts';
+import { u64 } from './ffi.ts';
 import { UC_HOOK, UC_HOOK_MEM_UNMAPPED, UC_MEM, UC_PROT } from './constants.ts';
 import type { Access, MemorySource } from './memory-source.ts';
 import type { HookRegistry } from './hooks.ts';
@@ -49,6 +50,8 @@ function accessOf(type: number): Access {
 
 export class LazyPager {
   private readonly partial = new Map<bigint, PartialPage>();
+  /** Pages the source was asked for and does not hold: replays hit them again and again. */
+  private readonly absent = new Set<bigint>();
   private partialHooksInstalled = false;
   /** Pages mapped from the source so far. */
   mappedPages = 0;
@@ -66,21 +69,21 @@ export class LazyPager {
     // the partial-page checks go in up front for sources that can need them.
     if (this.source.readPartial || this.source.writesCreateMemory) this.installPartialHooks();
     this.hooks.add(UC_HOOK_MEM_UNMAPPED, InvalidMemoryCallback, (_uc, type: number, address: number | bigint, size: number) =>
-      this.onUnmapped(type, BigInt(address), size),
+      this.onUnmapped(type, u64(address), size),
     );
   }
 
   private onUnmapped(type: number, address: bigint, size: number): boolean {
     const page = address & PAGE_MASK;
     const access = accessOf(type);
-    const full = this.source.read(page, PAGE_SIZE);
+    const full = this.absent.has(page) ? undefined : this.source.read(page, PAGE_SIZE);
     if (full) {
       this.host.mapPage(page, full, UC_PROT.ALL);
       this.mappedPages++;
       this.host.pageMapped(page);
       return true;
     }
-    let part = this.source.readPartial?.(page, PAGE_SIZE);
+    let part = full || this.absent.has(page) ? undefined : this.source.readPartial?.(page, PAGE_SIZE);
     if ((!part || !part.known.some((k) => k !== 0)) && access === 'write' && this.source.writesCreateMemory) {
       part = { bytes: new Uint8Array(PAGE_SIZE), known: new Uint8Array(PAGE_SIZE) };
     }
@@ -97,6 +100,7 @@ export class LazyPager {
       }
       return !this.stopIfUnknown(access, address, size);
     }
+    this.absent.add(page);
     this.host.stopWith({
       kind: 'fault',
       address,
@@ -113,10 +117,10 @@ export class LazyPager {
     if (this.partialHooksInstalled) return;
     this.partialHooksInstalled = true;
     this.hooks.add(UC_HOOK.MEM_READ, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number) => {
-      this.stopIfUnknown('read', BigInt(address), size);
+      this.stopIfUnknown('read', u64(address), size);
     });
     this.hooks.add(UC_HOOK.MEM_WRITE, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number) => {
-      this.markWritten(BigInt(address), size);
+      this.markWritten(u64(address), size);
     });
     const lib = nativeRecorder();
     const handle = lib?.ft_fetch_new(this.host.engine);
@@ -125,7 +129,7 @@ export class LazyPager {
       return;
     }
     this.hooks.add(UC_HOOK.CODE, CodeCallback, (_uc, address: number | bigint, size: number) => {
-      this.stopIfUnknown('fetch', BigInt(address), size);
+      this.stopIfUnknown('fetch', u64(address), size);
     });
   }
 
@@ -172,9 +176,9 @@ export class LazyPager {
     const missing = [0n];
     const pc = [0n];
     if (!this.fetchChecker.lib.ft_fetch_stopped(this.fetchChecker.handle, missing, pc)) return undefined;
-    const address = BigInt(missing[0]!);
+    const address = u64(missing[0]!);
     return {
-      kind: 'fault', address, access: 'fetch', size: 1, pc: BigInt(pc[0]!), reason: 'not-in-dump',
+      kind: 'fault', address, access: 'fetch', size: 1, pc: u64(pc[0]!), reason: 'not-in-dump',
       message: `memory at 0x${address.toString(16)} is not in the dump`,
     };
   }

@@ -17,6 +17,7 @@ import koffi from 'koffi';
 import { nativeRecorder, FlushCallback } from './native.ts';
 import { UC_HOOK } from './constants.ts';
 import { CodeCallback, MemoryCallback } from './ffi.ts';
+import { u64 } from './ffi.ts';
 import { pcRegister, registersOf, registerMask, unicornRegisterId, type RegisterName } from './registers.ts';
 import type { Emulator, RunObserver } from './emulator.ts';
 import type { TraceBatch, TraceEvent, TraceEventInput } from '../traces/model.ts';
@@ -268,10 +269,10 @@ class JsBackend implements Backend {
       memAddress: new BigUint64Array(this.memCapacity), memSize: new Uint8Array(this.memCapacity),
       memValue: new BigUint64Array(this.memCapacity), counts: new Uint32Array(4),
     };
-    this.hookIds.push(emu.hooks.add(UC_HOOK.CODE, CodeCallback, (_uc, address: number | bigint, size: number) => this.onCode(BigInt(address), size)));
+    this.hookIds.push(emu.hooks.add(UC_HOOK.CODE, CodeCallback, (_uc, address: number | bigint, size: number) => this.onCode(u64(address), size)));
     if (want.memory) {
       const onMemory = (kind: number) => (_uc: unknown, _type: number, address: number | bigint, size: number, value: number | bigint) =>
-        this.onMemory(kind, BigInt(address), size, BigInt.asUintN(size * 8, BigInt(value)));
+        this.onMemory(kind, u64(address), size, BigInt.asUintN(size * 8, BigInt(value)));
       this.hookIds.push(emu.hooks.add(UC_HOOK.MEM_READ_AFTER, MemoryCallback, onMemory(0)));
       this.hookIds.push(emu.hooks.add(UC_HOOK.MEM_WRITE, MemoryCallback, onMemory(1)));
     }

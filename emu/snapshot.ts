@@ -12,6 +12,7 @@
  * ```
  */
 import { UcContext, unicorn } from './ffi.ts';
+import { u64 } from './ffi.ts';
 import { UC_HOOK } from './constants.ts';
 import { MemoryCallback } from './ffi.ts';
 import { EmulationError } from './errors.ts';
@@ -93,7 +94,7 @@ function jsDirtyTracker(emu: Emulator): DirtyTracker {
     if (!saved.has(page) && emu.isMapped(page)) saved.set(page, emu.read(page, PAGE_SIZE).slice());
   };
   const id = emu.hooks.add(UC_HOOK.MEM_WRITE, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number) => {
-    const at = BigInt(address);
+    const at = u64(address);
     save(at & mask);
     save((at + BigInt(size) - 1n) & mask);
   });

@@ -2,16 +2,17 @@
  * Compares a replay's outcome with what the dump recorded: the trap itself,
  * each register of the fault context, the flags, and each memory slot the
  * replay wrote. A value the dump does not hold is *unknown*, never a
- * mismatch. A register the window never changed is marked *carried*: its
- * match says only that the window left it alone.
+ * mismatch. A register whose start value passes through the window
+ * unchanged is marked *carried*: its match says only that the window left
+ * it alone, and it is not counted as evidence.
  *
  * @example
  * ```ts
- * const checks = compareOutcome(dump, site, outcome, startRegisters);
+ * const checks = compareOutcome(dump, site, outcome, carried);
  * checks.filter((c) => c.status === 'mismatch');
  * ```
  */
-import { pcRegister, pointerSize, registerMask, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
+import { pcRegister, pointerSize, registerMask, type RegisterName } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress, formatValue } from '../format.ts';
 import type { FaultSite } from './fault-site.ts';
@@ -92,8 +93,8 @@ function describeEnd(r: ReplayOutcome['result'], f: (v: bigint) => string): stri
   }
 }
 
-/** Each register of the fault context against the replay's final registers. */
-export function registerChecks(dump: Dump, site: FaultSite, outcome: ReplayOutcome, start: RegisterValues): Check[] {
+/** Each register of the fault context against the replay's final registers; `carried` ones only pass their start value through. */
+export function registerChecks(dump: Dump, site: FaultSite, outcome: ReplayOutcome, carried: ReadonlySet<RegisterName>): Check[] {
   const arch = dump.arch;
   const recorded = site.context?.registers ?? {};
   const checks: Check[] = [];
@@ -102,15 +103,12 @@ export function registerChecks(dump: Dump, site: FaultSite, outcome: ReplayOutco
     const actualRaw = outcome.final[name];
     if (actualRaw === undefined) continue;
     const mask = name === 'efl' ? X86_FLAGS_MASK : registerMask(arch);
-    const expected = value & mask;
-    const actual = actualRaw & mask;
-    const changed = start[name] === undefined || (start[name]! & mask) !== actual || name === pcRegister(arch);
     checks.push({
       what: name,
-      expected: formatValue(arch, expected),
-      actual: formatValue(arch, actual),
-      status: expected === actual ? 'match' : 'mismatch',
-      basis: changed ? 'computed' : 'carried',
+      expected: formatValue(arch, value),
+      actual: formatValue(arch, actualRaw),
+      status: (value & mask) === (actualRaw & mask) ? 'match' : 'mismatch',
+      basis: carried.has(name) && name !== pcRegister(arch) ? 'carried' : 'computed',
     });
   }
   return checks;
@@ -146,6 +144,6 @@ export function memoryChecks(dump: Dump, outcome: ReplayOutcome): Check[] {
 }
 
 /** All checks of one outcome: the trap first, then registers, then memory. */
-export function compareOutcome(dump: Dump, site: FaultSite, outcome: ReplayOutcome, start: RegisterValues): Check[] {
-  return [trapCheck(dump, site, outcome), ...registerChecks(dump, site, outcome, start), ...memoryChecks(dump, outcome)];
+export function compareOutcome(dump: Dump, site: FaultSite, outcome: ReplayOutcome, carried: ReadonlySet<RegisterName>): Check[] {
+  return [trapCheck(dump, site, outcome), ...registerChecks(dump, site, outcome, carried), ...memoryChecks(dump, outcome)];
 }

@@ -30,6 +30,7 @@ export interface Instruction {
 }
 
 const MAX_INSTRUCTION = 15;
+const ADDRESS_MAX = 0xffff_ffff_ffff_ffffn;
 
 export class CodeReader {
   constructor(
@@ -40,7 +41,8 @@ export class CodeReader {
   /** The known bytes at `address`, up to `max` (stops at the first unknown byte). */
   knownBytes(address: bigint, max: number): Uint8Array {
     const out: number[] = [];
-    for (let i = 0; i < max; i++) {
+    if (address < 0n) return Uint8Array.of();
+    for (let i = 0; i < max && address + BigInt(i) <= ADDRESS_MAX; i++) {
       const byte = this.dump.memory.read(address + BigInt(i), 1);
       if (!byte) break;
       out.push(byte[0]!);
@@ -50,6 +52,7 @@ export class CodeReader {
 
   /** The listing line that supplied the byte at `address`, as a key, or undefined outside listings. */
   private listingKey(address: bigint): string | undefined {
+    if (address < 0n || address > ADDRESS_MAX) return undefined;
     const p = this.dump.memory.provenanceOf(address);
     return p?.line !== undefined ? `${p.source}\u0000${p.line}` : undefined;
   }

@@ -19,11 +19,11 @@ import { compareBits, type BitComparison } from './bits.ts';
 import { CodeReader, type Instruction } from './code.ts';
 import { findFaultSite, type FaultSite } from './fault-site.ts';
 import { endsFallThrough } from './instruction-kind.ts';
-import { evaluate, searchSingleBitFlips, type Hypothesis } from './hypotheses.ts';
+import { carriedRegisters, evaluate, searchSingleBitFlips, type Hypothesis } from './hypotheses.ts';
 import { Replayer } from './replay.ts';
 import { findTransfers, type Transfer } from './transfers.ts';
 import { chooseWindow, type StepOverSpec } from './window.ts';
-import { decideVerdict, type Verdict } from './verdict.ts';
+import { decideVerdict, outcomeKey, type Verdict } from './verdict.ts';
 import { pointerEvidence, type PointerEvidence } from './pointer-evidence.ts';
 
 export interface ExplainOptions {
@@ -158,15 +158,15 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       steppedOver: window.stepOvers.map((s) => hex(s.address)),
       notes: window.notes,
     };
-    const start = window.registers;
+    const carried = carriedRegisters(replayer, traced.outcome);
     const hypotheses: Hypothesis[] = [];
-    const faithful = evaluate(replayer, site, start, { id: 'no-fault', class: 'no-fault', location: 'none', description: 'the CPU executed the window as written' });
+    const faithful = evaluate(replayer, site, carried, { id: 'no-fault', class: 'no-fault', location: 'none', description: 'the CPU executed the window as written' });
     hypotheses.push(faithful);
     // 5. Fault models.
     const observed = site.pc;
     const comparison = transfer.expected !== undefined ? compareBits(transfer.expected, observed, pointerSize(dump.arch) * 8) : undefined;
     if (comparison?.relation === 'one-bit') {
-      hypotheses.push(evaluate(replayer, site, start, {
+      hypotheses.push(evaluate(replayer, site, carried, {
         id: `bitflip:target@${transfer.call.address.toString(16)}:${comparison.bit}`,
         class: 'cpu-fault',
         location: 'branch-target',
@@ -181,9 +181,11 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       const transferIndex = traced.path.indexOf(transfer.call.address);
       const instructions = transferIndex >= 0 ? transferIndex + 1 : traced.path.length;
       const reads = traced.reads.filter((r) => r.index >= 0 && r.index < instructions);
-      const search = searchSingleBitFlips(replayer, site, start, instructions, reads);
+      const search = searchSingleBitFlips(replayer, site, carried, instructions, reads);
       report.searched = search.tried;
-      explaining = [...explaining, ...search.explaining];
+      // A flip that leaves the same state as no fault at all is masked: the dump cannot see it.
+      const faithfulKey = outcomeKey(faithful);
+      explaining = [...explaining, ...search.explaining.filter((h) => outcomeKey(h) !== faithfulKey)];
     }
     report.timings.searchMs = Math.round(performance.now() - searchStarted);
     report.verdict = decideVerdict({ dump, site, transfer, faithful, explaining, pointer: report.pointer });

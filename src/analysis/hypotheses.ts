@@ -10,12 +10,12 @@
  * const explaining = tested.filter((h) => h.explains);
  * ```
  */
-import { pointerSize, registerMask, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
+import { pointerSize, type RegisterName } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
-import { formatAddress } from '../format.ts';
+import { formatAddress, hex } from '../format.ts';
 import { compareOutcome, summarize, type Check, type CheckSummary } from './checks.ts';
 import type { FaultSite } from './fault-site.ts';
-import type { Injection, Replayer } from './replay.ts';
+import type { Injection, ReplayOutcome, Replayer } from './replay.ts';
 
 export type HypothesisClass = 'cpu-fault' | 'memory-corruption' | 'code-corruption' | 'software' | 'no-fault';
 export type HypothesisLocation = 'branch-target' | 'loaded-value' | 'register' | 'memory' | 'code' | 'none';
@@ -27,6 +27,9 @@ export interface Hypothesis {
   description: string;
   injection?: Injection;
   bit?: number;
+  /** The value before and after the flip, as the replay saw it (hex). */
+  expected?: string;
+  observed?: string;
   /** Reproduces the trap with no mismatching check. */
   explains: boolean;
   summary: CheckSummary;
@@ -44,14 +47,16 @@ export interface WindowRead {
 export function evaluate(
   replayer: Replayer,
   site: FaultSite,
-  start: RegisterValues,
+  carried: ReadonlySet<RegisterName>,
   base: Omit<Hypothesis, 'explains' | 'summary' | 'checks'>,
 ): Hypothesis {
   const outcome = replayer.run(base.injection);
-  const checks = compareOutcome(replayer.dump, site, outcome, start);
+  const checks = compareOutcome(replayer.dump, site, outcome, carried);
   const summary = summarize(checks);
   const trap = checks[0]!;
-  return { ...base, explains: outcome.injected !== false && trap.status === 'match' && summary.mismatch === 0, summary, checks };
+  const values = outcome.flipped ? { expected: hex(outcome.flipped.from), observed: hex(outcome.flipped.to) } : {};
+  const explains = (!base.injection || outcome.injected) && trap.status === 'match' && summary.mismatch === 0;
+  return { ...base, ...values, explains, summary, checks };
 }
 
 /** Registers searched for flips: general registers and flags (not the pc: a pc flip is a target flip). */
@@ -73,7 +78,7 @@ const X86_FLAG_BITS = [0, 2, 4, 6, 7, 10, 11];
 export function searchSingleBitFlips(
   replayer: Replayer,
   site: FaultSite,
-  start: RegisterValues,
+  carried: ReadonlySet<RegisterName>,
   instructions: number,
   reads: WindowRead[],
 ): { explaining: Hypothesis[]; tried: number } {
@@ -87,7 +92,7 @@ export function searchSingleBitFlips(
       const bits = register === 'efl' ? X86_FLAG_BITS : register === 'nzcv' ? [28, 29, 30, 31] : Array.from({ length: width }, (_, b) => b);
       for (const bit of bits) {
         tried++;
-        const h = evaluate(replayer, site, start, {
+        const h = evaluate(replayer, site, carried, {
           id: `bitflip:register@${index}:${register}:${bit}`,
           class: 'cpu-fault',
           location: 'register',
@@ -102,8 +107,8 @@ export function searchSingleBitFlips(
   for (const read of reads) {
     for (let bit = 0; bit < read.size * 8; bit++) {
       tried++;
-      const h = evaluate(replayer, site, start, {
-        id: `bitflip:load@${f(read.pc)}:${bit}`,
+      const h = evaluate(replayer, site, carried, {
+        id: `bitflip:load@${read.pc.toString(16)}:${bit}`,
         class: 'cpu-fault',
         location: 'loaded-value',
         description: `bit ${bit} of the ${read.size}-byte value loaded from [${f(read.address)}] by ${f(read.pc)} flipped`,
@@ -116,7 +121,19 @@ export function searchSingleBitFlips(
   return { explaining, tried };
 }
 
-/** A mask-safe XOR for describing flipped values. */
-export function flip(value: bigint, bit: number, arch: Dump['arch']): bigint {
-  return (value ^ (1n << BigInt(bit))) & registerMask(arch);
+/**
+ * The registers whose start value passes straight through the window: a
+ * one-bit change at the start shows up unchanged at the end. Their matches
+ * are not evidence; everything else the window computed or overwrote.
+ */
+export function carriedRegisters(replayer: Replayer, faithful: ReplayOutcome): Set<RegisterName> {
+  const carried = new Set<RegisterName>();
+  for (const register of searchedRegisters(replayer.dump)) {
+    const bit = register === 'efl' ? 6 : register === 'nzcv' ? 30 : 3;
+    const perturbed = replayer.run({ kind: 'register-bit', index: 0, register, bit });
+    const before = faithful.final[register];
+    const after = perturbed.final[register];
+    if (before !== undefined && after !== undefined && (before ^ after) === 1n << BigInt(bit)) carried.add(register);
+  }
+  return carried;
 }

@@ -56,6 +56,8 @@ function importedName(symbol: string | undefined): string | undefined {
 function plausibleStart(code: CodeReader, address: bigint, arch: Dump['arch']): boolean {
   const alignment = arch === 'x86' ? 4n : arch === 'x64' ? 16n : 4n;
   if (address % alignment !== 0n && arch !== 'x64') return false;
+  const own = code.knownBytes(address, 1)[0];
+  if (own === 0xcc || own === 0x90) return false; // inside the padding, not after it
   for (let back = 1n; back <= 16n; back++) {
     const byte = code.knownBytes(address - back, 1)[0];
     if (byte === undefined) continue;
@@ -67,7 +69,8 @@ function plausibleStart(code: CodeReader, address: bigint, arch: Dump['arch']): 
 export function pointerEvidence(dump: Dump, code: CodeReader, transfer: Transfer, site: FaultSite): PointerEvidence | undefined {
   const arch = dump.arch;
   const f = (v: bigint) => formatAddress(arch, v);
-  const value = transfer.pointer?.value ?? transfer.expected;
+  // Only a target read from memory says anything about memory.
+  const value = transfer.pointer?.value;
   if (value === undefined) return undefined;
   const slotSymbol = transfer.pointer ? dump.symbols.lookup(transfer.pointer.address) : undefined;
   const slotName = slotSymbol?.offset === 0n ? dump.symbols.format(transfer.pointer!.address) : undefined;

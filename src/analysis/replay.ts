@@ -60,6 +60,8 @@ export interface ReplayOutcome {
   injected: boolean;
   /** Step-over points applied, in order. */
   steppedOver: bigint[];
+  /** The flipped value: what it was and what the injection made it. */
+  flipped?: { from: bigint; to: bigint };
 }
 
 /** Registers a replay reads back and compares: the architecture's, less selectors and bases. */
@@ -105,9 +107,11 @@ export class Replayer {
     this.written.clear();
     this.steppedOver = [];
     const budget = this.window.maxInstructions;
+    let flipped: ReplayOutcome['flipped'];
     const finish = (result: RunResult, injected: boolean): ReplayOutcome => ({
-      injection, result, final: emu.readRegisters(this.names), written: new Map(this.written), injected, steppedOver: this.steppedOver,
+      injection, result, final: emu.readRegisters(this.names), written: new Map(this.written), injected, steppedOver: this.steppedOver, flipped,
     });
+    const mask = registerMask(this.dump.arch);
     const rest = () => emu.run({ until: this.window.until, maxInstructions: budget, timeoutMs: 2000 });
 
     if (!injection) return finish(rest(), false);
@@ -115,9 +119,13 @@ export class Replayer {
       const before = emu.run({ until: injection.at, maxInstructions: budget, timeoutMs: 2000 });
       if (before.kind !== 'reached' || before.pc !== injection.at) return finish(before, false);
       const step = emu.run({ count: 1, maxInstructions: budget, timeoutMs: 2000 });
-      if (step.kind !== 'reached') return finish(step, false);
+      // Landing on code the dump lacks still means the transfer happened.
+      const landed = step.kind === 'reached' || (step.kind === 'fault' && step.access === 'fetch' && step.pc !== injection.at);
+      if (!landed) return finish(step, false);
       const pc = pcRegister(this.dump.arch);
-      emu.writeRegister(pc, (emu.readRegister(pc) ^ (1n << BigInt(injection.bit))) & registerMask(this.dump.arch));
+      const target = emu.readRegister(pc);
+      flipped = { from: target, to: (target ^ (1n << BigInt(injection.bit))) & mask };
+      emu.writeRegister(pc, flipped.to);
       return finish(rest(), true);
     }
     if (injection.index > 0) {
@@ -126,10 +134,13 @@ export class Replayer {
     }
     const bit = 1n << BigInt(injection.bit);
     if (injection.kind === 'register-bit') {
-      emu.writeRegister(injection.register, (emu.readRegister(injection.register) ^ bit) & registerMask(this.dump.arch));
+      const value = emu.readRegister(injection.register);
+      flipped = { from: value, to: (value ^ bit) & mask };
+      emu.writeRegister(injection.register, flipped.to);
       return finish(rest(), true);
     }
     const original = emu.readValue(injection.address, injection.size);
+    flipped = { from: original, to: original ^ bit };
     emu.writeValue(injection.address, injection.size, original ^ bit);
     const step = emu.run({ count: 1, maxInstructions: budget, timeoutMs: 2000 });
     // Put memory back unless the instruction itself wrote the location (xchg, add [m], …).

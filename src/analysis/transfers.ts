@@ -70,10 +70,12 @@ export function expectedTarget(
   try {
     emu.onMemory('read', (address, size, value) => reads.push({ address, size, value }));
     const result = emu.run({ from: call.address, count: 1, maxInstructions: 1, timeoutMs: 1000 });
-    if (result.kind === 'fault') {
+    // The call completed when the only thing missing is the code at its target.
+    const landed = result.kind === 'fault' && result.access === 'fetch' && result.pc !== call.address;
+    if (result.kind === 'fault' && !landed) {
       return { unknownReason: `the call's operand is not in the dump (${result.message})` };
     }
-    if (result.kind !== 'reached') return { unknownReason: `emulating the call ended with ${result.kind}` };
+    if (result.kind !== 'reached' && !landed) return { unknownReason: `emulating the call ended with ${result.kind}` };
     const target = emu.readRegister(pcRegister(arch));
     const pointer = reads.find((r) => r.size === pointerSize(arch) && r.value === target);
     return { expected: target, pointer };

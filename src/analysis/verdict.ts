@@ -52,7 +52,7 @@ function clamp(value: number): number {
 }
 
 /** Hypotheses that leave the replay in the same state cannot be told apart by the dump. */
-function outcomeKey(h: Hypothesis): string {
+export function outcomeKey(h: Hypothesis): string {
   return h.checks.map((c) => `${c.what}=${c.actual ?? '?'}`).join(';');
 }
 
@@ -135,13 +135,13 @@ function decide({ dump, site, transfer, faithful, explaining, pointer }: Verdict
     if (pointer?.state === 'intact') reasons.push(`the pointer in memory is intact, so the flip happened in the CPU, not in memory`);
     if (groups.size > 1) reasons.push(`${groups.size - 1} other single-bit fault${groups.size > 2 ? 's' : ''} also fit${groups.size > 2 ? '' : 's'}: ${alternatives.slice(0, 3).join(', ')}`);
     const confidence = clamp(0.5 + 0.08 * Math.min(best.summary.computedMatch, 5) + (pointer?.state === 'intact' ? 0.1 : 0) - 0.15 * (groups.size - 1) - 0.02 * best.summary.unknown);
-    const where = best.location === 'branch-target' ? 'the call target' : best.location === 'loaded-value' ? 'a loaded value' : 'a register';
+    const flippedCmp = best.expected && best.observed ? compareBits(BigInt(best.expected), BigInt(best.observed), 64) : cmp;
     return {
       ...base, class: 'cpu-fault', location: best.location, bit: best.bit,
-      direction: best.location === 'branch-target' ? cmp.direction : undefined,
-      expected: hex(transfer.expected), confidence, confidenceLabel: 'none', hypothesis: best.id,
+      direction: flippedCmp.direction,
+      expected: best.expected ?? hex(transfer.expected), observed: best.observed ?? hex(observed), confidence, confidenceLabel: 'none', hypothesis: best.id,
       alternatives: alternatives.length ? alternatives : undefined, equivalent: equivalent.length ? equivalent : undefined,
-      summary: `The CPU flipped bit ${best.bit} of ${where} (${best.description}); memory and code are consistent. Suspect the processor.`,
+      summary: cpuSummary(dump, best, transfer, flippedCmp.direction),
     };
   }
   if (poison) {
@@ -164,4 +164,20 @@ function decide({ dump, site, transfer, faithful, explaining, pointer }: Verdict
     ...base, class: 'inconclusive', confidence: 0, confidenceLabel: 'none', expected: transfer?.expected === undefined ? undefined : hex(transfer.expected),
     summary: 'Inconclusive: neither the code as written nor any single-bit fault reproduces what the dump recorded.',
   };
+}
+
+function cpuSummary(dump: Dump, best: Hypothesis, transfer: Transfer, direction: string | undefined): string {
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  const from = best.expected ? f(BigInt(best.expected)) : '?';
+  const to = best.observed ? f(BigInt(best.observed)) : '?';
+  const bit = `bit ${best.bit}${direction ? ` (${direction.replace('->', '→')})` : ''}`;
+  const call = `${f(transfer.call.address)} ${transfer.call.text.replace(/\s+/g, ' ')}`;
+  switch (best.location) {
+    case 'branch-target':
+      return `The CPU flipped ${bit} of the call target: ${call} should go to ${from} and went to ${to}. Memory and code are consistent with the handler; suspect the processor.`;
+    case 'loaded-value':
+      return `The CPU flipped ${bit} of a loaded value: ${best.description.replace(/ flipped$/, '')} arrived as ${to} instead of ${from}, and ${call} followed it. Memory is intact; suspect the processor.`;
+    default:
+      return `A register lost its value: ${best.description} (${from} → ${to}) makes ${call} land where the CPU trapped. Memory is intact; suspect the processor.`;
+  }
 }
