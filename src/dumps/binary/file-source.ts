@@ -1,0 +1,71 @@
+/**
+ * Positional, bounded reads from a dump file opened read-only: the file is
+ * never read whole, so a multi-GB dump opens with little memory. Every read
+ * that runs past the end is a `DumpFormatError` naming what was being read.
+ *
+ * @example
+ * ```ts
+ * const file = FileSource.open('crash.dmp', 'minidump');
+ * const header = file.reader(0n, 32, 'header');
+ * file.close();
+ * ```
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { DumpFormatError } from '../errors.ts';
+import { ByteReader } from './byte-reader.ts';
+
+export class FileSource {
+  private fd: number | undefined;
+
+  private constructor(
+    readonly path: string,
+    readonly format: string,
+    fd: number,
+    readonly size: bigint,
+  ) {
+    this.fd = fd;
+  }
+
+  /** Opens `path` read-only; a missing or unreadable file is a DumpFormatError with code 'io'. */
+  static open(path: string, format: string): FileSource {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      throw new DumpFormatError(format, path, `Cannot open the file (${code})`, { code: 'io' });
+    }
+    const size = BigInt(fstatSync(fd).size);
+    return new FileSource(path, format, fd, size);
+  }
+
+  /** Exactly `length` bytes at `offset`; throws `truncated` when the file is shorter. */
+  read(offset: bigint, length: number, what: string): Uint8Array {
+    if (this.fd === undefined) throw new DumpFormatError(this.format, this.path, `Cannot read ${what}: the file is closed`, { code: 'io' });
+    if (offset < 0n || length < 0 || offset + BigInt(length) > this.size) {
+      throw new DumpFormatError(
+        this.format, this.path,
+        `Cannot read ${what} at offset 0x${offset.toString(16)} (${length} bytes): the file is ${this.size} bytes`,
+        { offset, code: 'truncated' },
+      );
+    }
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(this.fd, out, done, length - done, Number(offset) + done);
+      if (n <= 0) throw new DumpFormatError(this.format, this.path, `Cannot read ${what} at offset 0x${offset.toString(16)}: short read`, { offset, code: 'truncated' });
+      done += n;
+    }
+    return out;
+  }
+
+  /** A bounds-checked reader over `length` bytes at `offset`, whose offsets are relative to `offset`. */
+  reader(offset: bigint, length: number, what: string): ByteReader {
+    return new ByteReader(this.read(offset, length, what), { path: this.path, format: this.format, base: offset, what });
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
