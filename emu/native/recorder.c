@@ -59,8 +59,10 @@ typedef struct {
   ft_buffers b;
   ft_flush_fn flush;
   int reg_ids[MAX_REGS];
-  void *reg_ptrs[MAX_REGS];
-  uint64_t now[MAX_REGS], prev[MAX_REGS];
+  /* Two register states, alternately the current and the previous one. */
+  void *reg_ptrs[2][MAX_REGS];
+  uint64_t values[2][MAX_REGS];
+  int current;
   int nregs;
   uint64_t mask;
   bool have_prev, want_regs, want_mem;
@@ -80,23 +82,29 @@ static void flush_if_needed(ft_recorder *r, bool force) {
   }
 }
 
-/* Register changes of the previous instruction: the state now minus the state before it. */
+/*
+ * Register changes of the previous instruction: the state now minus the state
+ * before it. The two states alternate between two arrays (no copy), and the
+ * comparison builds a bit mask without branches, so the loop over every
+ * register neither mispredicts nor stores; only changed registers are visited.
+ */
 static void diff_registers(ft_recorder *r) {
   ft_buffers *b = &r->b;
-  uc_reg_read_batch(r->uc, r->reg_ids, r->reg_ptrs, r->nregs);
+  const uint64_t *now = r->values[r->current], *prev = r->values[r->current ^ 1];
+  uc_reg_read_batch(r->uc, r->reg_ids, r->reg_ptrs[r->current], r->nregs);
   uint32_t n = b->counts[1];
-  /* One pass, one load of each value: Unicorn stores segment selectors as 2 bytes, so every
-     8-byte load of them waits for store forwarding to fail; a second pass paid that again. */
-  const bool record = r->have_prev && b->counts[0] > 0;
-  for (int i = 0; i < r->nregs; i++) {
-    uint64_t v = r->now[i] & r->mask;
-    if (record && v != r->prev[i]) {
+  if (r->have_prev && b->counts[0] > 0) {
+    uint64_t changed = 0;
+    for (int i = 0; i < r->nregs; i++) changed |= (uint64_t)(((now[i] ^ prev[i]) & r->mask) != 0) << i;
+    while (changed) {
+      int i = __builtin_ctzll(changed);
+      changed &= changed - 1;
       b->reg_index[n] = (uint8_t)i;
-      b->reg_value[n] = v;
+      b->reg_value[n] = now[i] & r->mask;
       n++;
     }
-    r->prev[i] = v;
   }
+  r->current ^= 1;
   r->have_prev = true;
   b->counts[1] = n;
   b->reg_start[b->counts[0]] = n;
@@ -178,7 +186,8 @@ ft_recorder *ft_recorder_new(uc_engine *uc, const int *reg_ids, int nregs, uint6
   r->want_mem = want_mem != 0;
   for (int i = 0; i < nregs; i++) {
     r->reg_ids[i] = reg_ids[i];
-    r->reg_ptrs[i] = &r->now[i];
+    r->reg_ptrs[0][i] = &r->values[0][i];
+    r->reg_ptrs[1][i] = &r->values[1][i];
   }
   r->b.counts[0] = r->b.counts[1] = r->b.counts[2] = 0;
   r->b.reg_start[0] = r->b.mem_start[0] = 0;

@@ -1,0 +1,179 @@
+/**
+ * `npm run bench`: one fixed x86-64 workload (bench/workload.c, about 20 M
+ * instructions) run with no hooks, with a JavaScript block hook, with full
+ * recording (native backend, then the same into the trace encoder, then the
+ * JavaScript backend in a child process), and as a loop of 100-instruction
+ * window replays between snapshot restores. Prints instructions per second,
+ * each figure's ratio to the no-hook run, and whether the targets are met.
+ *
+ * @example
+ * ```sh
+ * npm run bench                 # the table
+ * npm run bench -- --json       # the same figures as JSON
+ * npm run bench -- --repeat 3   # the fastest of three runs per mode
+ * ```
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { buildWorkload } from './workload.ts';
+import {
+  countInstructions, measureBlockTracing, measureFullTracing, measureNoHooks, measureWindowReplay,
+  type Measurement, type ReplayMeasurement,
+} from './modes.ts';
+
+/** The issue's targets. */
+const TARGET_FULL_TRACING = 5_000_000;
+const TARGET_REPLAYS = 100_000;
+const WINDOW = 100;
+/** The JavaScript backend records this prefix only: the whole workload would take minutes. */
+const JS_PREFIX = 500_000;
+
+interface Row {
+  mode: string;
+  instructions: number;
+  seconds: number;
+  instructionsPerSecond: number;
+  ratioToNoHooks: number;
+  replaysPerSecond?: number;
+  detail?: Record<string, number | string | boolean>;
+}
+
+interface Options {
+  json: boolean;
+  repeat: number;
+  replaySeconds: number;
+  jsBackendChild: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = { json: false, repeat: 1, replaySeconds: 1.5, jsBackendChild: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const number = (): number => {
+      const value = Number(argv[++i]);
+      if (!Number.isFinite(value) || value <= 0) throw new Error(`${arg} needs a positive number, got '${argv[i] ?? ''}'`);
+      return value;
+    };
+    if (arg === '--json') options.json = true;
+    else if (arg === '--repeat') options.repeat = Math.floor(number());
+    else if (arg === '--replay-seconds') options.replaySeconds = number();
+    else if (arg === '--js-backend-child') options.jsBackendChild = true;
+    else throw new Error(`Unknown option '${arg}' (known: --json, --repeat N, --replay-seconds S)`);
+  }
+  return options;
+}
+
+/** The fastest of `repeat` measurements. */
+function best<T extends { seconds: number }>(repeat: number, measure: () => T): T {
+  let fastest = measure();
+  for (let i = 1; i < repeat; i++) {
+    const next = measure();
+    if (next.seconds < fastest.seconds) fastest = next;
+  }
+  return fastest;
+}
+
+function bestReplay(repeat: number, measure: () => ReplayMeasurement): ReplayMeasurement {
+  let fastest = measure();
+  for (let i = 1; i < repeat; i++) {
+    const next = measure();
+    if (next.replays / next.seconds > fastest.replays / fastest.seconds) fastest = next;
+  }
+  return fastest;
+}
+
+/** Full tracing through the JavaScript hooks, measured in a child without the native library. */
+function measureJsBackend(): Measurement {
+  const output = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--js-backend-child'], {
+    encoding: 'utf8',
+    env: { ...process.env, FAULTLINE_NO_NATIVE: '1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const parsed = JSON.parse(output) as Omit<Measurement, 'result'> & { result: string };
+  return { ...parsed, result: BigInt(parsed.result) };
+}
+
+function jsBackendChild(): void {
+  const measurement = measureFullTracing(buildWorkload(), { limit: JS_PREFIX });
+  if (measurement.detail?.native !== false) throw new Error('The JavaScript-backend run used the native recorder');
+  process.stdout.write(JSON.stringify({ ...measurement, result: `0x${measurement.result.toString(16)}` }));
+}
+
+function main(): void {
+  const options = parseArgs(process.argv.slice(2));
+  if (options.jsBackendChild) return jsBackendChild();
+
+  const workload = buildWorkload();
+  const { instructions, native } = countInstructions(workload);
+  if (!native) throw new Error('The native recorder is not built: run `npm run postinstall` first (the bench measures the native backend)');
+  const noHooks = best(options.repeat, () => measureNoHooks(workload, instructions));
+  const base = instructions / noHooks.seconds;
+  const row = (mode: string, m: Measurement): Row => ({
+    mode, instructions: m.instructions, seconds: m.seconds,
+    instructionsPerSecond: m.instructions / m.seconds, ratioToNoHooks: m.instructions / m.seconds / base, detail: m.detail,
+  });
+  const replayRow = (mode: string, r: ReplayMeasurement): Row => ({
+    mode, instructions: r.replays * r.window, seconds: r.seconds,
+    instructionsPerSecond: (r.replays * r.window) / r.seconds, ratioToNoHooks: (r.replays * r.window) / r.seconds / base,
+    replaysPerSecond: r.replays / r.seconds, detail: { snapshotAt: r.snapshotAt, pagesPerRestore: r.pagesPerRestore },
+  });
+
+  const replayOptions = { snapshotAt: Math.floor(instructions / 2), window: WINDOW, seconds: options.replaySeconds };
+  const rows: Row[] = [
+    row('no hooks', noHooks),
+    row('block tracing (JS hook)', best(options.repeat, () => measureBlockTracing(workload, instructions))),
+    row('full tracing (native)', best(options.repeat, () => measureFullTracing(workload))),
+    row('full tracing + encode', best(options.repeat, () => measureFullTracing(workload, { encode: true }))),
+    row(`full tracing (JS backend, first ${JS_PREFIX / 1e3} k)`, best(options.repeat, measureJsBackend)),
+    replayRow(`window replay (${WINDOW} instr)`, bestReplay(options.repeat, () => measureWindowReplay(workload, replayOptions))),
+    replayRow(`window replay + recording`, bestReplay(options.repeat, () => measureWindowReplay(workload, { ...replayOptions, record: true }))),
+  ];
+  const fullTracing = rows[2]!.instructionsPerSecond;
+  const replays = rows[5]!.replaysPerSecond!;
+  const targets = {
+    fullTracing: { target: TARGET_FULL_TRACING, measured: fullTracing, met: fullTracing >= TARGET_FULL_TRACING },
+    windowReplays: { target: TARGET_REPLAYS, measured: replays, met: replays >= TARGET_REPLAYS },
+  };
+  const summary = {
+    workload: {
+      arch: 'x64', instructions, imageBytes: workload.image.length,
+      result: `0x${workload.expected.toString(16)}`, resultCheckedAgainstHost: true,
+    },
+    modes: rows,
+    targets,
+  };
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(formatReport(summary));
+}
+
+function formatReport(summary: { workload: { instructions: number; imageBytes: number; result: string }; modes: Row[]; targets: Record<string, { target: number; measured: number; met: boolean }> }): string {
+  const { workload, modes, targets } = summary;
+  const lines = [
+    `workload: bench/workload.c, x64, ${workload.imageBytes} bytes, ${workload.instructions} instructions, result ${workload.result} in every mode (= host build)`,
+    '',
+  ];
+  const header = ['mode', 'instructions', 'seconds', 'M instr/s', 'vs no hooks', 'replays/s'];
+  const table = modes.map((r) => [
+    r.mode, String(r.instructions), r.seconds.toFixed(3), (r.instructionsPerSecond / 1e6).toFixed(2),
+    `${r.ratioToNoHooks.toFixed(3)}×`, r.replaysPerSecond === undefined ? '' : Math.round(r.replaysPerSecond).toString(),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((cells) => cells[i]!.length)));
+  const format = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  lines.push(format(header), ...table.map(format), '');
+  const verdict = (met: boolean) => (met ? 'met' : 'MISSED');
+  lines.push(
+    `target full tracing >= ${targets.fullTracing!.target / 1e6} M instr/s: ${(targets.fullTracing!.measured / 1e6).toFixed(2)} M, ${verdict(targets.fullTracing!.met)}`,
+    `target window replays >= ${targets.windowReplays!.target / 1e3} k/s: ${(targets.windowReplays!.measured / 1e3).toFixed(0)} k, ${verdict(targets.windowReplays!.met)}`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+try {
+  main();
+} catch (error) {
+  process.stderr.write(`bench: ${(error as Error).message}\n`);
+  process.exitCode = 1;
+}
