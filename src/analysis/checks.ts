@@ -8,11 +8,11 @@
  *
  * @example
  * ```ts
- * const checks = compareOutcome(dump, site, outcome, carried);
+ * const checks = compareOutcome(dump, site, outcome, { carried, stated: {} });
  * checks.filter((c) => c.status === 'mismatch');
  * ```
  */
-import { pcRegister, pointerSize, registerMask, type RegisterName } from '../../emu/registers.ts';
+import { pcRegister, pointerSize, registerMask, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress, formatValue } from '../format.ts';
 import type { FaultSite } from './fault-site.ts';
@@ -30,6 +30,8 @@ export interface Check {
   status: CheckStatus;
   /** `computed` when the replay produced the value; `carried` when it is the start value, unchanged. */
   basis: 'computed' | 'carried';
+  /** Why a check is unknown when the dump does hold the value. */
+  note?: string;
 }
 
 /** The flag bits compared: CF PF AF ZF SF TF IF DF OF (not RF, VM, AC, ID or reserved bits). */
@@ -93,8 +95,16 @@ function describeEnd(r: ReplayOutcome['result'], f: (v: bigint) => string): stri
   }
 }
 
-/** Each register of the fault context against the replay's final registers; `carried` ones only pass their start value through. */
-export function registerChecks(dump: Dump, site: FaultSite, outcome: ReplayOutcome, carried: ReadonlySet<RegisterName>): Check[] {
+/** What the checks need to know about the window beyond the outcome. */
+export interface CheckContext {
+  /** Registers whose start value passes through the window unchanged. */
+  carried: ReadonlySet<RegisterName>;
+  /** Register values the user stated for stepped-over calls: not evidence when they reach the end unchanged. */
+  stated: RegisterValues;
+}
+
+/** Each register of the fault context against the replay's final registers. */
+export function registerChecks(dump: Dump, site: FaultSite, outcome: ReplayOutcome, context: CheckContext): Check[] {
   const arch = dump.arch;
   const recorded = site.context?.registers ?? {};
   const checks: Check[] = [];
@@ -103,12 +113,16 @@ export function registerChecks(dump: Dump, site: FaultSite, outcome: ReplayOutco
     const actualRaw = outcome.final[name];
     if (actualRaw === undefined) continue;
     const mask = name === 'efl' ? X86_FLAGS_MASK : registerMask(arch);
+    if (context.stated[name] !== undefined && context.stated[name] === actualRaw) {
+      checks.push({ what: name, expected: formatValue(arch, value), actual: formatValue(arch, actualRaw), status: 'unknown', basis: 'carried', note: 'the value stated with --step-over' });
+      continue;
+    }
     checks.push({
       what: name,
       expected: formatValue(arch, value),
       actual: formatValue(arch, actualRaw),
       status: (value & mask) === (actualRaw & mask) ? 'match' : 'mismatch',
-      basis: carried.has(name) && name !== pcRegister(arch) ? 'carried' : 'computed',
+      basis: context.carried.has(name) && name !== pcRegister(arch) ? 'carried' : 'computed',
     });
   }
   return checks;
@@ -144,6 +158,6 @@ export function memoryChecks(dump: Dump, outcome: ReplayOutcome): Check[] {
 }
 
 /** All checks of one outcome: the trap first, then registers, then memory. */
-export function compareOutcome(dump: Dump, site: FaultSite, outcome: ReplayOutcome, carried: ReadonlySet<RegisterName>): Check[] {
-  return [trapCheck(dump, site, outcome), ...registerChecks(dump, site, outcome, carried), ...memoryChecks(dump, outcome)];
+export function compareOutcome(dump: Dump, site: FaultSite, outcome: ReplayOutcome, context: CheckContext): Check[] {
+  return [trapCheck(dump, site, outcome), ...registerChecks(dump, site, outcome, context), ...memoryChecks(dump, outcome)];
 }

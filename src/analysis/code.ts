@@ -30,6 +30,18 @@ export interface Instruction {
 }
 
 const MAX_INSTRUCTION = 15;
+
+/**
+ * WinDbg names addresses in operands that start a symbol:
+ * `call dword ptr [hal!_imp__KiIpiServiceRoutine (80a5b020)]`.
+ */
+export function symbolizeOperands(text: string, dump: Dump): string {
+  return text.replace(/\b([0-9a-f]{8}(?:`[0-9a-f]{8})?)\b/g, (token) => {
+    const address = BigInt(`0x${token.replace('`', '')}`);
+    const location = dump.symbols.lookup(address);
+    return location?.symbol && location.offset === 0n ? `${dump.symbols.format(address)} (${token})` : token;
+  });
+}
 const ADDRESS_MAX = 0xffff_ffff_ffff_ffffn;
 
 export class CodeReader {
@@ -78,7 +90,7 @@ export class CodeReader {
       bytes: bytes.slice(0, decoded.size),
       mnemonic: decoded.mnemonic,
       operands: decoded.operands,
-      text: decoded.text,
+      text: symbolizeOperands(decoded.text.replace(/\s+/, ' '), this.dump),
       kind: flowKind(this.dump.arch, decoded.mnemonic),
       listed: this.listedStart(address) === address,
     };

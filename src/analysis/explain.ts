@@ -17,6 +17,7 @@ import { createDisassembler } from '../disasm/disassembler.ts';
 import { formatAddress, hex } from '../format.ts';
 import { compareBits, type BitComparison } from './bits.ts';
 import { CodeReader, type Instruction } from './code.ts';
+import type { CheckContext } from './checks.ts';
 import { findFaultSite, type FaultSite } from './fault-site.ts';
 import { endsFallThrough } from './instruction-kind.ts';
 import { carriedRegisters, evaluate, searchSingleBitFlips, type Hypothesis } from './hypotheses.ts';
@@ -25,6 +26,7 @@ import { findTransfers, type Transfer } from './transfers.ts';
 import { chooseWindow, type StepOverSpec } from './window.ts';
 import { decideVerdict, outcomeKey, type Verdict } from './verdict.ts';
 import { pointerEvidence, type PointerEvidence } from './pointer-evidence.ts';
+import { statedHypothesis, type HypothesisSpec } from './hypothesis-spec.ts';
 
 export interface ExplainOptions {
   stepOvers?: StepOverSpec[];
@@ -32,8 +34,11 @@ export interface ExplainOptions {
   windowInstructions?: number;
   /** Search every single-bit flip of registers and loaded values (default true). */
   exhaustive?: boolean;
-  /** Only these hypotheses (by id, e.g. `bitflip:target@80a5d8f6:2`); used by `faultline check`. */
-  only?: Hypothesis['injection'][];
+  /**
+   * Test only these stated hypotheses (`faultline check`): no automatic
+   * target flip and no exhaustive search.
+   */
+  hypotheses?: HypothesisSpec[];
 }
 
 export interface TransferReport {
@@ -75,6 +80,8 @@ export interface ExplainReport {
   };
   pointer?: PointerEvidence;
   hypotheses: Array<Omit<Hypothesis, 'injection'>>;
+  /** With `faultline check`: the stated hypotheses, each with its checks. */
+  stated?: Array<Omit<Hypothesis, 'injection'>>;
   searched: number;
   verdict: Verdict;
   checks: Hypothesis['checks'];
@@ -158,15 +165,18 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       steppedOver: window.stepOvers.map((s) => hex(s.address)),
       notes: window.notes,
     };
-    const carried = carriedRegisters(replayer, traced.outcome);
+    const context: CheckContext = {
+      carried: carriedRegisters(replayer, traced.outcome),
+      stated: Object.assign({}, ...window.stepOvers.map((s) => s.registers)),
+    };
     const hypotheses: Hypothesis[] = [];
-    const faithful = evaluate(replayer, site, carried, { id: 'no-fault', class: 'no-fault', location: 'none', description: 'the CPU executed the window as written' });
+    const faithful = evaluate(replayer, site, context, { id: 'no-fault', class: 'no-fault', location: 'none', description: 'the CPU executed the window as written' });
     hypotheses.push(faithful);
     // 5. Fault models.
     const observed = site.pc;
     const comparison = transfer.expected !== undefined ? compareBits(transfer.expected, observed, pointerSize(dump.arch) * 8) : undefined;
     if (comparison?.relation === 'one-bit') {
-      hypotheses.push(evaluate(replayer, site, carried, {
+      hypotheses.push(evaluate(replayer, site, context, {
         id: `bitflip:target@${transfer.call.address.toString(16)}:${comparison.bit}`,
         class: 'cpu-fault',
         location: 'branch-target',
@@ -176,12 +186,21 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       }));
     }
     const searchStarted = performance.now();
+    if (options.hypotheses) {
+      hypotheses.length = 1;
+      for (const spec of options.hypotheses) {
+        const stated = statedHypothesis(dump, spec, traced);
+        if (typeof stated === 'string') unchecked.push(stated);
+        else hypotheses.push(evaluate(replayer, site, context, stated));
+      }
+      report.stated = hypotheses.slice(1).map(({ injection: _i, ...rest }) => rest);
+    }
     let explaining = hypotheses.filter((h) => h.explains && h.class !== 'no-fault');
-    if (options.exhaustive !== false) {
+    if (options.exhaustive !== false && !options.hypotheses) {
       const transferIndex = traced.path.indexOf(transfer.call.address);
       const instructions = transferIndex >= 0 ? transferIndex + 1 : traced.path.length;
       const reads = traced.reads.filter((r) => r.index >= 0 && r.index < instructions);
-      const search = searchSingleBitFlips(replayer, site, carried, instructions, reads);
+      const search = searchSingleBitFlips(replayer, site, context, instructions, reads);
       report.searched = search.tried;
       // A flip that leaves the same state as no fault at all is masked: the dump cannot see it.
       const faithfulKey = outcomeKey(faithful);
@@ -213,7 +232,7 @@ function transferReport(dump: Dump, t: Transfer, site: FaultSite): TransferRepor
     returnAddress: hex(t.returnAddress),
     returnSymbol: dump.symbols.format(t.returnAddress),
     expected: t.expected === undefined ? undefined : hex(t.expected),
-    expectedSymbol: t.expected === undefined ? undefined : dump.symbols.format(t.expected),
+    expectedSymbol: t.expected !== undefined && dump.symbols.lookup(t.expected)?.offset === 0n ? dump.symbols.format(t.expected) : undefined,
     pointer: t.pointer ? { address: hex(t.pointer.address), symbol: dump.symbols.lookup(t.pointer.address) ? dump.symbols.format(t.pointer.address) : undefined, value: hex(t.pointer.value) } : undefined,
     unknownReason: t.unknownReason,
     observed: hex(site.pc),

@@ -13,7 +13,7 @@
 import { pointerSize, type RegisterName } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress, hex } from '../format.ts';
-import { compareOutcome, summarize, type Check, type CheckSummary } from './checks.ts';
+import { compareOutcome, summarize, type Check, type CheckContext, type CheckSummary } from './checks.ts';
 import type { FaultSite } from './fault-site.ts';
 import type { Injection, ReplayOutcome, Replayer } from './replay.ts';
 
@@ -47,11 +47,11 @@ export interface WindowRead {
 export function evaluate(
   replayer: Replayer,
   site: FaultSite,
-  carried: ReadonlySet<RegisterName>,
+  context: CheckContext,
   base: Omit<Hypothesis, 'explains' | 'summary' | 'checks'>,
 ): Hypothesis {
   const outcome = replayer.run(base.injection);
-  const checks = compareOutcome(replayer.dump, site, outcome, carried);
+  const checks = compareOutcome(replayer.dump, site, outcome, context);
   const summary = summarize(checks);
   const trap = checks[0]!;
   const values = outcome.flipped ? { expected: hex(outcome.flipped.from), observed: hex(outcome.flipped.to) } : {};
@@ -78,7 +78,7 @@ const X86_FLAG_BITS = [0, 2, 4, 6, 7, 10, 11];
 export function searchSingleBitFlips(
   replayer: Replayer,
   site: FaultSite,
-  carried: ReadonlySet<RegisterName>,
+  context: CheckContext,
   instructions: number,
   reads: WindowRead[],
 ): { explaining: Hypothesis[]; tried: number } {
@@ -92,7 +92,7 @@ export function searchSingleBitFlips(
       const bits = register === 'efl' ? X86_FLAG_BITS : register === 'nzcv' ? [28, 29, 30, 31] : Array.from({ length: width }, (_, b) => b);
       for (const bit of bits) {
         tried++;
-        const h = evaluate(replayer, site, carried, {
+        const h = evaluate(replayer, site, context, {
           id: `bitflip:register@${index}:${register}:${bit}`,
           class: 'cpu-fault',
           location: 'register',
@@ -107,7 +107,7 @@ export function searchSingleBitFlips(
   for (const read of reads) {
     for (let bit = 0; bit < read.size * 8; bit++) {
       tried++;
-      const h = evaluate(replayer, site, carried, {
+      const h = evaluate(replayer, site, context, {
         id: `bitflip:load@${read.pc.toString(16)}:${bit}`,
         class: 'cpu-fault',
         location: 'loaded-value',

@@ -81,7 +81,7 @@ function decide({ dump, site, transfer, faithful, explaining, pointer }: Verdict
     if (transfer.expected !== undefined) {
       const cmp = compareBits(transfer.expected, observed, pointerSize(arch) * 8);
       const how = cmp.relation === 'equal' ? 'the same address'
-        : cmp.relation === 'one-bit' ? `one bit apart (bit ${cmp.bit}, ${cmp.direction})`
+        : cmp.relation === 'one-bit' ? `one bit apart (bit ${cmp.bit}, ${cmp.direction?.replace('->', '→')})`
         : `${cmp.hamming} bits apart`;
       reasons.push(`that call goes to ${f(transfer.expected)}; the CPU trapped at ${f(observed)}: ${how}`);
     } else if (transfer.unknownReason) {

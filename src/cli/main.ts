@@ -13,6 +13,8 @@ import { readFileSync } from 'node:fs';
 import { describeError } from './errors.ts';
 import { addTraceCommand } from './commands/trace.ts';
 import { addShowCommand } from './commands/show.ts';
+import { addExplainCommands } from './commands/explain.ts';
+import { addInfoCommand } from './commands/info.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -36,6 +38,8 @@ export function buildProgram(io: Io = processIo): Command {
     .showHelpAfterError(false)
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride();
+  addInfoCommand(program, io);
+  addExplainCommands(program, io);
   addTraceCommand(program, io);
   addShowCommand(program, io);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: io.out, writeErr: () => {} });

@@ -1,0 +1,97 @@
+/**
+ * `faultline explain DUMP`, `faultline check DUMP --hypothesis …` and
+ * `faultline demo` (explain on the bundled IPI transcript).
+ *
+ * @example
+ * ```sh
+ * faultline explain crash.txt --json | jq .verdict
+ * faultline check crash.txt --hypothesis bitflip:target@80a5d8f6:2
+ * ```
+ */
+import { Command } from 'commander';
+import { fileURLToPath } from 'node:url';
+import { explain, type ExplainOptions } from '../../analysis/explain.ts';
+import { parseHypothesis } from '../../analysis/hypothesis-spec.ts';
+import type { StepOverSpec } from '../../analysis/window.ts';
+import { openDump } from '../../dumps/open.ts';
+import { parseAddress, parseRegisterList, parseCount } from '../../parse.ts';
+import { explainText } from '../explain-text.ts';
+import { jsonText } from '../json.ts';
+import type { Io } from '../main.ts';
+import type { Arch } from '../../../emu/registers.ts';
+
+/** The IPI call-target bit flip transcript shipped with faultline. */
+export const DEMO_TRANSCRIPT = fileURLToPath(new URL('../../../test/fixtures/transcripts/ipi-call-target-bitflip.txt', import.meta.url));
+
+interface ExplainFlags {
+  json?: boolean;
+  stepOver: string[];
+  window: string;
+  binary: string[];
+  sysroot?: string;
+  hypothesis?: string[];
+}
+
+/** `ADDR:ret=0xc,eax=1` → what the absent callee at ADDR does. */
+export function parseStepOver(text: string, arch: Arch): StepOverSpec {
+  const colon = text.indexOf(':');
+  const address = parseAddress(colon < 0 ? text : text.slice(0, colon), '--step-over address');
+  const effects = colon < 0 ? '' : text.slice(colon + 1);
+  let popBytes = 0n;
+  const rest: string[] = [];
+  for (const item of effects.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^ret=(.+)$/i.exec(item);
+    if (m) popBytes = parseAddress(m[1]!, `'ret=' in --step-over ${text}`);
+    else rest.push(item);
+  }
+  return { address, popBytes, registers: parseRegisterList(arch, rest.join(',')) };
+}
+
+const collect = (value: string, all: string[]) => [...all, value];
+
+function addExplainOptions(command: Command): Command {
+  return command
+    .option('--json', 'print the report as JSON (schema: docs/explain-json.md)')
+    .option('--step-over <addr:effects>', 'step over a call into code the dump lacks, e.g. 80a5d8e1:ret=0xc,eax=1 (repeatable)', collect, [])
+    .option('--window <n>', 'longest replay window, in instructions', '100')
+    .option('--binary <file>', 'executable or library to fill code a core leaves out (repeatable)', collect, [])
+    .option('--sysroot <dir>', 'prefix for the file paths a core names');
+}
+
+async function runExplain(path: string, flags: ExplainFlags, io: Io): Promise<void> {
+  const dump = await openDump(path, { binaries: flags.binary, sysroot: flags.sysroot });
+  const options: ExplainOptions = {
+    stepOvers: flags.stepOver.map((s) => parseStepOver(s, dump.arch)),
+    windowInstructions: parseCount(flags.window, '--window'),
+    hypotheses: flags.hypothesis?.map((h) => parseHypothesis(h, dump.arch)),
+  };
+  const report = await explain(dump, options);
+  io.out(flags.json ? jsonText(report) : explainText(report, dump));
+}
+
+export function addExplainCommands(program: Command, io: Io): void {
+  addExplainOptions(
+    program
+      .command('explain')
+      .description('find what the CPU executed before the trap and whether a hardware fault explains it')
+      .argument('<dump>', 'WinDbg transcript, minidump or ELF core'),
+  ).action((path: string, flags: ExplainFlags) => runExplain(path, flags, io));
+
+  addExplainOptions(
+    program
+      .command('check')
+      .description('test stated hypotheses against the dump and print the evidence')
+      .argument('<dump>', 'WinDbg transcript, minidump or ELF core')
+      .requiredOption('--hypothesis <spec>', 'none | bitflip:target@ADDR:BIT | bitflip:load@ADDR:BIT | bitflip:register@ADDR:REG:BIT (repeatable)', collect),
+  ).action((path: string, flags: ExplainFlags) => runExplain(path, flags, io));
+
+  program
+    .command('demo')
+    .description('explain the bundled IPI transcript: a CPU that dropped bit 2 of a call target')
+    .option('--json', 'print the report as JSON')
+    .action(async (flags: { json?: boolean }) => {
+      await runExplain(DEMO_TRANSCRIPT, { json: flags.json, stepOver: [], window: '100', binary: [] }, io);
+    });
+}
+
+

@@ -1,0 +1,105 @@
+/**
+ * `faultline info DUMP`: what a dump holds — format, OS, architecture, the
+ * fault, each thread's contexts, modules, symbols, how much memory and
+ * from where, and whether the bytes at the faulting pc are present.
+ *
+ * @example
+ * ```sh
+ * faultline info crash.dmp --json
+ * ```
+ */
+import { Command } from 'commander';
+import { findFaultSite } from '../../analysis/fault-site.ts';
+import { openDump } from '../../dumps/open.ts';
+import type { Dump } from '../../dumps/model.ts';
+import { formatAddress, hex } from '../../format.ts';
+import { jsonText } from '../json.ts';
+import { registerLines } from '../registers-text.ts';
+import type { Io } from '../main.ts';
+
+/** The facts `info` reports, as plain data (the `--json` output). */
+export function dumpInfo(dump: Dump) {
+  const site = findFaultSite(dump);
+  const ranges = dump.memory.ranges();
+  const bySource = new Map<string, { ranges: number; bytes: bigint }>();
+  let total = 0n;
+  for (const r of ranges) {
+    const key = r.provenance.source.split(' ')[0] ?? r.provenance.source;
+    const entry = bySource.get(key) ?? { ranges: 0, bytes: 0n };
+    entry.ranges++;
+    entry.bytes += r.end - r.start;
+    bySource.set(key, entry);
+    total += r.end - r.start;
+  }
+  return {
+    path: dump.path,
+    format: dump.format,
+    os: dump.os,
+    arch: dump.arch,
+    fault: site ? { summary: site.summary, kind: site.kind, pc: hex(site.pc), symbol: dump.symbols.format(site.pc), codePresent: dump.memory.read(site.pc, 1) !== undefined, threadId: site.threadId } : undefined,
+    threads: dump.threads.map((t) => ({
+      id: t.id,
+      name: t.name,
+      contexts: t.contexts.map((c) => ({
+        kind: c.kind, label: c.label, address: c.address === undefined ? undefined : hex(c.address),
+        registers: Object.fromEntries(Object.entries(c.registers).map(([k, v]) => [k, hex(v as bigint)])),
+        source: c.provenance.source, line: c.provenance.line,
+      })),
+    })),
+    modules: dump.modules.map((m) => ({ name: m.name, base: hex(m.base), size: hex(m.size), path: m.path, debugId: m.debugId })),
+    symbols: dump.symbols.size,
+    memory: {
+      bytes: Number(total),
+      ranges: ranges.length,
+      sources: [...bySource].map(([source, v]) => ({ source, ranges: v.ranges, bytes: Number(v.bytes) })),
+    },
+    notes: dump.notes.map((n) => ({ level: n.level, message: n.message, line: n.provenance?.line })),
+  };
+}
+
+function infoText(dump: Dump): string {
+  const info = dumpInfo(dump);
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  const out: string[] = [];
+  out.push(`${info.path}`);
+  out.push(`  format   ${info.format}${info.os ? `, ${info.os}` : ''}, ${info.arch}`);
+  if (info.fault) {
+    out.push(`  fault    ${info.fault.summary}`);
+    out.push(`           pc ${f(BigInt(info.fault.pc))} ${info.fault.symbol}; code bytes at the pc ${info.fault.codePresent ? 'present' : 'NOT in the dump'}`);
+  } else {
+    out.push('  fault    none recorded');
+  }
+  out.push(`  memory   ${info.memory.bytes} bytes in ${info.memory.ranges} range${info.memory.ranges === 1 ? '' : 's'}`);
+  for (const s of info.memory.sources.slice(0, 12)) out.push(`           ${String(s.bytes).padStart(10)} bytes from ${s.source} (${s.ranges})`);
+  out.push(`  symbols  ${info.symbols}`);
+  if (dump.modules.length) {
+    out.push(`  modules  ${dump.modules.length}`);
+    for (const m of dump.modules.slice(0, 40)) out.push(`           ${f(m.base)} ${f(m.base + m.size)}   ${m.name}`);
+  }
+  for (const thread of dump.threads) {
+    out.push(`  thread ${thread.id}${thread.name ? ` (${thread.name})` : ''}`);
+    for (const c of thread.contexts) {
+      out.push(`    ${c.label}${c.provenance.line ? ` (line ${c.provenance.line})` : ''}`);
+      for (const line of registerLines(dump.arch, c.registers)) out.push(`      ${line}`);
+    }
+  }
+  const warnings = dump.notes.filter((n) => n.level === 'warning');
+  const skipped = dump.notes.length - warnings.length;
+  for (const w of warnings) out.push(`  warning  ${w.message}`);
+  if (skipped) out.push(`  notes    ${skipped} (${dump.notes.filter((n) => n.level === 'info').map((n) => n.message).slice(0, 3).join('; ')}${skipped > 3 ? '; …' : ''})`);
+  return `${out.join('\n')}\n`;
+}
+
+export function addInfoCommand(program: Command, io: Io): void {
+  program
+    .command('info')
+    .description('show what a dump holds: format, fault, contexts, modules, symbols, memory')
+    .argument('<dump>', 'WinDbg transcript, minidump or ELF core')
+    .option('--json', 'print as JSON')
+    .option('--binary <file>', 'executable or library to fill code a core leaves out (repeatable)', (v: string, all: string[]) => [...all, v], [])
+    .option('--sysroot <dir>', 'prefix for the file paths a core names')
+    .action(async (path: string, flags: { json?: boolean; binary: string[]; sysroot?: string }) => {
+      const dump = await openDump(path, { binaries: flags.binary, sysroot: flags.sysroot });
+      io.out(flags.json ? jsonText(dumpInfo(dump)) : infoText(dump));
+    });
+}

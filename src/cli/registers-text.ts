@@ -1,0 +1,39 @@
+/**
+ * A register context printed the way WinDbg's `r` (x86, x64) or gdb's
+ * `info registers` (AArch64) lays it out; registers the dump lacks are
+ * left out, not shown as zero.
+ *
+ * @example
+ * ```ts
+ * registerLines('x86', { eax: 1n, eip: 0x401000n });
+ * // ['eax=00000001 eip=00401000']
+ * ```
+ */
+import type { Arch, RegisterName, RegisterValues } from '../../emu/registers.ts';
+import { formatValue } from '../format.ts';
+
+const LAYOUT: Record<Arch, RegisterName[][]> = {
+  x86: [['eax', 'ebx', 'ecx', 'edx', 'esi', 'edi'], ['eip', 'esp', 'ebp', 'efl'], ['cs', 'ss', 'ds', 'es', 'fs', 'gs']],
+  x64: [['rax', 'rbx', 'rcx'], ['rdx', 'rsi', 'rdi'], ['rip', 'rsp', 'rbp'], ['r8', 'r9', 'r10'], ['r11', 'r12', 'r13'], ['r14', 'r15', 'efl'], ['cs', 'ss', 'ds', 'es', 'fs', 'gs'], ['fs_base', 'gs_base']],
+  arm64: [
+    ...Array.from({ length: 8 }, (_, row) => Array.from({ length: 4 }, (_, col) => `x${row * 4 + col}` as RegisterName).filter((r) => r !== 'x31' as RegisterName)),
+    ['sp', 'pc', 'nzcv'],
+  ],
+};
+
+const SELECTORS = new Set<RegisterName>(['cs', 'ss', 'ds', 'es', 'fs', 'gs']);
+
+export function registerLines(arch: Arch, registers: RegisterValues): string[] {
+  const lines: string[] = [];
+  for (const row of LAYOUT[arch]) {
+    const cells = row
+      .filter((name) => registers[name] !== undefined)
+      .map((name) => {
+        const value = registers[name]!;
+        const text = SELECTORS.has(name) ? value.toString(16).padStart(4, '0') : name === 'efl' ? value.toString(16).padStart(8, '0') : formatValue(arch, value);
+        return `${name.padStart(arch === 'x64' && name.length === 2 ? 3 : 0)}=${text}`;
+      });
+    if (cells.length) lines.push(cells.join(' '));
+  }
+  return lines;
+}

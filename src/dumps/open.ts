@@ -1,0 +1,68 @@
+/**
+ * Opens any dump faultline reads, by its first bytes: `MDMP` (Windows
+ * minidump), `\x7fELF` (Linux core), `PAGEDUMP`/`PAGEDU64` (Windows kernel
+ * dump, not yet supported), and otherwise text (a WinDbg transcript).
+ *
+ * @example
+ * ```ts
+ * const dump = await openDump('crash.txt');
+ * ```
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { DumpFormatError } from './errors.ts';
+import type { Dump } from './model.ts';
+import { loadTranscript } from './transcript/loader.ts';
+
+export interface OpenOptions {
+  /** Executables and libraries for filling file-backed pages of cores. */
+  binaries?: string[];
+  sysroot?: string;
+}
+
+export type SniffedFormat = 'minidump' | 'elf-core' | 'kernel-dump' | 'windbg-transcript';
+
+/** The format of the file at `path`, from its first bytes. */
+export function sniffFormat(path: string): SniffedFormat {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw new DumpFormatError('dump', path, `Cannot open the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { code: 'io' });
+  }
+  const head = Buffer.alloc(8);
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, 8, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const magic = head.subarray(0, n);
+  if (magic.subarray(0, 4).toString('latin1') === 'MDMP') return 'minidump';
+  if (magic[0] === 0x7f && magic.subarray(1, 4).toString('latin1') === 'ELF') return 'elf-core';
+  const text = magic.toString('latin1');
+  if (text === 'PAGEDUMP' || text === 'PAGEDU64') return 'kernel-dump';
+  return 'windbg-transcript';
+}
+
+/** Opens `path` as a dump of whichever format it is. */
+export async function openDump(path: string, options: OpenOptions = {}): Promise<Dump> {
+  const format = sniffFormat(path);
+  switch (format) {
+    case 'windbg-transcript':
+      return loadTranscript(path);
+    case 'minidump':
+    case 'elf-core':
+    case 'kernel-dump':
+      return openBinaryDump(format, path, options);
+  }
+}
+
+/** Binary formats load their parsers on demand (they are larger and not needed for transcripts). */
+async function openBinaryDump(format: 'minidump' | 'elf-core' | 'kernel-dump', path: string, options: OpenOptions): Promise<Dump> {
+  const loaders = BINARY_LOADERS[format];
+  if (!loaders) throw new DumpFormatError(format, path, `${format === 'kernel-dump' ? 'Windows kernel dumps' : format} are not supported yet`, { code: 'unsupported' });
+  return loaders(path, options);
+}
+
+/** Registered by the binary formats' modules (see `src/dumps/formats.ts`). */
+export const BINARY_LOADERS: Partial<Record<'minidump' | 'elf-core' | 'kernel-dump', (path: string, options: OpenOptions) => Dump | Promise<Dump>>> = {};
