@@ -108,7 +108,7 @@ export function encodePrelude(header: TraceHeader): Uint8Array {
  */
 export function eventFields(event: TraceEvent, u64Field: (value: bigint) => unknown): Record<string, unknown> {
   switch (event.kind) {
-    case 'trap': return { kind: 'trap', index: event.index, vector: event.vector, pc: u64Field(event.pc) };
+    case 'trap': return { kind: 'trap', index: event.index, vector: event.vector, pc: u64Field(event.pc), ...(event.name ? { name: event.name } : {}) };
     case 'fault': return { kind: 'fault', index: event.index, address: u64Field(event.address), access: event.access, pc: u64Field(event.pc), reason: event.reason };
     case 'stop': return { kind: 'stop', index: event.index, reason: event.reason, pc: u64Field(event.pc) };
     case 'injected': return { kind: 'injected', index: event.index, description: event.description };
@@ -256,7 +256,10 @@ function decodeEvent(fields: Fields): TraceEvent | undefined {
   const index = optionalCount(fields, 'index') ?? 0;
   const pc = optionalU64(fields, 'pc') ?? 0n;
   switch (fields.kind) {
-    case 'trap': return { kind: 'trap', index, vector: optionalCount(fields, 'vector') ?? 0, pc };
+    case 'trap': {
+      const name = optionalString(fields, 'name');
+      return { kind: 'trap', index, vector: typeof fields.vector === 'number' ? fields.vector : 0, pc, ...(name ? { name } : {}) };
+    }
     case 'fault': {
       const access = optionalString(fields, 'access') ?? 'read';
       if (access !== 'read' && access !== 'write' && access !== 'fetch') throw new TraceFormatError(`Fault access should be read, write or fetch, got '${access}'`);

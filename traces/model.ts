@@ -31,7 +31,7 @@ export interface TraceHeader {
 
 /** Why something was recorded outside the per-instruction columns. */
 export type TraceEvent =
-  | { kind: 'trap'; index: number; vector: number; pc: bigint }
+  | { kind: 'trap'; index: number; vector: number; pc: bigint; /** As an engineer says it: `int 3`, `brk`, `syscall`. */ name?: string }
   | { kind: 'fault'; index: number; address: bigint; access: 'read' | 'write' | 'fetch'; pc: bigint; reason: string }
   | { kind: 'stop'; index: number; reason: string; pc: bigint }
   | { kind: 'injected'; index: number; description: string };

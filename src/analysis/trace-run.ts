@@ -77,7 +77,7 @@ export function traceRun(options: TraceRunOptions): TraceRunResult {
 function eventOf(result: RunResult): TraceEventInput {
   switch (result.kind) {
     case 'trapped':
-      return { kind: 'trap', vector: result.vector, pc: result.pc };
+      return { kind: 'trap', vector: result.vector, pc: result.pc, name: result.name };
     case 'fault':
       return { kind: 'fault', address: result.address, access: result.access, pc: result.pc, reason: result.reason };
     case 'reached':

@@ -65,7 +65,7 @@ function memoryLine(arch: Arch, access: MemoryAccess): string {
 export function eventLine(arch: Arch, event: TraceEvent): string {
   switch (event.kind) {
     case 'trap': {
-      const what = arch === 'arm64' ? `exception ${event.vector}` : `int ${masmHex(BigInt(event.vector))}`;
+      const what = event.name ?? (arch === 'arm64' ? `exception ${event.vector}` : `int ${masmHex(BigInt(event.vector))}`);
       return `  *** trap ${what} at ${formatAddress(arch, event.pc)}`;
     }
     case 'fault': return `  *** fault: ${event.access} of ${formatAddress(arch, event.address)} at ${formatAddress(arch, event.pc)}: ${event.reason}`;

@@ -47,7 +47,7 @@ export function parseStepOver(text: string, arch: Arch): StepOverSpec {
   return { address, popBytes, registers: parseRegisterList(arch, rest.join(',')) };
 }
 
-const collect = (value: string, all: string[]) => [...all, value];
+const collect = (value: string, all: string[] = []) => [...all, value];
 
 function addExplainOptions(command: Command): Command {
   return command

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from './run-cli.ts';
+
+const fixture = (name: string) => new URL(`../fixtures/transcripts/${name}`, import.meta.url).pathname;
+
+describe('explain, check, info, demo', () => {
+  it('demo explains the bundled IPI transcript', async () => {
+    const { code, out } = await runCli('demo');
+    expect(code).toBe(0);
+    expect(out).toContain('Verdict:   cpu-fault (branch-target), bit 2 (1→0), confidence high');
+    expect(out).toContain('expected 8082e3e4, observed 8082e3e0');
+    expect(out).toContain('80a5d8f6 call dword ptr [hal!_imp__KiIpiServiceRoutine (80a5b020)]');
+  });
+
+  it('explain --json has the documented verdict fields', async () => {
+    const { code, out } = await runCli('explain', fixture('ipi-memory-corruption.txt'), '--json');
+    expect(code).toBe(0);
+    const report = JSON.parse(out);
+    expect(report.schema).toBe('faultline/explain/1');
+    expect(report.verdict).toMatchObject({ class: 'memory-corruption', location: 'memory', bit: 2, expected: '0x8082e3e4', observed: '0x8082e3e0' });
+    expect(typeof report.verdict.confidence).toBe('number');
+    for (const c of report.checks) expect(Object.keys(c)).toEqual(expect.arrayContaining(['what', 'status']));
+  });
+
+  it('check prints the evidence for a stated hypothesis', async () => {
+    const { code, out } = await runCli('check', fixture('ipi-call-target-bitflip.txt'), '--hypothesis', 'bitflip:target@80a5d8f6:2');
+    expect(code).toBe(0);
+    expect(out).toMatch(/explains\s+bitflip:target@80a5d8f6:2\s+14 match/);
+    expect(out).toContain('Hypotheses (1 stated)');
+  });
+
+  it('check rejects a malformed hypothesis with exit code 2', async () => {
+    const { code, err } = await runCli('check', fixture('ipi-call-target-bitflip.txt'), '--hypothesis', 'bitflip:target@80a5d8f6:99');
+    expect(code).toBe(2);
+    expect(err).toBe("faultline: Bad bit '99' in hypothesis 'bitflip:target@80a5d8f6:99': expected 0..31\n");
+  });
+
+  it('info lists the fault, the trap frame and where the memory came from', async () => {
+    const { code, out } = await runCli('info', fixture('ipi-call-target-bitflip.txt'));
+    expect(code).toBe(0);
+    expect(out).toMatchSnapshot();
+  });
+
+  it('a file that is not a dump: one line, exit code 2', async () => {
+    const { code, err } = await runCli('explain', new URL('../../package.json', import.meta.url).pathname);
+    expect(code).toBe(2);
+    expect(err.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('a missing dump: one line, exit code 2', async () => {
+    const { code, err } = await runCli('info', '/nonexistent/crash.dmp');
+    expect(code).toBe(2);
+    expect(err).toBe('faultline: /nonexistent/crash.dmp: Cannot open the file (ENOENT)\n');
+  });
+});
