@@ -16,6 +16,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { buildWorkload } from './workload.ts';
+import { measureExplainSearch, type SearchMeasurement } from './explain-search.ts';
 import {
   countInstructions, measureBlockTracing, measureFullTracing, measureNoHooks, measureWindowReplay,
   type Measurement, type ReplayMeasurement,
@@ -25,6 +26,8 @@ import {
 const TARGET_FULL_TRACING = 5_000_000;
 const TARGET_REPLAYS = 100_000;
 const WINDOW = 100;
+/** Issue 3: the exhaustive single-bit search over a 100-instruction window. */
+const TARGET_SEARCH_MS = 2000;
 /** The JavaScript backend records this prefix only: the whole workload would take minutes. */
 const JS_PREFIX = 500_000;
 
@@ -99,7 +102,7 @@ function jsBackendChild(): void {
   process.stdout.write(JSON.stringify({ ...measurement, result: `0x${measurement.result.toString(16)}` }));
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   if (options.jsBackendChild) return jsBackendChild();
 
@@ -130,9 +133,11 @@ function main(): void {
   ];
   const fullTracing = rows[2]!.instructionsPerSecond;
   const replays = rows[5]!.replaysPerSecond!;
+  const search = await measureExplainSearch();
   const targets = {
     fullTracing: { target: TARGET_FULL_TRACING, measured: fullTracing, met: fullTracing >= TARGET_FULL_TRACING },
     windowReplays: { target: TARGET_REPLAYS, measured: replays, met: replays >= TARGET_REPLAYS },
+    explainSearchMs: { target: TARGET_SEARCH_MS, measured: search.searchMs, met: search.searchMs < TARGET_SEARCH_MS },
   };
   const summary = {
     workload: {
@@ -140,6 +145,7 @@ function main(): void {
       result: `0x${workload.expected.toString(16)}`, resultCheckedAgainstHost: true,
     },
     modes: rows,
+    explainSearch: search,
     targets,
   };
   if (options.json) {
@@ -149,7 +155,7 @@ function main(): void {
   process.stdout.write(formatReport(summary));
 }
 
-function formatReport(summary: { workload: { instructions: number; imageBytes: number; result: string }; modes: Row[]; targets: Record<string, { target: number; measured: number; met: boolean }> }): string {
+function formatReport(summary: { workload: { instructions: number; imageBytes: number; result: string }; modes: Row[]; explainSearch: SearchMeasurement; targets: Record<string, { target: number; measured: number; met: boolean }> }): string {
   const { workload, modes, targets } = summary;
   const lines = [
     `workload: bench/workload.c, x64, ${workload.imageBytes} bytes, ${workload.instructions} instructions, result ${workload.result} in every mode (= host build)`,
@@ -167,12 +173,13 @@ function formatReport(summary: { workload: { instructions: number; imageBytes: n
   lines.push(
     `target full tracing >= ${targets.fullTracing!.target / 1e6} M instr/s: ${(targets.fullTracing!.measured / 1e6).toFixed(2)} M, ${verdict(targets.fullTracing!.met)}`,
     `target window replays >= ${targets.windowReplays!.target / 1e3} k/s: ${(targets.windowReplays!.measured / 1e3).toFixed(0)} k, ${verdict(targets.windowReplays!.met)}`,
+    `explain search over a ${summary.explainSearch.instructions}-instruction window: ${summary.explainSearch.candidates} single-bit faults in ${summary.explainSearch.searchMs} ms (verdict ${summary.explainSearch.verdict}, bit ${summary.explainSearch.bit}); target < ${targets.explainSearchMs!.target} ms: ${verdict(targets.explainSearchMs!.met)}`,
   );
   return `${lines.join('\n')}\n`;
 }
 
 try {
-  main();
+  await main();
 } catch (error) {
   process.stderr.write(`bench: ${(error as Error).message}\n`);
   process.exitCode = 1;

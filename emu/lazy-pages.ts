@@ -36,10 +36,8 @@ export interface PagerHost {
 }
 
 interface PartialPage {
-  known: Uint8Array;
-  /** Bytes written by the current run since the last snapshot baseline. */
-  written: Uint8Array;
-  baseline?: Uint8Array;
+  /** 1 = the dump holds the byte; 2 = written by a run (known from then on). */
+  state: Uint8Array;
 }
 
 function accessOf(type: number): Access {
@@ -50,6 +48,8 @@ function accessOf(type: number): Access {
 
 export class LazyPager {
   private readonly partial = new Map<bigint, PartialPage>();
+  /** (page, offset) pairs of bytes first written since the baseline. */
+  private writtenSinceBaseline: Array<PartialPage | number> = [];
   /** Pages the source was asked for and does not hold: replays hit them again and again. */
   private readonly absent = new Set<bigint>();
   private partialHooksInstalled = false;
@@ -90,7 +90,7 @@ export class LazyPager {
     if (part && (part.known.some((k) => k !== 0) || access === 'write')) {
       this.host.mapPage(page, part.bytes, UC_PROT.ALL);
       this.mappedPages++;
-      this.partial.set(page, { known: part.known, written: new Uint8Array(PAGE_SIZE) });
+      this.partial.set(page, { state: part.known.map((k) => (k ? 1 : 0)) });
       this.fetchChecker?.lib.ft_fetch_mark(this.fetchChecker.handle, page, part.known, PAGE_SIZE);
       this.host.pageMapped(page);
       // The access that brought us here may itself touch unknown bytes.
@@ -135,12 +135,16 @@ export class LazyPager {
 
   /** The first byte of [address, address+size) that is in a partial page and unknown, if any. */
   unknownByte(address: bigint, size: number): bigint | undefined {
-    for (let i = 0; i < size; i++) {
-      const at = address + BigInt(i);
-      const page = this.partial.get(at & PAGE_MASK);
-      if (!page) continue;
-      const offset = Number(at & BigInt(PAGE_SIZE - 1));
-      if (!page.known[offset] && !page.written[offset]) return at;
+    let pageAddress = address & PAGE_MASK;
+    let page = this.partial.get(pageAddress);
+    let offset = Number(address - pageAddress);
+    for (let i = 0; i < size; i++, offset++) {
+      if (offset === PAGE_SIZE) {
+        pageAddress += BigInt(PAGE_SIZE);
+        page = this.partial.get(pageAddress);
+        offset = 0;
+      }
+      if (page && page.state[offset] === 0) return pageAddress + BigInt(offset);
     }
     return undefined;
   }
@@ -163,16 +167,25 @@ export class LazyPager {
   }
 
   private markWritten(address: bigint, size: number): void {
-    for (let i = 0; i < size; i++) {
-      const at = address + BigInt(i);
-      const page = this.partial.get(at & PAGE_MASK);
-      if (page) page.written[Number(at & BigInt(PAGE_SIZE - 1))] = 1;
+    let pageAddress = address & PAGE_MASK;
+    let page = this.partial.get(pageAddress);
+    let offset = Number(address - pageAddress);
+    for (let i = 0; i < size; i++, offset++) {
+      if (offset === PAGE_SIZE) {
+        pageAddress += BigInt(PAGE_SIZE);
+        page = this.partial.get(pageAddress);
+        offset = 0;
+      }
+      if (page && page.state[offset] === 0) {
+        page.state[offset] = 2;
+        this.writtenSinceBaseline.push(page, offset);
+      }
     }
   }
 
   /** After a run: the fault the native fetch checker stopped it with, if any. */
   takeFetchStop(): RunResult | undefined {
-    if (!this.fetchChecker) return undefined;
+    if (!this.fetchChecker || !this.fetchChecker.lib.ft_fetch_flag(this.fetchChecker.handle)) return undefined;
     const missing = [0n];
     const pc = [0n];
     if (!this.fetchChecker.lib.ft_fetch_stopped(this.fetchChecker.handle, missing, pc)) return undefined;
@@ -188,13 +201,15 @@ export class LazyPager {
     this.fetchChecker = undefined;
   }
 
-  /** Remembers which bytes are written now, for `restoreBaseline`. */
+  /** Bytes written by runs are known from now on: `restoreBaseline` returns here. */
   markBaseline(): void {
-    for (const page of this.partial.values()) page.baseline = page.written.slice();
+    this.writtenSinceBaseline = [];
   }
 
-  /** Returns the written-byte masks to the last baseline (snapshot restore). */
+  /** Forgets bytes written since the baseline (snapshot restore): they are unknown again. */
   restoreBaseline(): void {
-    for (const page of this.partial.values()) page.written = page.baseline ? page.baseline.slice() : new Uint8Array(PAGE_SIZE);
+    const list = this.writtenSinceBaseline;
+    for (let i = 0; i < list.length; i += 2) (list[i] as PartialPage).state[list[i + 1] as number] = 0;
+    this.writtenSinceBaseline = [];
   }
 }

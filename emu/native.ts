@@ -39,6 +39,7 @@ const SIGNATURES = {
   ft_fetch_new: 'void *ft_fetch_new(void *uc)',
   ft_fetch_mark: 'int ft_fetch_mark(void *c, uint64_t address, const uint8_t *mask, uint32_t length)',
   ft_fetch_stopped: 'uint32_t ft_fetch_stopped(void *c, _Out_ uint64_t *missing, _Out_ uint64_t *pc)',
+  ft_fetch_flag: 'uint32_t ft_fetch_flag(void *c)',
   ft_fetch_free: 'void ft_fetch_free(void *c)',
   ft_watchdog_new: 'void *ft_watchdog_new(void *uc)',
   ft_watchdog_arm: 'void ft_watchdog_arm(void *w, uint64_t timeout_us)',

@@ -462,6 +462,9 @@ uint32_t ft_fetch_stopped(ft_fetch *c, uint64_t *missing, uint64_t *pc) {
   return s;
 }
 
+/* Whether the last run stopped on an unknown byte, without clearing (cheap to call after every run). */
+uint32_t ft_fetch_flag(ft_fetch *c) { return c->stopped; }
+
 void ft_fetch_free(ft_fetch *c) {
   if (!c) return;
   uc_hook_del(c->uc, c->hook);

@@ -157,6 +157,25 @@ export function memoryChecks(dump: Dump, outcome: ReplayOutcome): Check[] {
   return checks;
 }
 
+/**
+ * True when some recorded register certainly mismatches: the cheap test the
+ * exhaustive search runs first, before building any check (most flips fail
+ * here).
+ */
+export function registersMismatch(dump: Dump, site: FaultSite, outcome: ReplayOutcome, context: CheckContext): boolean {
+  const mask = registerMask(dump.arch);
+  for (const name in site.context?.registers ?? {}) {
+    const register = name as RegisterName;
+    const value = site.context!.registers[register];
+    const actual = outcome.final[register];
+    if (value === undefined || actual === undefined || SELECTORS.has(register)) continue;
+    if (context.stated[register] !== undefined && context.stated[register] === actual) continue;
+    const m = register === 'efl' ? X86_FLAGS_MASK : mask;
+    if ((value & m) !== (actual & m)) return true;
+  }
+  return false;
+}
+
 /** All checks of one outcome: the trap first, then registers, then memory. */
 export function compareOutcome(dump: Dump, site: FaultSite, outcome: ReplayOutcome, context: CheckContext): Check[] {
   return [trapCheck(dump, site, outcome), ...registerChecks(dump, site, outcome, context), ...memoryChecks(dump, outcome)];

@@ -13,7 +13,7 @@
 import { pointerSize, type RegisterName } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress, hex } from '../format.ts';
-import { compareOutcome, summarize, type Check, type CheckContext, type CheckSummary } from './checks.ts';
+import { compareOutcome, registersMismatch, summarize, type Check, type CheckContext, type CheckSummary } from './checks.ts';
 import type { FaultSite } from './fault-site.ts';
 import type { Injection, ReplayOutcome, Replayer } from './replay.ts';
 
@@ -50,13 +50,34 @@ export function evaluate(
   context: CheckContext,
   base: Omit<Hypothesis, 'explains' | 'summary' | 'checks'>,
 ): Hypothesis {
-  const outcome = replayer.run(base.injection);
+  return judge(replayer, site, context, base, replayer.run(base.injection));
+}
+
+function judge(
+  replayer: Replayer,
+  site: FaultSite,
+  context: CheckContext,
+  base: Omit<Hypothesis, 'explains' | 'summary' | 'checks'>,
+  outcome: ReplayOutcome,
+): Hypothesis {
   const checks = compareOutcome(replayer.dump, site, outcome, context);
   const summary = summarize(checks);
   const trap = checks[0]!;
   const values = outcome.flipped ? { expected: hex(outcome.flipped.from), observed: hex(outcome.flipped.to) } : {};
   const explains = (!base.injection || outcome.injected) && trap.status === 'match' && summary.mismatch === 0;
   return { ...base, ...values, explains, summary, checks };
+}
+
+/** Like `evaluate`, but undefined without building checks when a register already mismatches. */
+function evaluateIfPlausible(
+  replayer: Replayer,
+  site: FaultSite,
+  context: CheckContext,
+  base: Omit<Hypothesis, 'explains' | 'summary' | 'checks'>,
+): Hypothesis | undefined {
+  const outcome = replayer.run(base.injection);
+  if (registersMismatch(replayer.dump, site, outcome, context)) return undefined;
+  return judge(replayer, site, context, base, outcome);
 }
 
 /** Registers searched for flips: general registers and flags (not the pc: a pc flip is a target flip). */
@@ -92,7 +113,7 @@ export function searchSingleBitFlips(
       const bits = register === 'efl' ? X86_FLAG_BITS : register === 'nzcv' ? [28, 29, 30, 31] : Array.from({ length: width }, (_, b) => b);
       for (const bit of bits) {
         tried++;
-        const h = evaluate(replayer, site, context, {
+        const h = evaluateIfPlausible(replayer, site, context, {
           id: `bitflip:register@${index}:${register}:${bit}`,
           class: 'cpu-fault',
           location: 'register',
@@ -100,14 +121,14 @@ export function searchSingleBitFlips(
           injection: { kind: 'register-bit', index, register, bit },
           bit,
         });
-        if (h.explains) explaining.push(h);
+        if (h?.explains) explaining.push(h);
       }
     }
   }
   for (const read of reads) {
     for (let bit = 0; bit < read.size * 8; bit++) {
       tried++;
-      const h = evaluate(replayer, site, context, {
+      const h = evaluateIfPlausible(replayer, site, context, {
         id: `bitflip:load@${read.pc.toString(16)}:${bit}`,
         class: 'cpu-fault',
         location: 'loaded-value',
@@ -115,7 +136,7 @@ export function searchSingleBitFlips(
         injection: { kind: 'load-bit', index: read.index, address: read.address, size: read.size, bit },
         bit,
       });
-      if (h.explains) explaining.push(h);
+      if (h?.explains) explaining.push(h);
     }
   }
   return { explaining, tried };
