@@ -36,7 +36,8 @@ describe('explain, check, info, demo', () => {
   });
 
   it('info lists the fault, the trap frame and where the memory came from', async () => {
-    const { code, out } = await runCli('info', fixture('ipi-call-target-bitflip.txt'));
+    // A path relative to the repository (vitest's working directory) keeps the snapshot machine-independent.
+    const { code, out } = await runCli('info', 'test/fixtures/transcripts/ipi-call-target-bitflip.txt');
     expect(code).toBe(0);
     expect(out).toMatchSnapshot();
   });
