@@ -26,6 +26,7 @@ import { findTransfers, type Transfer } from './transfers.ts';
 import { chooseWindow, type StepOverSpec } from './window.ts';
 import { decideVerdict, outcomeKey, type Verdict } from './verdict.ts';
 import { pointerEvidence, type PointerEvidence } from './pointer-evidence.ts';
+import { explainDataFault } from './data-fault.ts';
 import { statedHypothesis, type HypothesisSpec } from './hypothesis-spec.ts';
 
 export interface ExplainOptions {
@@ -120,7 +121,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
 
   // 1. The fault, and whether falling through could reach it.
   const faulting = code.decodeAt(site.pc);
-  const predecessor = code.endingAt(site.pc, (i) => i.listed || true);
+  const predecessor = code.endingAt(site.pc);
   report.fault = {
     summary: site.summary,
     kind: site.kind,
@@ -132,6 +133,16 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     reachableByFallThrough: predecessor ? !endsFallThrough(predecessor.kind) : undefined,
   };
   if (!faulting) unchecked.push(`the instruction at ${f(site.pc)}: its bytes are not in the dump`);
+
+  // A load or store that faulted (not a jump into bad memory): the instruction itself is the story.
+  const dataAccess = site.kind === 'access-violation' && site.accessAddress !== undefined && site.access !== 'execute' && site.accessAddress !== site.pc;
+  if (dataAccess && faulting && site.context) {
+    const data = explainDataFault(dump, site, faulting);
+    report.hypotheses = [data.faithful];
+    report.checks = data.faithful.checks;
+    report.verdict = data.verdict;
+    return finish(report, started);
+  }
 
   // 2–3. Transfers that could have led there, expected vs observed.
   const transfers = findTransfers(dump, code, site);

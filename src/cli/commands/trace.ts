@@ -16,12 +16,18 @@ import { traceRun } from '../../analysis/trace-run.ts';
 import { parseRegisterName, type Arch, type RegisterValues } from '../../../emu/registers.ts';
 import { describeRunResult } from '../../../emu/run-result.ts';
 import { formatAddress } from '../../format.ts';
+import { openDump } from '../../dumps/open.ts';
+import { findFaultSite } from '../../analysis/fault-site.ts';
+import type { Dump } from '../../dumps/model.ts';
 import { TRACE_FORMATS, saveTrace, traceLines, writeLines, type TraceFormat } from '../render.ts';
 import type { Io } from '../main.ts';
 
 const ARCHES = ['x86', 'x64', 'arm64'] as const;
 
 interface TraceOptions {
+  thread?: string;
+  binary: string[];
+  sysroot?: string;
   arch?: string;
   image: string[];
   regs?: string;
@@ -63,6 +69,10 @@ export function addTraceCommand(program: Command, io: Io): void {
   program
     .command('trace')
     .description('emulate a bounded window from a register state and print or save its trace')
+    .argument('[dump]', 'a dump to trace in (its memory, and a thread\'s registers); without it, --image files')
+    .option('--thread <id>', 'start from this thread\'s recorded registers (default: the faulting thread)')
+    .option('--binary <file>', 'executable or library to fill code a core leaves out (repeatable)', (v: string, all: string[]) => [...all, v], [])
+    .option('--sysroot <dir>', 'prefix for the file paths a core names')
     .addOption(new Option('--arch <arch>', 'architecture').choices(ARCHES as unknown as string[]))
     .option('--image <file@addr>', 'raw memory image placed at an address (repeatable)', (v: string, all: string[]) => [...all, v], [])
     .option('--regs <list>', 'registers, e.g. eax=0x1,esp=0xf78aecac')
@@ -74,20 +84,39 @@ export function addTraceCommand(program: Command, io: Io): void {
     .option('--timeout <seconds>', 'wall-time budget', '10')
     .option('--out <file>', 'write the trace (.fltrace, MessagePack) to this file')
     .addOption(new Option('--format <format>', 'printed format').choices(TRACE_FORMATS as unknown as string[]).default('text'))
-    .action(async (options: TraceOptions) => {
-      await runTrace(options, io);
+    .action(async (dumpPath: string | undefined, options: TraceOptions) => {
+      await runTrace(dumpPath, options, io);
     });
 }
 
-async function runTrace(options: TraceOptions, io: Io): Promise<void> {
-  if (options.until === undefined && options.count === undefined) throw new InputError('trace needs --until ADDR or --count N');
-  if (options.image.length === 0) throw new InputError('trace needs at least one --image FILE@ADDR');
+/** The dump to trace in: a dump file and one of its threads, or raw images and the registers given. */
+async function traceSource(dumpPath: string | undefined, options: TraceOptions): Promise<{ dump: Dump; registers: RegisterValues }> {
+  if (dumpPath !== undefined) {
+    if (options.image.length) throw new InputError('trace takes a dump or --image files, not both');
+    const dump = await openDump(dumpPath, { binaries: options.binary, sysroot: options.sysroot });
+    if (options.arch && options.arch !== dump.arch) throw new InputError(`--arch ${options.arch} does not match the dump, which is ${dump.arch}`);
+    const thread = options.thread === undefined
+      ? dump.threads.find((t) => t.id === findFaultSite(dump)?.threadId) ?? dump.threads[0]
+      : dump.threads.find((t) => String(t.id) === options.thread || `0x${t.id.toString(16)}` === options.thread?.toLowerCase());
+    if (!thread) throw new InputError(options.thread === undefined ? `${dumpPath} holds no thread` : `${dumpPath} has no thread ${options.thread} (threads: ${dump.threads.map((t) => t.id).join(', ')})`);
+    const state = options.state ? readStateFile(options.state, dump.arch) : undefined;
+    const registers = { ...thread.contexts[0]?.registers, ...state?.registers, ...(options.regs ? parseRegisterList(dump.arch, options.regs) : {}) };
+    return { dump, registers };
+  }
+  if (options.image.length === 0) throw new InputError('trace needs a dump or at least one --image FILE@ADDR');
+  if (options.thread !== undefined) throw new InputError('--thread needs a dump');
   const state = options.state ? readStateFile(options.state, options.arch as Arch | undefined) : undefined;
   const arch = (options.arch as Arch | undefined) ?? state?.arch;
   if (!arch) throw new InputError('trace needs --arch x86|x64|arm64 (or "arch" in --state)');
   const registers: RegisterValues = { ...state?.registers, ...(options.regs ? parseRegisterList(arch, options.regs) : {}) };
   const images: RawImage[] = options.image.map(parseImageSpec);
-  const dump = openRawImages(arch, images, registers);
+  return { dump: openRawImages(arch, images, registers), registers };
+}
+
+async function runTrace(dumpPath: string | undefined, options: TraceOptions, io: Io): Promise<void> {
+  if (options.until === undefined && options.count === undefined) throw new InputError('trace needs --until ADDR or --count N');
+  const { dump, registers } = await traceSource(dumpPath, options);
+  const arch = dump.arch;
   const run = traceRun({
     dump,
     registers,
