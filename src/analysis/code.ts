@@ -106,6 +106,8 @@ export class CodeReader {
       const insn = this.decodeAt(listed);
       if (insn && insn.address + BigInt(insn.size) === end) return accept(insn) ? insn : undefined;
     }
+    const swept = this.sweepTo(end);
+    if (swept) return accept(swept) ? swept : undefined;
     if (this.dump.arch === 'arm64') {
       const insn = this.decodeAt(end - 4n);
       return insn && insn.size === 4 && accept(insn) ? insn : undefined;
@@ -117,6 +119,43 @@ export class CodeReader {
     return undefined;
   }
 
+  /** The instruction ending exactly at `end`, by decoding forward from the start of its function. */
+  private sweepTo(end: bigint): Instruction | undefined {
+    const location = this.dump.symbols.lookup(end - 1n);
+    if (!location?.symbol || location.offset > 0x4000n) return undefined;
+    let at = location.base;
+    let insn: Instruction | undefined;
+    while (at < end) {
+      insn = this.decodeAt(at);
+      if (!insn) return undefined;
+      at += BigInt(insn.size);
+    }
+    return at === end ? insn : undefined;
+  }
+
+  /**
+   * Decodes forward from the start of the function containing `last` (by
+   * the symbol table) and returns the instructions up to and including
+   * `last`, or undefined when the sweep does not land exactly on it. Without
+   * a listing this is how instruction boundaries are known: decoding
+   * backwards is ambiguous on x86.
+   */
+  sweepFromSymbol(last: Instruction): Instruction[] | undefined {
+    const location = this.dump.symbols.lookup(last.address);
+    if (!location?.symbol || location.offset > 0x4000n) return undefined;
+    const out: Instruction[] = [];
+    let at = location.base;
+    while (at < last.address) {
+      const insn = this.decodeAt(at);
+      if (!insn) return undefined;
+      out.push(insn);
+      at += BigInt(insn.size);
+    }
+    if (at !== last.address) return undefined;
+    out.push(last);
+    return out;
+  }
+
   /**
    * The run of known instructions that ends with the one at `last`, walking
    * back at most `max` instructions, stopping where bytes are unknown or
@@ -124,6 +163,17 @@ export class CodeReader {
    * in execution order; the first element is where a replay can start.
    */
   runEndingWith(last: Instruction, max: number, stopBefore: (insn: Instruction) => boolean): Instruction[] {
+    if (!last.listed) {
+      const swept = this.sweepFromSymbol(last);
+      if (swept) {
+        const run: Instruction[] = [];
+        for (let i = swept.length - 1; i >= 0 && run.length < max; i--) {
+          if (i < swept.length - 1 && stopBefore(swept[i]!)) break;
+          run.unshift(swept[i]!);
+        }
+        return run;
+      }
+    }
     const run: Instruction[] = [last];
     let cursor = last.address;
     while (run.length < max) {
