@@ -1,0 +1,302 @@
+/**
+ * Finds the files a core's process had mapped (`NT_FILE`) and fills the
+ * pages the core left out from them. A kernel core usually skips
+ * file-backed code (`coredump_filter`), so without the executable and its
+ * libraries the bytes at the pc are missing.
+ *
+ * A mapped path is looked for, in order: among `binaries` by basename,
+ * under `sysroot`, and at the path itself. An explicit binary whose name
+ * matches no mapped path is taken for the executable when its entry point
+ * plus a page-aligned bias is the core's `AT_ENTRY` (a core names the file
+ * as it was on the machine that crashed, often `a.out`). A core without
+ * `NT_FILE` (QEMU's, kernels before 3.7) gets the executable's mappings
+ * from its own `PT_LOAD` headers the same way.
+ *
+ * A file found is checked against the bytes the core holds at the start of
+ * its first mapping (the ELF header page, which kernels dump): a different
+ * build is reported and not used.
+ *
+ * @example
+ * ```ts
+ * const files = resolveMappedFiles(mappings, { binaries: ['./crash'] }, context);
+ * const { pieces, missing } = fillGaps(gaps, mappings, files, 0x1000n);
+ * ```
+ */
+import { existsSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { FileSource } from '../binary/file-source.ts';
+import { DumpFormatError } from '../errors.ts';
+import type { DumpNote } from '../model.ts';
+import type { MemoryPiece, PieceMemory, SegmentGap } from './core-memory.ts';
+import { ET_EXEC } from './elf-header.ts';
+import { ElfImage } from './elf-image.ts';
+import { PF_X } from './program-headers.ts';
+import type { FileMapping } from './process-notes.ts';
+
+/** Where to look for mapped files. */
+export interface MappedFileOptions {
+  /** Executables and libraries, matched to mapped paths by basename. */
+  binaries?: string[];
+  /** A directory that mirrors the crashed machine's root: `<sysroot>/usr/lib/…`. */
+  sysroot?: string;
+}
+
+/** How a mapped file was found. */
+export type FoundBy = 'binaries' | 'sysroot' | 'path' | 'entry';
+
+/** A mapped path and the local file standing in for it. */
+export interface ResolvedFile {
+  /** The path as the core names it. */
+  path: string;
+  foundAt: string;
+  how: FoundBy;
+  file: FileSource;
+  /** Its ELF headers, when it is an ELF file. */
+  image?: ElfImage;
+  /** Mapping address minus link-time address, when known from `AT_ENTRY`. */
+  bias?: bigint;
+}
+
+/** Memory a segment promises that stayed without bytes, and why. */
+export interface MissingRange {
+  start: bigint;
+  end: bigint;
+  /** The mapped file that would hold it, if any. */
+  path?: string;
+  reason: 'not-file-backed' | 'file-not-found' | 'past-end-of-file';
+}
+
+/** What resolution needs from the core. */
+export interface ResolveContext {
+  /** The core's own memory (no fills yet), to check files against. */
+  coreMemory: PieceMemory;
+  /** `AT_ENTRY` from `NT_AUXV`. */
+  entry?: bigint;
+  pageSize: bigint;
+  notes: DumpNote[];
+}
+
+const hex = (value: bigint): string => `0x${value.toString(16)}`;
+const DELETED = ' (deleted)';
+
+function stripDeleted(path: string): string {
+  return path.endsWith(DELETED) ? path.slice(0, -DELETED.length) : path;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return existsSync(path) && statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Opens `path` as a mapped file; an ELF file also gets its headers read. */
+function openMapped(path: string, foundAt: string, how: FoundBy, notes: DumpNote[]): ResolvedFile | undefined {
+  let file: FileSource;
+  try {
+    file = FileSource.open(foundAt, 'elf');
+  } catch (error) {
+    notes.push({ level: 'warning', message: `Cannot open ${foundAt} for ${path}: ${(error as Error).message}` });
+    return undefined;
+  }
+  let image: ElfImage | undefined;
+  try {
+    image = ElfImage.fromFile(file);
+  } catch (error) {
+    if (!(error instanceof DumpFormatError) || error.code !== 'bad-magic') {
+      notes.push({ level: 'warning', message: `${foundAt} (for ${path}) has unreadable ELF headers, so no symbols from it: ${(error as Error).message}` });
+    }
+  }
+  return { path, foundAt, how, file, image };
+}
+
+/** The first mapping of `path` (lowest file offset, then address). */
+function firstMapping(mappings: FileMapping[], path: string): FileMapping | undefined {
+  let best: FileMapping | undefined;
+  for (const m of mappings) {
+    if (m.path !== path) continue;
+    if (!best || m.fileOffset < best.fileOffset || (m.fileOffset === best.fileOffset && m.start < best.start)) best = m;
+  }
+  return best;
+}
+
+/**
+ * Compares the core's bytes at the start of `path`'s first mapping with the
+ * file's: 'match', 'mismatch' (first differing address), or 'unverified'
+ * when the core holds none of them.
+ */
+function verify(resolved: ResolvedFile, mappings: FileMapping[], context: ResolveContext): { status: 'match' | 'unverified' } | { status: 'mismatch'; address: bigint } {
+  const first = firstMapping(mappings, resolved.path);
+  if (!first) return { status: 'unverified' };
+  const available = resolved.file.size - first.fileOffset;
+  let length = first.end - first.start;
+  if (length > 0x1000n) length = 0x1000n;
+  if (length > available) length = available;
+  if (length <= 0n) return { status: 'unverified' };
+  const core = context.coreMemory.readPartial(first.start, Number(length));
+  if (!core.known.some((k) => k === 1)) return { status: 'unverified' };
+  const bytes = resolved.file.read(first.fileOffset, Number(length), `${resolved.foundAt} at ${hex(first.fileOffset)}`);
+  for (let i = 0; i < bytes.length; i++) {
+    if (core.known[i] === 1 && core.bytes[i] !== bytes[i]) return { status: 'mismatch', address: first.start + BigInt(i) };
+  }
+  return { status: 'match' };
+}
+
+/** The file offset of `address` in `image`, through the `PT_LOAD` holding it. */
+function fileOffsetOf(image: ElfImage, address: bigint): bigint | undefined {
+  const load = image.loads().find((l) => address >= l.vaddr && address < l.vaddr + l.filesz);
+  return load ? load.offset + (address - load.vaddr) : undefined;
+}
+
+/** Mappings for an executable the core does not list, from its `PT_LOAD` headers moved by `bias`. */
+function mappingsFromImage(image: ElfImage, bias: bigint, pageSize: bigint): FileMapping[] {
+  const mask = pageSize - 1n;
+  return image.loads().filter((l) => l.filesz > 0n).map((l) => {
+    const pageStart = l.vaddr & ~mask;
+    return {
+      start: pageStart + bias,
+      end: ((l.vaddr + l.filesz + mask) & ~mask) + bias,
+      fileOffset: l.offset - (l.vaddr - pageStart),
+      path: image.path,
+    };
+  });
+}
+
+/**
+ * Finds a local file for each path in `mappings` (which may grow: a core
+ * without `NT_FILE` gets the executable's mappings). Files that differ from
+ * the core's bytes are closed and reported in `context.notes`.
+ *
+ * @example
+ * ```ts
+ * const files = resolveMappedFiles(mappings, { sysroot: '/srv/sysroots/debian12' }, context);
+ * files.get('/usr/lib/x86_64-linux-gnu/libc.so.6')?.foundAt; // '/srv/sysroots/debian12/usr/lib/x86_64-linux-gnu/libc.so.6'
+ * ```
+ */
+export function resolveMappedFiles(mappings: FileMapping[], options: MappedFileOptions, context: ResolveContext): Map<string, ResolvedFile> {
+  const resolved = new Map<string, ResolvedFile>();
+  const binaries = options.binaries ?? [];
+  const usedBinaries = new Set<string>();
+  const accept = (candidate: ResolvedFile | undefined): void => {
+    if (!candidate) return;
+    const check = verify(candidate, mappings, context);
+    if (check.status === 'mismatch') {
+      context.notes.push({
+        level: 'warning',
+        message: `${candidate.foundAt} is not the file ${candidate.path} the process had mapped (its bytes differ from the core's at ${hex(check.address)}): not used`,
+      });
+      candidate.file.close();
+      return;
+    }
+    if (check.status === 'unverified') {
+      // A file the user named is their claim; one found at the crashed machine's path may be another build.
+      context.notes.push({
+        level: candidate.how === 'path' ? 'warning' : 'info',
+        message: `${candidate.foundAt} stands in for ${candidate.path} unchecked: the core holds none of its first page`,
+      });
+    }
+    resolved.set(candidate.path, candidate);
+    usedBinaries.add(candidate.foundAt);
+  };
+
+  for (const path of new Set(mappings.map((m) => m.path))) {
+    const plain = stripDeleted(path);
+    const name = basename(plain);
+    const byName = binaries.find((b) => basename(b) === name && isFile(b));
+    if (byName) {
+      accept(openMapped(path, byName, 'binaries', context.notes));
+      continue;
+    }
+    if (options.sysroot && plain.startsWith('/')) {
+      const inSysroot = join(options.sysroot, plain);
+      if (isFile(inSysroot)) {
+        accept(openMapped(path, inSysroot, 'sysroot', context.notes));
+        continue;
+      }
+    }
+    if (!options.sysroot && plain.startsWith('/') && !path.endsWith(DELETED) && isFile(plain)) {
+      accept(openMapped(path, plain, 'path', context.notes));
+    }
+  }
+
+  // Explicit binaries no path matched: the executable, if its entry point agrees with AT_ENTRY.
+  for (const binary of binaries) {
+    if (usedBinaries.has(binary) || context.entry === undefined) continue;
+    let image: ElfImage;
+    try {
+      image = ElfImage.open(binary);
+    } catch (error) {
+      context.notes.push({ level: 'warning', message: `Cannot use ${binary}: ${(error as Error).message}` });
+      continue;
+    }
+    const bias = context.entry - image.header.entry;
+    const entryOffset = fileOffsetOf(image, image.header.entry);
+    const fits = (bias === 0n || (image.header.type !== ET_EXEC && bias % context.pageSize === 0n)) && entryOffset !== undefined;
+    const holder = mappings.find((m) => context.entry! >= m.start && context.entry! < m.end);
+    const sameOffset = holder !== undefined && holder.fileOffset + (context.entry - holder.start) === entryOffset;
+    if (!fits || (holder && (!sameOffset || resolved.has(holder.path)))) {
+      context.notes.push({ level: 'info', message: `${binary} matches no mapped file by name, and its entry point does not match the core's AT_ENTRY ${hex(context.entry)}: not used` });
+      image.close();
+      continue;
+    }
+    if (!holder) mappings.push(...mappingsFromImage(image, bias, context.pageSize));
+    const path = holder ? holder.path : image.path;
+    context.notes.push({ level: 'info', message: `${binary} taken for the executable${holder ? ` ${path}` : ''}: its entry point plus ${hex(bias)} is the core's AT_ENTRY` });
+    accept({ path, foundAt: binary, how: 'entry', file: image.file, image, bias });
+  }
+  return resolved;
+}
+
+/**
+ * Pieces that fill `gaps` from the resolved files, and the ranges that stay
+ * missing. Bytes past a file's end up to the end of that page read as
+ * zero, as the kernel maps them.
+ *
+ * @example
+ * ```ts
+ * const { pieces, missing } = fillGaps(gaps, mappings, files, 0x1000n);
+ * missing.filter((m) => m.reason === 'file-not-found'); // what another --binary would fill
+ * ```
+ */
+export function fillGaps(gaps: SegmentGap[], mappings: FileMapping[], files: Map<string, ResolvedFile>, pageSize: bigint): { pieces: MemoryPiece[]; missing: MissingRange[] } {
+  const sorted = [...mappings].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const pieces: MemoryPiece[] = [];
+  const missing: MissingRange[] = [];
+  const mask = pageSize - 1n;
+  for (const gap of gaps) {
+    let at = gap.start;
+    for (const m of sorted) {
+      if (m.end <= at || m.start >= gap.end) continue;
+      if (m.start > at) {
+        missing.push({ start: at, end: m.start, reason: 'not-file-backed' });
+        at = m.start;
+      }
+      const end = m.end < gap.end ? m.end : gap.end;
+      const resolved = files.get(m.path);
+      if (!resolved) {
+        missing.push({ start: at, end, path: m.path, reason: 'file-not-found' });
+        at = end;
+        continue;
+      }
+      const fileEnd = m.start + (resolved.file.size - m.fileOffset);
+      const dataEnd = fileEnd < end ? fileEnd : end;
+      const provenance = { source: resolved.foundAt, offset: m.fileOffset + (at - m.start) };
+      if (dataEnd > at) {
+        pieces.push({ start: at, end: dataEnd, source: resolved.file, fileOffset: m.fileOffset + (at - m.start), provenance, kind: gap.segment.flags & PF_X ? 'code' : 'data' });
+        at = dataEnd;
+      }
+      if (at < end) {
+        const zeroEnd = ((fileEnd + mask) & ~mask) < end ? (fileEnd + mask) & ~mask : end;
+        if (zeroEnd > at) {
+          pieces.push({ start: at, end: zeroEnd, fileOffset: 0n, provenance: { source: `zeros past the end of ${basename(resolved.foundAt)}` }, kind: 'data' });
+          at = zeroEnd;
+        }
+        if (at < end) missing.push({ start: at, end, path: m.path, reason: 'past-end-of-file' });
+      }
+      at = end;
+    }
+    if (at < gap.end) missing.push({ start: at, end: gap.end, reason: 'not-file-backed' });
+  }
+  return { pieces, missing };
+}
