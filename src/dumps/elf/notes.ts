@@ -37,8 +37,10 @@ const CORE_TYPE_NAMES: Record<number, string> = {
 };
 const LINUX_TYPE_NAMES: Record<number, string> = {
   [NT_PRXFPREG]: 'NT_PRXFPREG', [NT_386_TLS]: 'NT_386_TLS', 0x201: 'NT_386_IOPERM', [NT_X86_XSTATE]: 'NT_X86_XSTATE',
-  [NT_ARM_TLS]: 'NT_ARM_TLS', 0x402: 'NT_ARM_HW_BREAK', 0x403: 'NT_ARM_HW_WATCH', 0x405: 'NT_ARM_SVE',
-  0x406: 'NT_ARM_PAC_MASK', 0x40a: 'NT_ARM_TAGGED_ADDR_CTRL',
+  0x204: 'NT_X86_SHSTK', 0x205: 'NT_X86_XSAVE_LAYOUT',
+  [NT_ARM_TLS]: 'NT_ARM_TLS', 0x402: 'NT_ARM_HW_BREAK', 0x403: 'NT_ARM_HW_WATCH', 0x404: 'NT_ARM_SYSTEM_CALL', 0x405: 'NT_ARM_SVE',
+  0x406: 'NT_ARM_PAC_MASK', 0x407: 'NT_ARM_PACA_KEYS', 0x408: 'NT_ARM_PACG_KEYS', 0x409: 'NT_ARM_TAGGED_ADDR_CTRL',
+  0x40a: 'NT_ARM_PAC_ENABLED_KEYS',
 };
 
 /** One note, with its descriptor as a view into the segment's bytes. */
