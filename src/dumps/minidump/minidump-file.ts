@@ -45,13 +45,18 @@ export interface MinidumpList<C extends number | bigint = number | bigint> {
 export interface ListShape {
   /** Width of the count field at offset 0: u32 (most lists) or u64 (Memory64List). */
   countSize: 4 | 8;
+  /** Offset of the count (MemoryInfoList: 0x08); 0 when absent. */
+  countOffset?: number;
   /** Bytes before entry 0 when not `countSize` (Memory64List: 0x10). */
   headerSize?: number;
   entrySize: number;
   /** Struct name of an entry, for messages: 'MINIDUMP_THREAD'. */
   entry: string;
+  /** Accept 4 bytes of padding after a u32 count (old writers of thread, module and memory lists). */
+  mayBePadded?: boolean;
 }
 
+/** An open minidump: header, directory, and stream readers. See the file comment. */
 export class MinidumpFile {
   /** Notes about the directory: duplicate streams. */
   readonly notes: DumpNote[] = [];
@@ -113,18 +118,23 @@ export class MinidumpFile {
     return this.byType.get(type);
   }
 
-  /** A reader over a whole stream, for fixed-size streams (SystemInfo, Exception, MiscInfo). */
-  streamReader(stream: MinidumpStream, minimum: number, struct: string): ByteReader {
-    if (stream.location.dataSize < minimum) {
-      throw this.error(BigInt(stream.location.rva), `${stream.name} is ${stream.location.dataSize} bytes, shorter than its ${struct} (${minimum} bytes)`, 'truncated');
+  /**
+   * A reader over the first `size` bytes of a fixed-size stream (SystemInfo,
+   * Exception, MiscInfo); later versions of a struct may be longer, and the
+   * rest is not read.
+   */
+  streamReader(stream: MinidumpStream, size: number, struct: string): ByteReader {
+    if (stream.location.dataSize < size) {
+      throw this.error(BigInt(stream.location.rva), `${stream.name} is ${stream.location.dataSize} bytes, shorter than its ${struct} (${size} bytes)`, 'truncated');
     }
-    return this.source.reader(BigInt(stream.location.rva), stream.location.dataSize, `${stream.name} ${struct}`);
+    return this.source.reader(BigInt(stream.location.rva), size, `${stream.name} ${struct}`);
   }
 
   /**
    * Reads a list stream: its count, then exactly the entries it claims
-   * (after checking they fit in the stream). Handles the 4 bytes of padding
-   * some writers put after a u32 count (rust-minidump and Breakpad accept it).
+   * (after checking they fit in the stream). With `mayBePadded`, a stream
+   * exactly 4 bytes longer than its entries need has them after 4 bytes of
+   * padding, as some writers put them (rust-minidump and Breakpad accept it).
    */
   readList(stream: MinidumpStream, shape: ListShape): MinidumpList {
     const { dataSize, rva } = stream.location;
@@ -132,14 +142,15 @@ export class MinidumpFile {
     const header = shape.headerSize ?? shape.countSize;
     if (dataSize < header) throw this.error(at, `${stream.name} is ${dataSize} bytes, too short for its count`, 'truncated');
     const head = this.source.reader(at, header, stream.name);
-    const count = shape.countSize === 4 ? head.u32(0, 'NumberOfEntries') : head.u64(0, 'NumberOfEntries');
+    const countAt = shape.countOffset ?? 0;
+    const count = shape.countSize === 4 ? head.u32(countAt, 'NumberOfEntries') : head.u64(countAt, 'NumberOfEntries');
     const needed = BigInt(header) + BigInt(count) * BigInt(shape.entrySize);
     if (BigInt(count) > BigInt(MAX_LIST_ENTRIES) || needed > BigInt(dataSize)) {
       throw this.error(at,
         `${stream.name} claims ${count} ${shape.entry} entries of 0x${shape.entrySize.toString(16)} bytes (${needed} bytes), but the stream is ${dataSize} bytes`,
         'bad-field');
     }
-    const padded = shape.countSize === 4 && header === 4 && BigInt(dataSize) === needed + 4n ? 4 : 0;
+    const padded = shape.mayBePadded && header === 4 && BigInt(dataSize) === needed + 4n ? 4 : 0;
     const length = Number(needed) + padded;
     return { count, reader: this.source.reader(at, length, stream.name), entries: header + padded };
   }

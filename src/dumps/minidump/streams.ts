@@ -61,15 +61,15 @@ const NAMES: Record<number, string> = {
 };
 
 /**
- * The stream's name as MSDN or Breakpad spells it, or `stream 0x…` for a type
+ * The stream's name as MSDN or Breakpad spells it, or `Stream 0x…` for a type
  * nobody documents.
  *
  * @example
  * ```ts
  * streamName(0x6);        // 'ExceptionStream'
- * streamName(0x12345678); // 'stream 0x12345678'
+ * streamName(0x12345678); // 'Stream 0x12345678'
  * ```
  */
 export function streamName(type: number): string {
-  return NAMES[type] ?? `stream 0x${type.toString(16)}`;
+  return NAMES[type] ?? `Stream 0x${type.toString(16)}`;
 }
