@@ -4,15 +4,16 @@
  * absurd counts and sizes, overlapping segments, compressed cores, files
  * that are not Linux cores of a supported ABI.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { openElfCore } from '../../../src/dumps/elf/open-core.ts';
 import { DumpFormatError } from '../../../src/dumps/errors.ts';
 import { auxv, buildElf, concat, emptyNote, fileNote, pattern, prstatusArm64, prstatusX64, siginfo } from './core-builder.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'faultline-elf-bad-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let counter = 0;
 
 function write(bytes: Uint8Array): string {

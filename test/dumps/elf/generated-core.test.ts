@@ -8,10 +8,10 @@
  * out), the code bytes once it is given the executable.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { openElfCore } from '../../../src/dumps/elf/open-core.ts';
 
 const SOURCE = `
@@ -25,6 +25,7 @@ function works(command: string, args: string[]): boolean {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'faultline-elf-generated-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, 'crash.c'), SOURCE);
 const hasGdb = works('gdb', ['--version']);
 const builds = {

@@ -4,7 +4,7 @@
  * name, by entry point, or without NT_FILE; PIE load bias for symbols; files
  * that differ from the core; lazy opening of a large sparse core.
  */
-import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,10 @@ import {
 
 const dir = mkdtempSync(join(tmpdir(), 'faultline-elf-synthetic-'));
 const opened: ElfCoreDump[] = [];
-afterAll(() => opened.forEach((d) => d.close()));
+afterAll(() => {
+  opened.forEach((d) => d.close());
+  rmSync(dir, { recursive: true, force: true });
+});
 
 function write(name: string, bytes: Uint8Array): string {
   const path = join(dir, name);
