@@ -116,8 +116,11 @@ export class Replayer {
 
     if (!injection) return finish(rest(), false);
     if (injection.kind === 'target-bit') {
-      const before = emu.run({ until: injection.at, maxInstructions: budget, timeoutMs: 2000 });
-      if (before.kind !== 'reached' || before.pc !== injection.at) return finish(before, false);
+      // Unicorn runs straight past an `until` equal to where it starts, so a window that starts at the transfer skips this.
+      if (this.window.start !== injection.at) {
+        const before = emu.run({ until: injection.at, maxInstructions: budget, timeoutMs: 2000 });
+        if (before.kind !== 'reached' || before.pc !== injection.at) return finish(before, false);
+      }
       const step = emu.run({ count: 1, maxInstructions: budget, timeoutMs: 2000 });
       // Landing on code the dump lacks still means the transfer happened.
       const landed = step.kind === 'reached' || (step.kind === 'fault' && step.access === 'fetch' && step.pc !== injection.at);

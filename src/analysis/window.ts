@@ -84,12 +84,13 @@ export function chooseWindow(
     const provisional = { ...base, [sp]: wantSpAtCall, [pcRegister(arch)]: start };
     const probe = new Replayer(dump, { start, registers: provisional, maxInstructions: options.maxInstructions * 2 + 16, until: transfer.call.address, stepOvers: stepOvers.filter((s) => s.address >= start) });
     try {
-      const outcome = probe.run();
-      if (outcome.result.kind !== 'reached' || outcome.result.pc !== transfer.call.address) {
+      // A window that is the call alone needs no probe (and Unicorn cannot stop where it starts).
+      const outcome = start === transfer.call.address ? undefined : probe.run();
+      if (outcome && (outcome.result.kind !== 'reached' || outcome.result.pc !== transfer.call.address)) {
         notes.push(`a replay from ${f(start)} does not reach the call at ${f(transfer.call.address)} (${outcome.result.kind})`);
         continue;
       }
-      const spAtCall = outcome.final[sp]!;
+      const spAtCall = outcome ? outcome.final[sp]! : wantSpAtCall;
       const startSp = (wantSpAtCall + (wantSpAtCall - spAtCall)) & registerMask(arch);
       return {
         start,

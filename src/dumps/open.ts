@@ -12,6 +12,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { DumpFormatError } from './errors.ts';
 import type { Dump } from './model.ts';
 import { loadTranscript } from './transcript/loader.ts';
+import { openMinidump } from './minidump/open-minidump.ts';
+import { openElfCore } from './elf/open-core.ts';
 
 export interface OpenOptions {
   /** Executables and libraries for filling file-backed pages of cores. */
@@ -51,18 +53,10 @@ export async function openDump(path: string, options: OpenOptions = {}): Promise
     case 'windbg-transcript':
       return loadTranscript(path);
     case 'minidump':
+      return openMinidump(path);
     case 'elf-core':
+      return openElfCore(path, { binaries: options.binaries, sysroot: options.sysroot });
     case 'kernel-dump':
-      return openBinaryDump(format, path, options);
+      throw new DumpFormatError(format, path, 'Windows kernel dumps (PAGEDUMP/PAGEDU64) are not supported yet', { code: 'unsupported' });
   }
 }
-
-/** Binary formats load their parsers on demand (they are larger and not needed for transcripts). */
-async function openBinaryDump(format: 'minidump' | 'elf-core' | 'kernel-dump', path: string, options: OpenOptions): Promise<Dump> {
-  const loaders = BINARY_LOADERS[format];
-  if (!loaders) throw new DumpFormatError(format, path, `${format === 'kernel-dump' ? 'Windows kernel dumps' : format} are not supported yet`, { code: 'unsupported' });
-  return loaders(path, options);
-}
-
-/** Registered by the binary formats' modules (see `src/dumps/formats.ts`). */
-export const BINARY_LOADERS: Partial<Record<'minidump' | 'elf-core' | 'kernel-dump', (path: string, options: OpenOptions) => Dump | Promise<Dump>>> = {};
