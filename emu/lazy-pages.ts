@@ -129,7 +129,8 @@ export class LazyPager {
       return;
     }
     this.hooks.add(UC_HOOK.CODE, CodeCallback, (_uc, address: number | bigint, size: number) => {
-      this.stopIfUnknown('fetch', u64(address), size);
+      // Unicorn passes size 0xf1f1f1f1 for an instruction it cannot decode.
+      this.stopIfUnknown('fetch', u64(address), size > 16 ? 1 : size);
     });
   }
 

@@ -130,6 +130,7 @@ export class Recorder implements RunObserver {
     const code = new Map<bigint, Uint8Array>();
     const halves = new Uint32Array(pc.buffer, pc.byteOffset, n * 2);
     for (let i = 0; i < n; i++) {
+      if (size[i] === 0) continue; // an instruction Unicorn could not decode: no bytes to keep
       if (!this.seenCode.add(halves[2 * i]!, halves[2 * i + 1]!)) continue;
       const address = pc[i]!;
       try {
@@ -320,7 +321,7 @@ class JsBackend implements Backend {
     this.flushIfNeeded(false);
     const i = c.counts[0]!;
     c.pc[i] = address;
-    c.size[i] = size;
+    c.size[i] = size > 16 ? 0 : size; // 0xf1f1f1f1 for an instruction Unicorn cannot decode
     c.memStart[i] = c.counts[2]!;
     c.counts[0] = i + 1;
     c.regStart[i + 1] = c.counts[1]!;

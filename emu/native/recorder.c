@@ -31,6 +31,7 @@ extern uc_err uc_emu_stop(uc_engine *uc);
 #define UC_MEM_WRITE 17
 #define PAGE 4096u
 #define MAX_REGS 64
+#define MAX_INSN 16
 
 /*
  * Batch buffers: one allocation; JavaScript views it through koffi.view and
@@ -119,6 +120,8 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user) 
     return;
   }
   r->executed++;
+  /* An undecodable instruction arrives with size 0xf1f1f1f1: record it as 0 (unknown). */
+  if (size > MAX_INSN) size = 0;
   if (r->want_regs) diff_registers(r);
   else b->reg_start[b->counts[0]] = b->counts[1];
   flush_if_needed(r, false);
@@ -404,6 +407,8 @@ static ft_known_page *find_page(ft_fetch *c, uint64_t page) {
 
 static void on_fetch(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
   ft_fetch *c = user;
+  /* Unicorn passes size 0xf1f1f1f1 for an instruction it cannot decode: check its first byte. */
+  if (size > MAX_INSN) size = 1;
   for (uint32_t i = 0; i < size; i++) {
     uint64_t at = address + i;
     ft_known_page *p = find_page(c, at & ~(uint64_t)(PAGE - 1));

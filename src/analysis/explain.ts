@@ -163,7 +163,8 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     report.verdict = decideVerdict({ dump, site, transfer, faithful: undefined, explaining: [], pointer: report.pointer });
     return finish(report, started);
   }
-  const replayer = new Replayer(dump, { start: window.start, registers: window.registers, maxInstructions: windowMax * 2 + 16, stepOvers: window.stepOvers });
+  // The run ends at the trap a few instructions after the transfer; past that only wrong paths run on.
+  const replayer = new Replayer(dump, { start: window.start, registers: window.registers, maxInstructions: window.instructions.length * 2 + 32, stepOvers: window.stepOvers });
   try {
     const traced = replayer.runTraced();
     report.window = {

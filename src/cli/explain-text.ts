@@ -72,7 +72,8 @@ export function explainText(report: ExplainReport, dump: Dump): string {
   const v = report.verdict;
   const bit = v.bit !== undefined ? `, bit ${v.bit}${v.direction ? ` (${v.direction.replace('->', '→')})` : ''}` : '';
   out.push(`Verdict:   ${v.class}${v.location && v.location !== 'none' ? ` (${v.location})` : ''}${bit}, confidence ${v.confidenceLabel} (${v.confidence})`);
-  if (v.expected || v.observed) out.push(`           expected ${v.expected ? f(v.expected) : '?'}, observed ${v.observed ? f(v.observed) : '?'}`);
+  if (v.expected && v.observed) out.push(`           expected ${f(v.expected)}, observed ${f(v.observed)}`);
+  else if (v.observed) out.push(`           observed ${f(v.observed)}`);
   out.push(`  ${v.summary}`);
   for (const reason of v.reasons) out.push(`  - ${tidy(reason)}`);
   if (v.equivalent?.length) out.push(`  Indistinguishable from it: ${v.equivalent.join(', ')}`);
