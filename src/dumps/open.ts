@@ -14,6 +14,7 @@ import type { Dump } from './model.ts';
 import { loadTranscript } from './transcript/loader.ts';
 import { openMinidump } from './minidump/open-minidump.ts';
 import { openElfCore } from './elf/open-core.ts';
+import { compressionOf } from './elf/compression.ts';
 
 export interface OpenOptions {
   /** Executables and libraries for filling file-backed pages of cores. */
@@ -39,6 +40,11 @@ export function sniffFormat(path: string): SniffedFormat {
     closeSync(fd);
   }
   const magic = head.subarray(0, n);
+  const compression = compressionOf(magic);
+  if (compression) {
+    const tool = compression === 'zstd' ? 'zstd -d' : compression === 'xz' ? 'xz -d' : 'lz4 -d';
+    throw new DumpFormatError('dump', path, `The file is compressed with ${compression} (as systemd-coredump stores cores): decompress it with \`${tool}\` first`, { code: 'unsupported' });
+  }
   if (magic.subarray(0, 4).toString('latin1') === 'MDMP') return 'minidump';
   if (magic[0] === 0x7f && magic.subarray(1, 4).toString('latin1') === 'ELF') return 'elf-core';
   const text = magic.toString('latin1');
