@@ -42,8 +42,7 @@ export function sniffFormat(path: string): SniffedFormat {
   const magic = head.subarray(0, n);
   const compression = compressionOf(magic);
   if (compression) {
-    const tool = compression === 'zstd' ? 'zstd -d' : compression === 'xz' ? 'xz -d' : 'lz4 -d';
-    throw new DumpFormatError('dump', path, `The file is compressed with ${compression} (as systemd-coredump stores cores): decompress it with \`${tool}\` first`, { code: 'unsupported' });
+    throw new DumpFormatError('dump', path, `The file is compressed with ${compression.name}: decompress it with \`${compression.command}\` first`, { code: 'unsupported' });
   }
   if (magic.subarray(0, 4).toString('latin1') === 'MDMP') return 'minidump';
   if (magic[0] === 0x7f && magic.subarray(1, 4).toString('latin1') === 'ELF') return 'elf-core';
