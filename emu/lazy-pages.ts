@@ -134,8 +134,12 @@ export class LazyPager {
     });
   }
 
-  /** The first byte of [address, address+size) that is in a partial page and unknown, if any. */
-  unknownByte(address: bigint, size: number): bigint | undefined {
+  /**
+   * Calls `visit` with the partial page and offset of each byte of
+   * [address, address+size) (the page is undefined for bytes in full pages);
+   * stops early when `visit` returns true, and returns that byte's address.
+   */
+  private eachByte(address: bigint, size: number, visit: (page: PartialPage | undefined, offset: number) => boolean | void): bigint | undefined {
     let pageAddress = address & PAGE_MASK;
     let page = this.partial.get(pageAddress);
     let offset = Number(address - pageAddress);
@@ -145,9 +149,14 @@ export class LazyPager {
         page = this.partial.get(pageAddress);
         offset = 0;
       }
-      if (page && page.state[offset] === 0) return pageAddress + BigInt(offset);
+      if (visit(page, offset)) return pageAddress + BigInt(offset);
     }
     return undefined;
+  }
+
+  /** The first byte of [address, address+size) that is in a partial page and unknown, if any. */
+  unknownByte(address: bigint, size: number): bigint | undefined {
+    return this.eachByte(address, size, (page, offset) => page !== undefined && page.state[offset] === 0);
   }
 
   private stopIfUnknown(access: Access, address: bigint, size: number): boolean {
@@ -168,20 +177,12 @@ export class LazyPager {
   }
 
   private markWritten(address: bigint, size: number): void {
-    let pageAddress = address & PAGE_MASK;
-    let page = this.partial.get(pageAddress);
-    let offset = Number(address - pageAddress);
-    for (let i = 0; i < size; i++, offset++) {
-      if (offset === PAGE_SIZE) {
-        pageAddress += BigInt(PAGE_SIZE);
-        page = this.partial.get(pageAddress);
-        offset = 0;
-      }
+    this.eachByte(address, size, (page, offset) => {
       if (page && page.state[offset] === 0) {
         page.state[offset] = 2;
         this.writtenSinceBaseline.push(page, offset);
       }
-    }
+    });
   }
 
   /** After a run: the fault the native fetch checker stopped it with, if any. */

@@ -22,8 +22,10 @@ import { join } from 'node:path';
 
 export type CrashKind = 'cpu-target' | 'memory' | 'software';
 
-const SOURCE: Record<'x64' | 'x86', string> = {
-  x64: String.raw`
+/** The program, with the stack pointer, a callee-saved register and the call operand for `arch`. */
+function source(arch: 'x64' | 'x86'): string {
+  const [sp, saved, call] = arch === 'x64' ? ['%rsp', '%rbx', '*slot(%rip)'] : ['%esp', '%ebx', '*slot'];
+  return String.raw`
 #include <stdio.h>
 void (*volatile slot)(void);
 extern void target(void);
@@ -32,32 +34,19 @@ __asm__(
   ".text\n.p2align 4\n.fill 20,1,0xcc\n"
   ".globl target\n.type target,@function\ntarget:\n  mov $7, %eax\n  ret\n.size target, .-target\n"
   ".p2align 4\n.globl caller\n.type caller,@function\n"
-  "caller:\n  push %rbx\n  mov $0x1234, %ebx\n  lea 8(%rsp), %rdx\n"
-  ".globl callsite\ncallsite:\n  call *slot(%rip)\n  pop %rbx\n  ret\n.size caller, .-caller\n");
+  "caller:\n  push ${saved}\n  mov $0x1234, %ebx\n  lea 8(${sp}), %edx\n"
+  ".globl callsite\ncallsite:\n  call ${call}\n  pop ${saved}\n  ret\n.size caller, .-caller\n");
 int main(int argc, char **argv) { slot = argc > 1 ? 0 : target; caller(); puts("ok"); return 0; }
-`,
-  x86: String.raw`
-#include <stdio.h>
-void (*volatile slot)(void);
-extern void target(void);
-extern void caller(void);
-__asm__(
-  ".text\n.p2align 4\n.fill 20,1,0xcc\n"
-  ".globl target\n.type target,@function\ntarget:\n  mov $7, %eax\n  ret\n.size target, .-target\n"
-  ".p2align 4\n.globl caller\n.type caller,@function\n"
-  "caller:\n  push %ebx\n  mov $0x1234, %ebx\n  lea 8(%esp), %edx\n"
-  ".globl callsite\ncallsite:\n  call *slot\n  pop %ebx\n  ret\n.size caller, .-caller\n");
-int main(int argc, char **argv) { slot = argc > 1 ? 0 : target; caller(); puts("ok"); return 0; }
-`,
-};
+`;
+}
 
 /** Builds the program for `arch` in `dir` (once) and returns its path. */
 export function buildCrashProgram(arch: 'x64' | 'x86', dir: string): string {
   const binary = join(dir, `crash-${arch}`);
   if (existsSync(binary)) return binary;
-  const source = join(dir, `crash-${arch}.c`);
-  writeFileSync(source, SOURCE[arch]);
-  execFileSync('gcc', ['-O1', '-g', '-no-pie', ...(arch === 'x86' ? ['-m32'] : []), '-o', binary, source], { stdio: 'pipe' });
+  const sourcePath = join(dir, `crash-${arch}.c`);
+  writeFileSync(sourcePath, source(arch));
+  execFileSync('gcc', ['-O1', '-g', '-no-pie', ...(arch === 'x86' ? ['-m32'] : []), '-o', binary, sourcePath], { stdio: 'pipe' });
   return binary;
 }
 

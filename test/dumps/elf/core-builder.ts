@@ -329,15 +329,8 @@ export function symbolSections(bits: 32 | 64, symbols: SymbolSpec[]): ElfSpec['s
   ];
 }
 
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+export { concat } from '../../helpers/bytes.ts';
+import { concat } from '../../helpers/bytes.ts';
 
 /** `length` bytes counting up from `seed`, so any misplaced byte shows. */
 export function pattern(length: number, seed = 0): Uint8Array {

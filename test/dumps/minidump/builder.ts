@@ -303,12 +303,5 @@ function list(count: number, entries: Uint8Array[], padding = false): Uint8Array
   return concat([head, ...entries]);
 }
 
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+export { concat } from '../../helpers/bytes.ts';
+import { concat } from '../../helpers/bytes.ts';
