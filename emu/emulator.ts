@@ -22,6 +22,7 @@ import { LazyPager, PAGE_SIZE } from './lazy-pages.ts';
 import { SnapshotManager, type Snapshot } from './snapshot.ts';
 import { trapName } from './traps.ts';
 import { Watchdog } from './watchdog.ts';
+import { X86Segments } from './segments.ts';
 import type { MemorySource, Access } from './memory-source.ts';
 import type { RunResult } from './run-result.ts';
 import {
@@ -70,6 +71,7 @@ export class Emulator {
   private readonly watchdog: Watchdog | undefined;
   private disposed = false;
   private countedLastRun = false;
+  private segments?: X86Segments;
   private lastUntil = NO_ADDRESS;
 
   private constructor(arch: Arch, engine: unknown) {
@@ -115,14 +117,20 @@ export class Emulator {
 
   /** The value of one register, as an unsigned bigint. */
   readRegister(name: RegisterName): bigint {
+    if (this.arch === 'x86' && (name === 'fs_base' || name === 'gs_base')) return this.segments?.base(name === 'fs_base' ? 'fs' : 'gs') ?? 0n;
     this.regBuffer.fill(0);
     this.check(unicorn().uc_reg_read(this.engine, this.registerId(name), this.regBuffer), `uc_reg_read(${name})`);
     const value = this.regBuffer.readBigUInt64LE(0);
     return isSegment(name) ? value & 0xffffn : value & registerMask(this.arch);
   }
 
-  /** Sets one register. */
+  /** Sets one register. On x86, fs_base and gs_base go through a descriptor table (see segments.ts). */
   writeRegister(name: RegisterName, value: bigint): void {
+    if (this.arch === 'x86' && (name === 'fs_base' || name === 'gs_base')) {
+      this.segments ??= new X86Segments(this);
+      this.segments.setBase(name === 'fs_base' ? 'fs' : 'gs', value);
+      return;
+    }
     this.regBuffer.writeBigUInt64LE(BigInt.asUintN(64, value));
     this.check(unicorn().uc_reg_write(this.engine, this.registerId(name), this.regBuffer), `uc_reg_write(${name})`);
   }

@@ -239,3 +239,19 @@ describe('errors', () => {
     expect(() => emu.readRegister('r8')).toThrow(/x86 engine has no register 'r8'/);
   });
 });
+
+describe('x86 segment bases', () => {
+  it('fs:[124h] reads from the fs base (kernel code finds its thread there)', () => {
+    const emu = engine('x86');
+    emu.mapBytes(0x80000000n, assemble('x86', 'mov eax, dword ptr fs:[0x124]\nmov ebx, dword ptr [0x124 + 0xffdff000]\nint3'));
+    emu.map(0xffdff000n, 0x1000);
+    emu.writeValue(0xffdff124n, 4, 0x81234567n);
+    emu.writeRegister('fs_base', 0xffdff000n);
+    expect(emu.readRegister('fs_base')).toBe(0xffdff000n);
+    expect(emu.readRegister('fs')).toBe(0x30n);
+    emu.writeRegister('esp', 0xffdff800n);
+    expect(emu.run({ from: 0x80000000n })).toMatchObject({ kind: 'trapped', name: 'int 3' });
+    expect(emu.readRegister('eax')).toBe(0x81234567n);
+    expect(emu.readRegister('ebx')).toBe(0x81234567n);
+  });
+});
