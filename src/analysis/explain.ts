@@ -113,7 +113,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     unchecked,
     timings: { totalMs: 0, searchMs: 0 },
   };
-  const site = findFaultSite(dump);
+  let site = findFaultSite(dump);
   if (!site) {
     report.verdict.reasons.push('the dump records neither a fault nor a register context');
     return finish(report, started);
@@ -133,6 +133,20 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     reachableByFallThrough: predecessor ? !endsFallThrough(predecessor.kind) : undefined,
   };
   if (!faulting) unchecked.push(`the instruction at ${f(site.pc)}: its bytes are not in the dump`);
+
+  // A dump that does not record the fault address (no NT_SIGINFO): the faulting instruction's replay says it.
+  if (site.kind === 'access-violation' && site.accessAddress === undefined && faulting && faulting.kind === 'other' && site.context) {
+    const probe = new Replayer(dump, { start: site.pc, registers: site.context.registers, maxInstructions: 1 });
+    try {
+      const r = probe.run().result;
+      if (r.kind === 'fault' && r.access !== 'fetch') {
+        site = { ...site, accessAddress: r.address, access: r.access };
+        unchecked.push(`the fault address: the dump does not record it; replaying ${faulting.text} gives ${f(r.address)}`);
+      }
+    } finally {
+      probe.dispose();
+    }
+  }
 
   // A load or store that faulted (not a jump into bad memory): the instruction itself is the story.
   const dataAccess = site.kind === 'access-violation' && site.accessAddress !== undefined && site.access !== 'execute' && site.accessAddress !== site.pc;

@@ -39,6 +39,18 @@ describe('lldb linux-x86_64.core with its executable', () => {
   });
 });
 
+describe('an AArch64 core (qemu-aarch64, crash.S beside it)', () => {
+  it('ldr x10,[x9] with x9 = 0x10: a null-page read, software', async () => {
+    const dir = 'faultline/qemu-aarch64';
+    const dump = await openDump(fixture(`${dir}/crash-aarch64.core`), { binaries: [fixture(`${dir}/crash-aarch64`)] });
+    const report = await explain(dump);
+    // crash.S: crash_here+0x4 is `ldr x10, [x9]` and _start set x9 to 0x10; the core has no NT_SIGINFO.
+    expect(report.fault).toMatchObject({ kind: 'access-violation', pc: '0x400100', symbol: 'crash-aarch64!crash_here+0x4' });
+    expect(report.verdict).toMatchObject({ class: 'software', observed: '0x10' });
+    expect(report.unchecked.some((u) => u.startsWith('the fault address'))).toBe(true);
+  });
+});
+
 describe('cores of programs crashed here as a faulty machine would', () => {
   let dir: string;
   beforeAll(() => {
