@@ -69,6 +69,7 @@ export function explainDataFault(dump: Dump, site: FaultSite, faulting: Instruct
     explains: checks[0]?.status === 'match' && summary.mismatch === 0, summary, checks,
   };
   const text = `${f(site.pc)} ${faulting.text}`;
+  const verb = site.access === 'write' ? 'wrote to' : site.access === 'read' ? 'read' : 'accessed';
   const reasons: string[] = [];
   reasons.push(`${site.access ?? 'access'} of ${f(address)} by ${text}`);
   reasons.push(faithful.explains
@@ -84,7 +85,7 @@ export function explainDataFault(dump: Dump, site: FaultSite, faulting: Instruct
       faithful,
       verdict: {
         ...base, class: 'software', location: 'register', confidence: 0.9, confidenceLabel: 'high',
-        summary: `A software bug: ${text} ${site.access ?? 'accessed'} ${f(address)} through ${source ? `${source.name}, which holds ${poison === 'null' ? 'null' : 'a poison pattern'}` : `a ${poison} address`}. The CPU did what the code said; no single-bit fault makes ${f(address)} from a valid pointer.`,
+        summary: `A software bug: ${text} ${verb} ${f(address)} through ${source ? `${source.name}, which holds ${poison === 'null' ? 'null' : 'a poison pattern'}` : `a ${poison} address`}. The CPU did what the code said; no single-bit fault makes ${f(address)} from a valid pointer.`,
       },
     };
   }
@@ -99,11 +100,57 @@ export function explainDataFault(dump: Dump, site: FaultSite, faulting: Instruct
   if (faithful.explains) {
     return {
       faithful,
-      verdict: { ...base, class: 'software', location: 'register', confidence: 0.6, confidenceLabel: 'medium', summary: `A software bug (a wild pointer): ${text} ${site.access ?? 'accessed'} ${f(address)}, which is not one bit from any memory the dump holds.` },
+      verdict: { ...base, class: 'software', location: 'register', confidence: 0.6, confidenceLabel: 'medium', summary: `A software bug (a wild pointer): ${text} ${verb} ${f(address)}, which is not one bit from any memory the dump holds.` },
     };
   }
   return {
     faithful,
     verdict: { ...base, class: 'inconclusive', confidence: 0, confidenceLabel: 'none', summary: `Inconclusive: replaying the faulting instruction does not reproduce the recorded fault.` },
+  };
+}
+
+/**
+ * A divide error, invalid or privileged instruction: replay the instruction
+ * alone from the recorded registers. When it traps the same way, the
+ * recorded state itself leads to the trap: a software bug as far as the dump
+ * can tell (the state could have been corrupted earlier, but nothing in the
+ * dump says so).
+ */
+export function explainInstructionTrap(dump: Dump, site: FaultSite, faulting: Instruction): DataFaultResult {
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  const registers = site.context?.registers ?? {};
+  const replayer = new Replayer(dump, { start: site.pc, registers, maxInstructions: 1 });
+  let checks: Check[];
+  try {
+    const outcome = replayer.run();
+    checks = compareOutcome(dump, site, outcome, { carried: new Set(Object.keys(registers) as RegisterName[]), stated: {} });
+  } finally {
+    replayer.dispose();
+  }
+  const summary = summarize(checks);
+  const faithful: Hypothesis = {
+    id: 'no-fault', class: 'no-fault', location: 'none', description: 'the CPU executed the faulting instruction as written',
+    explains: checks[0]?.status === 'match' && summary.mismatch === 0, summary, checks,
+  };
+  const text = `${f(site.pc)} ${faulting.text}`;
+  const what = site.kind === 'divide-error' ? 'divides by zero (or overflows)' : site.kind === 'illegal-instruction' ? 'is not a valid instruction here' : 'is privileged';
+  const reasons = [
+    `${site.kind} at ${text}`,
+    faithful.explains
+      ? `replaying ${faulting.text} from the recorded registers traps the same way: with these values it ${what}`
+      : `replaying ${faulting.text} from the recorded registers does not trap as recorded (${checks[0]?.actual})`,
+  ];
+  if (faithful.explains) {
+    return {
+      faithful,
+      verdict: {
+        class: 'software', location: 'none', observed: hex(site.pc), confidence: 0.6, confidenceLabel: 'medium', reasons, hypothesis: 'no-fault',
+        summary: `A software bug as far as the dump shows: ${text} ${what} with the values recorded; no fault is needed to explain the trap.`,
+      },
+    };
+  }
+  return {
+    faithful,
+    verdict: { class: 'inconclusive', confidence: 0, confidenceLabel: 'none', observed: hex(site.pc), reasons, summary: 'Inconclusive: replaying the faulting instruction does not reproduce the recorded trap.' },
   };
 }

@@ -26,7 +26,7 @@ import { findTransfers, type Transfer } from './transfers.ts';
 import { chooseWindow, type StepOverSpec } from './window.ts';
 import { decideVerdict, outcomeKey, type Verdict } from './verdict.ts';
 import { pointerEvidence, type PointerEvidence } from './pointer-evidence.ts';
-import { explainDataFault } from './data-fault.ts';
+import { explainDataFault, explainInstructionTrap } from './data-fault.ts';
 import { statedHypothesis, type HypothesisSpec } from './hypothesis-spec.ts';
 
 export interface ExplainOptions {
@@ -146,6 +146,15 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     } finally {
       probe.dispose();
     }
+  }
+
+  // A divide error, an invalid or privileged instruction: the instruction itself, from the recorded state.
+  if ((site.kind === 'divide-error' || site.kind === 'illegal-instruction' || site.kind === 'privileged-instruction') && faulting && site.context) {
+    const result = explainInstructionTrap(dump, site, faulting);
+    report.hypotheses = [result.faithful];
+    report.checks = result.faithful.checks;
+    report.verdict = result.verdict;
+    return finish(report, started);
   }
 
   // A load or store that faulted (not a jump into bad memory): the instruction itself is the story.

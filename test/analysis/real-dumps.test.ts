@@ -27,6 +27,23 @@ describe('breakpad ascii_read_av.dmp (x86 Windows minidump)', () => {
   });
 });
 
+describe('other breakpad minidumps: software, never hardware', () => {
+  it('linux_divide_by_zero.dmp: idiv traps the same way from the recorded state', async () => {
+    // Provenance: SIGFPE at rip=0x401f27.
+    const report = await explain(await openDump(fixture('breakpad/linux_divide_by_zero.dmp')));
+    expect(report.fault).toMatchObject({ kind: 'divide-error', pc: '0x401f27' });
+    expect(report.fault?.instruction).toMatch(/idiv dword ptr \[rbp-4\]$/);
+    expect(report.verdict.class).toBe('software');
+  });
+
+  it('write_av_non_null.dmp: add [eax],ebx writes 0004e3c9, far from any memory', async () => {
+    // Provenance: EXCEPTION_ACCESS_VIOLATION at eip=0xc11097 (write of 0x4e3c9).
+    const report = await explain(await openDump(fixture('breakpad/write_av_non_null.dmp')));
+    expect(report.checks[0]).toMatchObject({ what: 'trap', status: 'match' });
+    expect(report.verdict).toMatchObject({ class: 'software', observed: '0x4e3c9' });
+  });
+});
+
 describe('lldb linux-x86_64.core with its executable', () => {
   it('a trace from bar() reproduces the registers recorded at the fault', async () => {
     const dump = await openDump(fixture('lldb/elf-core/linux-x86_64.core'), { binaries: [fixture('lldb/elf-core/linux-x86_64.out')] });
