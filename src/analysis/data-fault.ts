@@ -14,7 +14,7 @@
 import { pointerSize, spRegister, type RegisterName } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress, hex } from '../format.ts';
-import { compareOutcome, summarize, type Check } from './checks.ts';
+import { compareOutcome, nonCanonicalAsRecorded, summarize, type Check } from './checks.ts';
 import type { Instruction } from './code.ts';
 import type { FaultSite } from './fault-site.ts';
 import type { Hypothesis } from './hypotheses.ts';
@@ -51,12 +51,18 @@ function oneBitFromMapped(dump: Dump, address: bigint): { bit: number; address: 
 
 export function explainDataFault(dump: Dump, site: FaultSite, faulting: Instruction): DataFaultResult {
   const f = (v: bigint) => formatAddress(dump.arch, v);
-  const address = site.accessAddress!;
+  let address = site.accessAddress!;
+  let access = site.access;
   const registers = site.context?.registers ?? {};
   const replayer = new Replayer(dump, { start: site.pc, registers, maxInstructions: 1 });
   let checks: Check[];
   try {
     const outcome = replayer.run();
+    // For a non-canonical address Windows records ffffffffffffffff: the replay knows the real one.
+    if (outcome.result.kind === 'fault' && nonCanonicalAsRecorded(dump.arch, address, outcome.result.address)) {
+      address = outcome.result.address;
+      access = outcome.result.access === 'write' ? 'write' : 'read';
+    }
     // The faulting instruction did not retire: every register is its recorded value.
     const carried = new Set(Object.keys(registers) as RegisterName[]);
     checks = compareOutcome(dump, site, outcome, { carried, stated: {} });
@@ -69,9 +75,9 @@ export function explainDataFault(dump: Dump, site: FaultSite, faulting: Instruct
     explains: checks[0]?.status === 'match' && summary.mismatch === 0, summary, checks,
   };
   const text = `${f(site.pc)} ${faulting.text}`;
-  const verb = site.access === 'write' ? 'wrote to' : site.access === 'read' ? 'read' : 'accessed';
+  const verb = access === 'write' ? 'wrote to' : access === 'read' ? 'read' : 'accessed';
   const reasons: string[] = [];
-  reasons.push(`${site.access ?? 'access'} of ${f(address)} by ${text}`);
+  reasons.push(`${access ?? 'access'} of ${f(address)} by ${text}${address !== site.accessAddress ? ` (recorded as ${f(site.accessAddress!)}: the CPU reports no address for a non-canonical one)` : ''}`);
   reasons.push(faithful.explains
     ? `replaying ${faulting.text} from the recorded registers faults at ${f(address)} as recorded`
     : `replaying ${faulting.text} from the recorded registers does not fault as recorded (${checks[0]?.actual})`);

@@ -29,7 +29,7 @@ export interface PointerEvidence {
   reasons: string[];
 }
 
-const POISON_32 = [0xbaadf00dn, 0xdeadbeefn, 0xfeeefeeen, 0xcdcdcdcdn, 0xddddddddn, 0xccccccccn, 0xababababn, 0x41414141n, 0xfdfdfdfdn, 0xbadb0d00n, 0xdeadc0den, 0xa5a5a5a5n, 0xefefefefn];
+const POISON_32 = [0xbaadf00dn, 0xdeadbeefn, 0xfeeefeeen, 0xcdcdcdcdn, 0xddddddddn, 0xccccccccn, 0xababababn, 0x41414141n, 0xfdfdfdfdn, 0xbadb0d00n, 0xdeadc0den, 0xa5a5a5a5n, 0xefefefefn, 0xfefefefen, 0xbaadf00dn, 0xcdcdcdcdn];
 
 /** True for null-page values and the fill patterns of debug heaps, exploit payloads and freed memory. */
 export function isPoison(value: bigint, arch: Dump['arch']): 'null' | 'poison' | undefined {

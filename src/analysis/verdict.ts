@@ -10,7 +10,7 @@
  * const verdict = decideVerdict({ dump, site, transfer, faithful, explaining, pointer });
  * ```
  */
-import { pointerSize } from '../../emu/registers.ts';
+import { pointerSize, spRegister } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress, hex } from '../format.ts';
 import { compareBits } from './bits.ts';
@@ -95,6 +95,16 @@ function decide({ dump, site, transfer, faithful, explaining, pointer }: Verdict
       : `replaying the window as written does not reproduce the dump (${faithful.summary.mismatch} mismatch${faithful.summary.mismatch === 1 ? '' : 'es'}${faithful.checks[0]?.status === 'mismatch' ? `; it ends with ${faithful.checks[0].actual}` : ''})`);
   }
   const base = { observed: hex(observed), reasons };
+
+  // Executing the stack: no call leads there, and the pc sits beside sp (DEP stopped it).
+  const sp = site.context?.registers[spRegister(arch)];
+  if (!transfer && site.access === 'execute' && sp !== undefined && observed + 0x10000n >= sp && observed < sp + 0x100000n) {
+    reasons.push(`${f(observed)} is ${observed >= sp ? `${f(observed - sp)} above` : `${f(sp - observed)} below`} the stack pointer ${f(sp)}: the CPU was executing the stack`);
+    return {
+      ...base, class: 'software', location: 'none', confidence: 0.8, confidenceLabel: 'none',
+      summary: `A software bug: execution reached ${f(observed)}, on the stack, and the non-executable stack stopped it (a smashed return address or a jump through stack data). No single-bit fault explains jumping to the stack.`,
+    };
+  }
 
   if (faithful?.explains) {
     if (pointer?.state === 'one-bit-from-function') {

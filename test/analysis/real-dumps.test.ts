@@ -44,6 +44,22 @@ describe('other breakpad minidumps: software, never hardware', () => {
   });
 });
 
+describe('x64 and DEP minidumps', () => {
+  it('write_av_non_canonical.dmp: the recorded ffffffffffffffff is the non-canonical fefefefefefefefe', async () => {
+    // Provenance: access violation at rip=0x7ff738721331, recorded as a read of 0xffffffffffffffff.
+    const report = await explain(await openDump(fixture('breakpad/write_av_non_canonical.dmp')));
+    expect(report.fault).toMatchObject({ pc: '0x7ff738721331' });
+    expect(report.checks[0]).toMatchObject({ what: 'trap', status: 'match' });
+    expect(report.verdict).toMatchObject({ class: 'software', observed: '0xfefefefefefefefe' });
+  });
+
+  it('exec_av_on_stack.dmp: executing the stack is software', async () => {
+    // Provenance: EXCEPTION_ACCESS_VIOLATION at eip=0x3df944 (DEP/execute of 0x3df944); PC is on the stack.
+    const report = await explain(await openDump(fixture('breakpad/exec_av_on_stack.dmp')));
+    expect(report.verdict).toMatchObject({ class: 'software', observed: '0x3df944' });
+  });
+});
+
 describe('lldb linux-x86_64.core with its executable', () => {
   it('a trace from bar() reproduces the registers recorded at the fault', async () => {
     const dump = await openDump(fixture('lldb/elf-core/linux-x86_64.core'), { binaries: [fixture('lldb/elf-core/linux-x86_64.out')] });
