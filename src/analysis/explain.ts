@@ -44,6 +44,7 @@ export interface ExplainOptions {
 
 export interface TransferReport {
   call: { address: string; text: string; symbol: string };
+  /** The stack slot of the return address, or `lr` for AArch64's link register. */
   slot: string;
   returnAddress: string;
   returnSymbol: string;
@@ -263,7 +264,7 @@ function transferReport(dump: Dump, t: Transfer, site: FaultSite): TransferRepor
   const comparison = t.expected !== undefined ? compareBits(t.expected, site.pc, pointerSize(dump.arch) * 8) : undefined;
   return {
     call: { address: hex(t.call.address), text: t.call.text, symbol: dump.symbols.format(t.call.address) },
-    slot: hex(t.slot),
+    slot: t.slot === undefined ? 'lr' : hex(t.slot),
     returnAddress: hex(t.returnAddress),
     returnSymbol: dump.symbols.format(t.returnAddress),
     expected: t.expected === undefined ? undefined : hex(t.expected),

@@ -21,9 +21,11 @@ import type { FaultSite } from './fault-site.ts';
 export interface Transfer {
   /** The call instruction. */
   call: Instruction;
-  /** The stack slot holding its return address, and that address. */
-  slot: bigint;
+  /** The stack slot holding its return address (undefined when the link register holds it), and that address. */
+  slot?: bigint;
   returnAddress: bigint;
+  /** Where the return address was found: a stack slot (x86, x64) or the link register (AArch64 `bl`/`blr`). */
+  via: 'stack' | 'link-register';
   /** The target computed by emulating the call, or undefined when the dump lacks what it needs. */
   expected?: bigint;
   /** Where the target was read from: a memory pointer, or undefined for a register or direct call. */
@@ -51,20 +53,32 @@ export function findTransfers(dump: Dump, code: CodeReader, site: FaultSite): Tr
     if (value < 0x1000n) continue;
     const call = code.endingAt(value, (insn) => insn.kind === 'call');
     if (!call) continue;
-    transfers.push({ call, slot, returnAddress: value, ...expectedTarget(dump, registers, call, slot) });
+    transfers.push({ call, slot, returnAddress: value, via: 'stack', ...expectedTarget(dump, registers, call, slot) });
+  }
+  // AArch64 `bl`/`blr` leave the return address in x30, not on the stack.
+  const lr = dump.arch === 'arm64' ? registers.x30 : undefined;
+  if (lr !== undefined && lr >= 4n) {
+    const call = code.endingAt(lr, (insn) => insn.kind === 'call');
+    if (call) transfers.unshift({ call, returnAddress: lr, via: 'link-register', ...expectedTarget(dump, registers, call, undefined) });
   }
   return transfers;
 }
 
-/** Emulates `call` alone from the recorded registers, with sp just above `slot`. */
+/** Where sp was when the call ran: just above the slot it pushed to, or unchanged for a link-register call. */
+export function spAtCall(dump: Dump, registers: RegisterValues, slot: bigint | undefined): bigint | undefined {
+  if (slot === undefined) return registers[spRegister(dump.arch)];
+  return (slot + BigInt(pointerSize(dump.arch))) & registerMask(dump.arch);
+}
+
+/** Emulates `call` alone from the recorded registers, with sp as it was at the call. */
 export function expectedTarget(
   dump: Dump,
   registers: RegisterValues,
   call: Instruction,
-  slot: bigint,
+  slot: bigint | undefined,
 ): Pick<Transfer, 'expected' | 'pointer' | 'unknownReason'> {
   const arch = dump.arch;
-  const state = { ...registers, [spRegister(arch)]: (slot + BigInt(pointerSize(arch))) & registerMask(arch), [pcRegister(arch)]: call.address };
+  const state = { ...registers, [spRegister(arch)]: spAtCall(dump, registers, slot)!, [pcRegister(arch)]: call.address };
   const emu = machineFor(dump, state);
   const reads: Array<{ address: bigint; size: number; value: bigint }> = [];
   try {

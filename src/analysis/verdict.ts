@@ -77,7 +77,8 @@ function decide({ dump, site, transfer, faithful, explaining, pointer }: Verdict
   const reasons: string[] = [];
   const poison = isPoison(observed, arch);
   if (transfer) {
-    reasons.push(`${f(transfer.returnAddress)} (${dump.symbols.format(transfer.returnAddress)}) on the stack at ${f(transfer.slot)} returns from ${f(transfer.call.address)} ${transfer.call.text}`);
+    const where = transfer.slot === undefined ? 'in the link register (x30)' : `on the stack at ${f(transfer.slot)}`;
+    reasons.push(`${f(transfer.returnAddress)} (${dump.symbols.format(transfer.returnAddress)}) ${where} returns from ${f(transfer.call.address)} ${transfer.call.text}`);
     if (transfer.expected !== undefined) {
       const cmp = compareBits(transfer.expected, observed, pointerSize(arch) * 8);
       const how = cmp.relation === 'equal' ? 'the same address'

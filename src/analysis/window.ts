@@ -17,7 +17,7 @@ import { formatAddress } from '../format.ts';
 import type { CodeReader, Instruction } from './code.ts';
 import type { FaultSite } from './fault-site.ts';
 import { Replayer, type StepOver } from './replay.ts';
-import type { Transfer } from './transfers.ts';
+import { spAtCall, type Transfer } from './transfers.ts';
 
 /** A user's statement of what an absent callee does: `ADDR:ret=0xc,eax=1`. */
 export interface StepOverSpec {
@@ -77,7 +77,7 @@ export function chooseWindow(
 
   const base = site.context?.registers ?? {};
   const sp = spRegister(arch);
-  const wantSpAtCall = (transfer.slot + BigInt(pointerSize(arch))) & registerMask(arch);
+  const wantSpAtCall = spAtCall(dump, base, transfer.slot) ?? 0n;
   // Try the earliest start first; a start whose replay does not reach the call is dropped.
   for (let i = 0; i < run.length; i++) {
     const start = run[i]!.address;

@@ -37,7 +37,7 @@ export function explainText(report: ExplainReport, dump: Dump): string {
   if (report.transfers.length) {
     out.push('How execution could have got there:');
     for (const t of report.transfers) {
-      out.push(`  [${f(t.slot)}] = ${f(t.returnAddress)} ${t.returnSymbol}, returning from`);
+      out.push(`  ${t.slot === 'lr' ? 'lr' : `[${f(t.slot)}]`} = ${f(t.returnAddress)} ${t.returnSymbol}, returning from`);
       out.push(`    ${f(t.call.address)} ${tidy(t.call.text)}    ${t.call.symbol}`);
       if (t.pointer) out.push(`    [${f(t.pointer.address)}]${t.pointer.symbol ? ` (${t.pointer.symbol})` : ''} = ${f(t.pointer.value)}`);
       if (t.expected && t.comparison) {
