@@ -23,6 +23,7 @@ import { SnapshotManager, type Snapshot } from './snapshot.ts';
 import { trapName } from './traps.ts';
 import { Watchdog } from './watchdog.ts';
 import { X86Segments } from './segments.ts';
+import { faultOf, isSegment, mergeRanges } from './emulator-helpers.ts';
 import type { MemorySource, Access } from './memory-source.ts';
 import type { RunResult } from './run-result.ts';
 import {
@@ -426,32 +427,5 @@ export class Emulator {
     const uc = unicorn();
     uc.uc_close(this.engine);
     this.hooks.dispose();
-  }
-}
-
-function mergeRanges(ranges: Array<{ start: bigint; end: bigint }>): Array<{ start: bigint; end: bigint }> {
-  const sorted = [...ranges].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-  const merged: Array<{ start: bigint; end: bigint }> = [];
-  for (const r of sorted) {
-    const last = merged[merged.length - 1];
-    if (last && r.start <= last.end) last.end = r.end > last.end ? r.end : last.end;
-    else merged.push({ ...r });
-  }
-  return merged;
-}
-
-function isSegment(name: RegisterName): boolean {
-  return name === 'cs' || name === 'ss' || name === 'ds' || name === 'es' || name === 'fs' || name === 'gs';
-}
-
-function faultOf(status: number): { access: Access; reason: 'unmapped' | 'protection' } | undefined {
-  switch (status) {
-    case 6: return { access: 'read', reason: 'unmapped' };
-    case 7: return { access: 'write', reason: 'unmapped' };
-    case 8: return { access: 'fetch', reason: 'unmapped' };
-    case 12: return { access: 'write', reason: 'protection' };
-    case 13: return { access: 'read', reason: 'protection' };
-    case 14: return { access: 'fetch', reason: 'protection' };
-    default: return undefined;
   }
 }
