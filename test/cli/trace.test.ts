@@ -66,6 +66,20 @@ describe('trace', () => {
   });
 });
 
+describe('show on an interrupted trace', () => {
+  it('prints the valid prefix and says the trace was cut', async () => {
+    const { readFileSync } = await import('node:fs');
+    const out = file('cut.fltrace');
+    await runCli('trace', '--arch', 'x86', '--image', `${file('x86.bin')}@0x401000`, '--image', `${file('data.bin')}@0x402000`, '--regs', 'esp=0x7000', '--from', '0x401000', '--count', '10', '--out', out);
+    const whole = readFileSync(out);
+    writeFileSync(out, whole.subarray(0, whole.length - 3));
+    const shown = await runCli('show', out);
+    expect(shown.code).toBe(0);
+    expect(shown.out).toContain('00401000 b805000000      mov     eax,5');
+    expect(shown.err).toMatch(/ends without its end record \(an interrupted run\)/);
+  });
+});
+
 describe('bad input: one line naming the problem, exit code 2', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['an unknown register', ['--regs', 'exx=1'], /^faultline: Unknown register 'exx' for x86\n$/],
