@@ -132,15 +132,13 @@ export class TraceWriter implements TraceSink {
 }
 
 /**
- * Writes a whole trace to `path` or nothing: the bytes go to
- * `path.tmp-<pid>`, are flushed to disk, and the file is renamed over `path`.
+ * Writes a whole trace to `path` or nothing, as `write` produces it: the
+ * bytes go to `path.tmp-<pid>` (which a reader can follow while the run
+ * goes on), are flushed to disk, and the file is renamed over `path`. If
+ * `write` throws, the temporary file is removed and the error rethrown.
+ * `write` returns the stop reason for the end message.
  */
-export function writeTraceFile(
-  path: string,
-  header: TraceHeader,
-  batches: Iterable<TraceBatch>,
-  options: { events?: readonly TraceEvent[]; stopReason?: string } = {},
-): void {
+export function writeTraceFileWith(path: string, write: (writer: TraceWriter) => string | undefined): void {
   const temporary = `${path}.tmp-${process.pid}`;
   let fd: number | undefined;
   try {
@@ -150,10 +148,8 @@ export function writeTraceFile(
       throw new TraceFormatError(`Cannot create ${temporary} to write trace ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
     }
     const writer = new TraceWriter(fd, { name: temporary });
-    writer.writeHeader(header);
-    for (const batch of batches) writer.writeBatch(batch);
-    for (const event of options.events ?? []) writer.writeEvent(event);
-    writer.close(options.stopReason);
+    const stopReason = write(writer);
+    writer.close(stopReason);
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
@@ -165,7 +161,22 @@ export function writeTraceFile(
     } catch {
       // Nothing was created, or it is already gone.
     }
-    if (error instanceof TraceFormatError) throw error;
-    throw new TraceFormatError(`Cannot write trace ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
+    if (error instanceof TraceFormatError || !(error as NodeJS.ErrnoException).code) throw error;
+    throw new TraceFormatError(`Cannot write trace ${path}: ${(error as NodeJS.ErrnoException).code}`, { code: 'io' });
   }
+}
+
+/** Writes a whole trace, already in memory, to `path` or nothing (see `writeTraceFileWith`). */
+export function writeTraceFile(
+  path: string,
+  header: TraceHeader,
+  batches: Iterable<TraceBatch>,
+  options: { events?: readonly TraceEvent[]; stopReason?: string } = {},
+): void {
+  writeTraceFileWith(path, (writer) => {
+    writer.writeHeader(header);
+    for (const batch of batches) writer.writeBatch(batch);
+    for (const event of options.events ?? []) writer.writeEvent(event);
+    return options.stopReason;
+  });
 }

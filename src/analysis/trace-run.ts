@@ -27,6 +27,8 @@ export interface TraceRunOptions {
   record?: { registers?: boolean; memory?: boolean };
   /** Receives batches as they fill (e.g. a streaming trace writer); otherwise they are kept. */
   onBatch?: (batch: TraceBatch) => void;
+  /** Receives the header before the first batch (a streaming writer writes it first). */
+  onHeader?: (header: TraceHeader) => void;
 }
 
 export interface TraceRunResult {
@@ -57,6 +59,7 @@ export function traceRun(options: TraceRunOptions): TraceRunResult {
       memory: `${dump.format} ${dump.path}`,
       created: new Date().toISOString(),
     };
+    options.onHeader?.(header);
     const result = emu.run({
       from: options.from,
       until: options.until,

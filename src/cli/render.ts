@@ -11,7 +11,7 @@ import type { TraceBatch, TraceEvent, TraceHeader } from '../../traces/model.ts'
 import { textLines } from '../../traces/export/text.ts';
 import { jsonlLines } from '../../traces/export/jsonl.ts';
 import { tenetLines } from '../../traces/export/tenet.ts';
-import { writeTraceFile } from '../../traces/writer.ts';
+import { writeTraceFileWith } from '../../traces/writer.ts';
 import { createDisassembler } from '../disasm/disassembler.ts';
 import type { SymbolTable } from '../dumps/model.ts';
 
@@ -55,7 +55,5 @@ export function writeLines(lines: Iterable<string>, out: (text: string) => void)
   if (chunk.length) out(`${chunk.join('\n')}\n`);
 }
 
-/** Saves a trace whole or not at all (written to a temporary file, then renamed). */
-export function saveTrace(path: string, header: TraceHeader, batches: TraceBatch[], stopReason?: string): void {
-  writeTraceFile(path, header, batches, { stopReason });
-}
+/** Saving traces whole or not at all, streamed while the run goes on. */
+export { writeTraceFileWith };

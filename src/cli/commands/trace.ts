@@ -12,14 +12,14 @@ import { readFileSync } from 'node:fs';
 import { InputError } from '../../errors.ts';
 import { parseAddress, parseChoice, parseCount, parseRegisterList, parseSeconds, parseValue } from '../../parse.ts';
 import { openRawImages, parseImageSpec, type RawImage } from '../../dumps/raw/images.ts';
-import { traceRun } from '../../analysis/trace-run.ts';
+import { traceRun, type TraceRunResult } from '../../analysis/trace-run.ts';
 import { parseRegisterName, type Arch, type RegisterValues } from '../../../emu/registers.ts';
-import { describeRunResult } from '../../../emu/run-result.ts';
+import { describeRunResult, type RunResult } from '../../../emu/run-result.ts';
 import { formatAddress } from '../../format.ts';
 import { openDump } from '../../dumps/open.ts';
 import { findFaultSite } from '../../analysis/fault-site.ts';
 import type { Dump } from '../../dumps/model.ts';
-import { TRACE_FORMATS, saveTrace, traceLines, writeLines, type TraceFormat } from '../render.ts';
+import { TRACE_FORMATS, traceLines, writeLines, writeTraceFileWith, type TraceFormat } from '../render.ts';
 import type { Io } from '../main.ts';
 
 const ARCHES = ['x86', 'x64', 'arm64'] as const;
@@ -117,7 +117,7 @@ async function runTrace(dumpPath: string | undefined, options: TraceOptions, io:
   if (options.until === undefined && options.count === undefined) throw new InputError('trace needs --until ADDR or --count N');
   const { dump, registers } = await traceSource(dumpPath, options);
   const arch = dump.arch;
-  const run = traceRun({
+  const runOptions = {
     dump,
     registers,
     from: parseAddress(options.from, '--from'),
@@ -125,13 +125,20 @@ async function runTrace(dumpPath: string | undefined, options: TraceOptions, io:
     count: options.count === undefined ? undefined : parseCount(options.count, '--count'),
     maxInstructions: parseCount(options.maxInstructions, '--max-instructions'),
     timeoutMs: parseSeconds(options.timeout, '--timeout'),
-  });
-  const ending = describeRunResult(run.result, (v) => formatAddress(arch, v));
+  };
+  const describe = (result: RunResult) => describeRunResult(result, (v) => formatAddress(arch, v));
   if (options.out) {
-    saveTrace(options.out, run.header, run.batches, ending);
-    io.err(`${ending}; ${run.result.instructions ?? 0} instructions written to ${options.out}\n`);
+    // Streamed as it runs (a reader can follow the temporary file); renamed into place only when complete.
+    let run: TraceRunResult | undefined;
+    writeTraceFileWith(options.out, (writer) => {
+      run = traceRun({ ...runOptions, onHeader: (h) => writer.writeHeader(h), onBatch: (b) => writer.writeBatch(b) });
+      return describe(run.result);
+    });
+    io.err(`${describe(run!.result)}; ${run!.result.instructions ?? 0} instructions written to ${options.out}\n`);
     return;
   }
+  const run = traceRun(runOptions);
+  const ending = describe(run.result);
   writeLines(await traceLines(options.format as TraceFormat, { header: run.header, batches: run.batches, stopReason: ending }, dump.symbols), io.out);
   io.err(`${ending}\n`);
 }
