@@ -76,6 +76,10 @@ export class Replayer {
   private readonly written = new Map<bigint, number>();
   private readonly names: RegisterName[];
   private steppedOver: bigint[] = [];
+  /** Path positions at which the traced run applied a step-over. */
+  private stepMarks: number[] = [];
+  /** The path being recorded by `runTraced`. */
+  private tracing?: bigint[];
 
   constructor(
     readonly dump: Dump,
@@ -95,6 +99,7 @@ export class Replayer {
         this.emu.writeRegisters(step.registers);
         this.emu.writeRegister(pcRegister(arch), step.address + BigInt(step.size));
         this.steppedOver.push(step.address);
+        if (this.tracing) this.stepMarks.push(this.tracing.length);
       });
     }
     this.snapshot = this.emu.snapshot();
@@ -132,7 +137,10 @@ export class Replayer {
       return finish(rest(), true);
     }
     if (injection.index > 0) {
-      const before = emu.run({ count: injection.index, maxInstructions: budget, timeoutMs: 2000 });
+      // A stepped-over call is not in the traced path (its hook moves the pc
+      // first) but Unicorn counts it: add the ones before the injection point.
+      const count = injection.index + this.stepMarks.filter((at) => at <= injection.index).length;
+      const before = emu.run({ count, maxInstructions: budget, timeoutMs: 2000 });
       if (before.kind !== 'reached' || before.reason !== 'count') return finish(before, false);
     }
     const bit = 1n << BigInt(injection.bit);
@@ -164,9 +172,12 @@ export class Replayer {
     const read = this.emu.onMemory('read', (address, size, value) => {
       reads.push({ index: path.length - 1, pc: path[path.length - 1] ?? 0n, address, size, value });
     });
+    this.tracing = path;
+    this.stepMarks = [];
     try {
       return { outcome: this.run(), path, reads };
     } finally {
+      this.tracing = undefined;
       this.emu.removeHook(code);
       this.emu.removeHook(read);
       this.emu.flushTranslations();

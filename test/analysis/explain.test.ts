@@ -66,6 +66,8 @@ describe('the IPI call-target bit flip', () => {
     // eax=1 is what the user stated, not what the dump recorded: unknown, not a mismatch.
     expect(check(report, 'eax')?.status).toBe('unknown');
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'branch-target', bit: 2 });
+    // Positions after the stepped-over call still line up: the load flip at the call is found too.
+    expect(report.verdict.equivalent).toEqual(['bitflip:load@80a5d8f6:2']);
   });
 
   it('`check` tests a stated hypothesis and rejects a wrong one', async () => {
