@@ -39,6 +39,8 @@ const SIGNATURES = {
   uc_close: 'int uc_close(uc_engine *uc)',
   uc_reg_read: 'int uc_reg_read(uc_engine *uc, int regid, _Out_ void *value)',
   uc_reg_write: 'int uc_reg_write(uc_engine *uc, int regid, const void *value)',
+  // vals is an array of pointers, passed as their addresses (see RegisterBatch).
+  uc_reg_read_batch: 'int uc_reg_read_batch(uc_engine *uc, const int *regs, const uint64_t *vals, int count)',
   uc_mem_map: 'int uc_mem_map(uc_engine *uc, uint64_t address, size_t size, uint32_t perms)',
   uc_mem_unmap: 'int uc_mem_unmap(uc_engine *uc, uint64_t address, size_t size)',
   uc_mem_read: 'int uc_mem_read(uc_engine *uc, uint64_t address, _Out_ void *bytes, size_t size)',

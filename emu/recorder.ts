@@ -22,6 +22,7 @@ import { pcRegister, registersOf, registerMask, unicornRegisterId, type Register
 import type { Emulator, RunObserver } from './emulator.ts';
 import type { TraceBatch, TraceEvent, TraceEventInput } from '../traces/model.ts';
 import type { HookId } from './hooks.ts';
+import { RegisterBatch } from './register-batch.ts';
 
 /** What to record; registers and memory default to on. */
 export interface RecordOptions {
@@ -255,6 +256,7 @@ class JsBackend implements Backend {
   private readonly capacity: number;
   private readonly regCapacity: number;
   private readonly memCapacity: number;
+  private readonly batch: RegisterBatch;
 
   constructor(
     private readonly emu: Emulator, private readonly registers: RegisterName[], batchSize: number,
@@ -263,6 +265,7 @@ class JsBackend implements Backend {
     this.capacity = batchSize;
     this.regCapacity = batchSize * registers.length;
     this.memCapacity = batchSize * 4 + 64;
+    this.batch = new RegisterBatch(emu, registers);
     this.columns = {
       pc: new BigUint64Array(batchSize), size: new Uint8Array(batchSize), regStart: new Uint32Array(batchSize + 1),
       regIndex: new Uint8Array(this.regCapacity), regValue: new BigUint64Array(this.regCapacity),
@@ -292,7 +295,7 @@ class JsBackend implements Backend {
   private diffRegisters(): void {
     const c = this.columns;
     let n = c.counts[1]!;
-    const now = this.registers.map((r) => this.emu.readRegister(r));
+    const now = Array.from(this.batch.read());
     if (this.havePrev && c.counts[0]! > 0) {
       for (let i = 0; i < now.length; i++) {
         if (now[i] !== this.prev[i]) {
@@ -352,5 +355,8 @@ class JsBackend implements Backend {
   }
   executed(): number { return this.count; }
   stoppedByLimit(): boolean { return this.limitHit; }
-  dispose(): void { for (const id of this.hookIds) this.emu.hooks.remove(id); }
+  dispose(): void {
+    for (const id of this.hookIds) this.emu.hooks.remove(id);
+    this.batch.dispose();
+  }
 }
