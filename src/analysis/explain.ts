@@ -216,7 +216,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
         id: `bitflip:target@${transfer.call.address.toString(16)}:${comparison.bit}`,
         class: 'cpu-fault',
         location: 'branch-target',
-        description: `the CPU flipped bit ${comparison.bit} of the call target (${f(transfer.expected!)} → ${f(observed)})`,
+        description: `bit ${comparison.bit} of the call target flipped (${f(transfer.expected!)} → ${f(observed)})`,
         injection: { kind: 'target-bit', at: transfer.call.address, bit: comparison.bit! },
         bit: comparison.bit,
       }));

@@ -71,7 +71,7 @@ export function statedHypothesis(
       if (!traced.path.includes(spec.address)) return `bitflip:target@${f(spec.address)}: the replay window never executes ${f(spec.address)}`;
       return {
         id: `bitflip:target@${spec.address.toString(16)}:${spec.bit}`, class: 'cpu-fault', location: 'branch-target',
-        description: `the CPU flipped bit ${spec.bit} of the target of the transfer at ${f(spec.address)}`,
+        description: `bit ${spec.bit} of the target of the transfer at ${f(spec.address)} flipped`,
         injection: { kind: 'target-bit', at: spec.address, bit: spec.bit }, bit: spec.bit,
       };
     case 'load': {

@@ -185,7 +185,7 @@ function cpuSummary(dump: Dump, best: Hypothesis, transfer: Transfer, direction:
   const call = `${f(transfer.call.address)} ${transfer.call.text.replace(/\s+/g, ' ')}`;
   switch (best.location) {
     case 'branch-target':
-      return `The CPU flipped ${bit} of the call target: ${call} should go to ${from} and went to ${to}. Memory and code are consistent with the handler; suspect the processor.`;
+      return `The CPU flipped ${bit} of the call target: ${call} should go to ${from} and went to ${to}. The pointer in memory and the code before the call are consistent with the dump; suspect the processor.`;
     case 'loaded-value':
       return `The CPU flipped ${bit} of a loaded value: ${best.description.replace(/ flipped$/, '')} arrived as ${to} instead of ${from}, and ${call} followed it. Memory is intact; suspect the processor.`;
     default:
