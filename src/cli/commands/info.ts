@@ -24,7 +24,7 @@ export function dumpInfo(dump: Dump) {
   const bySource = new Map<string, { ranges: number; bytes: bigint }>();
   let total = 0n;
   for (const r of ranges) {
-    const key = r.provenance.source.split(' ')[0] ?? r.provenance.source;
+    const key = (r.provenance.source.split(' ')[0] ?? r.provenance.source).replace(/\[\d+\]$/, '').replace(/#\d+$/, '');
     const entry = bySource.get(key) ?? { ranges: 0, bytes: 0n };
     entry.ranges++;
     entry.bytes += r.end - r.start;
