@@ -15,6 +15,8 @@
 import type { Dump } from '../dumps/model.ts';
 import type { Disassembler } from '../disasm/disassembler.ts';
 import { flowKind, type FlowKind } from './instruction-kind.ts';
+import { symbolizeOperandText } from '../disasm/windbg-syntax.ts';
+import { exactSymbol } from '../dumps/exact-symbol.ts';
 
 export interface Instruction {
   address: bigint;
@@ -31,16 +33,9 @@ export interface Instruction {
 
 const MAX_INSTRUCTION = 15;
 
-/**
- * WinDbg names addresses in operands that start a symbol:
- * `call dword ptr [hal!_imp__KiIpiServiceRoutine (80a5b020)]`.
- */
+/** WinDbg-style operand names from the dump's symbols (see `symbolizeOperandText`). */
 export function symbolizeOperands(text: string, dump: Dump): string {
-  return text.replace(/\b([0-9a-f]{8}(?:`[0-9a-f]{8})?)\b/g, (token) => {
-    const address = BigInt(`0x${token.replace('`', '')}`);
-    const location = dump.symbols.lookup(address);
-    return location?.symbol && location.offset === 0n ? `${dump.symbols.format(address)} (${token})` : token;
-  });
+  return symbolizeOperandText(text, (address) => exactSymbol(dump.symbols, address));
 }
 const ADDRESS_MAX = 0xffff_ffff_ffff_ffffn;
 

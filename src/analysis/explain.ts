@@ -27,6 +27,7 @@ import { chooseWindow, type StepOverSpec } from './window.ts';
 import { decideVerdict, outcomeKey, type Verdict } from './verdict.ts';
 import { pointerEvidence, type PointerEvidence } from './pointer-evidence.ts';
 import { explainDataFault, explainInstructionTrap } from './data-fault.ts';
+import { exactSymbol } from '../dumps/exact-symbol.ts';
 import { statedHypothesis, type HypothesisSpec } from './hypothesis-spec.ts';
 
 export interface ExplainOptions {
@@ -268,7 +269,7 @@ function transferReport(dump: Dump, t: Transfer, site: FaultSite): TransferRepor
     returnAddress: hex(t.returnAddress),
     returnSymbol: dump.symbols.format(t.returnAddress),
     expected: t.expected === undefined ? undefined : hex(t.expected),
-    expectedSymbol: t.expected !== undefined && dump.symbols.lookup(t.expected)?.offset === 0n ? dump.symbols.format(t.expected) : undefined,
+    expectedSymbol: t.expected === undefined ? undefined : exactSymbol(dump.symbols, t.expected),
     pointer: t.pointer ? { address: hex(t.pointer.address), symbol: dump.symbols.lookup(t.pointer.address) ? dump.symbols.format(t.pointer.address) : undefined, value: hex(t.pointer.value) } : undefined,
     unknownReason: t.unknownReason,
     observed: hex(site.pc),

@@ -16,6 +16,7 @@ import { formatAddress, hex } from '../format.ts';
 import type { CodeReader } from './code.ts';
 import type { FaultSite } from './fault-site.ts';
 import type { Transfer } from './transfers.ts';
+import { exactSymbol } from '../dumps/exact-symbol.ts';
 
 export interface PointerEvidence {
   /** Where the pointer is (`[80a5b020]`) or which register held the target. */
@@ -42,8 +43,7 @@ export function isPoison(value: bigint, arch: Dump['arch']): 'null' | 'poison' |
 
 /** An exact symbol start at `address`, formatted, if the table has one. */
 function functionAt(dump: Dump, address: bigint): string | undefined {
-  const location = dump.symbols.lookup(address);
-  return location && location.offset === 0n && location.symbol ? dump.symbols.format(address) : undefined;
+  return exactSymbol(dump.symbols, address);
 }
 
 /** `_imp__Foo`, `_imp_Foo`, `__imp_Foo` → `Foo`. */

@@ -14,6 +14,7 @@ import { tenetLines } from '../../traces/export/tenet.ts';
 import { writeTraceFileWith } from '../../traces/writer.ts';
 import { createDisassembler } from '../disasm/disassembler.ts';
 import type { SymbolTable } from '../dumps/model.ts';
+import { exactSymbol } from '../dumps/exact-symbol.ts';
 
 export const TRACE_FORMATS = ['text', 'jsonl', 'tenet'] as const;
 export type TraceFormat = (typeof TRACE_FORMATS)[number];
@@ -37,7 +38,8 @@ export async function traceLines(format: TraceFormat, trace: RenderableTrace, sy
       const symbolize = symbols && symbols.size > 0
         ? (address: bigint) => (symbols.lookup(address) ? symbols.format(address) : undefined)
         : undefined;
-      return textLines(trace, { disassembler, symbolize });
+      const exactName = symbols && symbols.size > 0 ? (address: bigint) => exactSymbol(symbols, address) : undefined;
+      return textLines(trace, { disassembler, symbolize, exactName });
     }
   }
 }

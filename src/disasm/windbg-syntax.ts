@@ -114,3 +114,21 @@ export function windbgText(arch: Arch, mnemonic: string, operands: string): stri
   const width = arch === 'arm64' ? 11 : 7;
   return `${mnemonic.padEnd(width)} ${operands}`;
 }
+
+/**
+ * WinDbg names operand addresses that start a symbol:
+ * `call dword ptr [80a5b020]` → `call dword ptr [hal!_imp__KiIpiServiceRoutine (80a5b020)]`.
+ * `exactName` returns a name only for an address where a symbol starts.
+ *
+ * @example
+ * ```ts
+ * symbolizeOperandText('call 80a604be', (a) => (a === 0x80a604ben ? 'hal!HalBeginSystemInterrupt' : undefined));
+ * // 'call hal!HalBeginSystemInterrupt (80a604be)'
+ * ```
+ */
+export function symbolizeOperandText(text: string, exactName: (address: bigint) => string | undefined): string {
+  return text.replace(/\b([0-9a-f]{8}(?:`[0-9a-f]{8})?)\b/g, (token) => {
+    const name = exactName(BigInt(`0x${token.replace('`', '')}`));
+    return name ? `${name} (${token})` : token;
+  });
+}

@@ -20,6 +20,7 @@
  */
 import type { Arch } from '../../emu/registers.ts';
 import type { Disassembler } from '../../src/disasm/disassembler.ts';
+import { symbolizeOperandText } from '../../src/disasm/windbg-syntax.ts';
 import { masmHex } from '../../src/disasm/windbg-syntax.ts';
 import { formatAddress, formatValue } from '../../src/format.ts';
 import { eventsOf, instructionsOf, type TraceContents } from '../instructions.ts';
@@ -30,6 +31,8 @@ export interface TextExportOptions {
   disassembler?: Disassembler;
   /** Names an address (`nt!KeBugCheckEx+0x1c`), or undefined when it has no symbol. */
   symbolize?: (address: bigint) => string | undefined;
+  /** Names an address only where a symbol starts, for operands (`[hal!_imp__X (80a5b020)]`). */
+  exactName?: (address: bigint) => string | undefined;
 }
 
 function hexBytes(bytes: Uint8Array): string {
@@ -45,14 +48,15 @@ function bytesColumn(arch: Arch, bytes: Uint8Array | undefined): string {
   return hexBytes(bytes);
 }
 
-function instructionLine(arch: Arch, insn: TraceInstruction, disassembler: Disassembler | undefined): string {
+function instructionLine(arch: Arch, insn: TraceInstruction, disassembler: Disassembler | undefined, exactName?: (address: bigint) => string | undefined): string {
   const address = formatAddress(arch, insn.pc);
   const bytes = bytesColumn(arch, insn.bytes);
   if (!disassembler) return `${address} ${bytes}`;
   const decoded = insn.bytes ? disassembler.decode(insn.bytes, insn.pc) : undefined;
   // WinDbg gives x86 bytes a 16-column field; arm64 words are all 8 wide.
   const column = arch === 'arm64' ? bytes : bytes.padEnd(15);
-  return `${address} ${column} ${decoded?.text ?? '???'}`;
+  const text = decoded?.text ?? '???';
+  return `${address} ${column} ${exactName ? symbolizeOperandText(text, exactName) : text}`;
 }
 
 function memoryLine(arch: Arch, access: MemoryAccess): string {
@@ -85,7 +89,7 @@ export function* textLines(trace: TraceContents, options: TextExportOptions = {}
     const base = symbol?.replace(/\+0x[0-9a-f]+$/i, '');
     if (symbol !== undefined && base !== lastSymbol) yield `${symbol}:`;
     lastSymbol = base;
-    yield instructionLine(arch, insn, options.disassembler);
+    yield instructionLine(arch, insn, options.disassembler, options.exactName);
     if (insn.changed.length) yield `  ${insn.changed.map(([name, value]) => `${name}=${formatValue(arch, value)}`).join(' ')}`;
     for (const access of insn.memory) yield memoryLine(arch, access);
     for (const event of insn.events) yield eventLine(arch, event);
