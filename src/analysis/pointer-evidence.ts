@@ -41,10 +41,6 @@ export function isPoison(value: bigint, arch: Dump['arch']): 'null' | 'poison' |
   return undefined;
 }
 
-/** An exact symbol start at `address`, formatted, if the table has one. */
-function functionAt(dump: Dump, address: bigint): string | undefined {
-  return exactSymbol(dump.symbols, address);
-}
 
 /** `_imp__Foo`, `_imp_Foo`, `__imp_Foo` → `Foo`. */
 function importedName(symbol: string | undefined): string | undefined {
@@ -84,7 +80,7 @@ export function pointerEvidence(dump: Dump, code: CodeReader, transfer: Transfer
   }
   const imported = importedName(slotName);
   const intendedByName = imported ? dump.symbols.resolve(imported) : undefined;
-  const exact = functionAt(dump, value);
+  const exact = exactSymbol(dump.symbols, value);
   if (intendedByName !== undefined && intendedByName !== value) {
     evidence.intended = hex(intendedByName);
     evidence.intendedSymbol = dump.symbols.format(intendedByName);
@@ -107,7 +103,7 @@ export function pointerEvidence(dump: Dump, code: CodeReader, transfer: Transfer
   const width = pointerSize(arch) * 8;
   for (let bit = 0; bit < width; bit++) {
     const candidate = (value ^ (1n << BigInt(bit))) & registerMask(arch);
-    const name = functionAt(dump, candidate);
+    const name = exactSymbol(dump.symbols, candidate);
     if (name && candidate !== site.pc) {
       evidence.state = 'one-bit-from-function';
       evidence.intended = hex(candidate);
