@@ -15,6 +15,7 @@ import { loadTranscript } from './transcript/loader.ts';
 import { openMinidump } from './minidump/open-minidump.ts';
 import { openElfCore } from './elf/open-core.ts';
 import { compressionOf } from './elf/compression.ts';
+import { decompressToTemporary } from './decompress.ts';
 
 export interface OpenOptions {
   /** Executables and libraries for filling file-backed pages of cores. */
@@ -22,7 +23,17 @@ export interface OpenOptions {
   sysroot?: string;
 }
 
-export type SniffedFormat = 'minidump' | 'elf-core' | 'kernel-dump' | 'windbg-transcript';
+export type SniffedFormat = 'minidump' | 'elf-core' | 'kernel-dump' | 'windbg-transcript' | 'compressed';
+
+/** The first 8 bytes of `path` (fewer for a shorter file). */
+function readHead(path: string, fd = openSync(path, 'r')): Buffer {
+  const head = Buffer.alloc(8);
+  try {
+    return head.subarray(0, readSync(fd, head, 0, 8, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** The format of the file at `path`, from its first bytes. */
 export function sniffFormat(path: string): SniffedFormat {
@@ -32,18 +43,8 @@ export function sniffFormat(path: string): SniffedFormat {
   } catch (error) {
     throw new DumpFormatError('dump', path, `Cannot open the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { code: 'io' });
   }
-  const head = Buffer.alloc(8);
-  let n: number;
-  try {
-    n = readSync(fd, head, 0, 8, 0);
-  } finally {
-    closeSync(fd);
-  }
-  const magic = head.subarray(0, n);
-  const compression = compressionOf(magic);
-  if (compression) {
-    throw new DumpFormatError('dump', path, `The file is compressed with ${compression.name}: decompress it with \`${compression.command}\` first`, { code: 'unsupported' });
-  }
+  const magic = readHead(path, fd);
+  if (compressionOf(magic)) return 'compressed';
   if (magic.subarray(0, 4).toString('latin1') === 'MDMP') return 'minidump';
   if (magic[0] === 0x7f && magic.subarray(1, 4).toString('latin1') === 'ELF') return 'elf-core';
   const text = magic.toString('latin1');
@@ -55,6 +56,13 @@ export function sniffFormat(path: string): SniffedFormat {
 export async function openDump(path: string, options: OpenOptions = {}): Promise<Dump> {
   const format = sniffFormat(path);
   switch (format) {
+    case 'compressed': {
+      const plain = await decompressToTemporary(path, compressionOf(readHead(path))!);
+      if (sniffFormat(plain) !== 'elf-core') throw new DumpFormatError('dump', path, 'The decompressed file is not an ELF core', { code: 'bad-magic' });
+      const dump = openElfCore(plain, { binaries: options.binaries, sysroot: options.sysroot });
+      dump.notes.unshift({ level: 'info', message: `decompressed from ${path}` });
+      return dump;
+    }
     case 'windbg-transcript':
       return loadTranscript(path);
     case 'minidump':

@@ -4,10 +4,10 @@
  * and cores of programs crashed here the way a faulty machine would crash
  * them (see test/helpers/crash-programs.ts).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explain } from '../../src/analysis/explain.ts';
 import { traceRun } from '../../src/analysis/trace-run.ts';
 import { openDump } from '../../src/dumps/open.ts';
@@ -89,6 +89,7 @@ describe('cores of programs crashed here as a faulty machine would', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'faultline-cores-'));
   });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const cases: Array<[arch: 'x64' | 'x86', kind: CrashKind, verdict: object]> = [
     ['x64', 'cpu-target', { class: 'cpu-fault', location: 'branch-target', bit: 2, direction: '1->0' }],
