@@ -70,6 +70,18 @@ describe('lldb linux-x86_64.core with its executable', () => {
     expect(run.result).toMatchObject({ kind: 'fault', access: 'write', address: 0n, pc: 0x40011cn });
     for (const name of ['rax', 'rbp', 'rsp', 'rdi', 'rip'] as const) expect(run.final[name]).toBe(recorded[name]);
   });
+
+  it('linux-i386.core: the same from bar(), whose argument is on the stack', async () => {
+    const dump = await openDump(fixture('lldb/elf-core/linux-i386.core'), { binaries: [fixture('lldb/elf-core/linux-i386.out')] });
+    const recorded = dump.threads[0]!.contexts[0]!.registers;
+    // objdump -d: bar at 80480b8 is push ebp; mov ebp,esp; sub esp,10h; mov byte ptr [ebp-1],62h;
+    // mov eax,[ebp+8]; mov byte ptr [eax],2Fh <- faults. At entry esp = ebp + 4 and the saved ebp is at [esp-4].
+    const run = traceRun({ dump, registers: { ...recorded, esp: recorded.ebp! + 4n, ebp: 0x1234n, eax: 0x5555n }, from: 0x80480b8n, maxInstructions: 100 });
+    expect(run.result).toMatchObject({ kind: 'fault', access: 'write', address: 0n, pc: 0x80480c5n });
+    for (const name of ['eax', 'esp', 'eip'] as const) expect(run.final[name]).toBe(recorded[name]);
+    // ebp is computed from esp at entry (push ebp; mov ebp,esp), so it matches too.
+    expect(run.final.ebp).toBe(recorded.ebp);
+  });
 });
 
 describe('an AArch64 core (qemu-aarch64, crash.S beside it)', () => {
