@@ -36,6 +36,8 @@ export interface ExplainOptions {
   windowInstructions?: number;
   /** Search every single-bit flip of registers and loaded values (default true). */
   exhaustive?: boolean;
+  /** Wall-time budget of that search (default 60 000 ms): what it did not reach is listed as unchecked. */
+  searchBudgetMs?: number;
   /**
    * Test only these stated hypotheses (`faultline check`): no automatic
    * target flip and no exhaustive search.
@@ -237,8 +239,9 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       const transferIndex = traced.path.indexOf(transfer.call.address);
       const instructions = transferIndex >= 0 ? transferIndex + 1 : traced.path.length;
       const reads = traced.reads.filter((r) => r.index >= 0 && r.index < instructions);
-      const search = searchSingleBitFlips(replayer, site, context, instructions, reads);
+      const search = searchSingleBitFlips(replayer, site, context, instructions, reads, options.searchBudgetMs);
       report.searched = search.tried;
+      if (!search.complete) unchecked.push(`the single-bit search stopped at its time budget after ${search.tried} of ${search.total} faults (raise --search-seconds or shorten --window)`);
       // A flip that leaves the same state as no fault at all is masked: the dump cannot see it.
       const faithfulKey = outcomeKey(faithful);
       explaining = [...explaining, ...search.explaining.filter((h) => outcomeKey(h) !== faithfulKey)];

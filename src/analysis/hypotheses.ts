@@ -102,13 +102,21 @@ export function searchSingleBitFlips(
   context: CheckContext,
   instructions: number,
   reads: WindowRead[],
-): { explaining: Hypothesis[]; tried: number } {
+  budgetMs = 60_000,
+): { explaining: Hypothesis[]; tried: number; total: number; complete: boolean } {
   const dump = replayer.dump;
   const f = (v: bigint) => formatAddress(dump.arch, v);
   const width = pointerSize(dump.arch) * 8;
   const explaining: Hypothesis[] = [];
   let tried = 0;
+  const registers = searchedRegisters(dump);
+  const bitsOf = (register: RegisterName) => (register === 'efl' ? X86_FLAG_BITS.length : register === 'nzcv' ? 4 : width);
+  const total = instructions * registers.reduce((n, r) => n + bitsOf(r), 0) + reads.reduce((n, r) => n + r.size * 8, 0);
+  // The search as a whole is bounded too: every run is, but a huge window times every bit is not.
+  const deadline = performance.now() + budgetMs;
+  const outOfTime = () => performance.now() >= deadline;
   for (let index = 0; index < instructions; index++) {
+    if (outOfTime()) return { explaining, tried, total, complete: false };
     for (const register of searchedRegisters(dump)) {
       const bits = register === 'efl' ? X86_FLAG_BITS : register === 'nzcv' ? [28, 29, 30, 31] : Array.from({ length: width }, (_, b) => b);
       for (const bit of bits) {
@@ -126,6 +134,7 @@ export function searchSingleBitFlips(
     }
   }
   for (const read of reads) {
+    if (outOfTime()) return { explaining, tried, total, complete: false };
     for (let bit = 0; bit < read.size * 8; bit++) {
       tried++;
       const h = evaluateIfPlausible(replayer, site, context, {
@@ -139,7 +148,7 @@ export function searchSingleBitFlips(
       if (h?.explains) explaining.push(h);
     }
   }
-  return { explaining, tried };
+  return { explaining, tried, total, complete: true };
 }
 
 /**

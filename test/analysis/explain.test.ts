@@ -83,6 +83,16 @@ describe('the IPI call-target bit flip', () => {
   });
 });
 
+describe('the search is bounded as a whole', () => {
+  it('a spent budget stops it and says what was not searched', async () => {
+    const report = await run('ipi-call-target-bitflip.txt', { searchBudgetMs: 0 });
+    expect(report.searched).toBe(0);
+    expect(report.unchecked).toContain('the single-bit search stopped at its time budget after 0 of 1347 faults (raise --search-seconds or shorten --window)');
+    // The stated target flip is still tested, so the verdict stands on it.
+    expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'branch-target', bit: 2 });
+  });
+});
+
 describe('variants: faultline must not say hardware when the evidence says otherwise', () => {
   it('the slot itself holds the one-bit-off value → memory corruption', async () => {
     const report = await run('ipi-memory-corruption.txt');

@@ -14,7 +14,7 @@ import { explain, type ExplainOptions } from '../../analysis/explain.ts';
 import { parseHypothesis } from '../../analysis/hypothesis-spec.ts';
 import type { StepOverSpec } from '../../analysis/window.ts';
 import { openDump } from '../../dumps/open.ts';
-import { parseAddress, parseRegisterList, parseCount } from '../../parse.ts';
+import { parseAddress, parseRegisterList, parseCount, parseSeconds } from '../../parse.ts';
 import { explainText } from '../explain-text.ts';
 import { jsonText } from '../json.ts';
 import type { Io } from '../main.ts';
@@ -27,6 +27,7 @@ interface ExplainFlags {
   json?: boolean;
   stepOver: string[];
   window: string;
+  searchSeconds: string;
   binary: string[];
   sysroot?: string;
   hypothesis?: string[];
@@ -54,6 +55,7 @@ function addExplainOptions(command: Command): Command {
     .option('--json', 'print the report as JSON (schema: docs/explain-json.md)')
     .option('--step-over <addr:effects>', 'step over a call into code the dump lacks, e.g. 80a5d8e1:ret=0xc,eax=1 (repeatable)', collect, [])
     .option('--window <n>', 'longest replay window, in instructions', '100')
+    .option('--search-seconds <s>', 'time budget of the exhaustive single-bit search', '60')
     .option('--binary <file>', 'executable or library to fill code a core leaves out (repeatable)', collect, [])
     .option('--sysroot <dir>', 'prefix for the file paths a core names');
 }
@@ -63,6 +65,7 @@ async function runExplain(path: string, flags: ExplainFlags, io: Io): Promise<vo
   const options: ExplainOptions = {
     stepOvers: flags.stepOver.map((s) => parseStepOver(s, dump.arch)),
     windowInstructions: parseCount(flags.window, '--window'),
+    searchBudgetMs: parseSeconds(flags.searchSeconds, '--search-seconds'),
     hypotheses: flags.hypothesis?.map((h) => parseHypothesis(h, dump.arch)),
   };
   const report = await explain(dump, options);
@@ -90,7 +93,7 @@ export function addExplainCommands(program: Command, io: Io): void {
     .description('explain the bundled IPI transcript: a CPU that dropped bit 2 of a call target')
     .option('--json', 'print the report as JSON')
     .action(async (flags: { json?: boolean }) => {
-      await runExplain(DEMO_TRANSCRIPT, { json: flags.json, stepOver: [], window: '100', binary: [] }, io);
+      await runExplain(DEMO_TRANSCRIPT, { json: flags.json, stepOver: [], window: '100', searchSeconds: '60', binary: [] }, io);
     });
 }
 
