@@ -24,7 +24,7 @@ import { trapName } from './traps.ts';
 import { Watchdog } from './watchdog.ts';
 import { X86Segments } from './segments.ts';
 import { faultOf, isSegment, mergeRanges } from './emulator-helpers.ts';
-import type { MemorySource, Access } from './memory-source.ts';
+import type { MemorySource } from './memory-source.ts';
 import type { RunResult } from './run-result.ts';
 import {
   pcRegister, registersOf, registerMask, unicornRegisterId,

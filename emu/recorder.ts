@@ -21,6 +21,7 @@ import { u64 } from './ffi.ts';
 import { pcRegister, registersOf, registerMask, unicornRegisterId, type RegisterName } from './registers.ts';
 import type { Emulator, RunObserver } from './emulator.ts';
 import type { TraceBatch, TraceEvent, TraceEventInput } from '../traces/model.ts';
+import type { TraceSink } from '../traces/sink.ts';
 import type { HookId } from './hooks.ts';
 import { RegisterBatch } from './register-batch.ts';
 
@@ -32,10 +33,8 @@ export interface RecordOptions {
   batchSize?: number;
 }
 
-/** Receives batches as they fill; the arrays are the sink's to keep. */
-export interface BatchSink {
-  onBatch(batch: TraceBatch): void;
-}
+/** Receives batches as they fill (the arrays are the sink's to keep): the trace layer's sink. */
+export type BatchSink = TraceSink;
 
 /** Column arrays shared by both backends. */
 interface Columns {

@@ -11,7 +11,7 @@
  * emu.restore(snap); // same registers, same memory as at snapshot()
  * ```
  */
-import { UcContext, unicorn } from './ffi.ts';
+import { unicorn } from './ffi.ts';
 import { u64 } from './ffi.ts';
 import { UC_HOOK } from './constants.ts';
 import { MemoryCallback } from './ffi.ts';

@@ -14,7 +14,8 @@
 import { pointerSize, spRegister, type RegisterName } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress, hex } from '../format.ts';
-import { compareOutcome, nonCanonicalAsRecorded, summarize, type Check } from './checks.ts';
+import { compareOutcome, nonCanonicalAsRecorded, summarize } from './checks.ts';
+import type { RunResult } from '../../emu/run-result.ts';
 import type { Instruction } from './code.ts';
 import type { FaultSite } from './fault-site.ts';
 import type { Hypothesis } from './hypotheses.ts';
@@ -27,8 +28,29 @@ export interface DataFaultResult {
   verdict: Verdict;
 }
 
+/**
+ * The faulting instruction replayed alone from the fault's registers, as the
+ * no-fault hypothesis. It did not retire, so every register is carried.
+ */
+export function replayFaultingInstruction(dump: Dump, site: FaultSite): { faithful: Hypothesis; result: RunResult } {
+  const registers = site.context?.registers ?? {};
+  const replayer = new Replayer(dump, { start: site.pc, registers, maxInstructions: 1 });
+  try {
+    const outcome = replayer.run();
+    const checks = compareOutcome(dump, site, outcome, { carried: new Set(Object.keys(registers) as RegisterName[]), stated: {} });
+    const summary = summarize(checks);
+    const faithful: Hypothesis = {
+      id: 'no-fault', class: 'no-fault', location: 'none', description: 'the CPU executed the faulting instruction as written',
+      explains: checks[0]?.status === 'match' && summary.mismatch === 0, summary, checks,
+    };
+    return { faithful, result: outcome.result };
+  } finally {
+    replayer.dispose();
+  }
+}
+
 /** The register whose value the faulting address is (or is near: base + displacement). */
-function addressRegister(dump: Dump, site: FaultSite, address: bigint): { name: RegisterName; value: bigint } | undefined {
+function addressRegister(site: FaultSite, address: bigint): { name: RegisterName; value: bigint } | undefined {
   const registers = site.context?.registers ?? {};
   let best: { name: RegisterName; value: bigint; distance: bigint } | undefined;
   for (const [name, value] of Object.entries(registers) as Array<[RegisterName, bigint | undefined]>) {
@@ -53,27 +75,13 @@ export function explainDataFault(dump: Dump, site: FaultSite, faulting: Instruct
   const f = (v: bigint) => formatAddress(dump.arch, v);
   let address = site.accessAddress!;
   let access = site.access;
-  const registers = site.context?.registers ?? {};
-  const replayer = new Replayer(dump, { start: site.pc, registers, maxInstructions: 1 });
-  let checks: Check[];
-  try {
-    const outcome = replayer.run();
-    // For a non-canonical address Windows records ffffffffffffffff: the replay knows the real one.
-    if (outcome.result.kind === 'fault' && nonCanonicalAsRecorded(dump.arch, address, outcome.result.address)) {
-      address = outcome.result.address;
-      access = outcome.result.access === 'write' ? 'write' : 'read';
-    }
-    // The faulting instruction did not retire: every register is its recorded value.
-    const carried = new Set(Object.keys(registers) as RegisterName[]);
-    checks = compareOutcome(dump, site, outcome, { carried, stated: {} });
-  } finally {
-    replayer.dispose();
+  const { faithful, result } = replayFaultingInstruction(dump, site);
+  const checks = faithful.checks;
+  // For a non-canonical address Windows records ffffffffffffffff: the replay knows the real one.
+  if (result.kind === 'fault' && nonCanonicalAsRecorded(dump.arch, address, result.address)) {
+    address = result.address;
+    access = result.access === 'write' ? 'write' : 'read';
   }
-  const summary = summarize(checks);
-  const faithful: Hypothesis = {
-    id: 'no-fault', class: 'no-fault', location: 'none', description: 'the CPU executed the faulting instruction as written',
-    explains: checks[0]?.status === 'match' && summary.mismatch === 0, summary, checks,
-  };
   const text = `${f(site.pc)} ${faulting.text}`;
   const verb = access === 'write' ? 'wrote to' : access === 'read' ? 'read' : 'accessed';
   const reasons: string[] = [];
@@ -81,7 +89,7 @@ export function explainDataFault(dump: Dump, site: FaultSite, faulting: Instruct
   reasons.push(faithful.explains
     ? `replaying ${faulting.text} from the recorded registers faults at ${f(address)} as recorded`
     : `replaying ${faulting.text} from the recorded registers does not fault as recorded (${checks[0]?.actual})`);
-  const source = addressRegister(dump, site, address);
+  const source = addressRegister(site, address);
   const poison = isPoison(source?.value ?? address, dump.arch) ?? isPoison(address, dump.arch);
   const base = { expected: undefined, observed: hex(address), reasons, hypothesis: 'no-fault' };
   if (source) reasons.push(`the address comes from ${source.name}=${f(source.value)}${source.value === address ? '' : ` (${address > source.value ? '+' : '-'}0x${(address > source.value ? address - source.value : source.value - address).toString(16)})`}`);
@@ -124,20 +132,8 @@ export function explainDataFault(dump: Dump, site: FaultSite, faulting: Instruct
  */
 export function explainInstructionTrap(dump: Dump, site: FaultSite, faulting: Instruction): DataFaultResult {
   const f = (v: bigint) => formatAddress(dump.arch, v);
-  const registers = site.context?.registers ?? {};
-  const replayer = new Replayer(dump, { start: site.pc, registers, maxInstructions: 1 });
-  let checks: Check[];
-  try {
-    const outcome = replayer.run();
-    checks = compareOutcome(dump, site, outcome, { carried: new Set(Object.keys(registers) as RegisterName[]), stated: {} });
-  } finally {
-    replayer.dispose();
-  }
-  const summary = summarize(checks);
-  const faithful: Hypothesis = {
-    id: 'no-fault', class: 'no-fault', location: 'none', description: 'the CPU executed the faulting instruction as written',
-    explains: checks[0]?.status === 'match' && summary.mismatch === 0, summary, checks,
-  };
+  const { faithful } = replayFaultingInstruction(dump, site);
+  const checks = faithful.checks;
   const text = `${f(site.pc)} ${faulting.text}`;
   const what = site.kind === 'divide-error' ? 'divides by zero (or overflows)' : site.kind === 'illegal-instruction' ? 'is not a valid instruction here' : 'is privileged';
   const reasons = [

@@ -26,7 +26,7 @@ import { findTransfers, type Transfer } from './transfers.ts';
 import { chooseWindow, type StepOverSpec } from './window.ts';
 import { decideVerdict, outcomeKey, type Verdict } from './verdict.ts';
 import { pointerEvidence, type PointerEvidence } from './pointer-evidence.ts';
-import { explainDataFault, explainInstructionTrap } from './data-fault.ts';
+import { explainDataFault, explainInstructionTrap, replayFaultingInstruction } from './data-fault.ts';
 import { exactSymbol } from '../dumps/exact-symbol.ts';
 import { statedHypothesis, type HypothesisSpec } from './hypothesis-spec.ts';
 
@@ -140,15 +140,10 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
 
   // A dump that does not record the fault address (no NT_SIGINFO): the faulting instruction's replay says it.
   if (site.kind === 'access-violation' && site.accessAddress === undefined && faulting && faulting.kind === 'other' && site.context) {
-    const probe = new Replayer(dump, { start: site.pc, registers: site.context.registers, maxInstructions: 1 });
-    try {
-      const r = probe.run().result;
-      if (r.kind === 'fault' && r.access !== 'fetch') {
-        site = { ...site, accessAddress: r.address, access: r.access };
-        unchecked.push(`the fault address: the dump does not record it; replaying ${faulting.text} gives ${f(r.address)}`);
-      }
-    } finally {
-      probe.dispose();
+    const r = replayFaultingInstruction(dump, site).result;
+    if (r.kind === 'fault' && r.access !== 'fetch') {
+      site = { ...site, accessAddress: r.address, access: r.access };
+      unchecked.push(`the fault address: the dump does not record it; replaying ${faulting.text} gives ${f(r.address)}`);
     }
   }
 

@@ -11,7 +11,7 @@
  * // { start: 0x80a5d8e6n, registers: { …, esp: 0xf78aecb8n }, instructions: [...] }
  * ```
  */
-import { pcRegister, pointerSize, spRegister, registerMask, type RegisterValues } from '../../emu/registers.ts';
+import { pcRegister, spRegister, registerMask, type RegisterValues } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress } from '../format.ts';
 import type { CodeReader, Instruction } from './code.ts';
@@ -38,7 +38,7 @@ export interface ChosenWindow {
 }
 
 /** True when `insn` calls code the dump does not hold. */
-function callsUnknownCode(dump: Dump, code: CodeReader, insn: Instruction): bigint | undefined {
+function callsUnknownCode(code: CodeReader, insn: Instruction): bigint | undefined {
   if (insn.kind !== 'call') return undefined;
   const target = /^(?:0x)?([0-9a-f`]+)$/i.exec(insn.operands.trim().replace(/.*\(([0-9a-f`]+)\)$/i, '$1'));
   if (!target) return undefined;
@@ -60,7 +60,7 @@ export function chooseWindow(
   let stoppedAt: Instruction | undefined;
   const run = code.runEndingWith(transfer.call, options.maxInstructions, (insn) => {
     if (specs.has(insn.address)) return false;
-    if (callsUnknownCode(dump, code, insn) !== undefined) {
+    if (callsUnknownCode(code, insn) !== undefined) {
       stoppedAt = insn;
       return true;
     }
