@@ -226,6 +226,7 @@ export class Emulator {
     this.pager = new LazyPager(
       {
         engine: this.engine,
+        pcRegisterId: this.registerId(pcRegister(this.arch)),
         mapPage: (page, bytes, perms) => {
           this.map(page, PAGE_SIZE, perms);
           this.write(page, bytes);

@@ -25,8 +25,9 @@ const PAGE_MASK = ~BigInt(PAGE_SIZE - 1);
 
 /** What the pager needs from the emulator. */
 export interface PagerHost {
-  /** The engine handle, for the native fetch checker. */
+  /** The engine handle and the pc's register id, for the native checker. */
   engine: unknown;
+  pcRegisterId: number;
   mapPage(page: bigint, bytes: Uint8Array, perms: number): void;
   readPc(): bigint;
   stopWith(result: RunResult): void;
@@ -55,7 +56,7 @@ export class LazyPager {
   private partialHooksInstalled = false;
   /** Pages mapped from the source so far. */
   mappedPages = 0;
-  /** The native fetch checker, when built: checks instruction bytes in C. */
+  /** The native known-bytes checker, when built: checks fetches, reads and writes of partial pages in C. */
   private fetchChecker?: { handle: unknown; lib: NonNullable<ReturnType<typeof nativeRecorder>> };
 
   constructor(
@@ -116,18 +117,19 @@ export class LazyPager {
   private installPartialHooks(): void {
     if (this.partialHooksInstalled) return;
     this.partialHooksInstalled = true;
+    // Native: fetches, reads and writes are checked in C (about 20 ns each).
+    const lib = nativeRecorder();
+    const handle = lib?.ft_fetch_new(this.host.engine, this.host.pcRegisterId);
+    if (lib && handle) {
+      this.fetchChecker = { lib, handle };
+      return;
+    }
     this.hooks.add(UC_HOOK.MEM_READ, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number) => {
       this.stopIfUnknown('read', u64(address), size);
     });
     this.hooks.add(UC_HOOK.MEM_WRITE, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number) => {
       this.markWritten(u64(address), size);
     });
-    const lib = nativeRecorder();
-    const handle = lib?.ft_fetch_new(this.host.engine);
-    if (lib && handle) {
-      this.fetchChecker = { lib, handle };
-      return;
-    }
     this.hooks.add(UC_HOOK.CODE, CodeCallback, (_uc, address: number | bigint, size: number) => {
       // Unicorn passes size 0xf1f1f1f1 for an instruction it cannot decode.
       this.stopIfUnknown('fetch', u64(address), size > 16 ? 1 : size);
@@ -177,6 +179,7 @@ export class LazyPager {
   }
 
   private markWritten(address: bigint, size: number): void {
+    this.fetchChecker?.lib.ft_fetch_write(this.fetchChecker.handle, address, size);
     this.eachByte(address, size, (page, offset) => {
       if (page && page.state[offset] === 0) {
         page.state[offset] = 2;
@@ -185,15 +188,16 @@ export class LazyPager {
     });
   }
 
-  /** After a run: the fault the native fetch checker stopped it with, if any. */
+  /** After a run: the fault the native checker stopped it with, if any. */
   takeFetchStop(): RunResult | undefined {
     if (!this.fetchChecker || !this.fetchChecker.lib.ft_fetch_flag(this.fetchChecker.handle)) return undefined;
     const missing = [0n];
     const pc = [0n];
-    if (!this.fetchChecker.lib.ft_fetch_stopped(this.fetchChecker.handle, missing, pc)) return undefined;
+    const kind = this.fetchChecker.lib.ft_fetch_stopped(this.fetchChecker.handle, missing, pc);
+    if (!kind) return undefined;
     const address = u64(missing[0]!);
     return {
-      kind: 'fault', address, access: 'fetch', size: 1, pc: u64(pc[0]!), reason: 'not-in-dump',
+      kind: 'fault', address, access: kind === 1 ? 'fetch' : 'read', size: 1, pc: u64(pc[0]!), reason: 'not-in-dump',
       message: `memory at 0x${address.toString(16)} is not in the dump`,
     };
   }
@@ -205,11 +209,13 @@ export class LazyPager {
 
   /** Bytes written by runs are known from now on: `restoreBaseline` returns here. */
   markBaseline(): void {
+    this.fetchChecker?.lib.ft_fetch_baseline(this.fetchChecker.handle);
     this.writtenSinceBaseline = [];
   }
 
   /** Forgets bytes written since the baseline (snapshot restore): they are unknown again. */
   restoreBaseline(): void {
+    this.fetchChecker?.lib.ft_fetch_restore(this.fetchChecker.handle);
     const list = this.writtenSinceBaseline;
     for (let i = 0; i < list.length; i += 2) (list[i] as PartialPage).state[list[i + 1] as number] = 0;
     this.writtenSinceBaseline = [];

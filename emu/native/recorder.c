@@ -26,6 +26,7 @@ extern uc_err uc_mem_write(uc_engine *uc, uint64_t address, const void *bytes, s
 extern uc_err uc_emu_stop(uc_engine *uc);
 
 #define UC_HOOK_CODE (1 << 2)
+#define UC_HOOK_MEM_READ (1 << 10)
 #define UC_HOOK_MEM_WRITE (1 << 11)
 #define UC_HOOK_MEM_READ_AFTER (1 << 13)
 #define UC_MEM_WRITE 17
@@ -379,10 +380,11 @@ void ft_watchdog_free(ft_watchdog *w) {
 }
 
 /*
- * Fetch checker: for pages a dump holds only in part (debugger transcripts),
- * stops the run before an instruction whose bytes the dump lacks. A code
- * hook in C costs ~20 ns; the same check in JavaScript costs ~250 ns per
- * instruction.
+ * Known-bytes checker, for pages a dump holds only in part (debugger
+ * transcripts, small minidump regions): stops the run before an instruction
+ * fetches, or a load reads, a byte the dump lacks; bytes a run writes are
+ * known from then on, until ft_fetch_restore forgets them. Hooks in C cost
+ * ~20 ns; the same checks in JavaScript cost ~250 ns per instruction or read.
  */
 typedef struct {
   uint64_t page;
@@ -391,12 +393,16 @@ typedef struct {
 
 typedef struct {
   uc_engine *uc;
-  uc_hook hook;
+  uc_hook hook, read_hook, write_hook;
+  int pc_reg;
   ft_known_page *pages;
   uint32_t count, capacity;
-  uint64_t missing;   /* first unknown byte fetched, valid when stopped */
+  /* Bits set by writes since the baseline: (page index, offset) pairs. */
+  uint32_t *undo;
+  uint32_t undo_count, undo_capacity;
+  uint64_t missing; /* first unknown byte, valid when stopped */
   uint64_t missing_pc;
-  uint32_t stopped;
+  uint32_t stopped; /* 0 = no, 1 = fetch, 2 = read */
 } ft_fetch;
 
 static ft_known_page *find_page(ft_fetch *c, uint64_t page) {
@@ -405,31 +411,88 @@ static ft_known_page *find_page(ft_fetch *c, uint64_t page) {
   return NULL;
 }
 
-static void on_fetch(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
-  ft_fetch *c = user;
-  /* Unicorn passes size 0xf1f1f1f1 for an instruction it cannot decode: check its first byte. */
-  if (size > MAX_INSN) size = 1;
+/* The first unknown byte of [address, address+size) in a registered page, or UINT64_MAX. */
+static uint64_t first_unknown(ft_fetch *c, uint64_t address, uint32_t size) {
+  ft_known_page *p = NULL;
   for (uint32_t i = 0; i < size; i++) {
-    uint64_t at = address + i;
-    ft_known_page *p = find_page(c, at & ~(uint64_t)(PAGE - 1));
+    uint64_t at = address + i, page = at & ~(uint64_t)(PAGE - 1);
+    if (!p || p->page != page) p = find_page(c, page);
     if (!p) continue;
     uint32_t off = (uint32_t)(at & (PAGE - 1));
-    if (!(p->known[off >> 3] & (1u << (off & 7)))) {
-      c->missing = at;
-      c->missing_pc = address;
-      c->stopped = 1;
-      uc_emu_stop(uc);
-      return;
+    if (!(p->known[off >> 3] & (1u << (off & 7)))) return at;
+  }
+  return UINT64_MAX;
+}
+
+static void stop_at(ft_fetch *c, uc_engine *uc, uint64_t missing, uint64_t pc, uint32_t kind) {
+  if (c->stopped) return;
+  c->missing = missing;
+  c->missing_pc = pc;
+  c->stopped = kind;
+  uc_emu_stop(uc);
+}
+
+static void on_fetch(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+  ft_fetch *c = user;
+  if (c->count == 0) return;
+  /* Unicorn passes size 0xf1f1f1f1 for an instruction it cannot decode: check its first byte. */
+  if (size > MAX_INSN) size = 1;
+  uint64_t at = first_unknown(c, address, size);
+  if (at != UINT64_MAX) stop_at(c, uc, at, address, 1);
+}
+
+static void on_read(uc_engine *uc, int type __attribute__((unused)), uint64_t address, int size,
+                    int64_t value __attribute__((unused)), void *user) {
+  ft_fetch *c = user;
+  if (c->count == 0) return;
+  uint64_t at = first_unknown(c, address, (uint32_t)size);
+  if (at == UINT64_MAX) return;
+  uint64_t pc = 0;
+  uc_reg_read_batch(uc, &c->pc_reg, (void *[]){&pc}, 1);
+  stop_at(c, uc, at, pc, 2);
+}
+
+static void mark_written(ft_fetch *c, uint64_t address, uint32_t size) {
+  ft_known_page *p = NULL;
+  for (uint32_t i = 0; i < size; i++) {
+    uint64_t at = address + i, page = at & ~(uint64_t)(PAGE - 1);
+    if (!p || p->page != page) p = find_page(c, page);
+    if (!p) continue;
+    uint32_t off = (uint32_t)(at & (PAGE - 1));
+    if (p->known[off >> 3] & (1u << (off & 7))) continue;
+    if (c->undo_count + 2 > c->undo_capacity) {
+      uint32_t cap = c->undo_capacity ? c->undo_capacity * 2 : 256;
+      uint32_t *undo = realloc(c->undo, cap * sizeof *undo);
+      if (!undo) return; /* the byte stays unknown: a later read stops, never reads garbage */
+      c->undo = undo;
+      c->undo_capacity = cap;
     }
+    p->known[off >> 3] |= (uint8_t)(1u << (off & 7));
+    c->undo[c->undo_count++] = (uint32_t)(p - c->pages);
+    c->undo[c->undo_count++] = off;
   }
 }
 
-ft_fetch *ft_fetch_new(uc_engine *uc) {
+static void on_known_write(uc_engine *uc __attribute__((unused)), int type __attribute__((unused)), uint64_t address, int size,
+                           int64_t value __attribute__((unused)), void *user) {
+  ft_fetch *c = user;
+  if (c->count) mark_written(c, address, (uint32_t)size);
+}
+
+ft_fetch *ft_fetch_new(uc_engine *uc, int pc_reg) {
   ft_fetch *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   c->uc = uc;
-  if (uc_hook_add(uc, &c->hook, UC_HOOK_CODE, (void *)on_fetch, c, 1, 0) != 0) { free(c); return NULL; }
+  c->pc_reg = pc_reg;
+  if (uc_hook_add(uc, &c->hook, UC_HOOK_CODE, (void *)on_fetch, c, 1, 0) != 0) goto fail;
+  if (uc_hook_add(uc, &c->read_hook, UC_HOOK_MEM_READ, (void *)on_read, c, 1, 0) != 0) goto fail;
+  if (uc_hook_add(uc, &c->write_hook, UC_HOOK_MEM_WRITE, (void *)on_known_write, c, 1, 0) != 0) goto fail;
   return c;
+fail:
+  if (c->hook) uc_hook_del(uc, c->hook);
+  if (c->read_hook) uc_hook_del(uc, c->read_hook);
+  free(c);
+  return NULL;
 }
 
 /* Registers the pages of [address, address+length) and marks known the bytes where mask[i] != 0. */
@@ -458,7 +521,23 @@ int ft_fetch_mark(ft_fetch *c, uint64_t address, const uint8_t *mask, uint32_t l
   return 0;
 }
 
-/* Whether the last run stopped on an unknown byte, and where; clears the flag. */
+/* A write the lazy mapper let through (the access that mapped the page): its bytes are known from now on. */
+void ft_fetch_write(ft_fetch *c, uint64_t address, uint32_t size) { mark_written(c, address, size); }
+
+/* Bytes written so far stay known: ft_fetch_restore returns here (a snapshot was taken). */
+void ft_fetch_baseline(ft_fetch *c) { c->undo_count = 0; }
+
+/* Bytes written since the baseline are unknown again (the snapshot was restored). */
+void ft_fetch_restore(ft_fetch *c) {
+  for (uint32_t i = 0; i + 1 < c->undo_count; i += 2) {
+    ft_known_page *p = &c->pages[c->undo[i]];
+    uint32_t off = c->undo[i + 1];
+    p->known[off >> 3] &= (uint8_t)~(1u << (off & 7));
+  }
+  c->undo_count = 0;
+}
+
+/* How the last run was stopped on an unknown byte (0 not, 1 fetch, 2 read), and where; clears it. */
 uint32_t ft_fetch_stopped(ft_fetch *c, uint64_t *missing, uint64_t *pc) {
   uint32_t s = c->stopped;
   *missing = c->missing;
@@ -473,6 +552,9 @@ uint32_t ft_fetch_flag(ft_fetch *c) { return c->stopped; }
 void ft_fetch_free(ft_fetch *c) {
   if (!c) return;
   uc_hook_del(c->uc, c->hook);
+  uc_hook_del(c->uc, c->read_hook);
+  uc_hook_del(c->uc, c->write_hook);
   free(c->pages);
+  free(c->undo);
   free(c);
 }

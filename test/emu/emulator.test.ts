@@ -3,6 +3,7 @@ import { Emulator } from '../../emu/emulator.ts';
 import { EmulationError } from '../../emu/errors.ts';
 import type { MemorySource } from '../../emu/memory-source.ts';
 import { assemble } from '../helpers/assemble.ts';
+import { partialPageCases } from './partial-page-cases.ts';
 
 const open: Emulator[] = [];
 function engine(arch: 'x86' | 'x64' | 'arm64'): Emulator {
@@ -159,23 +160,7 @@ describe('lazy memory', () => {
     });
   });
 
-  it('treats unknown bytes of a partly known page as missing, and bytes the run wrote as known', () => {
-    const bytes = new Uint8Array(0x1000);
-    const known = new Uint8Array(0x1000);
-    const prog = assemble('x86', 'push 0x1234\npop eax\nmov ebx, [esp-8]\nnop');
-    bytes.set(prog, 0x100);
-    known.fill(1, 0x100, 0x100 + prog.length);
-    const emu = engine('x86');
-    emu.setMemorySource({
-      read: () => undefined,
-      readPartial: (address) => (address === 0x1000n ? { bytes, known } : undefined),
-    });
-    emu.writeRegister('esp', 0x1800n);
-    const result = emu.run({ from: 0x1100n, maxInstructions: 10 });
-    // push wrote 0x17fc..0x17ff, so pop reads known bytes; [esp-8] = 0x17f8 was never known.
-    expect(emu.readRegister('eax')).toBe(0x1234n);
-    expect(result).toMatchObject({ kind: 'fault', access: 'read', address: 0x17f8n, reason: 'not-in-dump' });
-  });
+  partialPageCases(engine);
 });
 
 describe('hooks', () => {
