@@ -4,7 +4,7 @@ const { afterEach, describe } = await import('vitest');
 const { Emulator } = await import('../../emu/emulator.ts');
 const { partialPageCases } = await import('./partial-page-cases.ts');
 
-const open: Array<InstanceType<typeof Emulator>> = [];
+const open: Array<ReturnType<typeof Emulator.open>> = [];
 afterEach(() => {
   while (open.length) open.pop()!.dispose();
 });
