@@ -14,6 +14,7 @@ import type { Dump } from '../../src/dumps/model.ts';
 import { openRawImages, parseImageSpec } from '../../src/dumps/raw/images.ts';
 import { SymbolIndex } from '../../src/dumps/symbol-table.ts';
 import { assemble } from '../helpers/assemble.ts';
+import { lacks } from '../helpers/system.ts';
 
 const CALLER = 0x400000n;
 const PADDING = 0x401000n;
@@ -36,7 +37,7 @@ function crashedMachine(): Dump {
   return { ...dump, fault: { kind: 'signal', signal: 5, provenance: { source: 'test' } } };
 }
 
-describe('AArch64 link-register transfers', () => {
+describe.skipIf(lacks('binutils-aarch64-linux-gnu'))('AArch64 link-register transfers', () => {
   it('a blr whose target lost bit 2 is a CPU fault in the branch target', async () => {
     const report = await explain(crashedMachine());
     expect(report.transfers[0]).toMatchObject({ slot: 'lr', returnAddress: '0x400008', expected: '0x401004', comparison: { relation: 'one-bit', bit: 2 } });

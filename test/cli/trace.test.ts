@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assemble } from '../helpers/assemble.ts';
+import { lacks } from '../helpers/system.ts';
 import { runCli } from './run-cli.ts';
 
 let dir: string;
@@ -14,14 +15,18 @@ const file = (name: string) => join(dir, name);
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'faultline-cli-'));
-  writeFileSync(file('x86.bin'), assemble('x86', 'mov eax, 5\npush eax\nmov ecx, [0x402000]\nadd eax, ecx\npop edx\nint3'));
   writeFileSync(file('data.bin'), Uint8Array.of(0x10, 0x20, 0x30, 0x40));
-  writeFileSync(file('x64.bin'), assemble('x64', 'mov rax, 0x1122334455667788\npush rax\npop rbx\nint3'));
-  writeFileSync(file('arm64.bin'), assemble('arm64', 'mov x0, #7\nadd x1, x0, x0\nstr x1, [sp, #-16]!\nbrk #0'));
+  if (!lacks('binutils')) {
+    writeFileSync(file('x86.bin'), assemble('x86', 'mov eax, 5\npush eax\nmov ecx, [0x402000]\nadd eax, ecx\npop edx\nint3'));
+    writeFileSync(file('x64.bin'), assemble('x64', 'mov rax, 0x1122334455667788\npush rax\npop rbx\nint3'));
+  }
+  if (!lacks('binutils-aarch64-linux-gnu')) {
+    writeFileSync(file('arm64.bin'), assemble('arm64', 'mov x0, #7\nadd x1, x0, x0\nstr x1, [sp, #-16]!\nbrk #0'));
+  }
   writeFileSync(file('state.json'), JSON.stringify({ arch: 'x86', registers: { esp: '0x7000', ebx: '0x11' } }));
 });
 
-describe('trace', () => {
+describe.skipIf(lacks('binutils'))('trace', () => {
   it('x86: text like WinDbg, with changed registers and memory', async () => {
     const { code, out, err } = await runCli('trace', '--arch', 'x86', '--image', `${file('x86.bin')}@0x401000`, '--image', `${file('data.bin')}@0x402000`,
       '--regs', 'esp=0x7000', '--from', '0x401000', '--count', '10');
@@ -41,7 +46,7 @@ describe('trace', () => {
     expect(tenet.out).toMatchSnapshot();
   });
 
-  it('x64 and arm64', async () => {
+  it.skipIf(lacks('binutils-aarch64-linux-gnu'))('x64 and arm64', async () => {
     const x64 = await runCli('trace', '--arch', 'x64', '--image', `${file('x64.bin')}@0x140001000`, '--regs', 'rsp=0x7ff000', '--from', '0x140001000', '--count', '5');
     expect(x64.code).toBe(0);
     expect(x64.out).toContain('00000001`4000100a 50              push    rax');
@@ -66,7 +71,7 @@ describe('trace', () => {
   });
 });
 
-describe('show on an interrupted trace', () => {
+describe.skipIf(lacks('binutils'))('show on an interrupted trace', () => {
   it('prints the valid prefix and says the trace was cut', async () => {
     const { readFileSync } = await import('node:fs');
     const out = file('cut.fltrace');
@@ -90,7 +95,7 @@ describe('bad input: one line naming the problem, exit code 2', () => {
     ['no end condition', ['--count', 'DROP'], /^faultline: trace needs --until ADDR or --count N\n$/],
   ];
   for (const [what, change, expected] of cases) {
-    it(what, async () => {
+    it.skipIf(lacks('binutils'))(what, async () => {
       const args = ['trace', '--arch', 'x86', '--image', `${file('x86.bin')}@0x401000`, '--from', '0x401000', '--count', '5'];
       for (let i = 0; i < change.length; i += 2) {
         const flag = change[i]!;

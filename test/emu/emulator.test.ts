@@ -3,6 +3,7 @@ import { Emulator } from '../../emu/emulator.ts';
 import { EmulationError } from '../../emu/errors.ts';
 import type { MemorySource } from '../../emu/memory-source.ts';
 import { assemble } from '../helpers/assemble.ts';
+import { lacks } from '../helpers/system.ts';
 import { partialPageCases } from './partial-page-cases.ts';
 
 const open: Emulator[] = [];
@@ -16,7 +17,7 @@ afterEach(() => {
 });
 
 describe('known snippets', () => {
-  it('x86: arithmetic, push/pop and int 3 with eip after the int 3', () => {
+  it.skipIf(lacks('binutils'))('x86: arithmetic, push/pop and int 3 with eip after the int 3', () => {
     const emu = engine('x86');
     const code = assemble('x86', `
       mov eax, 0x11223344
@@ -41,7 +42,7 @@ describe('known snippets', () => {
     expect(emu.readRegister('efl') & 0xffn).toBe(0x46n);
   });
 
-  it('x64: a loop summing 1..10 stops at the until address', () => {
+  it.skipIf(lacks('binutils'))('x64: a loop summing 1..10 stops at the until address', () => {
     const emu = engine('x64');
     const code = assemble('x64', `
       xor eax, eax
@@ -62,7 +63,7 @@ describe('known snippets', () => {
     expect(emu.readRegister('r9')).toBe(0x1122334455667788n);
   });
 
-  it('arm64: add, a stored pair and brk', () => {
+  it.skipIf(lacks('binutils-aarch64-linux-gnu'))('arm64: add, a stored pair and brk', () => {
     const emu = engine('arm64');
     const code = assemble('arm64', `
       add x0, x1, x2
@@ -80,14 +81,14 @@ describe('known snippets', () => {
     expect(emu.readValue(0x7ff7f8n, 8)).toBe(40n);
   });
 
-  it('arm64: svc traps', () => {
+  it.skipIf(lacks('binutils-aarch64-linux-gnu'))('arm64: svc traps', () => {
     const emu = engine('arm64');
     emu.mapBytes(0x400000n, assemble('arm64', 'mov x8, #93\nsvc #0\nnop'));
     expect(emu.run({ from: 0x400000n })).toMatchObject({ kind: 'trapped', name: 'svc' });
     expect(emu.readRegister('x8')).toBe(93n);
   });
 
-  it('stops after exactly count instructions', () => {
+  it.skipIf(lacks('binutils'))('stops after exactly count instructions', () => {
     const emu = engine('x86');
     emu.mapBytes(0x1000n, assemble('x86', 'inc eax\ninc eax\ninc eax\ninc eax\nint3'));
     emu.writeRegister('eax', 0n);
@@ -118,7 +119,7 @@ describe('budgets', () => {
 });
 
 describe('lazy memory', () => {
-  const code = assemble('x64', `
+  const code = () => assemble('x64', `
     mov rax, [0x600010]
     mov [0x600ff8], rax
     mov rbx, [0x700000]
@@ -135,11 +136,11 @@ describe('lazy memory', () => {
     };
   };
 
-  it('maps pages from the source on first touch and stops at a page it lacks', () => {
+  it.skipIf(lacks('binutils'))('maps pages from the source on first touch and stops at a page it lacks', () => {
     const data = new Uint8Array(0x1000);
     data.set([0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11], 0x10);
     const codePage = new Uint8Array(0x1000);
-    codePage.set(code);
+    codePage.set(code());
     const src = source(new Map([[0x400000n, codePage], [0x600000n, data]]));
     const emu = engine('x64');
     emu.setMemorySource(src);
@@ -163,7 +164,7 @@ describe('lazy memory', () => {
   partialPageCases(engine);
 });
 
-describe('hooks', () => {
+describe.skipIf(lacks('binutils'))('hooks', () => {
   it('rethrows an exception thrown inside a hook after the run stops', () => {
     const emu = engine('x86');
     emu.mapBytes(0x1000n, assemble('x86', 'inc eax\ninc eax\ninc eax\nint3'));
@@ -225,7 +226,7 @@ describe('errors', () => {
   });
 });
 
-describe('x86 segment bases', () => {
+describe.skipIf(lacks('binutils'))('x86 segment bases', () => {
   it('fs:[124h] reads from the fs base (kernel code finds its thread there)', () => {
     const emu = engine('x86');
     emu.mapBytes(0x80000000n, assemble('x86', 'mov eax, dword ptr fs:[0x124]\nmov ebx, dword ptr [0x124 + 0xffdff000]\nint3'));

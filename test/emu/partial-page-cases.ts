@@ -5,6 +5,7 @@
 import { expect, it } from 'vitest';
 import type { Emulator } from '../../emu/emulator.ts';
 import { assemble } from '../helpers/assemble.ts';
+import { lacks } from '../helpers/system.ts';
 
 export function partialPageCases(engine: (arch: 'x86') => Emulator): void {
   const page = () => {
@@ -16,7 +17,7 @@ export function partialPageCases(engine: (arch: 'x86') => Emulator): void {
     return { bytes, known };
   };
 
-  it('treats unknown bytes of a partly known page as missing, and bytes the run wrote as known', () => {
+  it.skipIf(lacks('binutils'))('treats unknown bytes of a partly known page as missing, and bytes the run wrote as known', () => {
     const { bytes, known } = page();
     const emu = engine('x86');
     emu.setMemorySource({ read: () => undefined, readPartial: (address) => (address === 0x1000n ? { bytes, known } : undefined) });
@@ -27,7 +28,7 @@ export function partialPageCases(engine: (arch: 'x86') => Emulator): void {
     expect(result).toMatchObject({ kind: 'fault', access: 'read', address: 0x17f8n, reason: 'not-in-dump', pc: 0x1106n });
   });
 
-  it('a snapshot restore makes bytes written since it unknown again', () => {
+  it.skipIf(lacks('binutils'))('a snapshot restore makes bytes written since it unknown again', () => {
     const { bytes, known } = page();
     const emu = engine('x86');
     emu.setMemorySource({ read: () => undefined, readPartial: (address) => (address === 0x1000n ? { bytes, known } : undefined) });
@@ -42,7 +43,7 @@ export function partialPageCases(engine: (arch: 'x86') => Emulator): void {
     expect(emu.run({ from: 0x3000n, count: 1 })).toMatchObject({ kind: 'fault', access: 'read', address: 0x1800n });
   });
 
-  it('fetching an unknown byte stops before the instruction runs', () => {
+  it.skipIf(lacks('binutils'))('fetching an unknown byte stops before the instruction runs', () => {
     const { bytes, known } = page();
     known.fill(0, 0x105); // `pop eax` (at 0x1105, after the 5-byte push) onwards is unknown
     const emu = engine('x86');

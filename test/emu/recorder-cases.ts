@@ -4,9 +4,10 @@ import { Emulator } from '../../emu/emulator.ts';
 import { Recorder } from '../../emu/recorder.ts';
 import type { TraceBatch } from '../../traces/model.ts';
 import { assemble } from '../helpers/assemble.ts';
+import { lacks } from '../helpers/system.ts';
 
 export function recorderCases(expectNative: boolean): void {
-  it(`records pc, register changes and memory accesses per instruction (${expectNative ? 'native' : 'JS'} backend)`, () => {
+  it.skipIf(lacks('binutils'))(`records pc, register changes and memory accesses per instruction (${expectNative ? 'native' : 'JS'} backend)`, () => {
     const emu = Emulator.open('x86');
     const code = assemble('x86', 'mov eax, [0x2000]\npush eax\ninc eax\nint3');
     emu.mapBytes(0x1000n, code);

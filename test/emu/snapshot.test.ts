@@ -3,9 +3,10 @@ import { Emulator } from '../../emu/emulator.ts';
 import { Recorder } from '../../emu/recorder.ts';
 import type { TraceBatch } from '../../traces/model.ts';
 import { assemble } from '../helpers/assemble.ts';
+import { lacks } from '../helpers/system.ts';
 
 describe('snapshots', () => {
-  it('restoring context and dirty pages gives identical reruns', () => {
+  it.skipIf(lacks('binutils'))('restoring context and dirty pages gives identical reruns', () => {
     const emu = Emulator.open('x64');
     const code = assemble('x64', `
       mov rcx, 100

@@ -1,9 +1,11 @@
 /**
  * Real cores of small programs that crash the way a faulty machine would,
- * taken with `gdb -batch … gcore`. The program calls through a function
- * pointer (`call *slot`); `target` sits 4 bytes after a 16-byte boundary,
- * behind `int 3` padding, so clearing bit 2 of its address lands on the
- * padding and the crash is a deterministic SIGTRAP.
+ * run under gdb (test/helpers/run-to-core.ts: natively with `gcore`, or
+ * under qemu-user with qemu's own core when the kernel cannot run i386
+ * programs). The program calls through a function pointer (`call *slot`);
+ * `target` sits 4 bytes after a 16-byte boundary, behind `int 3` padding, so
+ * clearing bit 2 of its address lands on the padding and the crash is a
+ * deterministic SIGTRAP.
  *
  * - `cpu-target`: gdb steps into the call, then clears bit 2 of the pc: the
  *   CPU went elsewhere than the pointer says (memory intact).
@@ -13,12 +15,14 @@
  *
  * @example
  * ```ts
- * const { core, binary } = makeCrashCore('x64', 'cpu-target', dir);
+ * const { core, binary, writer } = await makeCrashCore('x86', 'cpu-target', dir); // writer: 'qemu' on a kernel without IA32 emulation
  * ```
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { toolchainFor, type Toolchain } from '../../lab/toolchain.ts';
+import { runToCore, type CoreRunResult } from './run-to-core.ts';
 
 export type CrashKind = 'cpu-target' | 'memory' | 'software';
 
@@ -40,28 +44,39 @@ int main(int argc, char **argv) { slot = argc > 1 ? 0 : target; caller(); puts("
 `;
 }
 
+/** The lab toolchain for `arch`; an error naming the packages it lacks (tests skip on `toolchainMissing(arch)` first). */
+function toolchain(arch: 'x64' | 'x86'): Toolchain {
+  const found = toolchainFor(arch);
+  if ('missing' in found) throw new Error(`Cannot build and run ${arch} crash programs: install ${found.missing.join(' ')}`);
+  return found;
+}
+
 /** Builds the program for `arch` in `dir` (once) and returns its path. */
 export function buildCrashProgram(arch: 'x64' | 'x86', dir: string): string {
   const binary = join(dir, `crash-${arch}`);
   if (existsSync(binary)) return binary;
   const sourcePath = join(dir, `crash-${arch}.c`);
   writeFileSync(sourcePath, source(arch));
-  execFileSync('gcc', ['-O1', '-g', '-no-pie', ...(arch === 'x86' ? ['-m32'] : []), '-o', binary, sourcePath], { stdio: 'pipe' });
+  const { cc, ccFlags } = toolchain(arch);
+  execFileSync(cc, ['-O1', '-g', '-no-pie', ...ccFlags, '-o', binary, sourcePath], { stdio: 'pipe' });
   return binary;
 }
 
 /** Runs the program under gdb, makes it crash as `kind` says, and saves the core. */
-export function makeCrashCore(arch: 'x64' | 'x86', kind: CrashKind, dir: string): { core: string; binary: string } {
+export async function makeCrashCore(arch: 'x64' | 'x86', kind: CrashKind, dir: string): Promise<CoreRunResult & { binary: string }> {
   const binary = buildCrashProgram(arch, dir);
-  const core = join(dir, `core-${arch}-${kind}`);
   const pointer = arch === 'x64' ? 'long' : 'int';
-  const steps: Record<CrashKind, string[]> = {
-    'cpu-target': ['break callsite', 'run', 'stepi', `set $pc = (${pointer})$pc ^ 4`, 'continue'],
-    memory: ['break callsite', 'run', `set var slot = (void(*)(void))((${pointer})slot ^ 4)`, 'continue'],
-    software: ['run'],
+  const commands: Record<CrashKind, string[]> = {
+    'cpu-target': ['break callsite', 'continue', 'stepi', `set $pc = (${pointer})$pc ^ 4`, 'continue'],
+    memory: ['break callsite', 'continue', `set var slot = (void(*)(void))((${pointer})slot ^ 4)`, 'continue'],
+    software: ['continue'],
   };
-  const args = ['-batch', '-nx', ...steps[kind].flatMap((s) => ['-ex', s]), '-ex', `gcore ${core}`, '--args', binary, ...(kind === 'software' ? ['null'] : [])];
-  execFileSync('gdb', args, { stdio: 'pipe', timeout: 60_000 });
-  if (!existsSync(core)) throw new Error(`gdb did not write ${core}`);
-  return { core, binary };
+  const result = await runToCore(toolchain(arch), {
+    program: binary,
+    args: kind === 'software' ? ['null'] : [],
+    commands: commands[kind],
+    signal: kind === 'software' ? 'SIGSEGV' : 'SIGTRAP',
+    core: join(dir, `core-${arch}-${kind}`),
+  });
+  return { ...result, binary };
 }

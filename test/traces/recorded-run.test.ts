@@ -10,8 +10,9 @@ import { textLines } from '../../traces/export/text.ts';
 import { readTrace } from '../../traces/reader.ts';
 import { TraceWriter } from '../../traces/writer.ts';
 import { assemble } from '../helpers/assemble.ts';
+import { lacks } from '../helpers/system.ts';
 
-it('records an x86 run into a file that reads back and prints as WinDbg would', async () => {
+it.skipIf(lacks('binutils'))('records an x86 run into a file that reads back and prints as WinDbg would', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'faultline-trace-'));
   const path = join(dir, 'run.fltrace');
   const emu = Emulator.open('x86');

@@ -1,18 +1,23 @@
 /**
- * Real cores made now: a tiny C program built with gcc (x86-64 and -m32)
- * crashes under gdb, which prints its registers and writes a core with
- * `gcore` in the same session; and the kernel writes a core of the same
- * program (`ulimit -c unlimited`) that gdb then reads. faultline must agree
- * with gdb on every register gdb prints, the signal, the faulting address,
- * the symbol at the pc and, for the kernel core (which leaves the code
- * out), the code bytes once it is given the executable.
+ * Real cores made now: a tiny C program built for x86-64 and i386 crashes
+ * under gdb, which prints its registers at the signal; the core is gdb's
+ * `gcore` of that moment or, on a kernel that cannot run i386 programs,
+ * qemu-user's own core of the guest (test/helpers/run-to-core.ts). And the
+ * kernel writes a core of the same program (`ulimit -c unlimited`) that gdb
+ * then reads. faultline must agree with gdb on every register gdb prints,
+ * the signal, the faulting address (where the core records it: qemu's does
+ * not), the symbol and the code at the pc and, for the kernel core (which
+ * leaves the code out), the code once it is given the executable.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { toolchainFor, type Toolchain } from '../../../lab/toolchain.ts';
 import { openElfCore } from '../../../src/dumps/elf/open-core.ts';
+import { runToCore } from '../../helpers/run-to-core.ts';
+import { toolchainMissing } from '../../helpers/system.ts';
 
 const SOURCE = `
 volatile int *target = (int *)0x10;
@@ -20,18 +25,16 @@ int __attribute__((noinline)) crash_here(int v) { return *target + v; }
 int main(void) { return crash_here(3); }
 `;
 
-function works(command: string, args: string[]): boolean {
-  return spawnSync(command, args, { stdio: 'ignore' }).status === 0;
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'faultline-elf-generated-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, 'crash.c'), SOURCE);
-const hasGdb = works('gdb', ['--version']);
-const builds = {
-  x64: works('gcc', ['-g', '-O0', '-o', join(dir, 'crash64'), join(dir, 'crash.c')]),
-  x86: works('gcc', ['-m32', '-g', '-O0', '-o', join(dir, 'crash32'), join(dir, 'crash.c')]),
-};
+
+/** Builds crash.c with `toolchain` into `exe` (once) and returns its path. */
+function build(toolchain: Toolchain, exe: string): string {
+  const binary = join(dir, exe);
+  if (!existsSync(binary)) execFileSync(toolchain.cc, [...toolchain.ccFlags, '-g', '-O0', '-o', binary, join(dir, 'crash.c')], { stdio: 'pipe' });
+  return binary;
+}
 
 /** gdb's `info registers` lines → name → value (gdb names: eflags, not efl). */
 function parseRegisters(text: string): Map<string, bigint> {
@@ -40,8 +43,18 @@ function parseRegisters(text: string): Map<string, bigint> {
   return out;
 }
 
-function gdb(args: string[]): string {
-  return execFileSync('gdb', ['-batch', '-nx', ...args], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+/** The 8 bytes gdb's `x/8xb $pc` printed. */
+function parseCode(text: string): Uint8Array {
+  const code = /:\s+((?:0x[0-9a-f]{2}\s*){8})$/m.exec(text);
+  expect(code, text).not.toBeNull();
+  return Uint8Array.from(code![1]!.trim().split(/\s+/).map((b) => Number(b)));
+}
+
+/** The offset in `info symbol $pc`'s `crash_here + N in section .text`. */
+function parseSymbolOffset(text: string): string {
+  const symbol = /^crash_here \+ (\d+) in section \.text/m.exec(text);
+  expect(symbol, text).not.toBeNull();
+  return `crash_here+0x${Number(symbol![1]).toString(16)}`;
 }
 
 /** The registers faultline and gdb both name, gdb's value beside ours. */
@@ -57,29 +70,43 @@ const X64_NAMES = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8',
 const X86_NAMES = ['eax', 'ebx', 'ecx', 'edx', 'esi', 'edi', 'ebp', 'esp', 'eip', 'eflags', 'cs', 'ss', 'ds', 'es', 'fs', 'gs'];
 
 const cases = [
-  { arch: 'x64' as const, exe: 'crash64', names: X64_NAMES, pc: 'rip', built: builds.x64 },
-  { arch: 'x86' as const, exe: 'crash32', names: X86_NAMES, pc: 'eip', built: builds.x86 },
+  { arch: 'x64' as const, exe: 'crash64', names: X64_NAMES, pc: 'rip' },
+  { arch: 'x86' as const, exe: 'crash32', names: X86_NAMES, pc: 'eip' },
 ];
 
-describe.each(cases)('a $arch core of a gcc-built program', ({ arch, exe, names, pc, built }) => {
-  it.skipIf(!hasGdb || !built)('matches gdb on the registers, signal and symbol of its gcore', () => {
-    const core = join(dir, `${exe}.gcore`);
-    const output = gdb([
-      '-ex', 'run', '-ex', 'info registers', '-ex', 'p $_siginfo.si_signo', '-ex', 'p $_siginfo._sifields._sigfault.si_addr',
-      '-ex', 'info symbol $pc', '-ex', `gcore ${core}`, '-ex', 'kill', join(dir, exe),
-    ]);
-    const registers = parseRegisters(output);
-    expect(output).toMatch(/\$1 = 11\n\$2 = \(void \*\) 0x10\n/);
-    const symbol = /^crash_here \+ (\d+) in section \.text/m.exec(output);
-    expect(symbol, output).not.toBeNull();
+describe.each(cases)('a $arch core of a gcc-built program', ({ arch, exe, names, pc }) => {
+  const missing = toolchainMissing(arch).length > 0;
+  const toolchain = toolchainFor(arch);
+  const runsNatively = !('missing' in toolchain) && toolchain.runner === 'native';
 
-    const dump = openElfCore(core);
+  it.skipIf(missing)('matches gdb on the registers, signal, symbol and code at the pc of its core', async () => {
+    const binary = build(toolchain as Toolchain, exe);
+    const siginfo = runsNatively ? ['p $_siginfo.si_signo', 'p $_siginfo._sifields._sigfault.si_addr'] : [];
+    const { core, output, writer } = await runToCore(toolchain as Toolchain, {
+      program: binary,
+      commands: ['continue', 'info registers', ...siginfo, 'info symbol $pc', 'x/8xb $pc'],
+      signal: 'SIGSEGV',
+      core: join(dir, `${exe}.core`),
+    });
+    expect(output).toMatch(/received signal SIGSEGV/);
+    if (writer === 'gdb gcore') expect(output).toMatch(/\$1 = 11\n\$2 = \(void \*\) 0x10\n/);
+    const registers = parseRegisters(output);
+
+    // qemu's core names no files (no NT_FILE): the executable is given, found through AT_ENTRY.
+    const dump = openElfCore(core, writer === 'qemu' ? { binaries: [binary] } : {});
     try {
       expect(dump.arch).toBe(arch);
       const ours = dump.threads[0]!.contexts[0]!.registers as Record<string, bigint | undefined>;
       compare(registers, ours, names);
-      expect(dump.fault).toMatchObject({ kind: 'signal', signal: 11, address: 0x10n });
-      expect(dump.symbols.format(ours[pc]!)).toBe(`${exe}!crash_here+0x${Number(symbol![1]).toString(16)}`);
+      if (writer === 'qemu') {
+        // No NT_SIGINFO: the signal comes from NT_PRSTATUS, the fault address is not recorded.
+        expect(dump.fault).toMatchObject({ kind: 'signal', signal: 11, provenance: { source: 'NT_PRSTATUS' } });
+        expect(dump.fault).not.toHaveProperty('address');
+      } else {
+        expect(dump.fault).toMatchObject({ kind: 'signal', signal: 11, address: 0x10n, provenance: { source: 'NT_SIGINFO' } });
+      }
+      expect(dump.symbols.format(ours[pc]!)).toBe(`${exe}!${parseSymbolOffset(output)}`);
+      expect(dump.memory.read(ours[pc]!, 8)).toEqual(parseCode(output));
     } finally {
       dump.close();
     }
@@ -88,17 +115,17 @@ describe.each(cases)('a $arch core of a gcc-built program', ({ arch, exe, names,
   const pattern = existsSync('/proc/sys/kernel/core_pattern') ? readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim() : '|';
   const kernelCores = !pattern.startsWith('|') && !pattern.includes('/');
 
-  it.skipIf(!hasGdb || !built || !kernelCores)('fills the code a kernel core leaves out from the executable, as gdb reads it', () => {
+  // Only a kernel that runs the program writes its core (under qemu-user, qemu does: see above).
+  it.skipIf(missing || !runsNatively || !kernelCores)('fills the code a kernel core leaves out from the executable, as gdb reads it', () => {
+    build(toolchain as Toolchain, exe);
     const run = join(dir, `kernel-${exe}`);
     execFileSync('sh', ['-c', `mkdir -p ${run} && cd ${run} && cp ../${exe} . && ulimit -c unlimited && ./${exe}; true`], { stdio: 'ignore' });
     const core = readdirSync(run).find((name) => name.startsWith('core'));
     expect(core, `a kernel core in ${run} (core_pattern ${pattern})`).toBeDefined();
     const corePath = join(run, core!);
-    const output = gdb(['-ex', 'info registers', '-ex', 'x/8xb $pc', '-ex', 'info symbol $pc', join(run, exe), corePath]);
+    const output = execFileSync((toolchain as Toolchain).gdb, ['-batch', '-nx', '-ex', 'info registers', '-ex', 'x/8xb $pc', '-ex', 'info symbol $pc', join(run, exe), corePath], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
     const registers = parseRegisters(output);
-    const code = /:\s+((?:0x[0-9a-f]{2}\s*){8})$/m.exec(output);
-    expect(code, output).not.toBeNull();
-    const expectedCode = Uint8Array.from(code![1]!.trim().split(/\s+/).map((b) => Number(b)));
+    const expectedCode = parseCode(output);
 
     // Move the executable away, so the path NT_FILE names no longer finds it.
     const moved = join(run, `${exe}.moved`);
@@ -114,8 +141,7 @@ describe.each(cases)('a $arch core of a gcc-built program', ({ arch, exe, names,
       // The executable is found through AT_ENTRY (its name no longer matches) and fills the code.
       expect(filled.memory.read(ours[pc]!, 8)).toEqual(expectedCode);
       expect(filled.memory.provenanceOf(ours[pc]!)?.source).toBe(moved);
-      const symbol = /^crash_here \+ (\d+) in section \.text/m.exec(output);
-      expect(filled.symbols.format(ours[pc]!)).toBe(`${exe}!crash_here+0x${Number(symbol![1]).toString(16)}`);
+      expect(filled.symbols.format(ours[pc]!)).toBe(`${exe}!${parseSymbolOffset(output)}`);
     } finally {
       bare.close();
       filled.close();

@@ -1,0 +1,33 @@
+/**
+ * `npm test`'s first step: the system packages the tests use
+ * (test/helpers/system.ts). As root on Debian with apt-get, unless
+ * FAULTLINE_NO_INSTALL=1, it installs the missing ones (lab/toolchain.ts:
+ * one `apt-get update`, then the packages); otherwise, or when apt-get
+ * fails, it prints one line naming them, and the tests that need them skip.
+ * Then it builds the native recorder if `npm install` could not (no C
+ * compiler then). It never fails the test run.
+ */
+import { existsSync } from 'node:fs';
+import { locateUnicorn } from '../emu/library.ts';
+import { NATIVE_RECORDER_PATH } from '../emu/native.ts';
+import { canInstallPackages, installPackages } from '../lab/toolchain.ts';
+import { lacks, missingPackages, TEST_PACKAGES } from '../test/helpers/system.ts';
+import { buildNativeRecorder } from './native-recorder.ts';
+
+function say(line: string): void {
+  process.stderr.write(`faultline: ${line}\n`);
+}
+
+let missing = missingPackages(TEST_PACKAGES);
+const tried = missing.length > 0 && canInstallPackages();
+if (tried) {
+  installPackages(missing, say);
+  missing = missingPackages(TEST_PACKAGES);
+}
+if (missing.length > 0) {
+  const list = missing.join(' ');
+  say(`${tried ? 'apt-get could not install' : 'missing'} ${list}: the tests that need them are skipped (apt-get install ${list})`);
+}
+
+const unicorn = locateUnicorn();
+if (unicorn && !existsSync(NATIVE_RECORDER_PATH) && !lacks('gcc')) buildNativeRecorder(unicorn.path, say);
