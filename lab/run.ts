@@ -93,10 +93,15 @@ interface WriterInput {
   siAddr?: bigint;
 }
 
-async function loadWriters(): Promise<Writers | undefined> {
+async function loadWriters(log: (line: string) => void): Promise<Writers | undefined> {
   const path = new URL('./writers/index.ts', import.meta.url);
   if (!existsSync(path)) return undefined;
-  return (await import(path.href)) as Writers;
+  try {
+    return (await import(path.href)) as Writers;
+  } catch (error) {
+    log(`the minidump and transcript writers cannot be loaded, only ELF cores are judged: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
 }
 
 /** Writes the other formats a case was sampled for; a writer that fails skips that format (noted). */
@@ -142,7 +147,7 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
   });
   log(`built ${builds.size} programs`);
 
-  const writers = await loadWriters();
+  const writers = await loadWriters(log);
   const results: CaseResult[] = [];
   let verified = 0;
   const maxAttempts = options.cases * (options.attemptsPerCase ?? 8);
