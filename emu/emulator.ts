@@ -24,7 +24,8 @@ import { trapName } from './traps.ts';
 import { Watchdog } from './watchdog.ts';
 import { X86Segments } from './segments.ts';
 import { faultOf, isSegment, mergeRanges } from './emulator-helpers.ts';
-import type { MemorySource } from './memory-source.ts';
+import { abortsUnicorn } from './unicorn-quirks.ts';
+import type { MemorySource, UnknownFill } from './memory-source.ts';
 import type { RunResult } from './run-result.ts';
 import {
   pcRegister, registersOf, registerMask, unicornRegisterId,
@@ -197,6 +198,14 @@ export class Emulator {
     return new Uint8Array(out.buffer, out.byteOffset, length);
   }
 
+  /** Up to `length` bytes at `address`, fewer where the mapping ends. */
+  private tryRead(address: bigint, length: number): Uint8Array {
+    for (let n = length; n > 0; n--) {
+      if (this.isMapped(address + BigInt(n - 1))) return this.read(address, n);
+    }
+    return new Uint8Array(0);
+  }
+
   /** Writes bytes; throws EmulationError when any is unmapped. */
   write(address: bigint, bytes: Uint8Array): void {
     this.check(unicorn().uc_mem_write(this.engine, address, bytes, bytes.length), `uc_mem_write(0x${address.toString(16)}, ${bytes.length})`, address);
@@ -221,7 +230,7 @@ export class Emulator {
    * Maps pages from `source` on demand: an access to an unmapped page maps it;
    * a page the source lacks stops the run with a `not-in-dump` fault.
    */
-  setMemorySource(source: MemorySource): void {
+  setMemorySource(source: MemorySource, options: { fill?: UnknownFill } = {}): void {
     if (this.pager) throw new EmulationError('setMemorySource', 'A memory source is already set');
     this.pager = new LazyPager(
       {
@@ -235,11 +244,26 @@ export class Emulator {
         stopWith: (result) => this.stopWith(result),
         stop: () => unicorn().uc_emu_stop(this.engine),
         pageMapped: (page) => this.snapshots?.pageMapped(page),
+        isMapped: (address) => this.isMapped(address),
       },
       source,
       this.hooks,
+      options.fill,
     );
     this.pager.install();
+  }
+
+  /**
+   * Maps the pages of [address, address+length) from the memory source now
+   * (as an access would); false when the source lacks one of them.
+   */
+  pageIn(address: bigint, length: number): boolean {
+    if (!this.pager) return false;
+    const page = BigInt(PAGE_SIZE);
+    for (let at = address - (address % page); at < address + BigInt(length); at += page) {
+      if (!this.pager.mapNow(at)) return false;
+    }
+    return true;
   }
 
   /** Pages mapped on demand so far. */
@@ -326,6 +350,9 @@ export class Emulator {
       throw new EmulationError('run', 'A run needs an instruction budget, an end address or a time budget');
     }
     this.stopResult = undefined;
+    if (this.isMapped(from) && abortsUnicorn(this.arch, this.tryRead(from, 16))) {
+      return { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: from };
+    }
     this.observer?.begin(limit);
     const uc = unicorn();
     const started = performance.now();
@@ -362,6 +389,9 @@ export class Emulator {
       const text = ucErrorText(status);
       const error = new EmulationError('uc_emu_start', `uc_emu_start failed at 0x${pc.toString(16)}: ${text}`, { code: status, ucError: text, address: pc });
       const fault = faultOf(status);
+      if (fault && fault.access === 'fetch' && this.pager?.isUnknownPage(pc)) {
+        return { kind: 'fault', address: pc, access: 'fetch', size: 0, pc, reason: 'not-in-dump', message: `code at 0x${pc.toString(16)} is not in the dump`, instructions };
+      }
       if (fault) {
         return { kind: 'fault', address: pc, access: fault.access, size: 0, pc, reason: fault.reason, message: text, instructions };
       }

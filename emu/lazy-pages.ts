@@ -14,8 +14,8 @@
  */
 import { InvalidMemoryCallback, MemoryCallback, CodeCallback } from './ffi.ts';
 import { u64 } from './ffi.ts';
-import { UC_HOOK, UC_HOOK_MEM_UNMAPPED, UC_MEM, UC_PROT } from './constants.ts';
-import type { Access, MemorySource } from './memory-source.ts';
+import { UC_HOOK, UC_HOOK_MEM_PROT, UC_HOOK_MEM_UNMAPPED, UC_MEM, UC_PROT } from './constants.ts';
+import { fillBytes, type Access, type MemorySource, type UnknownFill } from './memory-source.ts';
 import type { HookRegistry } from './hooks.ts';
 import type { RunResult } from './run-result.ts';
 import { nativeRecorder } from './native.ts';
@@ -34,6 +34,7 @@ export interface PagerHost {
   stop(): void;
   /** Called after a page is mapped during a run, so dirty tracking can save it. */
   pageMapped(page: bigint): void;
+  isMapped(address: bigint): boolean;
 }
 
 interface PartialPage {
@@ -42,8 +43,8 @@ interface PartialPage {
 }
 
 function accessOf(type: number): Access {
-  if (type === UC_MEM.WRITE_UNMAPPED || type === UC_MEM.WRITE) return 'write';
-  if (type === UC_MEM.FETCH_UNMAPPED || type === UC_MEM.FETCH) return 'fetch';
+  if (type === UC_MEM.WRITE_UNMAPPED || type === UC_MEM.WRITE || type === UC_MEM.WRITE_PROT) return 'write';
+  if (type === UC_MEM.FETCH_UNMAPPED || type === UC_MEM.FETCH || type === UC_MEM.FETCH_PROT) return 'fetch';
   return 'read';
 }
 
@@ -53,6 +54,8 @@ export class LazyPager {
   private writtenSinceBaseline: Array<PartialPage | number> = [];
   /** Pages the source was asked for and does not hold: replays hit them again and again. */
   private readonly absent = new Set<bigint>();
+  /** Pages mapped with a fill and no known byte: readable, never executable. */
+  private readonly unknownPages = new Set<bigint>();
   private partialHooksInstalled = false;
   /** Pages mapped from the source so far. */
   mappedPages = 0;
@@ -63,15 +66,31 @@ export class LazyPager {
     private readonly host: PagerHost,
     private readonly source: MemorySource,
     private readonly hooks: HookRegistry,
+    /** Unknown bytes of mapped memory read as this fill instead of stopping the run. */
+    private readonly fill?: UnknownFill,
   ) {}
 
   install(): void {
     // Hooks added mid-run would need translations dropped while code runs, so
     // the partial-page checks go in up front for sources that can need them.
-    if (this.source.readPartial || this.source.writesCreateMemory) this.installPartialHooks();
+    if (this.source.readPartial || this.source.writesCreateMemory || this.fill) this.installPartialHooks();
     this.hooks.add(UC_HOOK_MEM_UNMAPPED, InvalidMemoryCallback, (_uc, type: number, address: number | bigint, size: number) =>
       this.onUnmapped(type, u64(address), size),
     );
+    // An access the page's rights forbid (a write to read-only data, a guard page, executing data): the CPU faulted there too.
+    this.hooks.add(UC_HOOK_MEM_PROT, InvalidMemoryCallback, (_uc, type: number, address: number | bigint, size: number) => {
+      const at = u64(address);
+      const access = accessOf(type);
+      if (access === 'fetch' && this.isUnknownPage(at)) {
+        this.host.stopWith({ kind: 'fault', address: at, access, size, pc: at, reason: 'not-in-dump', message: `code at 0x${at.toString(16)} is not in the dump` });
+        return false;
+      }
+      this.host.stopWith({
+        kind: 'fault', address: at, access, size, pc: access === 'fetch' ? at : this.host.readPc(), reason: 'protection',
+        message: `${access} of 0x${at.toString(16)} is not allowed by the page's rights`,
+      });
+      return false;
+    });
   }
 
   private onUnmapped(type: number, address: bigint, size: number): boolean {
@@ -79,17 +98,30 @@ export class LazyPager {
     const access = accessOf(type);
     const full = this.absent.has(page) ? undefined : this.source.read(page, PAGE_SIZE);
     if (full) {
-      this.host.mapPage(page, full, UC_PROT.ALL);
+      this.host.mapPage(page, full, this.protection(page));
       this.mappedPages++;
       this.host.pageMapped(page);
+      // The access that brought us here may be one the page's rights forbid: Unicorn faults it on retry.
       return true;
     }
     let part = full || this.absent.has(page) ? undefined : this.source.readPartial?.(page, PAGE_SIZE);
-    if ((!part || !part.known.some((k) => k !== 0)) && access === 'write' && this.source.writesCreateMemory) {
+    const anyKnown = part?.known.some((k) => k !== 0) ?? false;
+    if (!anyKnown && access === 'write' && this.source.writesCreateMemory) {
       part = { bytes: new Uint8Array(PAGE_SIZE), known: new Uint8Array(PAGE_SIZE) };
     }
-    if (part && (part.known.some((k) => k !== 0) || access === 'write')) {
-      this.host.mapPage(page, part.bytes, UC_PROT.ALL);
+    // Mapped at the crash, bytes not saved: with a fill, a page of unknown bytes.
+    if (!anyKnown && this.fill && !this.absent.has(page) && this.source.mapped?.(address) === true) {
+      part = { bytes: new Uint8Array(PAGE_SIZE), known: new Uint8Array(PAGE_SIZE) };
+    }
+    if (part && (part.known.some((k) => k !== 0) || access === 'write' || this.fill)) {
+      const unknownPage = !part.known.some((k) => k !== 0);
+      if (this.fill) {
+        const filler = fillBytes(this.fill, page, PAGE_SIZE);
+        for (let i = 0; i < PAGE_SIZE; i++) if (!part.known[i]) part.bytes[i] = filler[i]!;
+      }
+      // A page with no known byte is never code: not even translated (a fill is no instruction stream).
+      if (unknownPage) this.unknownPages.add(page);
+      this.host.mapPage(page, part.bytes, unknownPage ? this.protection(page) & ~UC_PROT.EXEC : this.protection(page));
       this.mappedPages++;
       this.partial.set(page, { state: part.known.map((k) => (k ? 1 : 0)) });
       this.fetchChecker?.lib.ft_fetch_mark(this.fetchChecker.handle, page, part.known, PAGE_SIZE);
@@ -99,19 +131,62 @@ export class LazyPager {
         this.markWritten(address, size);
         return true;
       }
+      if (this.fill && access === 'read') return true;
       return !this.stopIfUnknown(access, address, size);
     }
     this.absent.add(page);
+    const unmapped = this.source.mapped?.(address) === false;
     this.host.stopWith({
       kind: 'fault',
       address,
       access,
       size,
       pc: access === 'fetch' ? address : this.host.readPc(),
-      reason: 'not-in-dump',
-      message: `memory at 0x${address.toString(16)} is not in the dump`,
+      reason: unmapped ? 'unmapped' : 'not-in-dump',
+      message: unmapped ? `0x${address.toString(16)} was not mapped` : `memory at 0x${address.toString(16)} is not in the dump`,
     });
     return false;
+  }
+
+  /**
+   * Maps the page holding `address` from the source now, as an access would;
+   * false when the source cannot supply it.
+   */
+  mapNow(address: bigint): boolean {
+    const page = address & PAGE_MASK;
+    if (this.isMapped(page)) return true;
+    const full = this.absent.has(page) ? undefined : this.source.read(page, PAGE_SIZE);
+    if (full) {
+      this.host.mapPage(page, full, this.protection(page));
+      this.mappedPages++;
+      this.host.pageMapped(page);
+      return true;
+    }
+    const part = this.absent.has(page) ? undefined : this.source.readPartial?.(page, PAGE_SIZE);
+    const anyKnown = part?.known.some((k) => k !== 0) ?? false;
+    if (!part || (!anyKnown && !(this.fill && this.source.mapped?.(address) === true))) return false;
+    if (this.fill) {
+      const filler = fillBytes(this.fill, page, PAGE_SIZE);
+      for (let i = 0; i < PAGE_SIZE; i++) if (!part.known[i]) part.bytes[i] = filler[i]!;
+    }
+    if (!anyKnown) this.unknownPages.add(page);
+    this.host.mapPage(page, part.bytes, anyKnown ? this.protection(page) : this.protection(page) & ~UC_PROT.EXEC);
+    this.mappedPages++;
+    this.partial.set(page, { state: part.known.map((k) => (k ? 1 : 0)) });
+    this.fetchChecker?.lib.ft_fetch_mark(this.fetchChecker.handle, page, part.known, PAGE_SIZE);
+    this.host.pageMapped(page);
+    return true;
+  }
+
+  /** The rights the source says the page had; all of them when it does not say. */
+  private protection(page: bigint): number {
+    const rights = this.source.rights?.(page);
+    if (!rights) return UC_PROT.ALL;
+    return (rights.read ? UC_PROT.READ : 0) | (rights.write ? UC_PROT.WRITE : 0) | (rights.execute ? UC_PROT.EXEC | UC_PROT.READ : 0);
+  }
+
+  private isMapped(page: bigint): boolean {
+    return this.host.isMapped(page);
   }
 
   private installPartialHooks(): void {
@@ -122,11 +197,14 @@ export class LazyPager {
     const handle = lib?.ft_fetch_new(this.host.engine, this.host.pcRegisterId);
     if (lib && handle) {
       this.fetchChecker = { lib, handle };
+      if (this.fill) lib.ft_fetch_allow_reads(handle, 1);
       return;
     }
-    this.hooks.add(UC_HOOK.MEM_READ, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number) => {
-      this.stopIfUnknown('read', u64(address), size);
-    });
+    if (!this.fill) {
+      this.hooks.add(UC_HOOK.MEM_READ, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number) => {
+        this.stopIfUnknown('read', u64(address), size);
+      });
+    }
     this.hooks.add(UC_HOOK.MEM_WRITE, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number) => {
       this.markWritten(u64(address), size);
     });
@@ -186,6 +264,11 @@ export class LazyPager {
         this.writtenSinceBaseline.push(page, offset);
       }
     });
+  }
+
+  /** True when `address` is in a page of unknown bytes (a fetch there is of code the dump lacks). */
+  isUnknownPage(address: bigint): boolean {
+    return this.unknownPages.has(address & PAGE_MASK);
   }
 
   /** After a run: the fault the native checker stopped it with, if any. */

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 import { unicorn } from './ffi.ts';
 
-/** Where scripts/postinstall.ts puts the built recorder. */
+/** Where scripts/native-recorder.ts puts the built recorder. */
 export const NATIVE_RECORDER_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'native', 'librecorder.so');
 
 export const FlushCallback = koffi.proto('void ft_flush_cb(uint32_t reason)');
@@ -43,6 +43,7 @@ const SIGNATURES = {
   ft_fetch_mark: 'int ft_fetch_mark(void *c, uint64_t address, const uint8_t *mask, uint32_t length)',
   ft_fetch_stopped: 'uint32_t ft_fetch_stopped(void *c, _Out_ uint64_t *missing, _Out_ uint64_t *pc)',
   ft_fetch_flag: 'uint32_t ft_fetch_flag(void *c)',
+  ft_fetch_allow_reads: 'void ft_fetch_allow_reads(void *c, uint32_t allowed)',
   ft_fetch_free: 'void ft_fetch_free(void *c)',
   ft_watchdog_new: 'void *ft_watchdog_new(void *uc)',
   ft_watchdog_arm: 'void ft_watchdog_arm(void *w, uint64_t timeout_us)',

@@ -403,6 +403,7 @@ typedef struct {
   uint64_t missing; /* first unknown byte, valid when stopped */
   uint64_t missing_pc;
   uint32_t stopped; /* 0 = no, 1 = fetch, 2 = read */
+  uint32_t reads_allowed; /* unknown bytes hold a fill the caller chose: only fetches stop */
 } ft_fetch;
 
 static ft_known_page *find_page(ft_fetch *c, uint64_t page) {
@@ -444,7 +445,7 @@ static void on_fetch(uc_engine *uc, uint64_t address, uint32_t size, void *user)
 static void on_read(uc_engine *uc, int type __attribute__((unused)), uint64_t address, int size,
                     int64_t value __attribute__((unused)), void *user) {
   ft_fetch *c = user;
-  if (c->count == 0) return;
+  if (c->count == 0 || c->reads_allowed) return;
   uint64_t at = first_unknown(c, address, (uint32_t)size);
   if (at == UINT64_MAX) return;
   uint64_t pc = 0;
@@ -545,6 +546,9 @@ uint32_t ft_fetch_stopped(ft_fetch *c, uint64_t *missing, uint64_t *pc) {
   c->stopped = 0;
   return s;
 }
+
+/* Reads of unknown bytes stop the run (0, the default) or read the fill the pages hold (1); fetches always stop. */
+void ft_fetch_allow_reads(ft_fetch *c, uint32_t allowed) { c->reads_allowed = allowed; }
 
 /* Whether the last run stopped on an unknown byte, without clearing (cheap to call after every run). */
 uint32_t ft_fetch_flag(ft_fetch *c) { return c->stopped; }

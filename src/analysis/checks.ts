@@ -1,18 +1,20 @@
 /**
  * Compares a replay's outcome with what the dump recorded: the trap itself,
- * each register of the fault context, the flags, and each memory slot the
- * replay wrote. A value the dump does not hold is *unknown*, never a
- * mismatch. A register whose start value passes through the window
- * unchanged is marked *carried*: its match says only that the window left
- * it alone, and it is not counted as evidence.
+ * each register of the fault context, and each memory slot the replay
+ * wrote. A value the dump does not hold, and a replayed value that depends
+ * on one (the replay lanes disagree on it), is *unknown*: never a match,
+ * never a mismatch. A register the window never wrote ends as it started,
+ * so its match is *carried*: it says only that the window left it alone,
+ * and is not counted as evidence.
  *
  * @example
  * ```ts
- * const checks = compareOutcome(dump, site, outcome, { carried, stated: {} });
+ * const checks = compareOutcome(dump, site, outcome, context);
  * checks.filter((c) => c.status === 'mismatch');
  * ```
  */
-import { pcRegister, pointerSize, registerMask, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
+import { pcRegister, pointerSize, registerMask, spRegister, type Arch, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
+import type { RunResult } from '../../emu/run-result.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress, formatValue } from '../format.ts';
 import type { FaultSite } from './fault-site.ts';
@@ -25,18 +27,14 @@ export interface Check {
   what: string;
   /** What the dump recorded (hex), absent when it does not hold the value. */
   expected?: string;
-  /** What the replay produced (hex). */
+  /** What the replay produced (hex), absent when it depends on what the dump lacks. */
   actual?: string;
   status: CheckStatus;
   /** `computed` when the replay produced the value; `carried` when it is the start value, unchanged. */
   basis: 'computed' | 'carried';
-  /** Why a check is unknown when the dump does hold the value. */
+  /** Why a check is unknown. */
   note?: string;
 }
-
-/** The flag bits compared: CF PF AF ZF SF TF IF DF OF (not RF, VM, AC, ID or reserved bits). */
-const X86_FLAGS_MASK = 0xfd5n;
-const SELECTORS = new Set(['cs', 'ss', 'ds', 'es', 'fs', 'gs', 'fs_base', 'gs_base']);
 
 export interface CheckSummary {
   match: number;
@@ -55,87 +53,131 @@ export function summarize(checks: Check[]): CheckSummary {
   return summary;
 }
 
-/** Did the replay stop the way the dump says the machine did? */
-export function trapCheck(dump: Dump, site: FaultSite, outcome: ReplayOutcome): Check {
-  const arch = dump.arch;
-  const f = (v: bigint) => formatAddress(arch, v);
-  const r = outcome.result;
-  const expectedPc = site.reportedPc ?? site.pc;
-  let actual: string;
-  let status: CheckStatus;
-  if (site.kind === 'breakpoint') {
-    const isBreak = r.kind === 'trapped' && (r.name === 'int 3' || r.name === 'brk');
-    actual = r.kind === 'trapped' ? `${r.name} at ${f(r.pc)}` : describeEnd(r, f);
-    status = isBreak && r.pc === expectedPc ? 'match' : 'mismatch';
-    return { what: 'trap', expected: `breakpoint at ${f(expectedPc)}`, actual, status, basis: 'computed' };
-  }
-  if (site.kind === 'access-violation') {
-    const address = site.accessAddress ?? site.pc;
-    actual = describeEnd(r, f);
-    // A read-modify-write (add [eax],ebx) faults on its read in the emulator; the CPU reports the write.
-    const sameAccess = (a: 'read' | 'write' | 'execute') => site.access === undefined || a === site.access || (a !== 'execute' && site.access !== 'execute');
-    const faulted = r.kind === 'fault' && (r.address === address || nonCanonicalAsRecorded(arch, address, r.address)) && sameAccess(accessName(r.access));
-    status = faulted ? 'match' : 'mismatch';
-    return { what: 'trap', expected: `${site.access ?? 'access'} of ${f(address)} at ${f(site.pc)}`, actual, status, basis: 'computed' };
-  }
-  actual = describeEnd(r, f);
-  status = r.kind === 'trapped' && r.pc === expectedPc ? 'match' : r.kind === 'fault' && r.pc === site.pc ? 'match' : 'mismatch';
-  return { what: 'trap', expected: `${site.kind} at ${f(site.pc)}`, actual, status, basis: 'computed' };
+/** What the checks need to know about the window beyond the outcome. */
+export interface CheckContext {
+  /** Registers the window writes: their matches are computed evidence. */
+  written: ReadonlySet<RegisterName>;
+  /** Start values: a final value equal to it, of a register the window does not write, is carried. */
+  initial: RegisterValues;
+  /** Register values the user stated for stepped-over calls: not evidence when they reach the end unchanged. */
+  stated: RegisterValues;
+  /** Whether the window's start can be reached at all (see arrival.ts); a mismatch here sinks every hypothesis of the window. */
+  arrival?: Check;
+}
+
+/** The flag bits compared: x86 CF PF AF ZF SF TF IF DF OF; AArch64 N Z C V. */
+const X86_FLAGS_MASK = 0xfd5n;
+const NZCV_MASK = 0xf000_0000n;
+const NOT_COMPARED = new Set<string>(['cs', 'ss', 'ds', 'es', 'fs', 'gs', 'fs_base', 'gs_base', 'tpidr_el0']);
+
+function maskOf(arch: Arch, name: RegisterName): bigint {
+  return name === 'efl' ? X86_FLAGS_MASK : name === 'nzcv' ? NZCV_MASK : registerMask(arch);
+}
+
+/** True when `address` is not canonical on x86-64 (bits 63..47 not all equal). */
+export function nonCanonical(arch: Arch, address: bigint): boolean {
+  if (arch !== 'x64') return false;
+  const top = address >> 47n;
+  return top !== 0n && top !== 0x1ffffn;
 }
 
 /**
- * Windows records a #GP from a non-canonical x64 address as an access to
- * ffffffffffffffff (the CPU reports no address); Unicorn faults at the
- * address itself.
+ * A #GP from a non-canonical address leaves no address: Windows records
+ * ffffffffffffffff, Linux si_addr 0 with si_code SI_KERNEL. Unicorn faults
+ * at the address itself.
  */
-export function nonCanonicalAsRecorded(arch: Dump['arch'], recorded: bigint, replayed: bigint): boolean {
-  if (arch !== 'x64' || recorded !== 0xffff_ffff_ffff_ffffn) return false;
-  const top = replayed >> 47n;
-  return top !== 0n && top !== 0x1ffffn;
+export function nonCanonicalAsRecorded(arch: Arch, recorded: bigint, replayed: bigint): boolean {
+  return (recorded === 0xffff_ffff_ffff_ffffn || recorded === 0n) && nonCanonical(arch, replayed);
 }
 
 function accessName(access: 'read' | 'write' | 'fetch'): 'read' | 'write' | 'execute' {
   return access === 'fetch' ? 'execute' : access;
 }
 
-function describeEnd(r: ReplayOutcome['result'], f: (v: bigint) => string): string {
+export function describeEnd(r: RunResult, f: (v: bigint) => string): string {
   switch (r.kind) {
     case 'trapped': return `${r.name} at ${f(r.pc)}`;
     case 'fault': return `${accessName(r.access)} of ${f(r.address)} (${r.reason === 'not-in-dump' ? 'not in the dump' : r.reason})`;
     case 'reached': return `stopped at ${f(r.pc)}`;
-    case 'budget': return `ran out of ${r.budget} budget at ${f(r.pc)}`;
+    case 'budget': return `ran out of its ${r.budget} budget at ${f(r.pc)}`;
     case 'error': return `emulation error at ${f(r.pc)}`;
   }
 }
 
-/** What the checks need to know about the window beyond the outcome. */
-export interface CheckContext {
-  /** Registers whose start value passes through the window unchanged. */
-  carried: ReadonlySet<RegisterName>;
-  /** Register values the user stated for stepped-over calls: not evidence when they reach the end unchanged. */
-  stated: RegisterValues;
+/** Did the replay stop the way the dump says the machine did? */
+export function trapCheck(dump: Dump, site: FaultSite, outcome: ReplayOutcome): Check {
+  const arch = dump.arch;
+  const f = (v: bigint) => formatAddress(arch, v);
+  const r = outcome.result;
+  const expectedPc = site.reportedPc ?? site.pc;
+  const actual = describeEnd(r, f);
+  const base = { what: 'trap', basis: 'computed' as const };
+  if (!outcome.resultKnown) {
+    return { ...base, expected: describeSite(site, f), status: 'unknown', note: 'how the replay ends depends on values the dump does not hold' };
+  }
+  if (r.kind === 'error') return { ...base, expected: describeSite(site, f), actual, status: 'unknown', note: 'the emulator failed' };
+  switch (site.kind) {
+    case 'breakpoint': {
+      const isBreak = r.kind === 'trapped' && (r.name === 'int 3' || r.name === 'brk');
+      // Linux reports the pc after an x86 int 3, Windows the int 3 itself; Unicorn the one after.
+      const at = r.pc === expectedPc || r.pc === site.pc || r.pc === site.pc + 1n;
+      return { ...base, expected: `breakpoint at ${f(expectedPc)}`, actual, status: isBreak && at ? 'match' : unknownOr(r, site) };
+    }
+    case 'access-violation': {
+      const address = site.accessAddress ?? site.pc;
+      // A read-modify-write (add [eax],ebx) faults on its read in the emulator; the CPU reports the write.
+      const sameAccess = (a: 'read' | 'write' | 'execute') => site.access === undefined || a === site.access || (a !== 'execute' && site.access !== 'execute');
+      const faulted = r.kind === 'fault' && (r.address === address || (site.accessAddress !== undefined && nonCanonicalAsRecorded(arch, site.accessAddress, r.address)) || (site.accessAddress === undefined && r.pc === site.pc)) && sameAccess(accessName(r.access));
+      return { ...base, expected: describeSite(site, f), actual, status: faulted ? 'match' : unknownOr(r, site) };
+    }
+    default: {
+      const match = (r.kind === 'trapped' && (r.pc === expectedPc || r.pc === site.pc)) || (r.kind === 'fault' && r.pc === site.pc);
+      return { ...base, expected: describeSite(site, f), actual, status: match ? 'match' : unknownOr(r, site) };
+    }
+  }
+}
+
+/** A replay that stopped on memory the dump lacks, short of the fault, tells nothing; any other end is a mismatch. */
+function unknownOr(r: RunResult, site: FaultSite): CheckStatus {
+  if (r.kind === 'fault' && r.reason === 'not-in-dump' && r.address !== (site.accessAddress ?? site.pc)) return 'unknown';
+  return 'mismatch';
+}
+
+export function describeSite(site: FaultSite, f: (v: bigint) => string): string {
+  if (site.kind === 'access-violation') return `${site.access ?? 'access'} of ${f(site.accessAddress ?? site.pc)} at ${f(site.pc)}`;
+  if (site.kind === 'breakpoint') return `breakpoint at ${f(site.reportedPc ?? site.pc)}`;
+  return `${site.kind} at ${f(site.pc)}`;
 }
 
 /** Each register of the fault context against the replay's final registers. */
 export function registerChecks(dump: Dump, site: FaultSite, outcome: ReplayOutcome, context: CheckContext): Check[] {
   const arch = dump.arch;
   const recorded = site.context?.registers ?? {};
+  const notHeld = new Set(site.context?.unknown ?? []);
   const checks: Check[] = [];
   for (const [name, value] of Object.entries(recorded) as Array<[RegisterName, bigint | undefined]>) {
-    if (value === undefined || SELECTORS.has(name)) continue;
+    if (value === undefined || NOT_COMPARED.has(name)) continue;
     const actualRaw = outcome.final[name];
     if (actualRaw === undefined) continue;
-    const mask = name === 'efl' ? X86_FLAGS_MASK : registerMask(arch);
+    const mask = maskOf(arch, name);
+    const known = outcome.knownRegisters.has(name);
+    const computed = context.written.has(name) || name === pcRegister(arch) || (context.initial[name] !== undefined && ((context.initial[name]! ^ actualRaw) & mask) !== 0n);
+    const basis = computed ? 'computed' : 'carried';
+    if (notHeld.has(name)) {
+      checks.push({ what: name, actual: known ? formatValue(arch, actualRaw) : undefined, status: 'unknown', basis, note: `the ${site.context?.kind ?? 'context'} does not hold ${name}` });
+      continue;
+    }
+    if (!known) {
+      checks.push({ what: name, expected: formatValue(arch, value), status: 'unknown', basis, note: 'the replayed value depends on what the dump does not hold' });
+      continue;
+    }
     if (context.stated[name] !== undefined && context.stated[name] === actualRaw) {
       checks.push({ what: name, expected: formatValue(arch, value), actual: formatValue(arch, actualRaw), status: 'unknown', basis: 'carried', note: 'the value stated with --step-over' });
       continue;
     }
     checks.push({
-      what: name,
-      expected: formatValue(arch, value),
-      actual: formatValue(arch, actualRaw),
-      status: (value & mask) === (actualRaw & mask) ? 'match' : 'mismatch',
-      basis: context.carried.has(name) && name !== pcRegister(arch) ? 'carried' : 'computed',
+      what: name, expected: formatValue(arch, value), actual: formatValue(arch, actualRaw),
+      status: (value & mask) === (actualRaw & mask) ? 'match' : 'mismatch', basis,
     });
   }
   return checks;
@@ -154,13 +196,15 @@ export function memoryChecks(dump: Dump, outcome: ReplayOutcome): Check[] {
     const recorded = dump.memory.read(slot, size);
     for (let i = size - 1; i >= 0; i--) {
       const at = slot + BigInt(i);
-      const byte = outcome.written.get(at) ?? recorded?.[i];
+      const written = outcome.written.get(at);
+      if (written !== undefined && !outcome.knownWritten.has(at)) known = false;
+      const byte = written ?? recorded?.[i];
       if (byte === undefined) known = false;
       actual = (actual << 8n) | BigInt(byte ?? 0);
     }
     const what = `[${formatAddress(arch, slot)}]`;
-    if (!recorded) {
-      checks.push({ what, actual: known ? formatValue(arch, actual) : undefined, status: 'unknown', basis: 'computed' });
+    if (!recorded || !known) {
+      checks.push({ what, actual: known ? formatValue(arch, actual) : undefined, status: 'unknown', basis: 'computed', note: recorded ? 'the replayed value depends on what the dump does not hold' : 'the dump does not hold this slot' });
       continue;
     }
     let expected = 0n;
@@ -171,25 +215,51 @@ export function memoryChecks(dump: Dump, outcome: ReplayOutcome): Check[] {
 }
 
 /**
- * True when some recorded register certainly mismatches: the cheap test the
- * exhaustive search runs first, before building any check (most flips fail
- * here).
+ * True when some known, computed register certainly mismatches: the cheap
+ * test a search runs first, before building any check (most flips fail here).
  */
 export function registersMismatch(dump: Dump, site: FaultSite, outcome: ReplayOutcome, context: CheckContext): boolean {
-  const mask = registerMask(dump.arch);
+  const notHeld = new Set(site.context?.unknown ?? []);
+  if (context.arrival?.status === 'mismatch') return true;
   for (const name in site.context?.registers ?? {}) {
     const register = name as RegisterName;
     const value = site.context!.registers[register];
     const actual = outcome.final[register];
-    if (value === undefined || actual === undefined || SELECTORS.has(register)) continue;
+    if (value === undefined || actual === undefined || NOT_COMPARED.has(register) || notHeld.has(register)) continue;
+    if (!outcome.knownRegisters.has(register)) continue;
     if (context.stated[register] !== undefined && context.stated[register] === actual) continue;
-    const m = register === 'efl' ? X86_FLAGS_MASK : mask;
+    const m = maskOf(dump.arch, register);
     if ((value & m) !== (actual & m)) return true;
   }
   return false;
 }
 
-/** All checks of one outcome: the trap first, then registers, then memory. */
+/**
+ * All checks of one outcome: the trap first, then registers, then memory.
+ *
+ * A replay that stopped on code or data the dump lacks, short of the fault,
+ * did not reach the recorded state: its values are unknown. Unless they
+ * already equal the recorded state in every value the window computed: then
+ * the code it went to would have had to reach the fault without changing
+ * anything, and the CPU more likely went elsewhere (a mismatch).
+ */
 export function compareOutcome(dump: Dump, site: FaultSite, outcome: ReplayOutcome, context: CheckContext): Check[] {
-  return [trapCheck(dump, site, outcome), ...registerChecks(dump, site, outcome, context), ...memoryChecks(dump, outcome)];
+  const trap = trapCheck(dump, site, outcome);
+  let registers = registerChecks(dump, site, outcome, context);
+  let memory = memoryChecks(dump, outcome);
+  const r = outcome.result;
+  if (trap.status === 'unknown' && outcome.resultKnown && r.kind === 'fault' && r.reason === 'not-in-dump') {
+    const pc = pcRegister(dump.arch);
+    const sp = registers.find((c) => c.what === spRegister(dump.arch));
+    // The stack as the transfer left it: the code it went to never ran (a function saves, calls, returns).
+    const stateAsLeft = sp?.status === 'match' && memory.every((c) => c.status !== 'mismatch') && memory.some((c) => c.status === 'match');
+    const stopped = (c: Check): Check => (c.status === 'unknown' ? c : { ...c, status: 'unknown', note: 'the replay stopped before the fault, where the dump lacks memory' });
+    if (stateAsLeft && r.access === 'fetch') {
+      registers = registers.map((c) => (c.what === pc ? stopped(c) : c));
+      return [{ ...trap, status: 'mismatch', note: `the replay went to ${formatAddress(dump.arch, r.address)}, whose code the dump lacks, yet the dump shows the machine exactly as that transfer left it, at another address` }, ...(context.arrival ? [context.arrival] : []), ...registers, ...memory];
+    }
+    registers = registers.map(stopped);
+    memory = memory.map(stopped);
+  }
+  return [trap, ...(context.arrival ? [context.arrival] : []), ...registers, ...memory];
 }

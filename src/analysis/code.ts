@@ -151,6 +151,21 @@ export class CodeReader {
     return out;
   }
 
+  /** Listed instructions (a transcript's `u`/`ub`) that end at or before `end`, nearest last, at most `max`. */
+  listedBefore(end: bigint, max: number): Instruction[] {
+    const out: Instruction[] = [];
+    let cursor = end;
+    while (out.length < max) {
+      const start = this.listedStart(cursor - 1n);
+      if (start === undefined) break;
+      const insn = this.decodeAt(start);
+      if (!insn || insn.address + BigInt(insn.size) !== cursor) break;
+      out.unshift(insn);
+      cursor = start;
+    }
+    return out;
+  }
+
   /**
    * The run of known instructions that ends with the one at `last`, walking
    * back at most `max` instructions, stopping where bytes are unknown or

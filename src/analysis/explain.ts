@@ -1,9 +1,18 @@
 /**
- * `faultline explain`: from a dump to a verdict. Finds the fault, whether it
- * could be reached by falling through, the transfers that could have led
- * there and where each should have gone; replays the window before the
- * transfer faithfully and under each fault model; and says which class of
- * cause the evidence supports, with every check behind it.
+ * `faultline explain`: from a dump to a verdict, as one pipeline:
+ *
+ * ```
+ * fault site → candidates → windows → hypotheses (replayed) → checks → scores → verdict
+ * ```
+ *
+ * The fault site says where and how the machine trapped; candidates are
+ * every way control could have got there (the faulting instruction itself,
+ * return addresses on the stack, the link register, indirect jumps); each
+ * anchors a replay window whose start state is what the dump says; in each
+ * window every fault model is replayed and checked against the dump
+ * (unknown values stay unknown); every hypothesis gets a score (prior,
+ * checks, evidence, multiplicity) and the verdict is the best one if its
+ * lead over other classes is clear.
  *
  * @example
  * ```ts
@@ -11,56 +20,82 @@
  * report.verdict; // { class: 'cpu-fault', location: 'branch-target', bit: 2, expected: '0x8082e3e4', observed: '0x8082e3e0', … }
  * ```
  */
-import { pointerSize } from '../../emu/registers.ts';
+import { pointerSize, spRegister } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { createDisassembler } from '../disasm/disassembler.ts';
-import { formatAddress, hex } from '../format.ts';
-import { compareBits, type BitComparison } from './bits.ts';
-import { CodeReader, type Instruction } from './code.ts';
-import type { CheckContext } from './checks.ts';
-import { findFaultSite, type FaultSite } from './fault-site.ts';
-import { endsFallThrough } from './instruction-kind.ts';
-import { carriedRegisters, evaluate, searchSingleBitFlips, type Hypothesis } from './hypotheses.ts';
-import { Replayer } from './replay.ts';
-import { findTransfers, type Transfer } from './transfers.ts';
-import { chooseWindow, type StepOverSpec } from './window.ts';
-import { decideVerdict, outcomeKey, type Verdict } from './verdict.ts';
-import { pointerEvidence, type PointerEvidence } from './pointer-evidence.ts';
-import { explainDataFault, explainInstructionTrap, replayFaultingInstruction } from './data-fault.ts';
+import { createEffects } from '../disasm/effects.ts';
 import { exactSymbol } from '../dumps/exact-symbol.ts';
-import { statedHypothesis, type HypothesisSpec } from './hypothesis-spec.ts';
+import { formatAddress, hex } from '../format.ts';
+import { asWrittenHypotheses, siteHypothesis } from './as-written.ts';
+import { compareBits, type BitComparison } from './bits.ts';
+import { findCandidates, type Candidate } from './candidates.ts';
+import { compareOutcome, describeEnd, summarize, type Check, type CheckContext } from './checks.ts';
+import { CodeReader, type Instruction } from './code.ts';
+import { judge, searchWindow, type SearchContext } from './families.ts';
+import { findFaultSite, type FaultSite } from './fault-site.ts';
+import type { Family, Hypothesis } from './hypothesis.ts';
+import { statedInjection, type HypothesisSpec, type StatedShape } from './hypothesis-spec.ts';
+import { endsFallThrough } from './instruction-kind.ts';
+import { scoreHypothesis } from './score.ts';
+import { decideVerdict, type Verdict } from './verdict.ts';
+import { buildWindow, type StepOverSpec, type Window } from './window.ts';
+import { codeByteHypotheses } from './code-bytes.ts';
+import type { ReplayOutcome } from './replay.ts';
+import { moduleFiles } from '../dumps/module-files.ts';
+import { arrivalCheck } from './arrival.ts';
 
 export interface ExplainOptions {
   stepOvers?: StepOverSpec[];
-  /** Longest window replayed (instructions). */
+  /** Longest run of instructions a window reaches back (default 100). */
   windowInstructions?: number;
-  /** Search every single-bit flip of registers and loaded values (default true). */
+  /** Search the fault models (default true); false tests only the code as written. */
   exhaustive?: boolean;
-  /** Wall-time budget of that search (default 60 000 ms): what it did not reach is listed as unchecked. */
+  /** Wall-time budget of the search (default 10 000 ms): what it did not reach is listed as unchecked. */
   searchBudgetMs?: number;
-  /**
-   * Test only these stated hypotheses (`faultline check`): no automatic
-   * target flip and no exhaustive search.
-   */
+  /** Test only these stated hypotheses (`faultline check`). */
   hypotheses?: HypothesisSpec[];
+  /** Module files to compare the dump's code with (code corruption); the ELF core's own are used too. */
+  binaries?: string[];
 }
 
-export interface TransferReport {
-  call: { address: string; text: string; symbol: string };
-  /** The stack slot of the return address, or `lr` for AArch64's link register. */
-  slot: string;
-  returnAddress: string;
-  returnSymbol: string;
+export interface CandidateReport {
+  kind: string;
+  instruction: { address: string; text: string; symbol: string };
+  slot?: string;
+  returnAddress?: string;
+  returnSymbol?: string;
   expected?: string;
   expectedSymbol?: string;
   pointer?: { address: string; symbol?: string; value: string };
   unknownReason?: string;
   observed: string;
   comparison?: Omit<BitComparison, 'xor'> & { xor: string };
+  evidence: string[];
 }
 
+export interface WindowReport {
+  id: string;
+  candidate: string;
+  start: string;
+  startSymbol: string;
+  anchor: string;
+  instructions: string[];
+  stackPointer: string;
+  startReason: string;
+  steppedOver: string[];
+  /** Registers unknown at the start (the window overwrites them, or the context does not hold them). */
+  unknown: string[];
+  /** Registers whose start value came back from the slot the window saved them to. */
+  recovered: Array<{ register: string; slot: string; value: string }>;
+  /** How the code as written ends in this window. */
+  end: string;
+  notes: string[];
+}
+
+export type HypothesisReport = Omit<Hypothesis, 'injection'>;
+
 export interface ExplainReport {
-  schema: 'faultline/explain/1';
+  schema: 'faultline/explain/2';
   dump: { path: string; format: string; arch: string };
   fault?: {
     summary: string;
@@ -68,209 +103,258 @@ export interface ExplainReport {
     pc: string;
     symbol: string;
     reportedPc?: string;
+    accessAddress?: string;
+    access?: string;
     instruction?: string;
     predecessor?: string;
     reachableByFallThrough?: boolean;
   };
-  transfers: TransferReport[];
-  window?: {
-    start: string;
-    startSymbol: string;
-    transfer: string;
-    instructions: string[];
-    stackPointer: string;
-    startReason: string;
-    steppedOver: string[];
-    notes: string[];
-  };
-  pointer?: PointerEvidence;
-  hypotheses: Array<Omit<Hypothesis, 'injection'>>;
+  candidates: CandidateReport[];
+  windows: WindowReport[];
+  /** The window of the verdict's hypothesis. */
+  window?: WindowReport;
+  /** The best hypotheses, by score (all that explain, then the best few that do not). */
+  hypotheses: HypothesisReport[];
   /** With `faultline check`: the stated hypotheses, each with its checks. */
-  stated?: Array<Omit<Hypothesis, 'injection'>>;
+  stated?: HypothesisReport[];
+  /** Hypotheses tried, in all and per fault model. */
   searched: number;
+  tried: Partial<Record<Family, number>>;
   verdict: Verdict;
-  checks: Hypothesis['checks'];
+  /** The checks of the verdict's hypothesis. */
+  checks: Check[];
   unchecked: string[];
   timings: { totalMs: number; searchMs: number };
 }
 
+/** Windows replayed at most. */
+const MAX_WINDOWS = 4;
+
 function insnText(dump: Dump, insn: Instruction): string {
   return `${formatAddress(dump.arch, insn.address)} ${Buffer.from(insn.bytes).toString('hex')} ${insn.text}`;
+}
+
+/**
+ * The windows worth replaying, the most telling first; one per anchor. A
+ * return address below sp (`ret`) is often just left over from an earlier
+ * call: it counts only when the pc is that address or one bit from it.
+ */
+function chooseCandidates(site: FaultSite, candidates: Candidate[], width: number): Candidate[] {
+  const innermost = innermostSp(candidates);
+  const related = (c: Candidate) => c.expected !== undefined && (c.expected === site.pc || compareBits(c.expected, site.pc, width).relation === 'one-bit');
+  const rank = (c: Candidate): number | undefined => {
+    if (c.kind === 'fault') return 0;
+    if (related(c)) return 1;
+    if (c.kind === 'link-register' || (c.kind === 'call' && c.sp === innermost)) return 2;
+    if (c.kind === 'jmp') return 3;
+    if (c.kind === 'ret') return undefined;
+    return c.expected === undefined ? 5 : 4;
+  };
+  const seen = new Set<string>();
+  const out: Candidate[] = [];
+  const ranked = candidates.map((c) => ({ c, r: rank(c) })).filter((x): x is { c: Candidate; r: number } => x.r !== undefined).sort((a, b) => a.r - b.r);
+  for (const { c } of ranked) {
+    const key = `${c.instruction.address}:${c.sp}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(c);
+  }
+  return out.slice(0, MAX_WINDOWS);
+}
+
+/** The sp just before the innermost call on the stack (its slot is the lowest). */
+function innermostSp(candidates: Candidate[]): bigint | undefined {
+  let best: bigint | undefined;
+  for (const c of candidates) if (c.kind === 'call' && (best === undefined || c.sp < best)) best = c.sp;
+  return best;
+}
+
+function candidateReport(dump: Dump, c: Candidate, site: FaultSite): CandidateReport {
+  const comparison = c.expected !== undefined ? compareBits(c.expected, site.pc, pointerSize(dump.arch) * 8) : undefined;
+  return {
+    kind: c.kind,
+    instruction: { address: hex(c.instruction.address), text: c.instruction.text, symbol: dump.symbols.format(c.instruction.address) },
+    slot: c.slot === undefined ? undefined : hex(c.slot),
+    returnAddress: c.returnAddress === undefined ? undefined : hex(c.returnAddress),
+    returnSymbol: c.returnAddress === undefined ? undefined : dump.symbols.format(c.returnAddress),
+    expected: c.expected === undefined ? undefined : hex(c.expected),
+    expectedSymbol: c.expected === undefined ? undefined : exactSymbol(dump.symbols, c.expected),
+    pointer: c.pointer ? { address: hex(c.pointer.address), symbol: dump.symbols.lookup(c.pointer.address) ? dump.symbols.format(c.pointer.address) : undefined, value: hex(c.pointer.value) } : undefined,
+    unknownReason: c.unknownReason,
+    observed: hex(site.pc),
+    comparison: comparison && c.kind !== 'fault' ? { ...comparison, xor: hex(comparison.xor) } : undefined,
+    evidence: c.evidence,
+  };
+}
+
+function windowReport(dump: Dump, id: string, c: Candidate, w: Window): WindowReport {
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  return {
+    id,
+    candidate: c.kind,
+    start: hex(w.start),
+    startSymbol: dump.symbols.format(w.start),
+    anchor: insnText(dump, w.anchor.instruction),
+    instructions: w.instructions.map((i) => insnText(dump, i)),
+    stackPointer: hex(w.replay.registers[spRegister(dump.arch)]!),
+    startReason: w.startReason,
+    steppedOver: w.stepOvers.map((s) => hex(s.address)),
+    unknown: [...(w.replay.unknown ?? [])].sort(),
+    recovered: w.recovered.map((r) => ({ register: r.register, slot: r.slot < 0n ? 'stepped' : hex(r.slot), value: hex(r.value) })),
+    end: describeEnd(w.faithful.outcome.result, f) + (w.faithful.outcome.resultKnown ? '' : ' (in one run; the runs disagree)'),
+    notes: w.notes,
+  };
 }
 
 /** Explains the fault in `dump`. */
 export async function explain(dump: Dump, options: ExplainOptions = {}): Promise<ExplainReport> {
   const started = performance.now();
   const f = (v: bigint) => formatAddress(dump.arch, v);
-  const sym = (v: bigint) => dump.symbols.format(v);
-  const disassembler = await createDisassembler(dump.arch);
-  const code = new CodeReader(dump, disassembler);
   const unchecked: string[] = [];
   const report: ExplainReport = {
-    schema: 'faultline/explain/1',
+    schema: 'faultline/explain/2',
     dump: { path: dump.path, format: dump.format, arch: dump.arch },
-    transfers: [],
+    candidates: [],
+    windows: [],
     hypotheses: [],
     searched: 0,
+    tried: {},
     verdict: { class: 'inconclusive', confidence: 0, confidenceLabel: 'none', summary: 'no fault found in the dump', reasons: [] },
     checks: [],
     unchecked,
     timings: { totalMs: 0, searchMs: 0 },
   };
-  let site = findFaultSite(dump);
+  const site = findFaultSite(dump);
   if (!site) {
     report.verdict.reasons.push('the dump records neither a fault nor a register context');
     return finish(report, started);
   }
-
-  // 1. The fault, and whether falling through could reach it.
-  const faulting = code.decodeAt(site.pc);
-  const predecessor = code.endingAt(site.pc);
-  report.fault = {
-    summary: site.summary,
-    kind: site.kind,
-    pc: hex(site.pc),
-    symbol: sym(site.pc),
-    reportedPc: site.reportedPc === undefined ? undefined : hex(site.reportedPc),
-    instruction: faulting ? insnText(dump, faulting) : undefined,
-    predecessor: predecessor ? insnText(dump, predecessor) : undefined,
-    reachableByFallThrough: predecessor ? !endsFallThrough(predecessor.kind) : undefined,
-  };
-  if (!faulting) unchecked.push(`the instruction at ${f(site.pc)}: its bytes are not in the dump`);
-
-  // A dump that does not record the fault address (no NT_SIGINFO): the faulting instruction's replay says it.
-  if (site.kind === 'access-violation' && site.accessAddress === undefined && faulting && faulting.kind === 'other' && site.context) {
-    const r = replayFaultingInstruction(dump, site).result;
-    if (r.kind === 'fault' && r.access !== 'fetch') {
-      site = { ...site, accessAddress: r.address, access: r.access };
-      unchecked.push(`the fault address: the dump does not record it; replaying ${faulting.text} gives ${f(r.address)}`);
-    }
-  }
-
-  // A divide error, an invalid or privileged instruction: the instruction itself, from the recorded state.
-  if ((site.kind === 'divide-error' || site.kind === 'illegal-instruction' || site.kind === 'privileged-instruction') && faulting && site.context) {
-    const result = explainInstructionTrap(dump, site, faulting);
-    report.hypotheses = [result.faithful];
-    report.checks = result.faithful.checks;
-    report.verdict = result.verdict;
-    return finish(report, started);
-  }
-
-  // A load or store that faulted (not a jump into bad memory): the instruction itself is the story.
-  const dataAccess = site.kind === 'access-violation' && site.accessAddress !== undefined && site.access !== 'execute' && site.accessAddress !== site.pc;
-  if (dataAccess && faulting && site.context) {
-    const data = explainDataFault(dump, site, faulting);
-    report.hypotheses = [data.faithful];
-    report.checks = data.faithful.checks;
-    report.verdict = data.verdict;
-    return finish(report, started);
-  }
-
-  // 2–3. Transfers that could have led there, expected vs observed.
-  const transfers = findTransfers(dump, code, site);
-  report.transfers = transfers.map((t) => transferReport(dump, t, site));
-  const transfer = transfers.find((t) => t.expected !== undefined) ?? transfers[0];
-  report.pointer = transfer ? pointerEvidence(dump, code, transfer, site) : undefined;
-  if (!transfer) {
-    unchecked.push(`no return address near ${site.context ? 'sp' : 'the fault'} is preceded by a call`);
-    report.verdict = decideVerdict({ dump, site, transfer: undefined, faithful: undefined, explaining: [], pointer: undefined });
-    return finish(report, started);
-  }
-
-  // 4. The window before the transfer.
-  const windowMax = options.windowInstructions ?? 100;
-  const window = chooseWindow(dump, code, transfer, site, { stepOvers: options.stepOvers ?? [], maxInstructions: windowMax });
-  if (!window) {
-    unchecked.push(`no replay window reaches the call at ${f(transfer.call.address)}`);
-    report.verdict = decideVerdict({ dump, site, transfer, faithful: undefined, explaining: [], pointer: report.pointer });
-    return finish(report, started);
-  }
-  // The run ends at the trap a few instructions after the transfer; past that only wrong paths run on.
-  const replayer = new Replayer(dump, { start: window.start, registers: window.registers, maxInstructions: window.instructions.length * 2 + 32, stepOvers: window.stepOvers });
+  const disassembler = await createDisassembler(dump.arch);
+  const effects = await createEffects(dump.arch);
+  const files = moduleFiles(dump, options.binaries ?? []);
+  const windows: Window[] = [];
   try {
-    const traced = replayer.runTraced();
-    report.window = {
-      start: hex(window.start),
-      startSymbol: sym(window.start),
-      transfer: insnText(dump, transfer.call),
-      instructions: window.instructions.map((i) => insnText(dump, i)),
-      stackPointer: hex(window.registers[dump.arch === 'x86' ? 'esp' : dump.arch === 'x64' ? 'rsp' : 'sp']!),
-      startReason: window.startReason,
-      steppedOver: window.stepOvers.map((s) => hex(s.address)),
-      notes: window.notes,
+    const code = new CodeReader(dump, disassembler);
+    const faulting = code.decodeAt(site.pc);
+    const predecessor = code.endingAt(site.pc);
+    report.fault = {
+      summary: site.summary,
+      kind: site.kind,
+      pc: hex(site.pc),
+      symbol: dump.symbols.format(site.pc),
+      reportedPc: site.reportedPc === undefined ? undefined : hex(site.reportedPc),
+      accessAddress: site.accessAddress === undefined ? undefined : hex(site.accessAddress),
+      access: site.access,
+      instruction: faulting ? insnText(dump, faulting) : undefined,
+      predecessor: predecessor ? insnText(dump, predecessor) : undefined,
+      reachableByFallThrough: predecessor ? !endsFallThrough(predecessor.kind) : undefined,
     };
-    const context: CheckContext = {
-      carried: carriedRegisters(replayer, traced.outcome),
-      stated: Object.assign({}, ...window.stepOvers.map((s) => s.registers)),
-    };
-    const hypotheses: Hypothesis[] = [];
-    const faithful = evaluate(replayer, site, context, { id: 'no-fault', class: 'no-fault', location: 'none', description: 'the CPU executed the window as written' });
-    hypotheses.push(faithful);
-    // 5. Fault models.
-    const observed = site.pc;
-    const comparison = transfer.expected !== undefined ? compareBits(transfer.expected, observed, pointerSize(dump.arch) * 8) : undefined;
-    if (comparison?.relation === 'one-bit') {
-      hypotheses.push(evaluate(replayer, site, context, {
-        id: `bitflip:target@${transfer.call.address.toString(16)}:${comparison.bit}`,
-        class: 'cpu-fault',
-        location: 'branch-target',
-        description: `bit ${comparison.bit} of the call target flipped (${f(transfer.expected!)} → ${f(observed)})`,
-        injection: { kind: 'target-bit', at: transfer.call.address, bit: comparison.bit! },
-        bit: comparison.bit,
-      }));
-    }
+    if (!faulting) unchecked.push(`the instruction at ${f(site.pc)}: its bytes are not in the dump`);
+    if (site.kind === 'access-violation' && site.accessAddress === undefined && !site.generalProtection) unchecked.push('the fault address: the dump does not record it');
+    if (site.context?.unknown?.length) unchecked.push(`${site.context.unknown.join(', ')}: the ${site.context.kind} does not hold them`);
+
+    // A fetch fault never ran the instruction at the pc: the CPU refused to fetch it.
+    const candidates = findCandidates(dump, code, site).filter((c) => !(c.kind === 'fault' && site.access === 'execute'));
+    report.candidates = candidates.map((c) => candidateReport(dump, c, site));
+    const width = pointerSize(dump.arch) * 8;
+    const chosen = chooseCandidates(site, candidates, width);
+    const deadline = started + (options.searchBudgetMs ?? 10_000);
     const searchStarted = performance.now();
-    if (options.hypotheses) {
-      hypotheses.length = 1;
-      for (const spec of options.hypotheses) {
-        const stated = statedHypothesis(dump, spec, traced);
-        if (typeof stated === 'string') unchecked.push(stated);
-        else hypotheses.push(evaluate(replayer, site, context, stated));
+    const hypotheses: Hypothesis[] = [];
+    const contexts: SearchContext[] = [];
+    for (const [n, candidate] of chosen.entries()) {
+      const built = buildWindow(dump, code, effects, site, { instruction: candidate.instruction, sp: candidate.sp, kind: candidate.kind === 'fault' ? 'fault' : 'transfer' }, {
+        maxInstructions: options.windowInstructions ?? 100, extra: 64, stepOvers: options.stepOvers ?? [],
+      });
+      if ('failed' in built) {
+        unchecked.push(`the ${candidate.kind} at ${f(candidate.instruction.address)}: ${built.failed}`);
+        continue;
       }
-      report.stated = hypotheses.slice(1).map(({ injection: _i, ...rest }) => rest);
+      windows.push(built);
+      const id = `w${n}`;
+      report.windows.push(windowReport(dump, id, candidate, built));
+      const context: CheckContext = {
+        written: new Set([...built.written, ...built.recovered.map((r) => r.register)]),
+        initial: built.replay.registers,
+        stated: Object.assign({}, ...built.stepOvers.map((s) => s.registers)),
+        arrival: arrivalCheck(dump, code, built, candidates),
+      };
+      const ctx: SearchContext = { dump, site, code, window: built, windowId: id, checkContext: context, deadline, registers: false };
+      contexts.push(ctx);
+      hypotheses.push(...asWrittenHypotheses(ctx));
+      hypotheses.push(...codeByteHypotheses(ctx, files));
+      if (options.hypotheses) {
+        for (const spec of options.hypotheses) {
+          const stated = statedInjection(dump, spec, built.faithful);
+          if (typeof stated === 'string') {
+            if (n === 0) unchecked.push(stated);
+            continue;
+          }
+          (report.stated ??= []).push(strip(statedHypothesis(ctx, built.replayer.run(stated.injection), stated.shape)));
+        }
+        continue;
+      }
+      if (options.exhaustive === false) continue;
+      const found = searchWindow(ctx);
+      hypotheses.push(...found.hypotheses);
+      for (const [family, n2] of Object.entries(found.tried) as Array<[Family, number]>) report.tried[family] = (report.tried[family] ?? 0) + n2;
+      for (const family of found.incomplete) unchecked.push(`the ${family} search in window ${id} stopped at the time budget (raise --search-seconds)`);
     }
-    let explaining = hypotheses.filter((h) => h.explains && h.class !== 'no-fault');
-    if (options.exhaustive !== false && !options.hypotheses) {
-      const transferIndex = traced.path.indexOf(transfer.call.address);
-      const instructions = transferIndex >= 0 ? transferIndex + 1 : traced.path.length;
-      const reads = traced.reads.filter((r) => r.index >= 0 && r.index < instructions);
-      const search = searchSingleBitFlips(replayer, site, context, instructions, reads, options.searchBudgetMs);
-      report.searched = search.tried;
-      if (!search.complete) unchecked.push(`the single-bit search stopped at its time budget after ${search.tried} of ${search.total} faults (raise --search-seconds or shorten --window)`);
-      // A flip that leaves the same state as no fault at all is masked: the dump cannot see it.
-      const faithfulKey = outcomeKey(faithful);
-      explaining = [...explaining, ...search.explaining.filter((h) => outcomeKey(h) !== faithfulKey)];
+    // The fault's own pattern, unreplayed: when no window could be replayed, or when the pattern settles it alone
+    // (an abort, executing the stack); otherwise the windows' accounts carry the pattern with their checks.
+    const fromSite = siteHypothesis(dump, site, code);
+    if (fromSite.explains && (windows.length === 0 || site.kind === 'abort' || fromSite.evidence.some((e) => /execute the stack/.test(e.text)))) hypotheses.push(fromSite);
+    // The widest family, any register before any instruction, only when nothing else fits and time remains.
+    if (!options.hypotheses && options.exhaustive !== false && !hypotheses.some((h) => h.explains)) {
+      for (const ctx of contexts) {
+        const found = searchWindow({ ...ctx, registers: true });
+        hypotheses.push(...found.hypotheses.filter((h) => h.family === 'register'));
+        report.tried.register = (report.tried.register ?? 0) + (found.tried.register ?? 0);
+        if (found.incomplete.includes('register')) unchecked.push(`the register search in window ${ctx.windowId} stopped at the time budget (raise --search-seconds)`);
+      }
     }
     report.timings.searchMs = Math.round(performance.now() - searchStarted);
-    report.verdict = decideVerdict({ dump, site, transfer, faithful, explaining, pointer: report.pointer });
-    const chosen = [faithful, ...explaining].find((h) => h.id === report.verdict.hypothesis) ?? faithful;
-    report.checks = chosen.checks;
-    const shown = [faithful, ...explaining.slice(0, 20)];
-    report.hypotheses = shown.map(({ injection: _i, ...rest }) => rest);
-    for (const c of chosen.checks) if (c.status === 'unknown') unchecked.push(`${c.what}: the dump does not hold it`);
+    report.searched = Object.values(report.tried).reduce((n, v) => n + (v ?? 0), 0);
+    for (const h of hypotheses) scoreHypothesis(h);
+    // The same account found in two windows counts once, with its best evidence.
+    const best = new Map<string, Hypothesis>();
+    for (const h of hypotheses) {
+      const seen = best.get(h.id);
+      if (!seen || Number(h.explains) > Number(seen.explains) || (h.explains === seen.explains && h.score > seen.score)) best.set(h.id, h);
+    }
+    hypotheses.splice(0, hypotheses.length, ...best.values());
+    const missing = unchecked.filter((u) => !u.includes('stopped at the time budget'));
+    report.verdict = decideVerdict(dump, site, hypotheses, missing);
+    const chosenHypothesis = hypotheses.find((h) => h.id === report.verdict.hypothesis);
+    report.checks = chosenHypothesis?.checks ?? [];
+    const chosenWindow = report.windows.find((w) => w.id === chosenHypothesis?.window) ?? report.windows[0];
+    report.window = chosenWindow;
+    const sorted = [...hypotheses].sort((a, b) => Number(b.explains) - Number(a.explains) || b.score - a.score);
+    report.hypotheses = [...sorted.filter((h) => h.explains).slice(0, 30), ...sorted.filter((h) => !h.explains).slice(0, 10)].map(strip);
+    for (const c of report.checks) if (c.status === 'unknown' && c.note) unchecked.push(`${c.what}: ${c.note}`);
   } finally {
-    replayer.dispose();
+    for (const w of windows) w.replayer.dispose();
+    files.close();
+    effects.close();
+    disassembler.close();
   }
   return finish(report, started);
+}
+
+function strip(h: Hypothesis): HypothesisReport {
+  const { injection: _injection, ...rest } = h;
+  return rest;
+}
+
+/** A stated hypothesis with its checks, whether or not it explains the dump. */
+function statedHypothesis(ctx: SearchContext, outcome: ReplayOutcome, shape: StatedShape): Hypothesis {
+  const explaining = judge(ctx, outcome, shape, () => 1);
+  if (explaining) return explaining;
+  const checks = compareOutcome(ctx.dump, ctx.site, outcome, ctx.checkContext);
+  return { ...shape, address: shape.address === undefined ? undefined : hex(shape.address), window: ctx.windowId, explains: false, summary: summarize(checks), checks, evidence: [], tried: 1, score: 0 };
 }
 
 function finish(report: ExplainReport, started: number): ExplainReport {
   report.timings.totalMs = Math.round(performance.now() - started);
   return report;
-}
-
-function transferReport(dump: Dump, t: Transfer, site: FaultSite): TransferReport {
-  const comparison = t.expected !== undefined ? compareBits(t.expected, site.pc, pointerSize(dump.arch) * 8) : undefined;
-  return {
-    call: { address: hex(t.call.address), text: t.call.text, symbol: dump.symbols.format(t.call.address) },
-    slot: t.slot === undefined ? 'lr' : hex(t.slot),
-    returnAddress: hex(t.returnAddress),
-    returnSymbol: dump.symbols.format(t.returnAddress),
-    expected: t.expected === undefined ? undefined : hex(t.expected),
-    expectedSymbol: t.expected === undefined ? undefined : exactSymbol(dump.symbols, t.expected),
-    pointer: t.pointer ? { address: hex(t.pointer.address), symbol: dump.symbols.lookup(t.pointer.address) ? dump.symbols.format(t.pointer.address) : undefined, value: hex(t.pointer.value) } : undefined,
-    unknownReason: t.unknownReason,
-    observed: hex(site.pc),
-    comparison: comparison ? { ...comparison, xor: hex(comparison.xor) } : undefined,
-  };
 }

@@ -15,8 +15,9 @@
  */
 import { pcRegister } from '../../emu/registers.ts';
 import type { Dump, RegisterContext } from '../dumps/model.ts';
+import { isMapped, regionOf } from '../dumps/address-map.ts';
 
-export type TrapKind = 'breakpoint' | 'access-violation' | 'illegal-instruction' | 'divide-error' | 'privileged-instruction' | 'other';
+export type TrapKind = 'breakpoint' | 'access-violation' | 'illegal-instruction' | 'divide-error' | 'privileged-instruction' | 'abort' | 'other';
 
 export interface FaultSite {
   kind: TrapKind;
@@ -28,6 +29,8 @@ export interface FaultSite {
   /** For access violations: the address accessed and how. */
   accessAddress?: bigint;
   access?: 'read' | 'write' | 'execute';
+  /** x86-64 #GP (Linux: SIGSEGV with si_code SI_KERNEL): a non-canonical address, which the CPU does not report. */
+  generalProtection?: boolean;
   /** The register context of the fault (trap frame, exception context, thread). */
   context?: RegisterContext;
   threadId?: number;
@@ -41,9 +44,13 @@ const EXCEPTION_KINDS: Record<string, TrapKind> = {
   'c000001d': 'illegal-instruction',
   'c0000094': 'divide-error',
   'c0000096': 'privileged-instruction',
+  // __fastfail (int 29h): abort(), a failed check; the code Windows reports for it.
+  'c0000409': 'abort',
 };
 
-const SIGNAL_KINDS: Record<number, TrapKind> = { 4: 'illegal-instruction', 5: 'breakpoint', 7: 'access-violation', 8: 'divide-error', 11: 'access-violation' };
+const SIGNAL_KINDS: Record<number, TrapKind> = { 4: 'illegal-instruction', 5: 'breakpoint', 6: 'abort', 7: 'access-violation', 8: 'divide-error', 11: 'access-violation' };
+/** si_code of a signal the kernel sent itself: on x86-64 a #GP carries it, with si_addr 0. */
+const SI_KERNEL = 0x80;
 
 const EXCEPTION_BUGCHECKS = new Set([0x1en, 0x7en, 0x8en, 0x1000007en, 0x1000008en]);
 const IRQL_BUGCHECKS = new Set([0x0an, 0xd1n]); // args: address, irql, r/w, instruction address
@@ -58,6 +65,21 @@ function faultContext(dump: Dump, threadId?: number): { context?: RegisterContex
   const thread = (threadId !== undefined ? dump.threads.find((t) => t.id === threadId) : undefined)
     ?? dump.threads.find((t) => t.contexts.length > 0);
   return { context: thread?.contexts[0], threadId: thread?.id };
+}
+
+/**
+ * An access violation whose pc was not mapped, or not executable, when the
+ * dump was taken is a fetch fault at the pc, whether or not the dump
+ * records the address (QEMU's cores record none).
+ */
+function withFetchFault(dump: Dump, site: FaultSite): FaultSite {
+  if (site.kind !== 'access-violation' || site.access !== undefined && site.access !== 'execute') return site;
+  if (site.accessAddress !== undefined && site.accessAddress !== site.pc) return site;
+  const region = regionOf(dump, site.pc);
+  const fetchFault = region ? !region.execute : isMapped(dump, site.pc) === false;
+  if (!fetchFault) return site;
+  if (site.accessAddress === undefined) site.summary += `: ${site.pc.toString(16)} was not ${region ? 'executable' : 'mapped'}`;
+  return { ...site, access: 'execute', accessAddress: site.pc };
 }
 
 /** The fault site of `dump`, or undefined when the dump records no fault and no context. */
@@ -95,7 +117,7 @@ export function findFaultSite(dump: Dump): FaultSite | undefined {
       site.accessAddress = fault.parameters[1]!;
       site.summary += `: ${site.access} of ${hex(site.accessAddress)}`;
     }
-    return site;
+    return withFetchFault(dump, site);
   }
   const { context, threadId } = faultContext(dump, fault?.kind === 'signal' ? fault.threadId : undefined);
   const reportedPc = context?.registers[pcName];
@@ -105,12 +127,15 @@ export function findFaultSite(dump: Dump): FaultSite | undefined {
     // SIGTRAP from int3/brk: x86 reports the pc after the int3.
     const pc = kind === 'breakpoint' && dump.arch !== 'arm64' ? reportedPc - 1n : reportedPc;
     const site: FaultSite = { kind, pc, reportedPc, context, threadId, summary: `signal ${fault.signal} (${kind}) at ${hex(pc)}` };
-    if (fault.address !== undefined && kind === 'access-violation') {
+    if (kind === 'access-violation' && dump.arch === 'x64' && fault.code === SI_KERNEL && (fault.address ?? 0n) === 0n) {
+      site.generalProtection = true;
+      site.summary += ' (general protection: a non-canonical address)';
+    } else if (fault.address !== undefined && kind === 'access-violation') {
       site.accessAddress = fault.address;
       site.access = fault.address === reportedPc ? 'execute' : undefined;
       site.summary += `, fault address ${hex(fault.address)}`;
     }
-    return site;
+    return withFetchFault(dump, site);
   }
   return { kind: 'other', pc: reportedPc, reportedPc, context, threadId, summary: `stopped at ${hex(reportedPc)}` };
 }

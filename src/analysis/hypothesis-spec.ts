@@ -21,7 +21,8 @@ import { InputError } from '../errors.ts';
 import { parseAddress } from '../parse.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress } from '../format.ts';
-import type { Hypothesis } from './hypotheses.ts';
+import type { HypothesisShape } from './families.ts';
+import type { Injection, TracedRun } from './replay.ts';
 
 export type HypothesisSpec =
   | { kind: 'none' }
@@ -52,45 +53,50 @@ export function parseHypothesis(spec: string, arch: Arch): HypothesisSpec {
   return { kind, address, register, bit: parseBit(bitText, spec, register === 'efl' ? 32 : width) };
 }
 
-type Base = Omit<Hypothesis, 'explains' | 'summary' | 'checks'>;
+export type StatedShape = HypothesisShape;
 
 /**
- * The hypothesis to evaluate for `spec` over the traced faithful window, or a
- * sentence saying why it cannot be tested (the instruction is not in it).
+ * The injection to replay for `spec` over the traced faithful window, and
+ * what the hypothesis is, or a sentence saying why it cannot be tested (the
+ * instruction is not in the window).
  */
-export function statedHypothesis(
-  dump: Dump,
-  spec: HypothesisSpec,
-  traced: { path: bigint[]; reads: Array<{ index: number; pc: bigint; address: bigint; size: number }> },
-): Base | string {
+export function statedInjection(dump: Dump, spec: HypothesisSpec, traced: TracedRun): { injection?: Injection; shape: StatedShape } | string {
   const f = (v: bigint) => formatAddress(dump.arch, v);
   switch (spec.kind) {
     case 'none':
-      return { id: 'no-fault', class: 'no-fault', location: 'none', description: 'the CPU executed the window as written' };
-    case 'target':
-      if (!traced.path.includes(spec.address)) return `bitflip:target@${f(spec.address)}: the replay window never executes ${f(spec.address)}`;
+      return { shape: { id: 'as-written', class: 'software', location: 'none', family: 'as-written', description: 'the CPU executed the window as written' } };
+    case 'target': {
+      const index = traced.path.indexOf(spec.address);
+      if (index < 0) return `bitflip:target@${f(spec.address)}: the replay window never executes ${f(spec.address)}`;
       return {
-        id: `bitflip:target@${spec.address.toString(16)}:${spec.bit}`, class: 'cpu-fault', location: 'branch-target',
-        description: `bit ${spec.bit} of the target of the transfer at ${f(spec.address)} flipped`,
-        injection: { kind: 'target-bit', at: spec.address, bit: spec.bit }, bit: spec.bit,
+        injection: { kind: 'target-bit', index, bit: spec.bit },
+        shape: {
+          id: `bitflip:target@${spec.address.toString(16)}:${spec.bit}`, class: 'cpu-fault', location: 'branch-target', family: 'branch-target',
+          description: `bit ${spec.bit} of the target of the transfer at ${f(spec.address)} flipped`, bit: spec.bit, address: spec.address,
+        },
       };
+    }
     case 'load': {
       const read = traced.reads.find((r) => r.pc === spec.address);
       if (!read) return `bitflip:load@${f(spec.address)}: no instruction at ${f(spec.address)} loads a value in the replay window`;
       if (spec.bit >= read.size * 8) return `bitflip:load@${f(spec.address)}: the load is ${read.size} bytes, it has no bit ${spec.bit}`;
       return {
-        id: `bitflip:load@${spec.address.toString(16)}:${spec.bit}`, class: 'cpu-fault', location: 'loaded-value',
-        description: `bit ${spec.bit} of the ${read.size}-byte value loaded from [${f(read.address)}] by ${f(read.pc)} flipped`,
-        injection: { kind: 'load-bit', index: read.index, address: read.address, size: read.size, bit: spec.bit }, bit: spec.bit,
+        injection: { kind: 'load-bit', index: read.index, address: read.address, size: read.size, bit: spec.bit },
+        shape: {
+          id: `bitflip:load@${spec.address.toString(16)}:${spec.bit}`, class: 'cpu-fault', location: 'loaded-value', family: 'loaded-value',
+          description: `bit ${spec.bit} of the ${read.size}-byte value ${f(read.pc)} loaded from [${f(read.address)}] flipped in the CPU`, bit: spec.bit, address: read.pc,
+        },
       };
     }
     case 'register': {
       const index = traced.path.indexOf(spec.address);
       if (index < 0) return `bitflip:register@${f(spec.address)}: the replay window never executes ${f(spec.address)}`;
       return {
-        id: `bitflip:register@${index}:${spec.register}:${spec.bit}`, class: 'cpu-fault', location: 'register',
-        description: `bit ${spec.bit} of ${spec.register} flipped before ${f(spec.address)}`,
-        injection: { kind: 'register-bit', index, register: spec.register, bit: spec.bit }, bit: spec.bit,
+        injection: { kind: 'register-bit', index, register: spec.register, bit: spec.bit },
+        shape: {
+          id: `bitflip:register@${spec.address.toString(16)}:${spec.register}:${spec.bit}`, class: 'cpu-fault', location: 'register', family: 'register',
+          description: `bit ${spec.bit} of ${spec.register} flipped before ${f(spec.address)}`, bit: spec.bit, address: spec.address,
+        },
       };
     }
   }

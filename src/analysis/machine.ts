@@ -11,6 +11,7 @@
  */
 import { Emulator } from '../../emu/emulator.ts';
 import type { RegisterName, RegisterValues } from '../../emu/registers.ts';
+import type { UnknownFill } from '../../emu/memory-source.ts';
 import { memorySourceOf } from '../dumps/memory-source.ts';
 import type { Dump } from '../dumps/model.ts';
 
@@ -25,12 +26,19 @@ export function loadableRegisters(values: RegisterValues): RegisterValues {
   return Object.fromEntries(Object.entries(values).filter(([name]) => !NOT_LOADED.has(name as RegisterName))) as RegisterValues;
 }
 
-/** An emulator for `dump`'s architecture with its memory as the lazy source and `registers` loaded. */
-export function machineFor(dump: Dump, registers: RegisterValues): Emulator {
+/**
+ * An emulator for `dump`'s architecture with its memory as the lazy source
+ * and `registers` loaded. With `fill`, bytes the dump lacks in memory it
+ * says was mapped read as that fill (see `UnknownFill`) instead of stopping.
+ */
+export function machineFor(dump: Dump, registers: RegisterValues, options: { fill?: UnknownFill } = {}): Emulator {
   const emu = Emulator.open(dump.arch);
   try {
     // Raw images hold no stack: writes there create memory. A dump's absent memory stays absent.
-    emu.setMemorySource(memorySourceOf(dump.memory, `${dump.format} ${dump.path}`, { writesCreateMemory: dump.format === 'raw' }));
+    emu.setMemorySource(
+      memorySourceOf(dump.memory, `${dump.format} ${dump.path}`, { writesCreateMemory: dump.format === 'raw', addressMap: dump.addressMap }),
+      { fill: options.fill },
+    );
     emu.writeRegisters(loadableRegisters(registers));
   } catch (error) {
     emu.dispose();

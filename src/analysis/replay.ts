@@ -1,32 +1,58 @@
 /**
  * Replays a window of code over a dump, faithfully or with one injected
- * fault, on one emulator reused across runs (snapshot at the window start,
- * restore between runs: only dirtied pages are rewritten). Calls into code
- * the dump lacks are stepped over with an effect the user states.
+ * fault, and says which of its results the dump determines.
+ *
+ * What the dump does not hold is *unknown*: registers a trap frame does not
+ * save, registers and memory the window itself overwrites (their values at
+ * its start are gone), bytes of mapped memory the dump left out. The window
+ * runs on three engines that give every unknown a different fill (zeros,
+ * ones, a hash of the address or name); a result that comes out the same in
+ * all three does not depend on any unknown, and one that differs does. This
+ * follows the emulator's own semantics of every instruction (flags, string
+ * operations, implicit operands) instead of a table of ours, and catches
+ * control flow that depends on an unknown (the runs take different paths).
+ * A result that depends on an unknown only through a test that all three
+ * fills pass the same way (`cmp rax, 1234` is false for 0, ~0 and the hash
+ * alike) is taken as known: the fills are chosen so null checks and sign
+ * tests do differ.
+ *
+ * Each engine is reused across runs: a snapshot at the window start, and
+ * restores that rewrite only the pages a run dirtied.
  *
  * @example
  * ```ts
- * const replayer = new Replayer(dump, { start: 0x80a5d8e6n, registers, maxInstructions: 64 });
+ * const replayer = new Replayer(dump, { start, registers, unknown: new Set(['rbx']), maxInstructions: 64 });
  * const faithful = replayer.run();
- * const flipped = replayer.run({ kind: 'target-bit', at: 0x80a5d8f6n, bit: 2 });
+ * const flipped = replayer.run({ kind: 'target-bit', index: 12, bit: 2 });
+ * flipped.resultKnown; // true when the three runs ended the same way
  * replayer.dispose();
  * ```
  */
 import type { Emulator } from '../../emu/emulator.ts';
+import { fillBytes, type UnknownFill } from '../../emu/memory-source.ts';
 import { pcRegister, registersOf, spRegister, registerMask, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
 import type { RunResult } from '../../emu/run-result.ts';
+import { EmulationError } from '../../emu/errors.ts';
 import type { Snapshot } from '../../emu/snapshot.ts';
 import type { Dump } from '../dumps/model.ts';
 import { machineFor } from './machine.ts';
 
-/** A fault injected into a replay. Instruction indexes count from the window start (0). */
+/** A fault injected into a replay. Instruction indexes count executed instructions from the window start (0). */
 export type Injection =
-  /** The transfer at `at` goes to its computed target with `bit` flipped. */
-  | { kind: 'target-bit'; at: bigint; bit: number }
+  /** Instruction `index` (a transfer) runs, then the pc has `bit` flipped. */
+  | { kind: 'target-bit'; index: number; bit: number }
   /** Before instruction `index` executes, `register` has `bit` flipped. */
   | { kind: 'register-bit'; index: number; register: RegisterName; bit: number }
-  /** The value instruction `index` reads at `address` (`size` bytes) arrives with `bit` flipped. */
-  | { kind: 'load-bit'; index: number; address: bigint; size: number; bit: number };
+  /** The value instruction `index` reads at `address` (`size` bytes) arrives with `bit` flipped; memory keeps its value. */
+  | { kind: 'load-bit'; index: number; address: bigint; size: number; bit: number }
+  /** Before instruction `index` executes, memory at `address` (`size` bytes) has `bit` flipped, and keeps it. */
+  | { kind: 'memory-bit'; index: number; address: bigint; size: number; bit: number }
+  /** Instruction `index` (`size` bytes long) is not executed. */
+  | { kind: 'skip'; index: number; size: number }
+  /** Instruction `index` accesses `address` instead of where its operands point, and faults there. */
+  | { kind: 'access-fault'; index: number; address: bigint; access: 'read' | 'write' }
+  /** Memory holds other bytes from the start (code as the module file has it, say). */
+  | { kind: 'bytes'; address: bigint; bytes: Uint8Array };
 
 /** The stated effect of a call into code the dump lacks: `--step-over ADDR:ret=0xc,eax=1`. */
 export interface StepOver {
@@ -42,26 +68,104 @@ export interface StepOver {
 
 export interface ReplayWindow {
   start: bigint;
+  /** Registers at the start. */
   registers: RegisterValues;
-  /** Budget for one run; a window is short, so this is small. */
+  /** Registers whose value at the start is unknown: each run gives them its fill. */
+  unknown?: ReadonlySet<RegisterName>;
+  /** Memory whose value at the start is unknown (the window overwrites it later): each run's fill. */
+  unknownMemory?: ReadonlyArray<{ address: bigint; length: number }>;
+  /** Budget for one run. */
   maxInstructions: number;
   /** Stop when the pc reaches this address; otherwise the run ends at a trap, a fault or the budget. */
   until?: bigint;
   stepOvers?: StepOver[];
 }
 
-export interface ReplayOutcome {
-  injection?: Injection;
+/** One engine's run. */
+export interface RunOutcome {
   result: RunResult;
   final: RegisterValues;
   /** Memory the run wrote: the last value of each written byte. */
   written: Map<bigint, number>;
   /** False when the run ended before reaching the injection point. */
   injected: boolean;
-  /** Step-over points applied, in order. */
-  steppedOver: bigint[];
-  /** The flipped value: what it was and what the injection made it. */
   flipped?: { from: bigint; to: bigint };
+}
+
+export interface ReplayOutcome {
+  injection?: Injection;
+  runs: RunOutcome[];
+  /** The first run's end; `resultKnown` says whether every run ended the same way. */
+  result: RunResult;
+  resultKnown: boolean;
+  /** The first run's registers; `knownRegisters` are those every run agrees on. */
+  final: RegisterValues;
+  knownRegisters: ReadonlySet<RegisterName>;
+  /** The first run's written bytes; `knownWritten` are those every run wrote with the same value. */
+  written: Map<bigint, number>;
+  knownWritten: ReadonlySet<bigint>;
+  injected: boolean;
+  /** The flipped value (first run) and whether every run flipped the same one. */
+  flipped?: { from: bigint; to: bigint; known: boolean };
+  /** Step-over points applied, in order (first run). */
+  steppedOver: bigint[];
+}
+
+/** One memory read of a traced run: which instruction, where, how wide, what it read. */
+export interface TracedRead {
+  index: number;
+  pc: bigint;
+  address: bigint;
+  size: number;
+  value: bigint;
+}
+
+export interface TracedRun {
+  outcome: ReplayOutcome;
+  /** The pc of every executed instruction, in order (stepped-over calls are not in it). */
+  path: bigint[];
+  reads: TracedRead[];
+  /** Every memory write: instruction index, address and size. */
+  writes: Array<{ index: number; address: bigint; size: number }>;
+}
+
+const FILLS: readonly UnknownFill[] = ['zeros', 'ones', 'hash'];
+
+/**
+ * Watches replays one by one, so that a process running them in a worker
+ * can tell which replay an abort inside the emulator killed, and skip it
+ * when it starts again (see src/cli/isolated-explain.ts).
+ */
+export interface ReplayGuard {
+  /** Called before each replay with a key stable across processes; false skips the replay. */
+  before(key: string): boolean;
+}
+
+let guard: ReplayGuard | undefined;
+
+/** Installs `next` as the replay guard of this process (undefined removes it). */
+export function setReplayGuard(next: ReplayGuard | undefined): void {
+  guard = next;
+}
+
+function injectionKey(start: bigint, injection: Injection | undefined): string {
+  if (!injection) return `${start.toString(16)}/as-written`;
+  return `${start.toString(16)}/${JSON.stringify(injection, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v))}`;
+}
+
+/** The outcome of a replay the guard skipped: it killed the emulator in an earlier attempt. */
+function skippedRun(start: bigint): RunOutcome {
+  const error = new EmulationError('uc_emu_start', 'this replay aborted the emulator in an earlier attempt; skipped', {});
+  return { result: { kind: 'error', error, pc: start }, final: {}, written: new Map(), injected: false };
+}
+
+/** The value an unknown register takes in a run with `fill`. */
+export function registerFill(fill: UnknownFill, register: RegisterName, mask: bigint): bigint {
+  if (fill === 'zeros') return 0n;
+  if (fill === 'ones') return mask;
+  let h = 0xcbf29ce484222325n;
+  for (const c of register) h = ((h ^ BigInt(c.charCodeAt(0))) * 0x100000001b3n) & 0xffff_ffff_ffff_ffffn;
+  return (h ^ (h >> 29n)) & mask;
 }
 
 /** Registers a replay reads back and compares: the architecture's, less selectors and bases. */
@@ -70,70 +174,85 @@ export function comparedRegisters(dump: Dump): RegisterName[] {
   return registersOf(dump.arch).filter((r) => !skip.has(r));
 }
 
-export class Replayer {
-  readonly emu: Emulator;
-  private readonly snapshot: Snapshot;
-  private readonly written = new Map<bigint, number>();
-  private readonly names: RegisterName[];
-  private steppedOver: bigint[] = [];
-  /** Path positions at which the traced run applied a step-over. */
-  private stepMarks: number[] = [];
-  /** The path being recorded by `runTraced`. */
-  private tracing?: bigint[];
+function sameEnd(a: RunResult, b: RunResult): boolean {
+  if (a.kind !== b.kind || a.pc !== b.pc) return false;
+  if (a.kind === 'trapped' && b.kind === 'trapped') return a.name === b.name;
+  if (a.kind === 'fault' && b.kind === 'fault') return a.address === b.address && a.access === b.access && a.reason === b.reason;
+  if (a.kind === 'reached' && b.kind === 'reached') return a.reason === b.reason;
+  if (a.kind === 'budget' && b.kind === 'budget') return a.budget === b.budget;
+  return true;
+}
 
-  constructor(
-    readonly dump: Dump,
-    readonly window: ReplayWindow,
-  ) {
+/** One engine, its fill, and the snapshot at the window start. */
+class Lane {
+  readonly emu: Emulator;
+  readonly snapshot: Snapshot;
+  readonly written = new Map<bigint, number>();
+  steppedOver: bigint[] = [];
+  /** Path positions at which the traced run applied a step-over. */
+  stepMarks: number[] = [];
+  tracing?: bigint[];
+
+  constructor(readonly dump: Dump, readonly window: ReplayWindow, readonly fill: UnknownFill) {
     const arch = dump.arch;
-    this.emu = machineFor(dump, { ...window.registers, [pcRegister(arch)]: window.start });
-    this.names = comparedRegisters(dump);
-    this.emu.onMemory('write', (address, size, value) => {
-      for (let i = 0; i < size; i++) this.written.set(address + BigInt(i), Number((value >> BigInt(8 * i)) & 0xffn));
-    });
-    for (const step of window.stepOvers ?? []) {
-      this.emu.onInstructionAt(step.address, () => {
-        // The call's push and the callee's ret cancel out; the callee also pops its arguments.
-        const sp = spRegister(arch);
-        this.emu.writeRegister(sp, (this.emu.readRegister(sp) + step.popBytes) & registerMask(arch));
-        this.emu.writeRegisters(step.registers);
-        this.emu.writeRegister(pcRegister(arch), step.address + BigInt(step.size));
-        this.steppedOver.push(step.address);
-        if (this.tracing) this.stepMarks.push(this.tracing.length);
+    const mask = registerMask(arch);
+    const registers: RegisterValues = { ...window.registers, [pcRegister(arch)]: window.start };
+    for (const name of window.unknown ?? []) registers[name] = registerFill(fill, name, name === 'efl' ? 0x8d5n : name === 'nzcv' ? 0xf000_0000n : mask) | (name === 'efl' ? 0x202n : 0n);
+    this.emu = machineFor(dump, registers, { fill });
+    try {
+      for (const range of window.unknownMemory ?? []) {
+        if (this.emu.pageIn(range.address, range.length)) this.emu.write(range.address, fillBytes(fill, range.address, range.length));
+      }
+      this.emu.onMemory('write', (address, size, value) => {
+        for (let i = 0; i < size; i++) this.written.set(address + BigInt(i), Number((value >> BigInt(8 * i)) & 0xffn));
       });
+      for (const step of window.stepOvers ?? []) {
+        this.emu.onInstructionAt(step.address, () => {
+          // The call's push and the callee's ret cancel out; the callee also pops its arguments.
+          const sp = spRegister(arch);
+          this.emu.writeRegister(sp, (this.emu.readRegister(sp) + step.popBytes) & mask);
+          this.emu.writeRegisters(step.registers);
+          this.emu.writeRegister(pcRegister(arch), step.address + BigInt(step.size));
+          this.steppedOver.push(step.address);
+          if (this.tracing) this.stepMarks.push(this.tracing.length);
+        });
+      }
+      this.snapshot = this.emu.snapshot();
+    } catch (error) {
+      this.emu.dispose();
+      throw error;
     }
-    this.snapshot = this.emu.snapshot();
   }
 
-  /** Runs the window from its start, with `injection` if given. */
-  run(injection?: Injection): ReplayOutcome {
+  run(injection: Injection | undefined, names: RegisterName[]): RunOutcome {
     const emu = this.emu;
+    const arch = this.dump.arch;
     emu.restore(this.snapshot);
     this.written.clear();
     this.steppedOver = [];
     const budget = this.window.maxInstructions;
-    let flipped: ReplayOutcome['flipped'];
-    const finish = (result: RunResult, injected: boolean): ReplayOutcome => ({
-      injection, result, final: emu.readRegisters(this.names), written: new Map(this.written), injected, steppedOver: this.steppedOver, flipped,
-    });
-    const mask = registerMask(this.dump.arch);
+    const mask = registerMask(arch);
+    let flipped: RunOutcome['flipped'];
+    // Writes made from outside the emulation (injections) are not undone by restoring the snapshot.
+    const undo: Array<{ address: bigint; bytes: Uint8Array }> = [];
+    const hostWrite = (address: bigint, bytes: Uint8Array, asWritten: boolean) => {
+      undo.push({ address, bytes: emu.read(address, bytes.length).slice() });
+      emu.write(address, bytes);
+      if (asWritten) bytes.forEach((b, i) => this.written.set(address + BigInt(i), b));
+    };
+    const valueBytes = (value: bigint, size: number) => Uint8Array.from({ length: size }, (_, i) => Number((value >> BigInt(8 * i)) & 0xffn));
+    const finish = (result: RunResult, injected: boolean): RunOutcome => {
+      const outcome = { result, final: emu.readRegisters(names), written: new Map(this.written), injected, flipped };
+      for (const u of undo.reverse()) emu.write(u.address, u.bytes);
+      if (undo.length) emu.flushTranslations();
+      return outcome;
+    };
     const rest = () => emu.run({ until: this.window.until, maxInstructions: budget, timeoutMs: 2000 });
-
     if (!injection) return finish(rest(), false);
-    if (injection.kind === 'target-bit') {
-      // Unicorn runs straight past an `until` equal to where it starts, so a window that starts at the transfer skips this.
-      if (this.window.start !== injection.at) {
-        const before = emu.run({ until: injection.at, maxInstructions: budget, timeoutMs: 2000 });
-        if (before.kind !== 'reached' || before.pc !== injection.at) return finish(before, false);
-      }
-      const step = emu.run({ count: 1, maxInstructions: budget, timeoutMs: 2000 });
-      // Landing on code the dump lacks still means the transfer happened.
-      const landed = step.kind === 'reached' || (step.kind === 'fault' && step.access === 'fetch' && step.pc !== injection.at);
-      if (!landed) return finish(step, false);
-      const pc = pcRegister(this.dump.arch);
-      const target = emu.readRegister(pc);
-      flipped = { from: target, to: (target ^ (1n << BigInt(injection.bit))) & mask };
-      emu.writeRegister(pc, flipped.to);
+    if (injection.kind === 'bytes') {
+      if (!emu.pageIn(injection.address, injection.bytes.length)) return finish(rest(), false);
+      hostWrite(injection.address, injection.bytes, false);
+      emu.flushTranslations();
       return finish(rest(), true);
     }
     if (injection.index > 0) {
@@ -143,48 +262,165 @@ export class Replayer {
       const before = emu.run({ count, maxInstructions: budget, timeoutMs: 2000 });
       if (before.kind !== 'reached' || before.reason !== 'count') return finish(before, false);
     }
-    const bit = 1n << BigInt(injection.bit);
-    if (injection.kind === 'register-bit') {
-      const value = emu.readRegister(injection.register);
-      flipped = { from: value, to: (value ^ bit) & mask };
-      emu.writeRegister(injection.register, flipped.to);
-      return finish(rest(), true);
-    }
-    const original = emu.readValue(injection.address, injection.size);
-    flipped = { from: original, to: original ^ bit };
-    emu.writeValue(injection.address, injection.size, original ^ bit);
-    const step = emu.run({ count: 1, maxInstructions: budget, timeoutMs: 2000 });
-    // Put memory back unless the instruction itself wrote the location (xchg, add [m], …).
-    if (emu.readValue(injection.address, injection.size) === (original ^ bit)) emu.writeValue(injection.address, injection.size, original);
-    if (step.kind !== 'reached') return finish(step, true);
-    return finish(rest(), true);
-  }
-
-  /**
-   * The faithful run, instruction by instruction: each executed pc and every
-   * memory read with the index of the instruction that made it. Slower than
-   * `run` (a JavaScript hook per instruction); used once per window.
-   */
-  runTraced(): { outcome: ReplayOutcome; path: bigint[]; reads: Array<{ index: number; pc: bigint; address: bigint; size: number; value: bigint }> } {
-    const path: bigint[] = [];
-    const reads: Array<{ index: number; pc: bigint; address: bigint; size: number; value: bigint }> = [];
-    const code = this.emu.onInstruction((address) => path.push(address));
-    const read = this.emu.onMemory('read', (address, size, value) => {
-      reads.push({ index: path.length - 1, pc: path[path.length - 1] ?? 0n, address, size, value });
-    });
-    this.tracing = path;
-    this.stepMarks = [];
-    try {
-      return { outcome: this.run(), path, reads };
-    } finally {
-      this.tracing = undefined;
-      this.emu.removeHook(code);
-      this.emu.removeHook(read);
-      this.emu.flushTranslations();
+    const bit = (b: number) => 1n << BigInt(b);
+    switch (injection.kind) {
+      case 'target-bit': {
+        const at = emu.pc();
+        const step = emu.run({ count: 1, maxInstructions: budget, timeoutMs: 2000 });
+        // Landing on code the dump lacks still means the transfer happened.
+        const landed = step.kind === 'reached' || (step.kind === 'fault' && step.access === 'fetch' && step.pc !== at);
+        if (!landed) return finish(step, false);
+        const pc = pcRegister(arch);
+        const target = emu.readRegister(pc);
+        flipped = { from: target, to: (target ^ bit(injection.bit)) & mask };
+        emu.writeRegister(pc, flipped.to);
+        return finish(rest(), true);
+      }
+      case 'register-bit': {
+        const value = emu.readRegister(injection.register);
+        flipped = { from: value, to: (value ^ bit(injection.bit)) & mask };
+        emu.writeRegister(injection.register, flipped.to);
+        return finish(rest(), true);
+      }
+      case 'skip': {
+        emu.writeRegister(pcRegister(arch), emu.pc() + BigInt(injection.size));
+        return finish(rest(), true);
+      }
+      case 'memory-bit': {
+        if (!emu.pageIn(injection.address, injection.size)) return finish(rest(), false);
+        const original = emu.readValue(injection.address, injection.size);
+        flipped = { from: original, to: original ^ bit(injection.bit) };
+        hostWrite(injection.address, valueBytes(flipped.to, injection.size), true);
+        emu.flushTranslations();
+        return finish(rest(), true);
+      }
+      case 'access-fault': {
+        const pc = emu.pc();
+        return finish({ kind: 'fault', address: injection.address, access: injection.access, size: 0, pc, reason: 'unmapped', message: `0x${injection.address.toString(16)} was not mapped` }, true);
+      }
+      case 'load-bit': {
+        if (!emu.pageIn(injection.address, injection.size)) return finish(rest(), false);
+        const original = emu.readValue(injection.address, injection.size);
+        flipped = { from: original, to: original ^ bit(injection.bit) };
+        emu.writeValue(injection.address, injection.size, flipped.to);
+        emu.flushTranslations();
+        const step = emu.run({ count: 1, maxInstructions: budget, timeoutMs: 2000 });
+        // Put memory back unless the instruction itself wrote the location (xchg, add [m], …).
+        if (emu.readValue(injection.address, injection.size) === flipped.to) emu.writeValue(injection.address, injection.size, original);
+        if (step.kind !== 'reached') return finish(step, true);
+        return finish(rest(), true);
+      }
     }
   }
 
   dispose(): void {
     this.emu.dispose();
   }
+}
+
+export class Replayer {
+  private readonly lanes: Lane[];
+  private readonly names: RegisterName[];
+
+  constructor(
+    readonly dump: Dump,
+    readonly window: ReplayWindow,
+    /** How many fills (1–3); one is enough when nothing is unknown. */
+    lanes = 3,
+  ) {
+    this.names = comparedRegisters(dump);
+    this.lanes = [];
+    try {
+      for (const fill of FILLS.slice(0, Math.max(1, Math.min(3, lanes)))) this.lanes.push(new Lane(dump, window, fill));
+    } catch (error) {
+      for (const lane of this.lanes) lane.dispose();
+      throw error;
+    }
+  }
+
+  /** The engine of the first lane (zeros), for callers that add hooks of their own. */
+  get emu(): Emulator {
+    return this.lanes[0]!.emu;
+  }
+
+  /**
+   * Runs the window from its start, with `injection` if given, on `lanes`
+   * engines (all by default; two are enough to reject a hypothesis early).
+   */
+  run(injection?: Injection, options: { lanes?: number } = {}): ReplayOutcome {
+    const lanes = this.lanes.slice(0, options.lanes ?? this.lanes.length);
+    if (guard && !guard.before(injectionKey(this.window.start, injection))) {
+      return merge(injection, lanes.map(() => skippedRun(this.window.start)), []);
+    }
+    const runs = lanes.map((lane) => lane.run(injection, this.names));
+    return merge(injection, runs, lanes[0]!.steppedOver);
+  }
+
+  /**
+   * The faithful run of the first lane, instruction by instruction: each
+   * executed pc, every memory read and write with the index of the
+   * instruction that made it; then the other lanes, untraced, for the known
+   * masks. Slower than `run` (a JavaScript hook per instruction); used once
+   * per window.
+   */
+  runTraced(injection?: Injection): TracedRun {
+    const lane = this.lanes[0]!;
+    if (guard && !guard.before(`${injectionKey(this.window.start, injection)}/traced`)) {
+      return { outcome: merge(injection, this.lanes.map(() => skippedRun(this.window.start)), []), path: [], reads: [], writes: [] };
+    }
+    const emu = lane.emu;
+    const path: bigint[] = [];
+    const reads: TracedRead[] = [];
+    const writes: TracedRun['writes'] = [];
+    const code = emu.onInstruction((address) => path.push(address));
+    const read = emu.onMemory('read', (address, size, value) => {
+      reads.push({ index: path.length - 1, pc: path[path.length - 1] ?? 0n, address, size, value });
+    });
+    const write = emu.onMemory('write', (address, size) => writes.push({ index: path.length - 1, address, size }));
+    lane.tracing = path;
+    lane.stepMarks = [];
+    let first: RunOutcome;
+    try {
+      first = lane.run(injection, this.names);
+    } finally {
+      lane.tracing = undefined;
+      emu.removeHook(code);
+      emu.removeHook(read);
+      emu.removeHook(write);
+      emu.flushTranslations();
+    }
+    for (const other of this.lanes.slice(1)) other.stepMarks = lane.stepMarks;
+    const others = this.lanes.slice(1).map((l) => l.run(injection, this.names));
+    return { outcome: merge(injection, [first, ...others], lane.steppedOver), path, reads, writes };
+  }
+
+  dispose(): void {
+    for (const lane of this.lanes) lane.dispose();
+  }
+}
+
+function merge(injection: Injection | undefined, runs: RunOutcome[], steppedOver: bigint[]): ReplayOutcome {
+  const first = runs[0]!;
+  const knownRegisters = new Set<RegisterName>();
+  for (const [name, value] of Object.entries(first.final) as Array<[RegisterName, bigint]>) {
+    if (runs.every((r) => r.final[name] === value)) knownRegisters.add(name);
+  }
+  const knownWritten = new Set<bigint>();
+  for (const [address, value] of first.written) {
+    if (runs.every((r) => r.written.get(address) === value)) knownWritten.add(address);
+  }
+  const flipped = first.flipped ? { ...first.flipped, known: runs.every((r) => r.flipped?.from === first.flipped!.from) } : undefined;
+  return {
+    injection,
+    runs,
+    result: first.result,
+    resultKnown: runs.every((r) => sameEnd(r.result, first.result)),
+    final: first.final,
+    knownRegisters,
+    written: first.written,
+    knownWritten,
+    injected: runs.every((r) => r.injected),
+    flipped,
+    steppedOver,
+  };
 }

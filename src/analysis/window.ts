@@ -1,23 +1,36 @@
 /**
- * Chooses the replay window that leads to a transfer: the run of known
- * instructions before the call, starting after the last call into code the
- * dump lacks (unless the user stated its effect), and the stack pointer to
- * start with, chosen so that the window's pushes land where the stack shows
- * them (the call's return address in its slot).
+ * A replay window: where the replay of the code before the fault starts,
+ * and what the machine's state there was, as far as the dump says.
+ *
+ * The window is anchored at an instruction whose stack pointer the dump
+ * pins down (the faulting instruction itself, or a transfer whose return
+ * address sits in a known stack slot) and reaches back through the code
+ * that certainly ran just before it (`straightRunBefore`). Its start state is
+ * the fault's registers, except:
+ * - the stack pointer, solved so that the window arrives at the anchor with
+ *   the anchor's stack pointer;
+ * - registers and memory the window itself writes: their values at the
+ *   start are gone, so they are unknown (each replay lane fills them
+ *   differently), unless the window saved them first (a `push rbx`,
+ *   `stp x29, x30, [sp, #-16]!`, an argument spilled to the stack), in which
+ *   case the slot the dump holds gives them back;
+ * - registers the fault's context does not hold (a trap frame's unsaved
+ *   ones), unknown from the start.
  *
  * @example
  * ```ts
- * const w = chooseWindow(dump, code, transfer, site, { stepOvers, maxInstructions: 100 });
- * // { start: 0x80a5d8e6n, registers: { …, esp: 0xf78aecb8n }, instructions: [...] }
+ * const w = buildWindow(dump, code, effects, site, { instruction: call, sp: slot + 4n, kind: 'transfer' }, { maxInstructions: 100, extra: 64, stepOvers: [] });
+ * if (!('failed' in w)) w.faithful.outcome.result; // how the code as written ends
  * ```
  */
-import { pcRegister, spRegister, registerMask, type RegisterValues } from '../../emu/registers.ts';
+import { pcRegister, pointerSize, spRegister, registerMask, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
+import type { Effects } from '../disasm/effects.ts';
 import { formatAddress } from '../format.ts';
 import type { CodeReader, Instruction } from './code.ts';
 import type { FaultSite } from './fault-site.ts';
-import { Replayer, type StepOver } from './replay.ts';
-import { spAtCall, type Transfer } from './transfers.ts';
+import { directTarget, forwardBranchesTo, straightRunBefore } from './flow.ts';
+import { registerFill, Replayer, type ReplayWindow, type StepOver, type TracedRun } from './replay.ts';
 
 /** A user's statement of what an absent callee does: `ADDR:ret=0xc,eax=1`. */
 export interface StepOverSpec {
@@ -26,83 +39,264 @@ export interface StepOverSpec {
   registers: RegisterValues;
 }
 
-export interface ChosenWindow {
+export interface WindowAnchor {
+  /** The instruction at which the state is pinned. */
+  instruction: Instruction;
+  /** The stack pointer just before it runs. */
+  sp: bigint;
+  /** `fault`: the faulting instruction; `transfer`: a transfer that led to the fault. */
+  kind: 'fault' | 'transfer';
+}
+
+export interface Window {
+  anchor: WindowAnchor;
   start: bigint;
-  registers: RegisterValues;
-  /** The static instructions from start to the transfer, in address order. */
+  /** The static instructions from the start to the anchor. */
   instructions: Instruction[];
-  stepOvers: StepOver[];
-  /** Why the window starts where it does. */
   startReason: string;
+  replay: ReplayWindow;
+  replayer: Replayer;
+  /** The faithful run, traced. */
+  faithful: TracedRun;
+  /** Index of the anchor in the faithful path. */
+  anchorIndex: number;
+  /** Registers the window writes before the anchor. */
+  written: ReadonlySet<RegisterName>;
+  /**
+   * Registers whose start value came back: from the slot the window saved
+   * them to, or (slot -1) by undoing a fixed step the window applied to them.
+   */
+  recovered: Array<{ register: RegisterName; slot: bigint; value: bigint }>;
+  stepOvers: StepOver[];
   notes: string[];
 }
 
-/** True when `insn` calls code the dump does not hold. */
-function callsUnknownCode(code: CodeReader, insn: Instruction): bigint | undefined {
-  if (insn.kind !== 'call') return undefined;
-  const target = /^(?:0x)?([0-9a-f`]+)$/i.exec(insn.operands.trim().replace(/.*\(([0-9a-f`]+)\)$/i, '$1'));
-  if (!target) return undefined;
-  const address = BigInt(`0x${target[1]!.replace(/`/g, '')}`);
-  return code.knownBytes(address, 1).length === 0 ? address : undefined;
+export interface WindowOptions {
+  /** Longest run of instructions before the anchor. */
+  maxInstructions: number;
+  /** Instructions a replay may run past the anchor before it counts as not reaching the fault. */
+  extra: number;
+  stepOvers: StepOverSpec[];
 }
 
-export function chooseWindow(
+/** The call target when `insn` calls code the dump does not hold. */
+function callsUnknownCode(code: CodeReader, insn: Instruction): bigint | undefined {
+  if (insn.kind !== 'call') return undefined;
+  const target = directTarget(insn);
+  return target !== undefined && code.knownBytes(target, 1).length === 0 ? target : undefined;
+}
+
+/** Byte ranges written before path index `end` (exclusive), merged. */
+function writtenRanges(traced: TracedRun, end: number): Array<{ address: bigint; length: number }> {
+  const bytes = new Set<bigint>();
+  for (const w of traced.writes) {
+    if (w.index >= end) break;
+    for (let i = 0; i < w.size; i++) bytes.add(w.address + BigInt(i));
+  }
+  const sorted = [...bytes].sort((a, b) => (a < b ? -1 : 1));
+  const out: Array<{ address: bigint; length: number }> = [];
+  for (const b of sorted) {
+    const last = out[out.length - 1];
+    if (last && last.address + BigInt(last.length) === b) last.length++;
+    else out.push({ address: b, length: 1 });
+  }
+  return out;
+}
+
+/**
+ * Registers whose fill every lane stored somewhere: the window saved them
+ * (push, spill) before changing them, so the slot the dump holds is their
+ * start value. The zeros lane is not used to match (every zero store would).
+ */
+function recoverFromSlots(dump: Dump, traced: TracedRun, unknown: ReadonlySet<RegisterName>): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
+  const arch = dump.arch;
+  const mask = registerMask(arch);
+  const runs = traced.outcome.runs;
+  if (runs.length < 3) return [];
+  const value = (written: Map<bigint, number>, at: bigint, size: number): bigint | undefined => {
+    let v = 0n;
+    for (let i = size - 1; i >= 0; i--) {
+      const byte = written.get(at + BigInt(i));
+      if (byte === undefined) return undefined;
+      v = (v << 8n) | BigInt(byte);
+    }
+    return v;
+  };
+  const found: Array<{ register: RegisterName; slot: bigint; value: bigint }> = [];
+  const starts = new Set<bigint>();
+  for (const w of traced.writes) starts.add(w.address);
+  for (const register of unknown) {
+    if (register === 'efl' || register === 'nzcv') continue;
+    for (const size of pointerSize(arch) === 8 ? [8, 4] : [4]) {
+      const width = (1n << BigInt(size * 8)) - 1n;
+      const fills: Array<[number, bigint]> = [[0, 0n], [1, registerFill('ones', register, mask) & width], [2, registerFill('hash', register, mask) & width]];
+      const slot = [...starts].find((at) => fills.every(([lane, fill]) => value(runs[lane]!.written, at, size) === fill));
+      if (slot === undefined) continue;
+      const held = dump.memory.read(slot, size);
+      if (!held) continue;
+      let v = 0n;
+      for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(held[i]!);
+      found.push({ register, slot, value: v });
+      break;
+    }
+  }
+  return found;
+}
+
+/**
+ * Registers the window changes by a fixed amount (a loop counter `add w21,
+ * w21, #1`, a pointer stepped by 8): in every lane the value at the anchor
+ * minus the fill is the same constant, so the start value is the value the
+ * dump recorded minus that constant (or xor it, for a fixed xor).
+ */
+function recoverByInversion(
+  dump: Dump,
+  replay: ReplayWindow,
+  anchor: WindowAnchor,
+  unknown: ReadonlySet<RegisterName>,
+  recorded: RegisterValues,
+): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
+  if (replay.start === anchor.instruction.address) return [];
+  const mask = registerMask(dump.arch);
+  const probe = new Replayer(dump, { ...replay, until: anchor.instruction.address });
+  let outcome;
+  try {
+    outcome = probe.run();
+  } finally {
+    probe.dispose();
+  }
+  // Lanes that stop early (an unknown address faulted) still carry a step taken before: a constant step is one.
+  const fills = ['zeros', 'ones', 'hash'] as const;
+  const found: Array<{ register: RegisterName; slot: bigint; value: bigint }> = [];
+  for (const register of unknown) {
+    const value = recorded[register];
+    if (value === undefined || register === 'efl' || register === 'nzcv' || register === 'x30' && anchor.instruction.kind === 'call') continue;
+    const fill = (i: number) => registerFill(fills[i]!, register, mask);
+    const final = (i: number) => outcome.runs[i]?.final[register];
+    if (outcome.runs.length < 3 || [0, 1, 2].some((i) => final(i) === undefined)) continue;
+    const deltas = [0, 1, 2].map((i) => (final(i)! - fill(i)) & mask);
+    const xors = [0, 1, 2].map((i) => final(i)! ^ fill(i));
+    // A 32-bit step (add w21, w21, #1) zero-extends: the low halves step alike and the high halves agree.
+    const low = 0xffff_ffffn;
+    const deltas32 = [0, 1, 2].map((i) => (final(i)! - fill(i)) & low);
+    const highs = [0, 1, 2].map((i) => final(i)! >> 32n);
+    if (deltas.every((d) => d === deltas[0])) found.push({ register, slot: -1n, value: (value - deltas[0]!) & mask });
+    else if (xors.every((x) => x === xors[0])) found.push({ register, slot: -1n, value: value ^ xors[0]! });
+    else if (mask > low && deltas32.every((d) => d === deltas32[0]) && highs.every((h) => h === highs[0])) {
+      found.push({ register, slot: -1n, value: ((value - deltas32[0]!) & low) | (value & ~low & mask) });
+    }
+  }
+  return found;
+}
+
+/**
+ * Builds the window that ends at `anchor`, trying the earliest start first;
+ * a start whose replay does not reach the anchor is dropped.
+ */
+export function buildWindow(
   dump: Dump,
   code: CodeReader,
-  transfer: Transfer,
+  effects: Effects,
   site: FaultSite,
-  options: { stepOvers: StepOverSpec[]; maxInstructions: number },
-): ChosenWindow | undefined {
+  anchor: WindowAnchor,
+  options: WindowOptions,
+): Window | { failed: string } {
   const arch = dump.arch;
   const f = (v: bigint) => formatAddress(arch, v);
+  const sp = spRegister(arch);
+  const pc = pcRegister(arch);
   const specs = new Map(options.stepOvers.map((s) => [s.address, s]));
-  const notes: string[] = [];
-  let stoppedAt: Instruction | undefined;
-  const run = code.runEndingWith(transfer.call, options.maxInstructions, (insn) => {
-    if (specs.has(insn.address)) return false;
-    if (callsUnknownCode(code, insn) !== undefined) {
-      stoppedAt = insn;
-      return true;
-    }
-    return false;
-  });
+  const stopAtUnknownCall = (insn: Instruction) => {
+    if (specs.has(insn.address)) return undefined;
+    const target = callsUnknownCode(code, insn);
+    return target === undefined ? undefined
+      : `${f(insn.address)} ${insn.text} calls code the dump lacks; the window starts after it (state its effect with --step-over ${f(insn.address)}:ret=N,REG=VALUE to start earlier)`;
+  };
+  const straight = straightRunBefore(code, anchor.instruction, options.maxInstructions, stopAtUnknownCall);
+  // A forward branch into the run's first instruction gives an earlier start, reached if the branch is taken.
+  let run = straight.instructions;
+  let stoppedBy = straight.stoppedBy;
+  for (const branch of run.length < options.maxInstructions ? forwardBranchesTo(code, run[0]!.address) : []) {
+    const before = straightRunBefore(code, branch, options.maxInstructions - run.length, stopAtUnknownCall);
+    run = [...before.instructions, ...run];
+    stoppedBy = `${before.stoppedBy} (then ${formatAddress(arch, branch.address)} ${branch.text} to ${formatAddress(arch, straight.instructions[0]!.address)})`;
+    break;
+  }
   const stepOvers: StepOver[] = run
     .filter((i) => specs.has(i.address))
     .map((i) => ({ address: i.address, size: i.size, popBytes: specs.get(i.address)!.popBytes, registers: specs.get(i.address)!.registers }));
-  const startReason = stoppedAt
-    ? `${f(stoppedAt.address)} ${stoppedAt.text} calls code the dump lacks; the window starts after it (state its effect with --step-over ${f(stoppedAt.address)}:ret=N,REG=VALUE to start earlier)`
-    : run.length >= options.maxInstructions
-      ? `the window is limited to ${options.maxInstructions} instructions`
-      : `no known code before ${f(run[0]!.address)}`;
+  const recorded = site.context?.registers ?? {};
+  const recordedUnknown = new Set<RegisterName>(site.context?.unknown ?? []);
+  const notes: string[] = [];
+  const mask = registerMask(arch);
 
-  const base = site.context?.registers ?? {};
-  const sp = spRegister(arch);
-  const wantSpAtCall = spAtCall(dump, base, transfer.slot) ?? 0n;
-  // Try the earliest start first; a start whose replay does not reach the call is dropped.
   for (let i = 0; i < run.length; i++) {
     const start = run[i]!.address;
-    const provisional = { ...base, [sp]: wantSpAtCall, [pcRegister(arch)]: start };
-    const probe = new Replayer(dump, { start, registers: provisional, maxInstructions: options.maxInstructions * 2 + 16, until: transfer.call.address, stepOvers: stepOvers.filter((s) => s.address >= start) });
-    try {
-      // A window that is the call alone needs no probe (and Unicorn cannot stop where it starts).
-      const outcome = start === transfer.call.address ? undefined : probe.run();
-      if (outcome && (outcome.result.kind !== 'reached' || outcome.result.pc !== transfer.call.address)) {
-        notes.push(`a replay from ${f(start)} does not reach the call at ${f(transfer.call.address)} (${outcome.result.kind})`);
+    const steps = stepOvers.filter((s) => s.address >= start);
+    const base: RegisterValues = { ...recorded, [sp]: anchor.sp, [pc]: start };
+    // 1. A probe from this start: does it reach the anchor, with what stack pointer, writing what?
+    let probeTrace: TracedRun | undefined;
+    let spAtAnchor = anchor.sp;
+    if (start !== anchor.instruction.address) {
+      const probe = new Replayer(dump, { start, registers: base, unknown: recordedUnknown, maxInstructions: (run.length - i) * 2 + 16, until: anchor.instruction.address, stepOvers: steps }, 1);
+      try {
+        probeTrace = probe.runTraced();
+      } finally {
+        probe.dispose();
+      }
+      const r = probeTrace.outcome.result;
+      if (r.kind !== 'reached' || r.pc !== anchor.instruction.address) {
+        notes.push(`a replay from ${f(start)} does not reach ${f(anchor.instruction.address)} (${r.kind})`);
         continue;
       }
-      const spAtCall = outcome ? outcome.final[sp]! : wantSpAtCall;
-      const startSp = (wantSpAtCall + (wantSpAtCall - spAtCall)) & registerMask(arch);
-      return {
-        start,
-        registers: { ...base, [sp]: startSp, [pcRegister(arch)]: start },
-        instructions: run.slice(i),
-        stepOvers: stepOvers.filter((s) => s.address >= start),
-        startReason: i === 0 ? startReason : `replays from earlier starts do not reach the call`,
-        notes,
+      spAtAnchor = probeTrace.outcome.final[sp]!;
+    }
+    const startSp = (anchor.sp + (anchor.sp - spAtAnchor)) & mask;
+    const written = new Set<RegisterName>();
+    for (const at of probeTrace?.path ?? []) {
+      const bytes = code.knownBytes(at, arch === 'arm64' ? 4 : 15);
+      for (const r of effects.of(bytes, at)?.written ?? []) written.add(r);
+    }
+    written.delete(sp);
+    written.delete(pc);
+    const unknown = new Set<RegisterName>([...recordedUnknown, ...written]);
+    const unknownMemory = probeTrace ? writtenRanges(probeTrace, probeTrace.path.length) : [];
+    const registers: RegisterValues = { ...base, [sp]: startSp };
+    const recovered: Window['recovered'] = [];
+    // 2. The window proper, three lanes; registers it saved before changing come back from their slots.
+    for (let round = 0; round < 3; round++) {
+      const replay: ReplayWindow = {
+        start, registers, unknown, unknownMemory, stepOvers: steps,
+        maxInstructions: (probeTrace?.path.length ?? 0) + 1 + options.extra,
       };
-    } finally {
-      probe.dispose();
+      const replayer = new Replayer(dump, replay);
+      let faithful: TracedRun;
+      try {
+        faithful = replayer.runTraced();
+      } catch (error) {
+        replayer.dispose();
+        throw error;
+      }
+      const back = recoverFromSlots(dump, faithful, unknown).filter((r) => !recordedUnknown.has(r.register));
+      const saved = new Set(back.map((r) => r.register));
+      const unsaved = new Set([...unknown].filter((r) => !saved.has(r) && !recordedUnknown.has(r)));
+      back.push(...recoverByInversion(dump, replay, anchor, unsaved, recorded));
+      if (back.length === 0 || round === 2) {
+        const anchorIndex = faithful.path.indexOf(anchor.instruction.address);
+        return {
+          anchor, start, instructions: run.slice(i),
+          startReason: i === 0 ? stoppedBy : 'replays from earlier starts do not reach the anchor',
+          replay, replayer, faithful, anchorIndex: anchorIndex >= 0 ? anchorIndex : faithful.path.length - 1,
+          written, recovered, stepOvers: steps, notes,
+        };
+      }
+      replayer.dispose();
+      for (const r of back) {
+        registers[r.register] = r.value;
+        unknown.delete(r.register);
+        recovered.push(r);
+      }
     }
   }
-  return undefined;
+  return { failed: `no replay from the code before ${f(anchor.instruction.address)} reaches it${notes.length ? ` (${notes[notes.length - 1]})` : ''}` };
 }

@@ -24,6 +24,7 @@ export function describeError(error: unknown): { line: string; code: number } {
   if (error instanceof CommanderError) return { line: error.message.replace(/^error: /, ''), code: EXIT_BAD_INPUT };
   if (error instanceof UnicornUnavailableError) return { line: error.message, code: EXIT_FAILURE };
   if (error instanceof EmulationError) return { line: `Emulation failed: ${error.message}`, code: EXIT_FAILURE };
+  if (error instanceof Error && error.name === 'WorkerError') return { line: error.message, code: (error as Error & { code: number }).code };
   const e = error as NodeJS.ErrnoException;
   if (e && typeof e === 'object' && typeof e.code === 'string' && e.path) {
     return { line: `Cannot access ${e.path}: ${e.code}`, code: EXIT_BAD_INPUT };

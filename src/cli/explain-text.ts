@@ -5,10 +5,10 @@
  *
  * @example
  * ```ts
- * io.out(explainText(report, dump));
+ * io.out(explainText(report, 'x86'));
  * ```
  */
-import type { Dump } from '../dumps/model.ts';
+import type { Arch } from '../../emu/registers.ts';
 import type { ExplainReport } from '../analysis/explain.ts';
 import type { Check } from '../analysis/checks.ts';
 import { formatAddress } from '../format.ts';
@@ -22,8 +22,8 @@ function checkTable(checks: Check[]): string[] {
   return [line(['check', 'dump', 'replay', 'status']), ...rows.map(line)];
 }
 
-export function explainText(report: ExplainReport, dump: Dump): string {
-  const f = (hex: string) => formatAddress(dump.arch, BigInt(hex));
+export function explainText(report: ExplainReport, arch: Arch): string {
+  const f = (hex: string) => formatAddress(arch, BigInt(hex));
   const out: string[] = [];
   out.push(`${report.dump.path} (${report.dump.format}, ${report.dump.arch})`, '');
   if (report.fault) {
@@ -34,44 +34,49 @@ export function explainText(report: ExplainReport, dump: Dump): string {
     else if (fault.reachableByFallThrough === true) out.push(`           reachable by falling through from ${tidy(fault.predecessor ?? '')}`);
     out.push('');
   }
-  if (report.transfers.length) {
+  if (report.candidates.length) {
     out.push('How execution could have got there:');
-    for (const t of report.transfers) {
-      out.push(`  ${t.slot === 'lr' ? 'lr' : `[${f(t.slot)}]`} = ${f(t.returnAddress)} ${t.returnSymbol}, returning from`);
-      out.push(`    ${f(t.call.address)} ${tidy(t.call.text)}    ${t.call.symbol}`);
-      if (t.pointer) out.push(`    [${f(t.pointer.address)}]${t.pointer.symbol ? ` (${t.pointer.symbol})` : ''} = ${f(t.pointer.value)}`);
-      if (t.expected && t.comparison) {
-        const c = t.comparison;
-        const how = c.relation === 'equal' ? 'equal' : c.relation === 'one-bit' ? `one bit: bit ${c.bit}, ${c.direction?.replace('->', '→')}` : `${c.hamming} bits (${c.relation})`;
-        out.push(`    expected ${f(t.expected)}${t.expectedSymbol ? ` ${t.expectedSymbol}` : ''}, observed ${f(t.observed)}: ${how}`);
-      } else if (t.unknownReason) {
-        out.push(`    expected target unknown: ${t.unknownReason}`);
+    for (const c of report.candidates) {
+      out.push(`  ${c.kind.padEnd(13)} ${c.evidence.join('; ')}`);
+      out.push(`    ${f(c.instruction.address)} ${tidy(c.instruction.text)}    ${c.instruction.symbol}`);
+      if (c.pointer) out.push(`    [${f(c.pointer.address)}]${c.pointer.symbol ? ` (${c.pointer.symbol})` : ''} = ${f(c.pointer.value)}`);
+      if (c.expected && c.comparison) {
+        const k = c.comparison;
+        const how = k.relation === 'equal' ? 'equal' : k.relation === 'one-bit' ? `one bit: bit ${k.bit}, ${k.direction?.replace('->', '→')}` : `${k.hamming} bits (${k.relation})`;
+        out.push(`    expected ${f(c.expected)}${c.expectedSymbol ? ` ${c.expectedSymbol}` : ''}, observed ${f(c.observed)}: ${how}`);
+      } else if (c.unknownReason) {
+        out.push(`    target unknown: ${c.unknownReason}`);
       }
     }
     out.push('');
   }
-  if (report.window) {
-    const w = report.window;
-    out.push(`Replay window: ${f(w.start)} ${w.startSymbol} .. ${tidy(w.transfer)}, sp=${f(w.stackPointer)}`);
+  for (const w of report.windows) {
+    const chosen = report.window?.id === w.id ? ' (the verdict\'s)' : '';
+    out.push(`Replay window ${w.id}${chosen}: ${f(w.start)} ${w.startSymbol} .. ${tidy(w.anchor)}, sp=${f(w.stackPointer)}`);
     out.push(`  ${w.startReason}`);
-    for (const insn of w.instructions) out.push(`    ${tidy(insn)}`);
+    if (report.window?.id === w.id) for (const insn of w.instructions) out.push(`    ${tidy(insn)}`);
+    if (w.unknown.length) out.push(`  unknown at the start: ${w.unknown.join(', ')}`);
+    for (const r of w.recovered) {
+      out.push(`  ${r.register} = ${f(r.value)}, ${r.slot === 'stepped' ? 'undoing the fixed step the window applies to it' : `from the slot the window saved it to, [${f(r.slot)}]`}`);
+    }
+    out.push(`  as written, the code ends: ${w.end}`);
     for (const note of w.notes) out.push(`  note: ${note}`);
     out.push('');
   }
-  const tried = report.stated ? `${report.stated.length} stated` : `${report.searched} single-bit faults searched in ${report.timings.searchMs} ms`;
+  const tried = report.stated ? `${report.stated.length} stated` : `${report.searched} faults tried in ${report.timings.searchMs} ms`;
   out.push(`Hypotheses (${tried}):`);
-  for (const h of report.stated ? [report.hypotheses[0]!, ...report.stated] : report.hypotheses) {
+  for (const h of report.stated ?? report.hypotheses.slice(0, 12)) {
     const s = h.summary;
-    out.push(`  ${h.explains ? 'explains ' : 'rejected '} ${h.id.padEnd(34)} ${s.match} match (${s.computedMatch} computed), ${s.mismatch} mismatch, ${s.unknown} unknown`);
+    out.push(`  ${h.explains ? 'explains ' : 'rejected '} ${h.id.padEnd(34)} ${String(h.score).padStart(6)}  ${s.match} match (${s.computedMatch} computed), ${s.mismatch} mismatch, ${s.unknown} unknown`);
   }
   out.push('');
   if (report.checks.length) {
-    out.push(`Checks (${report.verdict.hypothesis ?? 'no-fault'}):`);
+    out.push(`Checks (${report.verdict.hypothesis ?? 'as-written'}):`);
     out.push(...checkTable(report.checks), '');
   }
   const v = report.verdict;
   const bit = v.bit !== undefined ? `, bit ${v.bit}${v.direction ? ` (${v.direction.replace('->', '→')})` : ''}` : '';
-  out.push(`Verdict:   ${v.class}${v.location && v.location !== 'none' ? ` (${v.location})` : ''}${bit}, confidence ${v.confidenceLabel} (${v.confidence})`);
+  out.push(`Verdict:   ${v.class}${v.location && v.location !== 'none' ? ` (${v.location})` : ''}${bit}, confidence ${v.confidenceLabel} (${v.confidence})${v.margin !== undefined ? `, lead ${v.margin === null || !Number.isFinite(v.margin) ? 'unopposed' : v.margin}` : ''}`);
   if (v.expected && v.observed) out.push(`           expected ${f(v.expected)}, observed ${f(v.observed)}`);
   else if (v.observed) out.push(`           observed ${f(v.observed)}`);
   out.push(`  ${v.summary}`);

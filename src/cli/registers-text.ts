@@ -1,12 +1,16 @@
 /**
  * A register context printed the way WinDbg's `r` (x86, x64) or gdb's
  * `info registers` (AArch64) lays it out; registers the dump lacks are
- * left out, not shown as zero.
+ * left out, not shown as zero, and registers the context does not hold
+ * (an x64 trap frame's rbx, rsi, rdi, r12–r15) show as `(not saved)`
+ * whatever value the dump printed for them.
  *
  * @example
  * ```ts
  * registerLines('x86', { eax: 1n, eip: 0x401000n });
  * // ['eax=00000001 eip=00401000']
+ * registerLines('x64', { rax: 0n, rbx: 0n }, ['rbx']);
+ * // ['rax=0000000000000000 rbx=(not saved)']
  * ```
  */
 import type { Arch, RegisterName, RegisterValues } from '../../emu/registers.ts';
@@ -23,14 +27,19 @@ const LAYOUT: Record<Arch, RegisterName[][]> = {
 
 const SELECTORS = new Set<RegisterName>(['cs', 'ss', 'ds', 'es', 'fs', 'gs']);
 
-export function registerLines(arch: Arch, registers: RegisterValues): string[] {
+/** What `info` prints for a register the context does not hold. */
+const NOT_SAVED = '(not saved)';
+
+export function registerLines(arch: Arch, registers: RegisterValues, unknown: readonly RegisterName[] = []): string[] {
   const lines: string[] = [];
   for (const row of LAYOUT[arch]) {
     const cells = row
-      .filter((name) => registers[name] !== undefined)
+      .filter((name) => registers[name] !== undefined || unknown.includes(name))
       .map((name) => {
-        const value = registers[name]!;
-        const text = SELECTORS.has(name) ? value.toString(16).padStart(4, '0') : name === 'efl' ? value.toString(16).padStart(8, '0') : formatValue(arch, value);
+        const value = registers[name];
+        const text = unknown.includes(name) || value === undefined
+          ? NOT_SAVED
+          : SELECTORS.has(name) ? value.toString(16).padStart(4, '0') : name === 'efl' ? value.toString(16).padStart(8, '0') : formatValue(arch, value);
         return `${name.padStart(arch === 'x64' && name.length === 2 ? 3 : 0)}=${text}`;
       });
     if (cells.length) lines.push(cells.join(' '));

@@ -21,6 +21,11 @@ declare module 'capstone-wasm' {
   }
   export class Capstone {
     constructor(arch: number, mode: number);
+    readonly handle: number;
+    setOption(option: number, value: number): number;
+    getRegName(id: number): string;
+    /** Calls a Capstone C function by name with numbers, arrays or strings. */
+    static call(name: string, ...args: unknown[]): number;
     /** Throws when the bytes do not decode. */
     disasm(data: number[] | Uint8Array, options?: { address?: number | bigint; count?: number }): Insn[];
     close(): void;
@@ -31,6 +36,8 @@ declare module 'capstone-wasm' {
     readonly CS_MODE_ARM: number;
     readonly CS_MODE_32: number;
     readonly CS_MODE_64: number;
+    readonly CS_OPT_DETAIL: number;
+    readonly CS_OPT_ON: number;
   };
   /** Instantiates the WebAssembly module; call once before any Capstone is made. */
   export function loadCapstone(args?: Record<string, unknown>): Promise<void>;

@@ -43,6 +43,18 @@ interface Shared {
 let loading: Promise<void> | undefined;
 const shared = new Map<Arch, Shared>();
 
+/**
+ * The Emscripten module object capstone-wasm instantiates into: kept so
+ * that `effects.ts` can read what Capstone writes into wasm memory.
+ */
+export const capstoneModule: { HEAPU8?: Uint8Array; getValue?: (pointer: number, type: string) => number } = {};
+
+/** Loads the Capstone module once. */
+export function loadCapstoneOnce(): Promise<void> {
+  loading ??= loadCapstone(capstoneModule);
+  return loading;
+}
+
 function open(arch: Arch): Capstone {
   switch (arch) {
     case 'x86': return new Capstone(Const.CS_ARCH_X86, Const.CS_MODE_32);
@@ -53,8 +65,7 @@ function open(arch: Arch): Capstone {
 
 /** A disassembler for `arch`; the Capstone module is loaded on first use. */
 export async function createDisassembler(arch: Arch): Promise<Disassembler> {
-  loading ??= loadCapstone();
-  await loading;
+  await loadCapstoneOnce();
   let entry = shared.get(arch);
   if (!entry) {
     entry = { capstone: open(arch), users: 0 };

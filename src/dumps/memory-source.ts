@@ -8,11 +8,19 @@
  * ```
  */
 import type { MemorySource } from '../../emu/memory-source.ts';
-import type { MemoryView } from './model.ts';
+import { isMapped, regionOf } from './address-map.ts';
+import type { AddressMap, MemoryView } from './model.ts';
 
-export function memorySourceOf(view: MemoryView, description: string, options: { writesCreateMemory?: boolean } = {}): MemorySource {
+export function memorySourceOf(
+  view: MemoryView,
+  description: string,
+  options: { writesCreateMemory?: boolean; addressMap?: AddressMap } = {},
+): MemorySource {
+  const map = { addressMap: options.addressMap };
   return {
     writesCreateMemory: options.writesCreateMemory,
+    mapped: (address) => isMapped(map, address),
+    rights: (address) => regionOf(map, address),
     read: (address, length) => view.read(address, length),
     readPartial: (address, length) => {
       if (view.readPartial) {

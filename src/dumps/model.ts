@@ -10,7 +10,7 @@
  * console.log(dump.symbols.format(ctx.registers.eip!)); // nt!Foo+0x37
  * ```
  */
-import type { Arch, RegisterValues } from '../../emu/registers.ts';
+import type { Arch, RegisterName, RegisterValues } from '../../emu/registers.ts';
 
 /** Where a fact in a dump came from: a file offset, or a transcript command and line. */
 export interface Provenance {
@@ -53,6 +53,28 @@ export interface MemoryView {
   ranges(): MemoryRange[];
 }
 
+/**
+ * A range of the address space that was mapped when the dump was taken,
+ * whether or not the dump holds its bytes (a core's PT_LOAD, a minidump's
+ * committed MemoryInfoList region).
+ */
+export interface AddressRegion {
+  start: bigint;
+  /** Exclusive. */
+  end: bigint;
+  read: boolean;
+  write: boolean;
+  execute: boolean;
+}
+
+/** The address space as the dump records it. */
+export interface AddressMap {
+  /** Sorted by start, not overlapping. */
+  regions: AddressRegion[];
+  /** True when every mapping is listed, so an address outside all regions was not mapped. */
+  complete: boolean;
+}
+
 /** The fault that stopped the machine or process. */
 export type Fault =
   | {
@@ -90,6 +112,12 @@ export interface RegisterContext {
   /** Address of the frame in memory, where the dump says. */
   address?: bigint;
   registers: RegisterValues;
+  /**
+   * Registers the context does not really hold (an x64 trap frame saves no
+   * non-volatile registers; WinDbg shows them as zero): their values above
+   * are not the machine's, and analysis treats them as unknown.
+   */
+  unknown?: RegisterName[];
   /** x86 trap frame error code, when shown. */
   errorCode?: bigint;
   provenance: Provenance;
@@ -132,6 +160,8 @@ export interface DumpModule {
   path?: string;
   /** PDB name or GNU build id. */
   debugId?: string;
+  /** The GNU build id of an ELF module, lower-case hex, when the dump records it (a minidump's 'BpEL' CodeView record). */
+  buildId?: string;
 }
 
 /** A note about the dump a user should see: skipped commands, disagreements. */
@@ -156,5 +186,7 @@ export interface Dump {
   modules: DumpModule[];
   symbols: SymbolTable;
   memory: MemoryView;
+  /** The mappings at the time of the dump, when the format records them. */
+  addressMap?: AddressMap;
   notes: DumpNote[];
 }

@@ -2,6 +2,8 @@
  * Opens any dump faultline reads, by its first bytes: `MDMP` (Windows
  * minidump), `\x7fELF` (Linux core), `PAGEDUMP`/`PAGEDU64` (Windows kernel
  * dump, not yet supported), and otherwise text (a WinDbg transcript).
+ * `--binary` files and a sysroot reach every format: a core resolves the
+ * files it maps, a minidump or transcript matches them to its modules.
  *
  * @example
  * ```ts
@@ -16,10 +18,16 @@ import { openMinidump } from './minidump/open-minidump.ts';
 import { openElfCore } from './elf/open-core.ts';
 import { compressionOf } from './elf/compression.ts';
 import { decompressToTemporary } from './decompress.ts';
+import { withModuleFiles } from './module-binaries.ts';
 
 export interface OpenOptions {
-  /** Executables and libraries for filling file-backed pages of cores. */
+  /**
+   * ELF executables and libraries: for a core, the files its mappings name;
+   * for a minidump or transcript, matched to its modules by build id or
+   * name (module-match.ts). They give symbols and the code the dump lacks.
+   */
   binaries?: string[];
+  /** A directory mirroring the crashed machine's root, where module paths are looked up. */
   sysroot?: string;
 }
 
@@ -64,9 +72,16 @@ export async function openDump(path: string, options: OpenOptions = {}): Promise
       return dump;
     }
     case 'windbg-transcript':
-      return loadTranscript(path);
-    case 'minidump':
-      return openMinidump(path);
+      return withModuleFiles(loadTranscript(path), options);
+    case 'minidump': {
+      const dump = openMinidump(path);
+      try {
+        return withModuleFiles(dump, options);
+      } catch (error) {
+        dump.close();
+        throw error;
+      }
+    }
     case 'elf-core':
       return openElfCore(path, { binaries: options.binaries, sysroot: options.sysroot });
     case 'kernel-dump':

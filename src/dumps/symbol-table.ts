@@ -94,6 +94,24 @@ export function describeSymbol(entry: SymbolEntry): string {
 }
 
 /**
+ * How WinDbg shows `address` found at `location`: `module!symbol+0xoff`,
+ * `module!symbol` on an exact match, `module+0xoff`, or the bare address
+ * (for `arch`, or by its width) when nothing is known.
+ *
+ * @example
+ * ```ts
+ * formatLocation({ module: 'nt', symbol: 'KiPageFault', base: 0x1000n, offset: 0x260n }, 0x1260n); // 'nt!KiPageFault+0x260'
+ * formatLocation(undefined, 0x1000n, 'x64');                                                         // '00000000`00001000'
+ * ```
+ */
+export function formatLocation(location: SymbolLocation | undefined, address: bigint, arch?: Arch): string {
+  if (!location) return arch ? formatAddress(arch, address) : showAddress(address);
+  const name = location.symbol === undefined ? location.module! : location.module ? `${location.module}!${location.symbol}` : location.symbol;
+  if (location.offset === 0n && location.symbol !== undefined) return name;
+  return `${name}+0x${location.offset.toString(16)}`;
+}
+
+/**
  * A `SymbolTable` that grows as names are added.
  *
  * @example
@@ -182,11 +200,7 @@ export class SymbolIndex implements SymbolTable {
   }
 
   format(address: bigint): string {
-    const location = this.lookup(address);
-    if (!location) return this.arch ? formatAddress(this.arch, address) : showAddress(address);
-    const name = location.symbol === undefined ? location.module! : location.module ? `${location.module}!${location.symbol}` : location.symbol;
-    if (location.offset === 0n && location.symbol !== undefined) return name;
-    return `${name}+0x${location.offset.toString(16)}`;
+    return formatLocation(this.lookup(address), address, this.arch);
   }
 
   private covers(entry: SymbolEntry, address: bigint): boolean {

@@ -40,7 +40,7 @@ function crashedMachine(): Dump {
 describe.skipIf(lacks('binutils-aarch64-linux-gnu'))('AArch64 link-register transfers', () => {
   it('a blr whose target lost bit 2 is a CPU fault in the branch target', async () => {
     const report = await explain(crashedMachine());
-    expect(report.transfers[0]).toMatchObject({ slot: 'lr', returnAddress: '0x400008', expected: '0x401004', comparison: { relation: 'one-bit', bit: 2 } });
+    expect(report.candidates.find((c) => c.kind === 'link-register')).toMatchObject({ returnAddress: '0x400008', expected: '0x401004', comparison: { relation: 'one-bit', bit: 2 } });
     expect(report.window?.start).toBe('0x400000');
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'branch-target', bit: 2, expected: '0x401004', observed: '0x401000' });
     expect(report.checks.find((c) => c.what === 'x8')).toMatchObject({ status: 'match', basis: 'computed' });

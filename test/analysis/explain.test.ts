@@ -27,7 +27,7 @@ describe('the IPI call-target bit flip', () => {
     // The fault: int 3 filler after an unconditional jmp cannot be reached by falling through.
     expect(report.fault).toMatchObject({ kind: 'breakpoint', pc: '0x8082e3e0', reachableByFallThrough: false });
     // The return address hal!HalpIpiHandler+0xcc follows `call dword ptr [80a5b020]`, whose slot holds 8082e3e4.
-    expect(report.transfers[0]).toMatchObject({
+    expect(report.candidates.find((c) => c.kind === 'call')).toMatchObject({
       slot: '0xf78aecac',
       returnAddress: '0x80a5d8fc',
       returnSymbol: 'hal!HalpIpiHandler+0xcc',
@@ -47,11 +47,14 @@ describe('the IPI call-target bit flip', () => {
     expect(check(report, '[f78aecb0]')).toMatchObject({ actual: 'f78aecc0', status: 'match' });
     expect(check(report, '[f78aecb4]')).toMatchObject({ actual: '00000000', status: 'match' });
     expect(report.checks.some((c) => c.status === 'mismatch')).toBe(false);
-    // The slot is intact, so not memory corruption; the faithful replay does not reproduce the trap.
-    expect(report.pointer?.state).toBe('intact');
-    expect(report.hypotheses[0]).toMatchObject({ id: 'no-fault', explains: false });
-    expect(report.verdict.equivalent).toEqual(['bitflip:load@80a5d8f6:2']);
+    // The code as written does not reproduce the trap: the call goes to 8082e3e4, and the machine is as the call left it, 4 bytes lower.
+    const asWritten = report.hypotheses.filter((h) => h.id === 'as-written');
+    expect(asWritten.length).toBeGreaterThan(0);
+    for (const h of asWritten) expect(h.explains).toBe(false);
+    // No other account of the same class fits.
     expect(report.verdict.alternatives).toBeUndefined();
+    // The software account is far behind: a hardware verdict needs a clear lead.
+    expect(report.verdict.margin).toBeGreaterThan(2);
   });
 
   it('starts the window earlier when the absent callee is stepped over', async () => {
@@ -66,8 +69,6 @@ describe('the IPI call-target bit flip', () => {
     // eax=1 is what the user stated, not what the dump recorded: unknown, not a mismatch.
     expect(check(report, 'eax')?.status).toBe('unknown');
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'branch-target', bit: 2 });
-    // Positions after the stepped-over call still line up: the load flip at the call is found too.
-    expect(report.verdict.equivalent).toEqual(['bitflip:load@80a5d8f6:2']);
   });
 
   it('`check` tests a stated hypothesis and rejects a wrong one', async () => {
@@ -75,10 +76,10 @@ describe('the IPI call-target bit flip', () => {
     const report = await explain(dump, {
       hypotheses: [parseHypothesis('bitflip:target@80a5d8f6:2', 'x86'), parseHypothesis('bitflip:target@80a5d8f6:3', 'x86')],
     });
-    expect(report.stated?.map((h) => [h.id, h.explains])).toEqual([
-      ['bitflip:target@80a5d8f6:2', true],
-      ['bitflip:target@80a5d8f6:3', false],
-    ]);
+    // Each stated hypothesis is tested in each window that runs the instruction (here the call's).
+    const stated = new Map(report.stated?.map((h) => [h.id, h.explains]));
+    expect(stated.get('bitflip:target@80a5d8f6:2')).toBe(true);
+    expect(stated.get('bitflip:target@80a5d8f6:3')).toBe(false);
     expect(report.searched).toBe(0);
   });
 });
@@ -86,39 +87,37 @@ describe('the IPI call-target bit flip', () => {
 describe('the search is bounded as a whole', () => {
   it('a spent budget stops it and says what was not searched', async () => {
     const report = await run('ipi-call-target-bitflip.txt', { searchBudgetMs: 0 });
-    expect(report.searched).toBe(0);
-    expect(report.unchecked).toContain('the single-bit search stopped at its time budget after 0 of 1347 faults (raise --search-seconds or shorten --window)');
-    // The stated target flip is still tested, so the verdict stands on it.
-    expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'branch-target', bit: 2 });
+    expect(report.unchecked.some((u) => /the branch-target search in window w\d stopped at the time budget/.test(u))).toBe(true);
+    // Without the search nothing reproduces the trap; the answer says so rather than guess.
+    expect(report.verdict.class).toBe('inconclusive');
   });
 });
 
 describe('variants: faultline must not say hardware when the evidence says otherwise', () => {
   it('the slot itself holds the one-bit-off value → memory corruption', async () => {
     const report = await run('ipi-memory-corruption.txt');
-    expect(report.verdict).toMatchObject({ class: 'memory-corruption', location: 'memory', bit: 2, expected: '0x8082e3e4', observed: '0x8082e3e0' });
-    expect(report.hypotheses[0]).toMatchObject({ id: 'no-fault', explains: true });
+    expect(report.verdict).toMatchObject({ class: 'memory-corruption', location: 'memory', bit: 2, expected: '0x8082e3e4', observed: '0x8082e3e0', address: '0x80a5b020' });
+    // The code as written reproduces the trap: the CPU followed the corrupt pointer faithfully.
+    expect(report.hypotheses.find((h) => h.id === 'as-written')).toMatchObject({ explains: true });
   });
 
   it('the target matches and the trap is a breakpoint in it → no hardware fault', async () => {
     const report = await run('ipi-breakpoint-in-target.txt');
     expect(report.verdict.class).toBe('no-fault');
-    expect(report.transfers[0]?.comparison?.relation).toBe('equal');
+    expect(report.candidates.find((c) => c.kind === 'call')?.comparison?.relation).toBe('equal');
     // Flips the dump cannot see (flags overwritten by `or al,al`) are not offered as explanations.
     expect(report.hypotheses.filter((h) => h.class === 'cpu-fault')).toEqual([]);
   });
 
   it('a null import slot → software', async () => {
     const report = await run('ipi-null-pointer.txt');
-    expect(report.verdict).toMatchObject({ class: 'software', observed: '0x0' });
-    expect(report.pointer?.state).toBe('null');
+    expect(report.verdict).toMatchObject({ class: 'software' });
+    expect(report.verdict.reasons.some((r) => /00000000 is in the null page area/.test(r))).toBe(true);
   });
 
   it('`call eax` where eax holds a flipped loaded value → CPU fault in the loaded value', async () => {
     const report = await run('ipi-call-eax-loaded-flip.txt');
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'loaded-value', bit: 2, expected: '0x8082e3e4', observed: '0x8082e3e0' });
-    // The register carried the flipped value to the call: those flips are indistinguishable, not rival explanations.
-    expect(report.verdict.equivalent).toEqual(['bitflip:register@1:eax:2', 'bitflip:register@2:eax:2', 'bitflip:register@3:eax:2']);
     expect(check(report, 'eax')).toMatchObject({ actual: '8082e3e0', status: 'match', basis: 'computed' });
   });
 
@@ -130,6 +129,5 @@ describe('variants: faultline must not say hardware when the evidence says other
     expect(report.window?.start).toBe('0xfffff88004a12330');
     expect(check(report, 'rip')).toMatchObject({ actual: 'fffff80002a81ec1', status: 'match' });
     expect(check(report, 'rdx')).toMatchObject({ actual: '0000000000000002', status: 'match', basis: 'computed' });
-    expect(report.pointer).toMatchObject({ state: 'intact' });
   });
 });

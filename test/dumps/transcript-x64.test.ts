@@ -2,8 +2,10 @@
  * x64 kd transcripts written the way WinDbg prints them: 16-digit registers,
  * backtick addresses, `dqs`, a `u` listing, `.cxr` for a 0x3B
  * SYSTEM_SERVICE_EXCEPTION, and a `.trap` whose frame lacks the
- * non-volatile registers.
+ * non-volatile registers. x64 WinDbg prints the parity pair the other way
+ * round from x86 (`po` with PF set): efl=00010246 shows as `zr na po nc`.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadTranscript } from '../../src/dumps/transcript/loader.ts';
 
@@ -18,7 +20,7 @@ rip=fffff80002a93b9b rsp=fffff8800b3e6470 rbp=fffff8800b3e6540
  r8=0000000000000000  r9=0000000000000000 r10=fffff80002a1d000
 r11=fffff8800b3e6440 r12=0000000000000000 r13=0000000000000000
 r14=0000000000000000 r15=fffffa8003c6a040
-iopl=0         nv up ei pl zr na pe nc
+iopl=0         nv up ei pl zr na po nc
 cs=0010  ss=0018  ds=002b  es=002b  fs=0053  gs=002b             efl=00010246
 nt!ObfDereferenceObject+0x2b:
 fffff800\`02a93b9b 488b01          mov     rax,qword ptr [rcx] ds:002b:fffffa80\`05d4e060=fffffa8004d1b0c0
@@ -114,25 +116,77 @@ describe('x64 kd transcript with .cxr, dqs and u', () => {
 describe('x64 .trap whose frame lacks non-volatile registers', () => {
   const dump = loadTranscript('x64-trap.txt', TRAP_SESSION);
   const [trap] = dump.threads[0]!.contexts;
+  const UNSAVED = ['rbx', 'rsi', 'rdi', 'r12', 'r13', 'r14', 'r15'] as const;
 
-  it('leaves rbx, rsi, rdi and r12-r15 absent instead of zero', () => {
-    for (const name of ['rbx', 'rsi', 'rdi', 'r12', 'r13', 'r14', 'r15'] as const) expect(trap!.registers[name]).toBeUndefined();
+  it('marks rbx, rsi, rdi and r12-r15 unknown, keeping the zeros WinDbg shows', () => {
+    expect(trap!.unknown).toEqual(UNSAVED);
+    for (const name of UNSAVED) expect(trap!.registers[name]).toBe(0n);
     expect(trap!.registers.rax).toBe(0n);
     expect(trap!.registers.rcx).toBe(0xfffffa8005d4e060n);
     expect(trap!.registers.r11).toBe(0n);
-    expect(dump.notes.some((n) => n.message.includes('rbx, rsi, rdi, r12, r13, r14, r15'))).toBe(true);
+    expect(dump.notes.some((n) => n.message.includes('does not save rbx, rsi, rdi, r12, r13, r14, r15'))).toBe(true);
   });
 
-  it('builds efl from iopl and the flag mnemonics when no efl= is shown', () => {
-    // ei (IF, 0x200) + ng (SF, 0x80) + pe (PF, 0x4) + reserved bit 1.
-    expect(trap!.registers.efl).toBe(0x286n);
+  it('marks them unknown without the NOTE too, whatever values are shown; x86 trap frames save every register', () => {
+    const noNote = TRAP_SESSION.replace(/NOTE:.*\n.*incorrect\.\n/, '').replace('rsi=0000000000000000', 'rsi=fffffa8004d1b060');
+    const [context] = loadTranscript('x64-trap-no-note.txt', noNote).threads[0]!.contexts;
+    expect(noNote).not.toContain('NOTE');
+    expect(context!.unknown).toEqual(UNSAVED);
+    expect(context!.registers.rsi).toBe(0xfffffa8004d1b060n);
+    const x86 = loadTranscript('x86-trap.txt', readFileSync('test/fixtures/transcripts/ipi-call-target-bitflip.txt', 'utf8'));
+    expect(x86.threads[0]!.contexts[0]).toMatchObject({ kind: 'trap-frame' });
+    expect(x86.threads[0]!.contexts[0]!.unknown).toBeUndefined();
+  });
+
+  it('builds efl from iopl and the flag mnemonics when no efl= is shown, pe meaning PF clear on x64', () => {
+    // ei (IF, 0x200) + ng (SF, 0x80) + reserved bit 1; x64 `pe` is PF clear.
+    expect(trap!.registers.efl).toBe(0x282n);
     expect(trap!.registers.cs).toBeUndefined();
-    expect(dump.notes.some((n) => n.level === 'info' && n.message.includes('efl=286'))).toBe(true);
+    expect(dump.notes.some((n) => n.level === 'info' && n.message.includes('efl=282'))).toBe(true);
   });
 
   it('gives the pc its symbol and leaves the unreadable operand absent', () => {
     expect(dump.symbols.format(0xfffff80002a93b9bn)).toBe('nt!KiPageFault+0x260');
     expect(dump.memory.read(0xfffff80002a93b9bn, 3)).toEqual(Uint8Array.of(0x48, 0x8b, 0x01));
     expect(dump.memory.read(0xfffffa8005d4e068n, 1)).toBeUndefined();
+  });
+});
+
+describe('the parity mnemonic, read as each WinDbg prints it', () => {
+  const X86_BLOCK = (efl: string, flags: string) => [
+    '0:000> r',
+    'eax=00000000 ebx=003e49f8 ecx=00000000 edx=003e3818 esi=0000002a edi=00000000',
+    `eip=004015a4 esp=0020fc40 ebp=0020fc58 iopl=0         ${flags}`,
+    `cs=001b  ss=0023  ds=0023  es=0023  fs=003b  gs=0000             efl=${efl}`,
+  ].join('\n');
+  const X64_BLOCK = (efl: string, flags: string) => [
+    '0:000> r',
+    'rax=0000000000000000 rbx=0000000000000000 rcx=00007ffc81a954d4',
+    'rdx=0000000000000000 rsi=0000000000000000 rdi=0000000000000001',
+    'rip=00007ff791d81014 rsp=00000000006ff8b0 rbp=0000000000000000',
+    ' r8=00000000006ff808  r9=0000000000000000 r10=0000000000000000',
+    'r11=0000000000000000 r12=0000000000000000 r13=0000000000000000',
+    'r14=0000000000000000 r15=0000000000000000',
+    `iopl=0         ${flags}`,
+    `cs=0033  ss=002b  ds=002b  es=002b  fs=0053  gs=002b             efl=${efl}`,
+  ].join('\n');
+  const warnings = (text: string) => loadTranscript('parity.txt', text).notes.filter((n) => n.level === 'warning').map((n) => n.message);
+
+  // As sessions print them: x86 0x10246 as `pe` (onehttpd+0x15a4), x64 0x10246 as `po` (CrashAV_x64!wmain+0x14).
+  it.each([
+    ['x86', '00010246', 'pe', X86_BLOCK('00010246', 'nv up ei pl zr na pe nc')],
+    ['x86', '00010202', 'po', X86_BLOCK('00010202', 'nv up ei pl nz na po nc')],
+    ['x64', '00010246', 'po', X64_BLOCK('00010246', 'nv up ei pl zr na po nc')],
+    ['x64', '00010202', 'pe', X64_BLOCK('00010202', 'nv up ei pl nz na pe nc')],
+  ])('%s: efl=%s shown with %s agrees', (_arch, _efl, _parity, text) => {
+    expect(warnings(text)).toEqual([]);
+  });
+
+  it.each([
+    ['x86', 'po', X86_BLOCK('00010246', 'nv up ei pl zr na po nc')],
+    ['x64', 'pe', X64_BLOCK('00010246', 'nv up ei pl zr na pe nc')],
+  ])('%s: efl=00010246 shown with %s disagrees (PF would be clear)', (_arch, _parity, text) => {
+    // The mnemonics cover 0x3ed7, not RF (0x10000): they say 0x242, efl has 0x246.
+    expect(warnings(text)).toEqual(['`r` shows efl=10246 but its flag words say 242 (bits 3ed7); keeping efl']);
   });
 });

@@ -10,7 +10,8 @@
  */
 import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
-import { explain, type ExplainOptions } from '../../analysis/explain.ts';
+import type { ExplainOptions } from '../../analysis/explain.ts';
+import { explainIsolated } from '../isolated-explain.ts';
 import { parseHypothesis } from '../../analysis/hypothesis-spec.ts';
 import type { StepOverSpec } from '../../analysis/window.ts';
 import { openDump } from '../../dumps/open.ts';
@@ -55,21 +56,26 @@ function addExplainOptions(command: Command): Command {
     .option('--json', 'print the report as JSON (schema: docs/explain-json.md)')
     .option('--step-over <addr:effects>', 'step over a call into code the dump lacks, e.g. 80a5d8e1:ret=0xc,eax=1 (repeatable)', collect, [])
     .option('--window <n>', 'longest replay window, in instructions', '100')
-    .option('--search-seconds <s>', 'time budget of the exhaustive single-bit search', '60')
+    .option('--search-seconds <s>', 'time budget of the search over fault models', '10')
     .option('--binary <file>', 'executable or library to fill code a core leaves out (repeatable)', collect, [])
     .option('--sysroot <dir>', 'prefix for the file paths a core names');
 }
 
 async function runExplain(path: string, flags: ExplainFlags, io: Io): Promise<void> {
-  const dump = await openDump(path, { binaries: flags.binary, sysroot: flags.sysroot });
+  // The dump is opened here too: bad input is reported before any worker starts, and options need its architecture.
+  const open = { binaries: flags.binary, sysroot: flags.sysroot };
+  const dump = await openDump(path, open);
+  const arch = dump.arch;
+  (dump as { close?: () => void }).close?.();
   const options: ExplainOptions = {
-    stepOvers: flags.stepOver.map((s) => parseStepOver(s, dump.arch)),
+    stepOvers: flags.stepOver.map((s) => parseStepOver(s, arch)),
     windowInstructions: parseCount(flags.window, '--window'),
     searchBudgetMs: parseSeconds(flags.searchSeconds, '--search-seconds'),
-    hypotheses: flags.hypothesis?.map((h) => parseHypothesis(h, dump.arch)),
+    hypotheses: flags.hypothesis?.map((h) => parseHypothesis(h, arch)),
+    binaries: flags.binary,
   };
-  const report = await explain(dump, options);
-  io.out(flags.json ? jsonText(report) : explainText(report, dump));
+  const { report } = await explainIsolated(path, open, options);
+  io.out(flags.json ? jsonText(report) : explainText(report, arch));
 }
 
 export function addExplainCommands(program: Command, io: Io): void {
@@ -93,7 +99,7 @@ export function addExplainCommands(program: Command, io: Io): void {
     .description('explain the bundled IPI transcript: a CPU that dropped bit 2 of a call target')
     .option('--json', 'print the report as JSON')
     .action(async (flags: { json?: boolean }) => {
-      await runExplain(DEMO_TRANSCRIPT, { json: flags.json, stepOver: [], window: '100', searchSeconds: '60', binary: [] }, io);
+      await runExplain(DEMO_TRANSCRIPT, { json: flags.json, stepOver: [], window: '100', searchSeconds: '10', binary: [] }, io);
     });
 }
 

@@ -43,6 +43,7 @@ export function dumpInfo(dump: Dump) {
       contexts: t.contexts.map((c) => ({
         kind: c.kind, label: c.label, address: c.address === undefined ? undefined : hex(c.address),
         registers: Object.fromEntries(Object.entries(c.registers).map(([k, v]) => [k, hex(v as bigint)])),
+        notSaved: c.unknown,
         source: c.provenance.source, line: c.provenance.line,
       })),
     })),
@@ -80,7 +81,7 @@ function infoText(dump: Dump): string {
     out.push(`  thread ${thread.id}${thread.name ? ` (${thread.name})` : ''}`);
     for (const c of thread.contexts) {
       out.push(`    ${c.label}${c.provenance.line ? ` (line ${c.provenance.line})` : ''}`);
-      for (const line of registerLines(dump.arch, c.registers)) out.push(`      ${line}`);
+      for (const line of registerLines(dump.arch, c.registers, c.unknown)) out.push(`      ${line}`);
     }
   }
   const warnings = dump.notes.filter((n) => n.level === 'warning');
@@ -96,8 +97,8 @@ export function addInfoCommand(program: Command, io: Io): void {
     .description('show what a dump holds: format, fault, contexts, modules, symbols, memory')
     .argument('<dump>', 'WinDbg transcript, minidump or ELF core')
     .option('--json', 'print as JSON')
-    .option('--binary <file>', 'executable or library to fill code a core leaves out (repeatable)', (v: string, all: string[]) => [...all, v], [])
-    .option('--sysroot <dir>', 'prefix for the file paths a core names')
+    .option('--binary <file>', 'ELF executable or library: symbols and the code the dump lacks (repeatable)', (v: string, all: string[]) => [...all, v], [])
+    .option('--sysroot <dir>', 'prefix for the file paths the dump names')
     .action(async (path: string, flags: { json?: boolean; binary: string[]; sysroot?: string }) => {
       const dump = await openDump(path, { binaries: flags.binary, sysroot: flags.sysroot });
       io.out(flags.json ? jsonText(dumpInfo(dump)) : infoText(dump));

@@ -9,12 +9,17 @@
  * const image = ElfImage.open('/usr/lib/x86_64-linux-gnu/libc.so.6');
  * image.header.type;   // ET_DYN
  * image.loads()[0].vaddr; // 0n
+ * image.buildId();        // '5f1c…' (lower-case hex), or undefined
  * image.close();
  * ```
  */
 import { FileSource } from '../binary/file-source.ts';
 import { readElfHeader, type ElfHeader } from './elf-header.ts';
-import { PT_LOAD, readProgramHeaders, type ProgramHeader } from './program-headers.ts';
+import { NT_GNU_BUILD_ID, walkNotes } from './notes.ts';
+import { PT_LOAD, PT_NOTE, readProgramHeaders, segmentName, type ProgramHeader } from './program-headers.ts';
+
+/** Note segments larger than this are not searched for a build id (bounded reads). */
+const MAX_NOTE_BYTES = 0x10000n;
 
 export class ElfImage {
   private constructor(
@@ -51,6 +56,26 @@ export class ElfImage {
   /** The `PT_LOAD` segments, in table order. */
   loads(): ProgramHeader[] {
     return this.programHeaders.filter((h) => h.type === PT_LOAD);
+  }
+
+  /**
+   * The GNU build id (`NT_GNU_BUILD_ID` in a `PT_NOTE` segment, what
+   * `.note.gnu.build-id` holds) as lower-case hex, or undefined when the
+   * file has none. Malformed note segments are passed over.
+   */
+  buildId(): string | undefined {
+    for (const segment of this.programHeaders) {
+      if (segment.type !== PT_NOTE || segment.filesz === 0n || segment.filesz > MAX_NOTE_BYTES || segment.offset + segment.filesz > this.file.size) continue;
+      const name = segmentName(segment);
+      try {
+        const reader = this.file.reader(segment.offset, Number(segment.filesz), name);
+        const note = walkNotes(reader, name, segment.align === 8n ? 8 : 4).notes.find((n) => n.name === 'GNU' && n.type === NT_GNU_BUILD_ID);
+        if (note) return Array.from(note.desc.slice(0, note.desc.length, 'build id'), (b) => b.toString(16).padStart(2, '0')).join('');
+      } catch {
+        continue;
+      }
+    }
+    return undefined;
   }
 
   close(): void {

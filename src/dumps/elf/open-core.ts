@@ -16,6 +16,7 @@
  * ```
  */
 import { basename } from 'node:path';
+import { normaliseRegions } from '../address-map.ts';
 import { FileSource } from '../binary/file-source.ts';
 import { DumpFormatError } from '../errors.ts';
 import type { Dump, DumpModule, DumpNote, DumpThread, Fault } from '../model.ts';
@@ -27,7 +28,7 @@ import { fillGaps, resolveMappedFiles, type FoundBy, type MappedFileOptions, typ
 import { walkNotes, type ElfNote } from './notes.ts';
 import { prstatusLayout } from './prstatus.ts';
 import { AT_ENTRY, AT_PAGESZ, type AuxvEntry, type FileMapping } from './process-notes.ts';
-import { PT_LOAD, PT_NOTE, readProgramHeaders, segmentName } from './program-headers.ts';
+import { PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE, readProgramHeaders, segmentName } from './program-headers.ts';
 import { lazyElfSymbols } from './symbols.ts';
 
 const FORMAT = 'elf-core';
@@ -161,6 +162,11 @@ function readCore(file: FileSource, options: ElfCoreOptions, opened: FileSource[
     modules,
     symbols: lazyElfSymbols(layout.arch, modules, files, mappings, pageSize, notes),
     memory,
+    // A core lists every mapping as a PT_LOAD, dumped or not.
+    addressMap: {
+      regions: normaliseRegions(loads.map((s) => ({ start: s.vaddr, end: s.vaddr + s.memsz, read: (s.flags & PF_R) !== 0, write: (s.flags & PF_W) !== 0, execute: (s.flags & PF_X) !== 0 }))),
+      complete: true,
+    },
     notes,
     elf: {
       bits: header.bits,

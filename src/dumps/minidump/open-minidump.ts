@@ -27,7 +27,8 @@ import { SymbolIndex } from '../symbol-table.ts';
 import { readExceptionStream } from './exception.ts';
 import { faultOf } from './fault.ts';
 import { FileMemory } from './file-memory.ts';
-import { readMemoryInfoList, regionAt, type MemoryRegionInfo } from './memory-info.ts';
+import { MemoryState, readMemoryInfoList, regionAt, type MemoryRegionInfo } from './memory-info.ts';
+import { normaliseRegions } from '../address-map.ts';
 import { checkedSegment, readMemory64List, readMemoryList, type MemorySegment } from './memory-list.ts';
 import { MinidumpFile } from './minidump-file.ts';
 import { readMiscInfoStream } from './misc-info.ts';
@@ -139,6 +140,7 @@ function assemble(file: MinidumpFile): MinidumpDump {
       module.debugIdentifier = raw.debugIdentifier;
       module.debugId = raw.debugFile ? `${raw.debugFile.split(/[\\/]/).pop()}/${raw.debugIdentifier}` : raw.debugIdentifier;
     }
+    if (raw.codeView?.kind === 'elf') module.buildId = raw.debugIdentifier;
     symbols.addModule(module.name, module.base, module.size, { source: `ModuleListStream[${i}]`, offset: raw.offset });
     return module;
   }).sort((a, b) => (a.base < b.base ? -1 : a.base > b.base ? 1 : 0));
@@ -161,6 +163,15 @@ function assemble(file: MinidumpFile): MinidumpDump {
   };
   if (os) dump.os = os;
   if (fault) dump.fault = fault;
+  // VirtualQuery lists every region, committed or not: the committed ones were mapped.
+  if (regions.length) {
+    dump.addressMap = {
+      regions: normaliseRegions(regions.filter((r) => r.state === MemoryState.Commit && r.protection !== '').map((r) => ({
+        start: r.baseAddress, end: r.baseAddress + r.regionSize, read: r.readable, write: r.writable, execute: r.executable,
+      }))),
+      complete: true,
+    };
+  }
   if (systemInfo) dump.systemInfo = systemInfo;
   if (misc?.processId !== undefined) dump.processId = misc.processId;
   if (misc?.processCreateTime !== undefined) dump.processCreatedAt = new Date(misc.processCreateTime * 1000);

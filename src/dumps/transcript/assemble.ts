@@ -4,9 +4,10 @@
  * context comes first, and builds the symbol table.
  *
  * Architecture: from the fault context's register names (`eax` → x86,
- * `rax` → x64), else the first context that tells, else a prompt's machine
- * (`0:000:x86>`), else the width addresses were printed with (a backtick or
- * 16 digits → x64), else x64 with a note.
+ * `rax` → x64, `x0` → arm64), else the first context that tells, else what
+ * the text showed before reading (a prompt's machine such as `0:000:x86>`,
+ * ARM64 listings: see arch-evidence.ts), else the width addresses were
+ * printed with (a backtick or 16 digits → x64), else x64 with a note.
  *
  * Order: in each thread, a context at an address the bugcheck names (for
  * 0x8e the third argument is the trap frame) comes first, then trap frames
@@ -41,8 +42,7 @@ function chooseArch(facts: TranscriptFacts, faultFact: ContextFact | undefined):
     if (other) facts.note('info', `Contexts of two architectures: using ${told}; \`${other.context.label}\` shows ${other.arch} registers`, other.context.provenance);
     return told;
   }
-  const machine = facts.promptMachines.find((m) => m === 'x86' || m === 'amd64' || m === 'x64');
-  if (machine) return machine === 'x86' ? 'x86' : 'x64';
+  if (facts.archHint) return facts.archHint;
   if (facts.sawAddress) return facts.sawWideAddress ? 'x64' : 'x86';
   facts.note('info', 'No register block or address tells the architecture; assuming x64');
   return 'x64';

@@ -16,10 +16,12 @@
  * Rules, beyond what the block shows:
  * - `efl` missing but flag mnemonics shown (x64 `.trap`): `efl` is built
  *   from them and `iopl`, bits they do not show taken as clear, with a note;
- *   `efl` shown and disagreeing with them: a warning.
- * - x64 `.trap` with WinDbg's "does not contain all registers" note: the
- *   trap frame does not save rbx, rsi, rdi, r12–r15, so the zeros WinDbg
- *   prints for them are dropped, not recorded.
+ *   `efl` shown and disagreeing with them: a warning. The same for ARM64's
+ *   `psr=` and its NZCV letters.
+ * - x64 `.trap`: a KTRAP_FRAME does not save rbx, rsi, rdi, r12–r15 (WinDbg
+ *   says so in a NOTE and prints zeros or stale values for them), so the
+ *   context lists them as `unknown`, NOTE or not; the values shown stay as
+ *   WinDbg printed them. An x86 trap frame saves every register.
  * - `r` after `.trap ADDR`/`.cxr ADDR` shows that frame: its registers are
  *   merged into it (a disagreement is a warning) instead of adding a thread
  *   context. `.trap`/`.cxr` without an address, and `.thread`, reset this.
@@ -40,23 +42,23 @@ import { readRegisterBlock, startsRegisterBlock, type RegisterBlock } from './re
 
 /** Registers an x64 KTRAP_FRAME does not save (WinDbg prints them as zero or stale). */
 const X64_TRAP_FRAME_UNSAVED: readonly RegisterName[] = ['rbx', 'rsi', 'rdi', 'r12', 'r13', 'r14', 'r15'];
-const PARTIAL_TRAP_NOTE = /trap frame does not contain all registers/i;
 const ERROR_CODE = /^\s*ErrCode\s*=\s*(\S+)\s*$/i;
 
 function show(value: bigint): string {
   return value.toString(16);
 }
 
-function settleEfl(block: RegisterBlock, command: TranscriptCommand, facts: TranscriptFacts): void {
-  const flags = block.mnemonicEfl;
+function settleFlags(block: RegisterBlock, command: TranscriptCommand, facts: TranscriptFacts): void {
+  const flags = block.shownFlags;
   if (!flags) return;
   const provenance = facts.provenance(command, block.line);
-  const efl = block.registers.efl;
-  if (efl === undefined) {
-    block.registers.efl = flags.value;
-    facts.note('info', `\`${command.text}\` shows no efl; built efl=${show(flags.value)} from iopl and the flag mnemonics (bits they do not show taken as clear)`, provenance);
-  } else if (((efl ^ flags.value) & flags.mask) !== 0n) {
-    facts.note('warning', `\`${command.text}\` shows efl=${show(efl)} but its flag mnemonics say ${show(flags.value)} (bits ${show(flags.mask)}); keeping efl`, provenance);
+  const name = flags.register;
+  const held = block.registers[name];
+  if (held === undefined) {
+    block.registers[name] = flags.value;
+    facts.note('info', `\`${command.text}\` shows no ${name}; built ${name}=${show(flags.value)} from its flag words (bits they do not show taken as clear)`, provenance);
+  } else if (((held ^ flags.value) & flags.mask) !== 0n) {
+    facts.note('warning', `\`${command.text}\` shows ${name}=${show(held)} but its flag words say ${show(flags.value)} (bits ${show(flags.mask)}); keeping ${name}`, provenance);
   }
 }
 
@@ -98,16 +100,10 @@ export function readContextCommand(command: TranscriptCommand, facts: Transcript
   }
   const block = readRegisterBlock(output, start, (message, line) => facts.fail(message, line));
   const registers = block.registers;
-  settleEfl(block, command, facts);
+  settleFlags(block, command, facts);
   const provenance = facts.provenance(command, block.line);
-  const partialTrap = output.slice(0, start).some((l) => PARTIAL_TRAP_NOTE.test(l.text));
-  if (partialTrap && block.arch === 'x64') {
-    const dropped = X64_TRAP_FRAME_UNSAVED.filter((r) => registers[r] !== undefined);
-    for (const name of dropped) delete registers[name];
-    if (dropped.length > 0) facts.note('info', `\`${command.text}\`: the trap frame does not save ${dropped.join(', ')}; left out rather than taken as WinDbg's zeros`, provenance);
-  }
   if (block.unmodelled.length > 0) facts.note('info', `\`${command.text}\` shows registers faultline does not model: ${block.unmodelled.join(', ')}`, provenance);
-  const pc = registers.rip ?? registers.eip;
+  const pc = registers.rip ?? registers.eip ?? registers.pc;
   facts.noteUnread(command, readListing(command, output, block.end, facts, { headerFallback: pc }));
 
   if (kind === 'thread' && facts.scope && facts.scope.thread === command.thread) {
@@ -115,6 +111,10 @@ export function readContextCommand(command: TranscriptCommand, facts: Transcript
     return;
   }
   const context: RegisterContext = { kind, label: command.text, registers, provenance };
+  if (kind === 'trap-frame' && block.arch === 'x64') {
+    context.unknown = [...X64_TRAP_FRAME_UNSAVED];
+    facts.note('info', `\`${command.text}\`: an x64 trap frame does not save ${X64_TRAP_FRAME_UNSAVED.join(', ')}; the values shown for them are not the machine's`, provenance);
+  }
   const address = kind === 'thread' ? undefined : parseHex(command.args.split(/\s+/).pop() ?? '');
   if (address !== undefined) context.address = address;
   for (const entry of output.slice(0, start)) {

@@ -11,6 +11,7 @@
  * facts.memory.read(0x80a5b020n, 4); // Uint8Array [0xe4, 0xe3, 0x82, 0x80]
  * ```
  */
+import type { Arch } from '../../../emu/registers.ts';
 import { DumpFormatError, type DumpErrorCode } from '../errors.ts';
 import type { DumpModule, DumpNote, Fault, MemoryKind, Provenance, RegisterContext } from '../model.ts';
 import { SparseMemory } from '../sparse-memory.ts';
@@ -25,8 +26,8 @@ export const TRANSCRIPT_FORMAT = 'windbg-transcript';
 export interface ContextFact {
   thread: number;
   context: RegisterContext;
-  /** From the register names shown (`eax` → x86, `rax` → x64), when they tell. */
-  arch?: 'x86' | 'x64';
+  /** From the register names shown (`eax` → x86, `rax` → x64, `x0` → arm64), when they tell. */
+  arch?: Arch;
 }
 
 /** A name seen at an address: `base` is where the symbol starts. */
@@ -58,8 +59,12 @@ export class TranscriptFacts {
   fault?: Fault;
   /** The context `r` output describes after `.trap ADDR` / `.cxr ADDR`, until reset. */
   scope?: ContextFact;
-  /** Machines named by prompts (`0:000:x86>`), in order seen. */
-  readonly promptMachines: string[] = [];
+  /**
+   * The architecture the whole transcript shows, found before any command
+   * is read (see arch-evidence.ts): listings print ARM64 code as
+   * instruction words, which only this tells from x86 bytes.
+   */
+  archHint?: Arch;
   /** Whether any address was printed 64-bit wide (16 digits or a backtick). */
   sawWideAddress = false;
   /** Whether any address was printed at all. */

@@ -7,12 +7,15 @@
  * 80a5d8e1 e8d82b0000      call    hal!HalBeginSystemInterrupt (80a604be)
  * 80a5d8f6 ff1520b0a580    call    dword ptr [hal!_imp__KiIpiServiceRoutine (80a5b020)]
  * fffff800`02a8c5d0 48894c2408 mov qword ptr [rsp+8],rcx ss:0018:fffff880`03836e10=000000000000000a
+ * 00000055`00000da4 f9400042 ldr         x2,[x2]
  * ```
  *
  * What each line gives:
  * - a `module!symbol+0xoff:` header names the next instruction's address,
  *   so the symbol starts at that address minus the offset;
- * - an instruction's bytes are memory of kind `code` at its address;
+ * - an instruction's bytes are memory of kind `code` at its address (an
+ *   ARM64 listing shows each instruction as its 32-bit word, `f9400042`,
+ *   which is 42 00 40 f9 in memory);
  * - `name (address)` references in the operands are symbols at `address`;
  * - the `seg:sel:address=value` note WinDbg appends to the current
  *   instruction is `value` read from memory at `address` (kind `data`), as
@@ -77,6 +80,24 @@ function readEffectiveAddress(text: string, command: TranscriptCommand, line: nu
   facts.writeMemory(parseHex(match[1]!)!, littleEndian(value, size), facts.provenance(command, line), 'data');
 }
 
+/**
+ * The code bytes an instruction line's second token shows: x86 and x64
+ * listings print the bytes in memory order; ARM64 listings print the
+ * 32-bit instruction word, little-endian in memory. Undefined for a token
+ * that is neither.
+ *
+ * @example
+ * ```ts
+ * codeBytes('ff1520b0a580', false); // Uint8Array [0xff, 0x15, 0x20, 0xb0, 0xa5, 0x80]
+ * codeBytes('f9400042', true);      // Uint8Array [0x42, 0x00, 0x40, 0xf9]
+ * ```
+ */
+export function codeBytes(token: string, instructionWords: boolean): Uint8Array | undefined {
+  if (!instructionWords) return parseHexBytes(token);
+  if (!/^[0-9a-f]{8}$/i.test(token)) return undefined;
+  return littleEndian(BigInt(`0x${token}`), 4);
+}
+
 /** Options for `readListing`. */
 export interface ListingOptions {
   /** Where a trailing header with no instruction after it points (the pc, after a register block). */
@@ -126,7 +147,7 @@ export function readListing(
       facts.addSymbolAt(header.symbol, address, facts.provenance(command, header.line));
       header = undefined;
     }
-    const bytes = parseHexBytes(tokens[1]!);
+    const bytes = codeBytes(tokens[1]!, facts.archHint === 'arm64');
     if (bytes) facts.writeMemory(address, bytes, provenance, 'code');
     else if (!isUnreadable(tokens[1]!)) {
       unread.push(entry);

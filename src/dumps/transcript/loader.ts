@@ -6,7 +6,7 @@
  * |-----------------------------------|-----------------------------------------|
  * | `.bugcheck`, `.exr`               | the fault                               |
  * | `.trap`, `.cxr`, `.ecxr`, `r`     | register contexts, the pc's symbol      |
- * | `u`, `ub`, `uf`                   | code bytes, symbols                     |
+ * | `u`, `ub`, `uf`                   | code bytes (ARM64: instruction words), symbols |
  * | `db` `dw` `dd` `dq` `dc`, `dps` `dds` `dqs` | data bytes, symbols           |
  * | `x`, `ln`, `lm`                   | symbols, modules                        |
  * | `?`, `??`                         | nothing (evaluations)                   |
@@ -27,6 +27,7 @@
 import { readFileSync } from 'node:fs';
 import { DumpFormatError } from '../errors.ts';
 import type { Dump } from '../model.ts';
+import { transcriptArch } from './arch-evidence.ts';
 import { assembleDump } from './assemble.ts';
 import { readContextCommand } from './context-commands.ts';
 import { TRANSCRIPT_FORMAT, TranscriptFacts } from './facts.ts';
@@ -69,7 +70,6 @@ function readerFor(verb: string): Reader | undefined {
 }
 
 function readCommand(command: TranscriptCommand, facts: TranscriptFacts): void {
-  if (command.effectiveMachine) facts.promptMachines.push(command.effectiveMachine);
   const reader = readerFor(command.verb);
   if (reader) return reader(command, facts);
   if (command.verb === '.thread' || command.verb === '.process') facts.scope = undefined;
@@ -135,6 +135,8 @@ export function loadTranscript(path: string, text?: string): Dump {
   const source = text ?? readText(path);
   const lexed = lexTranscript(source);
   const facts = new TranscriptFacts(path);
+  const arch = transcriptArch(lexed);
+  if (arch) facts.archHint = arch;
   if (lexed.prompts === 0) {
     readPromptless(lexed.preamble, facts);
     return assembleDump(facts);

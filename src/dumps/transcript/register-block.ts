@@ -1,5 +1,5 @@
 /**
- * WinDbg register blocks, as `r`, `.trap` and `.cxr` print them:
+ * WinDbg register blocks, as `r`, `.trap`, `.cxr` and `.ecxr` print them:
  *
  * ```
  * eax=0e364a01 ebx=f78aed50 ecx=f78aecb8 edx=000000e1 esi=f7727ec0 edi=f75d9ca2
@@ -7,32 +7,46 @@
  * cs=0008  ss=0010  ds=0023  es=0023  fs=0030  gs=0000             efl=00000202
  * ```
  *
- * and the x64 layout (`rax=… rbx=… rcx=…` three a line, ` r8=`…`r15=`, then
- * `iopl=0 …` and the segment line). Only registers printed are recorded;
- * one that is absent stays absent. The flag mnemonics (`nv up ei pl nz na po
- * nc`) and `iopl` describe part of `efl`; they are returned with the bits
- * they cover so the caller can check them against `efl=` or use them when
- * `efl=` is missing (x64 `.trap` prints no segment line).
+ * the x64 layout (`rax=… rbx=… rcx=…` three a line, ` r8=`…`r15=`, then
+ * `iopl=0 …` and the segment line), and the ARM64 one (four a line):
+ *
+ * ```
+ *  x0=00000055000212a0   x1=0000000000000003   x2=0000000000000000   x3=0000000000000018
+ * x28=0000000000000000   fp=00000055028215d0   lr=0000005500000a84   sp=00000055028215d0
+ *  pc=0000005500000da4  psr=80000000 N--- EL0
+ * ```
+ *
+ * `fp` and `lr` are recorded as x29 and x30, `psr` (or `cpsr`) as `nzcv`
+ * (its bits 31–28, kept in place as Unicorn's NZCV register holds them).
+ * Only registers printed are recorded; one that is absent stays absent. The
+ * flag words (`nv up ei pl nz na po nc`, `iopl`, `N---`) describe part of
+ * `efl` or `nzcv`; they are returned with the bits they cover (see
+ * flag-mnemonics.ts) so the caller can check them against the register or
+ * use them when it is missing (x64 `.trap` prints no `efl=`).
  *
  * @example
  * ```ts
  * const lines = [{ text: 'eax=00000001 eip=8082e3e1 iopl=0 nv up ei pl nz na po nc', line: 7 }];
  * const block = readRegisterBlock(lines, 0, (message, line) => { throw new Error(`${line}: ${message}`); });
- * block.registers.eip;    // 0x8082e3e1n
- * block.mnemonicEfl;      // { value: 0x202n, mask: 0x3ed7n }
+ * block.registers.eip;  // 0x8082e3e1n
+ * block.shownFlags;     // { register: 'efl', value: 0x202n, mask: 0x3ed7n }
  * ```
  */
 import { X64_REGISTERS, X86_REGISTERS, type RegisterName, type RegisterValues } from '../../../emu/registers.ts';
 import { parseHex } from '../hex.ts';
+import { isFlagWord, shownFlags, type ShownFlags } from './flag-mnemonics.ts';
 import type { TranscriptLine } from './lexer.ts';
+
+/** The architectures a register block can show. */
+export type BlockArch = 'x86' | 'x64' | 'arm64';
 
 /** A register block read from consecutive lines. */
 export interface RegisterBlock {
   registers: RegisterValues;
-  /** x86 when e-registers were shown, x64 when r-registers were; undefined when only shared ones (efl, segments). */
-  arch?: 'x86' | 'x64';
-  /** `efl` bits the flag mnemonics and `iopl` show, and which bits those are. */
-  mnemonicEfl?: { value: bigint; mask: bigint };
+  /** From the names shown (`eax` → x86, `rax` → x64, `x0` → arm64); undefined when only shared ones were (efl, segments). */
+  arch?: BlockArch;
+  /** Flag bits the flag words show, and which bits those are. */
+  shownFlags?: ShownFlags;
   /** Names shown that faultline does not model (`dr0`, `cr0`, `xmm0`), in order. */
   unmodelled: string[];
   /** Line of the block's first line. */
@@ -44,27 +58,20 @@ export interface RegisterBlock {
 /** Called for a malformed block line; must throw. */
 export type RegisterBlockFailure = (message: string, line: number) => never;
 
+/** WinDbg's ARM64 names and the registers they are. */
+const ARM64_NAMES: Record<string, RegisterName> = {
+  ...Object.fromEntries(Array.from({ length: 31 }, (_, i) => [`x${i}`, `x${i}` as RegisterName])),
+  fp: 'x29', lr: 'x30', sp: 'sp', pc: 'pc',
+};
+/** The ARM64 status register, of which faultline keeps the NZCV bits. */
+const PSR_NAMES = new Set(['psr', 'cpsr']);
+const NZCV_BITS = 0xf000_0000n;
+
 const X86_ONLY = new Set<string>(['eax', 'ebx', 'ecx', 'edx', 'esi', 'edi', 'ebp', 'esp', 'eip']);
 const X64_ONLY = new Set<string>(X64_REGISTERS.filter((r) => r.startsWith('r')));
 const SEGMENTS = new Set<string>(['cs', 'ss', 'ds', 'es', 'fs', 'gs']);
-const MODELLED = new Set<string>([...X86_REGISTERS, ...X64_REGISTERS]);
+const MODELLED = new Set<string>([...X86_REGISTERS, ...X64_REGISTERS, ...Object.keys(ARM64_NAMES), ...PSR_NAMES]);
 const ASSIGNMENT = /^([a-z$@][a-z0-9_$]*)=(.*)$/i;
-
-/** Flag mnemonic → [efl bit, whether the mnemonic means the bit is set]. */
-const FLAG_MNEMONICS: Record<string, [bigint, boolean]> = {
-  ov: [0x800n, true], nv: [0x800n, false],
-  dn: [0x400n, true], up: [0x400n, false],
-  ei: [0x200n, true], di: [0x200n, false],
-  ng: [0x80n, true], pl: [0x80n, false],
-  zr: [0x40n, true], nz: [0x40n, false],
-  ac: [0x10n, true], na: [0x10n, false],
-  pe: [0x4n, true], po: [0x4n, false],
-  cy: [0x1n, true], nc: [0x1n, false],
-  vif: [0x80000n, true], vip: [0x100000n, true],
-};
-/** Bit 1 of EFLAGS always reads as 1. */
-const EFL_RESERVED = 0x2n;
-const IOPL_MASK = 0x3000n;
 
 function firstToken(text: string): string {
   return text.trim().split(/\s+/)[0] ?? '';
@@ -72,11 +79,12 @@ function firstToken(text: string): string {
 
 /**
  * True when `text` opens a register block: its first token assigns a
- * register faultline knows (`eax=`, ` r8=`, `efl=`) or `iopl=`.
+ * register faultline knows (`eax=`, ` r8=`, `efl=`, ` x0=`) or `iopl=`.
  *
  * @example
  * ```ts
  * startsRegisterBlock(' r8=0000000000000000  r9=0000000000000000'); // true
+ * startsRegisterBlock(' x0=00000055000212a0   x1=0000000000000003'); // true
  * startsRegisterBlock('ErrCode = 00000000');                          // false
  * ```
  */
@@ -85,16 +93,34 @@ export function startsRegisterBlock(text: string): boolean {
   return match !== null && (MODELLED.has(match[1]!.toLowerCase()) || match[1]!.toLowerCase() === 'iopl');
 }
 
+/**
+ * The architecture a register name shown by WinDbg belongs to, or undefined
+ * for one shared by x86 and x64 (`efl`, `cs`) or unknown.
+ *
+ * @example
+ * ```ts
+ * archOfRegisterName('lr');  // 'arm64'
+ * archOfRegisterName('efl'); // undefined
+ * ```
+ */
+export function archOfRegisterName(name: string): BlockArch | undefined {
+  const lower = name.toLowerCase();
+  if (X86_ONLY.has(lower)) return 'x86';
+  if (X64_ONLY.has(lower)) return 'x64';
+  if (lower in ARM64_NAMES || PSR_NAMES.has(lower)) return 'arm64';
+  return undefined;
+}
+
 function continuesBlock(text: string): boolean {
   const tokens = text.trim().split(/\s+/).filter(Boolean);
   if (tokens.length === 0) return false;
   if (ASSIGNMENT.test(tokens[0]!)) return true;
-  return tokens.every((t) => t.toLowerCase() in FLAG_MNEMONICS);
+  return tokens.every(isFlagWord);
 }
 
 function limitOf(name: string): bigint {
   if (SEGMENTS.has(name)) return 0xffffn;
-  if (X86_ONLY.has(name)) return 0xffff_ffffn;
+  if (X86_ONLY.has(name) || PSR_NAMES.has(name)) return 0xffff_ffffn;
   return 0xffff_ffff_ffff_ffffn;
 }
 
@@ -102,21 +128,22 @@ function limitOf(name: string): bigint {
  * Reads the register block starting at `lines[start]` (which must satisfy
  * `startsRegisterBlock`) up to the first line that is not part of it.
  * Calls `fail` for a line with a token that is neither `name=hex` nor a flag
- * mnemonic, a value that is not hex or too wide, a register shown twice with
- * two values, or a mix of x86 and x64 names.
+ * word, a value that is not hex or too wide, a register shown twice with
+ * two values, or a mix of two architectures' names.
  *
  * @example
  * ```ts
  * readRegisterBlock([{ text: 'efl=00000202', line: 3 }], 0, fail).registers; // { efl: 0x202n }
+ * readRegisterBlock([{ text: ' pc=0000005500000da4  psr=80000000 N--- EL0', line: 9 }], 0, fail).registers;
+ * // { pc: 0x5500000da4n, nzcv: 0x80000000n }
  * ```
  */
 export function readRegisterBlock(lines: TranscriptLine[], start: number, fail: RegisterBlockFailure): RegisterBlock {
   const registers: RegisterValues = {};
   const unmodelled: string[] = [];
-  let flagValue = 0n;
-  let flagMask = 0n;
-  let x86Name: string | undefined;
-  let x64Name: string | undefined;
+  const flagWords: string[] = [];
+  let iopl: bigint | undefined;
+  let first: { arch: BlockArch; name: string } | undefined;
   let end = start;
   for (; end < lines.length; end++) {
     const { text, line } = lines[end]!;
@@ -124,15 +151,9 @@ export function readRegisterBlock(lines: TranscriptLine[], start: number, fail: 
     let swallowing = false;
     for (const token of text.trim().split(/\s+/)) {
       const assignment = ASSIGNMENT.exec(token);
-      const lower = token.toLowerCase();
       if (!assignment) {
-        const flag = FLAG_MNEMONICS[lower];
-        if (flag) {
-          flagMask |= flag[0];
-          if (flag[1]) flagValue |= flag[0];
-        } else if (!swallowing) {
-          fail(`Cannot read '${token}' in register line '${text.trim()}': expected NAME=VALUE or a flag mnemonic such as 'nv' or 'zr'`, line);
-        }
+        if (isFlagWord(token)) flagWords.push(token);
+        else if (!swallowing) fail(`Cannot read '${token}' in register line '${text.trim()}': expected NAME=VALUE or a flag word such as 'nv', 'zr' or 'N---'`, line);
         continue;
       }
       const name = assignment[1]!.toLowerCase();
@@ -140,8 +161,7 @@ export function readRegisterBlock(lines: TranscriptLine[], start: number, fail: 
       swallowing = false;
       if (name === 'iopl') {
         if (!/^[0-3]$/.test(valueText)) fail(`iopl '${valueText}' in register line '${text.trim()}' is not 0-3`, line);
-        flagValue |= BigInt(valueText) << 12n;
-        flagMask |= IOPL_MASK;
+        iopl = BigInt(valueText);
         continue;
       }
       if (!MODELLED.has(name)) {
@@ -153,17 +173,21 @@ export function readRegisterBlock(lines: TranscriptLine[], start: number, fail: 
       const value = parseHex(valueText);
       if (value === undefined) fail(`Register ${name} has value '${valueText}', which is not hex`, line);
       if (value > limitOf(name)) fail(`Register ${name} has value '${valueText}', too wide for ${name}`, line);
-      const previous = registers[name as RegisterName];
-      if (previous !== undefined && previous !== value) fail(`Register ${name} is shown twice with different values (${previous.toString(16)} and ${valueText})`, line);
-      registers[name as RegisterName] = value;
-      if (X86_ONLY.has(name)) x86Name ??= name;
-      if (X64_ONLY.has(name)) x64Name ??= name;
-      if (x86Name && x64Name) fail(`Register block mixes x86 (${x86Name}) and x64 (${x64Name}) registers`, line);
+      const arch = archOfRegisterName(name);
+      if (arch) {
+        first ??= { arch, name };
+        if (arch !== first.arch) fail(`Register block mixes ${first.arch} (${first.name}) and ${arch} (${name}) registers`, line);
+      }
+      const register: RegisterName = PSR_NAMES.has(name) ? 'nzcv' : arch === 'arm64' ? ARM64_NAMES[name]! : (name as RegisterName);
+      const held = PSR_NAMES.has(name) ? value & NZCV_BITS : value;
+      const previous = registers[register];
+      if (previous !== undefined && previous !== held) fail(`Register ${name} is shown twice with different values (${previous.toString(16)} and ${valueText})`, line);
+      registers[register] = held;
     }
   }
   const block: RegisterBlock = { registers, unmodelled, line: lines[start]!.line, end };
-  if (x86Name) block.arch = 'x86';
-  if (x64Name) block.arch = 'x64';
-  if (flagMask !== 0n) block.mnemonicEfl = { value: flagValue | EFL_RESERVED, mask: flagMask | EFL_RESERVED };
+  if (first) block.arch = first.arch;
+  const flags = shownFlags(flagWords, block.arch, iopl);
+  if (flags) block.shownFlags = flags;
   return block;
 }

@@ -10,7 +10,16 @@
  * 1: kd> lm
  * start    end        module name
  * 804d7000 806cd280   nt         (pdb symbols)
+ * 0:000> lmv m libc_so
+ * Browse full module list
+ * start             end                 module name
+ * 00007f21`cf652000 00007f21`cf827000   libc_so    (deferred)
+ *     Image path: /usr/lib/x86_64-linux-gnu/libc.so.6
  * ```
+ *
+ * Every `lm` form is read into modules (start, end, name): `(deferred)`,
+ * `C (private pdb symbols)` with the PDB's path, `lmf` with the image's path,
+ * `lmv` with `Image path:` and the other detail lines under each module.
  *
  * In `ln` output the address in parentheses is where the symbol starts (the
  * `+0xcc` is the queried address's offset), and the next symbol bounds its
@@ -69,22 +78,39 @@ function readLn(command: TranscriptCommand, entry: TranscriptLine, facts: Transc
   return found.length > 0 || /^(exact matches:|browse module|set bu breakpoint)/i.test(entry.text.trim()) || /^\s+\S+!\S+/.test(entry.text);
 }
 
+/** `lm` row: start, end, name, then flags (`C`, `M`, `#`), the symbol state in parentheses, a path (`lmf`: the image's). */
+const LM_ROW = /^(\S+)\s+(\S+)\s+(\S+)\s*(.*)$/;
+/** `lmv` lines under a module that name its file. */
+const LM_IMAGE = /^(Image path|Image name|Loaded symbol image file|Mapped memory image file):\s*(.+)$/i;
+/** Lines `lm` prints that say nothing faultline keeps: DML links, `lmv` details. */
+const LM_CHATTER = /^(?:Browse\b|[A-Z][A-Za-z ]+:)/;
+
+function imagePath(rest: string): string | undefined {
+  const path = rest.replace(/^[A-Z#]{1,3}\s+/, '').trim();
+  return path !== '' && !path.startsWith('(') && /[\\/]|\.[a-z0-9]+$/i.test(path) ? path : undefined;
+}
+
 function readLm(command: TranscriptCommand, entry: TranscriptLine, facts: TranscriptFacts, last: DumpModule | undefined): DumpModule | 'known' | undefined {
   const text = entry.text.trim();
-  const tokens = text.split(/\s+/);
   if (/^start\s+end\s+module name/i.test(text)) return 'known';
-  const path = /^Image path:\s*(.+)$/i.exec(text);
-  if (path && last) {
-    last.path = path[1]!;
+  const image = LM_IMAGE.exec(text);
+  if (image && last) {
+    // `Image path` is the file the debugger mapped; the others stand in when it is not shown.
+    if (image[1]!.toLowerCase() === 'image path' || last.path === undefined) last.path = image[2]!.trim();
     return 'known';
   }
-  if (last && /^[A-Z][A-Za-z ]+:/.test(text)) return 'known';
-  if (tokens.length < 3 || !isAddressToken(tokens[0]!) || !isAddressToken(tokens[1]!)) return undefined;
-  const base = parseHex(tokens[0]!)!;
-  const end = parseHex(tokens[1]!)!;
+  if (LM_CHATTER.test(text)) return 'known';
+  // `lm` wraps a long symbol path onto an indented line of its own.
+  if (last && /^\s/.test(entry.text) && /^(?:[A-Za-z]:\\|\\|\/)/.test(text)) return 'known';
+  const row = LM_ROW.exec(text);
+  if (!row || !isAddressToken(row[1]!) || !isAddressToken(row[2]!)) return undefined;
+  const base = parseHex(row[1]!)!;
+  const end = parseHex(row[2]!)!;
   if (end <= base) return undefined;
-  facts.noteAddressToken(tokens[0]!);
-  const module: DumpModule = { name: tokens[2]!, base, size: end - base };
+  facts.noteAddressToken(row[1]!);
+  const module: DumpModule = { name: row[3]!, base, size: end - base };
+  const path = imagePath(row[4]!);
+  if (path) module.path = path;
   facts.modules.push(module);
   return module;
 }

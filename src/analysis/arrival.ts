@@ -1,0 +1,61 @@
+/**
+ * Can the start of a replay window be reached at all? A window explains a
+ * fault only if the code could get to where it starts. A window that starts
+ * at the fault itself, in filler after the end of a function (the previous
+ * instruction does not fall through, no branch targets it, no function
+ * starts there), or in a function the innermost call on the stack did not
+ * enter, explains the trap but not how the CPU got there: its `arrival`
+ * check is a mismatch, and every hypothesis of the window fails with it.
+ *
+ * @example
+ * ```ts
+ * arrivalCheck(ctx, candidates); // { what: 'arrival', status: 'mismatch', note: '8082e3e0 is int 3 filler after …' }
+ * ```
+ */
+import type { Dump } from '../dumps/model.ts';
+import { formatAddress } from '../format.ts';
+import type { Candidate } from './candidates.ts';
+import type { Check } from './checks.ts';
+import type { CodeReader } from './code.ts';
+import { branchTargetsBefore } from './flow.ts';
+import { endsFallThrough } from './instruction-kind.ts';
+import type { Window } from './window.ts';
+
+/** Bytes compilers pad between functions with. */
+const PADDING = new Set([0xcc, 0x90]);
+
+function functionOf(dump: Dump, address: bigint): bigint | undefined {
+  const location = dump.symbols.lookup(address);
+  return location?.symbol ? location.base : undefined;
+}
+
+/** The arrival check of `window`, or undefined when nothing speaks against reaching its start. */
+export function arrivalCheck(dump: Dump, code: CodeReader, window: Window, candidates: Candidate[]): Check | undefined {
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  const start = window.start;
+  const mismatch = (note: string): Check => ({ what: 'arrival', expected: `code that reaches ${f(start)}`, status: 'mismatch', basis: 'computed', note });
+  const previous = code.endingAt(start);
+  const startsFunction = dump.symbols.lookup(start)?.offset === 0n;
+  if (previous && endsFallThrough(previous.kind) && !startsFunction) {
+    const first = code.knownBytes(start, 1)[0];
+    const targets = branchTargetsBefore(code, start);
+    if ((first !== undefined && PADDING.has(first) && PADDING.has(code.knownBytes(start - 1n, 1)[0] ?? -1)) || (targets !== undefined && !targets.has(start))) {
+      return mismatch(`${f(start)} follows ${f(previous.address)} ${previous.text}, which does not fall through, and nothing branches there: filler the code never runs`);
+    }
+  }
+  if (window.anchor.kind !== 'fault') return undefined;
+  // The function the fault is in should be the one the innermost call entered.
+  const here = functionOf(dump, window.anchor.instruction.address);
+  const innermost = candidates.filter((c) => c.kind === 'link-register' || c.kind === 'call').sort((a, b) => (a.kind === 'link-register' ? -1 : b.kind === 'link-register' ? 1 : a.sp < b.sp ? -1 : 1))[0];
+  if (here === undefined || innermost?.expected === undefined) return undefined;
+  const entered = functionOf(dump, innermost.expected);
+  if (entered === undefined || entered === here) return undefined;
+  // A tail call or jump out of the entered function also leads here.
+  for (let at = innermost.expected, n = 0; n < 512; n++) {
+    const insn = code.decodeAt(at);
+    if (!insn || functionOf(dump, at) !== entered) break;
+    if (insn.kind === 'jump' || insn.kind === 'call') return undefined;
+    at += BigInt(insn.size);
+  }
+  return mismatch(`the innermost call on the stack, ${f(innermost.instruction.address)} ${innermost.instruction.text}, entered ${dump.symbols.format(innermost.expected)}, not ${dump.symbols.format(here)}, and nothing there jumps on`);
+}

@@ -1,0 +1,223 @@
+/**
+ * The accounts in which the CPU executed the window exactly as written
+ * (the faithful replay): a software bug, with the pattern it left (a null
+ * or poison pointer, a non-canonical address, a stack overflow, an abort, a
+ * deliberate trap); a deliberate breakpoint (no fault at all); or a value
+ * the code loaded from memory that is one bit from what it should be (the
+ * memory, not the code or the CPU, was wrong). They share the faithful
+ * replay's checks and differ in their evidence and priors.
+ *
+ * @example
+ * ```ts
+ * const [software, ...others] = asWrittenHypotheses(ctx);
+ * software.evidence; // [{ text: '00000000 is in the null page area …', weight: 2 }]
+ * ```
+ */
+import { pointerSize, spRegister, type RegisterName } from '../../emu/registers.ts';
+import { regionOf } from '../dumps/address-map.ts';
+import { formatAddress, hex } from '../format.ts';
+import { compareOutcome, summarize, type Check } from './checks.ts';
+import type { Instruction } from './code.ts';
+import type { SearchContext } from './families.ts';
+import type { Evidence, Hypothesis } from './hypothesis.ts';
+import { oneBitNeighbours, pointerSeenElsewhere, validity, valuePattern, type ValueRole } from './values.ts';
+
+/** Evidence weights (log10 likelihood ratios). */
+const PATTERN_WEIGHT = 2;
+const DELIBERATE_WEIGHT = 3;
+const ABORT_WEIGHT = 4;
+const STRONG_NEIGHBOUR_WEIGHT = 5;
+const WEAK_NEIGHBOUR_WEIGHT = 1.5;
+const SEEN_IN_REGISTER_WEIGHT = 1;
+const SEEN_IN_MEMORY_WEIGHT = 0.3;
+
+/** The value that made the fault happen, where it came from, and what it should have been. */
+interface Culprit {
+  value: bigint;
+  role: ValueRole;
+  /** The register holding it at the fault, if any. */
+  register?: RegisterName;
+  /** The memory slot it was loaded from, when the replay saw the load. */
+  slot?: bigint;
+  /** What it is: "the call target", "the base address of the faulting load". */
+  what: string;
+  /** The transfer that went to it, for a branch target. */
+  via?: Instruction;
+}
+
+const TRAP_INSTRUCTIONS = new Set(['ud2', 'ud1', 'ud0', 'udf']);
+
+/** The register (other than the pc, sp and flags) whose value is nearest `address`, within 4 KiB. */
+function nearestRegister(ctx: SearchContext, address: bigint): { name: RegisterName; value: bigint } | undefined {
+  const registers = ctx.site.context?.registers ?? {};
+  const skip = new Set(['eip', 'rip', 'pc', 'efl', 'nzcv', 'cs', 'ss', 'ds', 'es', 'fs', 'gs', 'fs_base', 'gs_base', 'tpidr_el0', spRegister(ctx.dump.arch)]);
+  let best: { name: RegisterName; value: bigint; distance: bigint } | undefined;
+  for (const [name, value] of Object.entries(registers) as Array<[RegisterName, bigint | undefined]>) {
+    if (value === undefined || skip.has(name) || ctx.site.context?.unknown?.includes(name)) continue;
+    const distance = address >= value ? address - value : value - address;
+    if (distance < 0x1000n && (!best || distance < best.distance)) best = { name, value, distance };
+  }
+  return best;
+}
+
+/** The slot the faithful replay loaded `value` from, most recent first. */
+function loadedFrom(ctx: SearchContext, value: bigint): bigint | undefined {
+  const size = pointerSize(ctx.dump.arch);
+  const reads = ctx.window.faithful.reads;
+  for (let i = reads.length - 1; i >= 0; i--) {
+    if (reads[i]!.size === size && reads[i]!.value === value) return reads[i]!.address;
+  }
+  return undefined;
+}
+
+function culpritOf(ctx: SearchContext, faulting: Instruction | undefined): Culprit | undefined {
+  const { site } = ctx;
+  const path = ctx.window.faithful.path;
+  const end = ctx.window.faithful.outcome.result;
+  // Arrived at the pc by a transfer: the target is the culprit.
+  for (let i = path.length - 1; i >= 0; i--) {
+    const insn = ctx.code.decodeAt(path[i]!);
+    if (!insn || (insn.kind !== 'call' && insn.kind !== 'jump' && insn.kind !== 'return')) continue;
+    const target = i + 1 < path.length ? path[i + 1] : end.kind === 'fault' && end.access === 'fetch' ? end.address : undefined;
+    if (target !== site.pc) break;
+    const role: ValueRole = insn.kind === 'return' ? 'return' : 'code';
+    return { value: site.pc, role, slot: loadedFrom(ctx, site.pc), what: role === 'return' ? 'the return address' : 'the branch target', via: insn };
+  }
+  if (site.kind !== 'access-violation' || site.access === 'execute') return undefined;
+  const address = site.accessAddress ?? (end.kind === 'fault' && end.pc === site.pc ? end.address : undefined);
+  if (address === undefined || faulting === undefined) return undefined;
+  const base = nearestRegister(ctx, address);
+  if (!base) return { value: address, role: 'data', what: 'the address accessed' };
+  return { value: base.value, role: 'data', register: base.name, slot: loadedFrom(ctx, base.value), what: `${base.name}, the base of the access` };
+}
+
+/** The address the fault was at, as the replay knows it (a non-canonical one the CPU does not report), in hex. */
+function faultAddress(ctx: SearchContext): string | undefined {
+  const { site } = ctx;
+  if (site.kind !== 'access-violation') return undefined;
+  const end = ctx.window.faithful.outcome.result;
+  const replayed = end.kind === 'fault' && end.pc === site.pc ? end.address : undefined;
+  if (site.generalProtection || site.accessAddress === undefined || site.accessAddress === 0xffff_ffff_ffff_ffffn) return replayed === undefined ? undefined : hex(replayed);
+  return hex(site.accessAddress);
+}
+
+/** Software patterns in the trap and its culprit value. */
+function softwareEvidence(ctx: Pick<SearchContext, 'site' | 'dump'>, faulting: Instruction | undefined, culprit: Culprit | undefined): Evidence[] {
+  const { site, dump } = ctx;
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  const out: Evidence[] = [];
+  if (site.kind === 'abort') out.push({ text: 'the program raised the signal itself (abort, a failed assertion or check)', weight: ABORT_WEIGHT });
+  if (site.kind === 'divide-error') out.push({ text: `${faulting ? `${faulting.text}` : 'the instruction'} divides by zero (or overflows) with the values recorded`, weight: PATTERN_WEIGHT });
+  if (faulting && (TRAP_INSTRUCTIONS.has(faulting.mnemonic) || (faulting.mnemonic === 'brk' && !/#0x0$|#0$/.test(faulting.operands)))) {
+    out.push({ text: `${faulting.text} is a trap the compiler or programmer put there (__builtin_trap, a failed check)`, weight: DELIBERATE_WEIGHT });
+  }
+  if (site.generalProtection) out.push({ text: 'a general protection fault: the address was not canonical, as a pointer from uninitialised or freed memory is', weight: PATTERN_WEIGHT / 2 });
+  if (culprit) {
+    const pattern = valuePattern(dump.arch, culprit.value);
+    if (pattern) out.push({ text: `${culprit.what}: ${pattern.text}`, weight: PATTERN_WEIGHT });
+    if (!pattern && culprit.register && site.accessAddress !== undefined && valuePattern(dump.arch, site.accessAddress)?.kind === 'null') {
+      out.push({ text: `the address accessed, ${f(site.accessAddress)}, is in the null page area`, weight: PATTERN_WEIGHT });
+    }
+  }
+  const sp = site.context?.registers[spRegister(dump.arch)];
+  if (sp !== undefined && site.kind === 'access-violation' && stackAtItsEnd(dump, sp)) {
+    out.push({ text: `the stack pointer ${f(sp)} is at the end of its stack, against the guard below it: a stack overflow`, weight: DELIBERATE_WEIGHT });
+  } else if (sp !== undefined && site.kind === 'access-violation') {
+    const address = site.accessAddress ?? site.pc;
+    if (site.access === 'execute' && address + 0x100000n > sp && address < sp + 0x100000n && regionOf(dump, address)?.write !== false) {
+      out.push({ text: `${f(address)} is beside the stack pointer ${f(sp)}: the CPU was sent to execute the stack (a smashed return address, a jump through stack data)`, weight: PATTERN_WEIGHT });
+    } else if (address <= sp + 0x100n && address + 0x10000n >= sp && site.access !== 'execute') {
+      const stack = regionOf(dump, sp);
+      if (!regionOf(dump, address) || (stack && sp - stack.start < 0x2000n)) {
+        out.push({ text: `the fault is at ${f(address)}, just below the stack pointer ${f(sp)}, past the end of the stack: a stack overflow`, weight: DELIBERATE_WEIGHT });
+      }
+    }
+  }
+  return out;
+}
+
+/** True when `sp` is in the last pages of its stack mapping, above a guard (or in the guard itself). */
+function stackAtItsEnd(dump: SearchContext['dump'], sp: bigint): boolean {
+  if (!dump.addressMap) return false;
+  const region = regionOf(dump, sp);
+  if (!region || !region.write) return region ? !region.read : false;
+  if (sp - region.start >= 0x4000n) return false;
+  const below = regionOf(dump, region.start - 1n);
+  return !below || !below.write;
+}
+
+/** True when a breakpoint at the pc is part of the code (reached by falling through, or a function's first instruction), not filler. */
+function deliberateBreakpoint(ctx: SearchContext, faulting: Instruction | undefined, calledHere: boolean): boolean {
+  if (!faulting || ctx.site.kind !== 'breakpoint') return false;
+  if (faulting.mnemonic === 'brk' && !/#0x0$|#0$/.test(faulting.operands)) return false;
+  // Called on purpose, like DbgBreakPoint: the call goes to a function that starts with the breakpoint.
+  if (calledHere && ctx.dump.symbols.lookup(ctx.site.pc)?.offset === 0n) return true;
+  const previous = ctx.code.endingAt(ctx.site.pc);
+  return previous !== undefined && previous.kind !== 'jump' && previous.kind !== 'return' && previous.kind !== 'trap';
+}
+
+/** The as-written hypotheses of the window in `ctx`. */
+export function asWrittenHypotheses(ctx: SearchContext): Hypothesis[] {
+  const { dump, site } = ctx;
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  const faulting = ctx.code.decodeAt(site.pc);
+  const outcome = ctx.window.faithful.outcome;
+  let checks: Check[] = compareOutcome(dump, site, outcome, ctx.checkContext);
+  // A process that raised SIGABRT itself stopped in the kernel: nothing to replay to, and nothing else to explain.
+  if (site.kind === 'abort') checks = [{ what: 'trap', expected: 'abort', actual: 'abort', status: 'match', basis: 'computed', note: 'the program raised the signal itself' }];
+  const summary = summarize(checks);
+  const explains = checks[0]!.status === 'match' && summary.mismatch === 0;
+  const culprit = culpritOf(ctx, faulting);
+  const base = { window: ctx.windowId, explains, summary, checks, tried: 1, score: 0 };
+  const out: Hypothesis[] = [{
+    ...base, id: 'as-written', class: 'software', location: 'none', family: 'as-written',
+    description: 'the CPU executed the code as written; the fault is the software\'s',
+    observed: faultAddress(ctx),
+    evidence: softwareEvidence(ctx, faulting, culprit),
+  }];
+  if (deliberateBreakpoint(ctx, faulting, culprit?.via?.kind === 'call' && explains)) {
+    out.push({
+      ...base, id: 'deliberate-breakpoint', class: 'no-fault', location: 'none', family: 'deliberate',
+      description: `${f(site.pc)} ${faulting!.text} is a breakpoint the code executes on purpose (a debugger break, like DbgBreakPoint)`,
+      evidence: [{ text: `${f(site.pc)} ${faulting!.text} is reached by the code itself, not filler after a function`, weight: DELIBERATE_WEIGHT }],
+    });
+  }
+  // A culprit that is itself a valid value of its kind was not corrupted.
+  if (explains && culprit && !valuePattern(dump.arch, culprit.value) && !validity(dump, ctx.code, culprit.value, culprit.role, culprit.slot)) {
+    for (const n of oneBitNeighbours(dump, ctx.code, culprit.value, culprit.role, culprit.slot)) {
+      const where = culprit.slot !== undefined ? `[${f(culprit.slot)}]` : culprit.register ?? 'memory';
+      const evidence: Evidence[] = [{ text: `${f(culprit.value)} is one bit from ${f(n.value)}, ${n.what}`, weight: n.strength === 'strong' ? STRONG_NEIGHBOUR_WEIGHT : WEAK_NEIGHBOUR_WEIGHT }];
+      const elsewhere = pointerSeenElsewhere(dump, n.value, culprit.slot);
+      // In a register, the program has the value in hand; somewhere in memory, it is only known to it.
+      if (elsewhere) evidence.push({ text: `${f(n.value)} is also in ${elsewhere}: the program uses it`, weight: elsewhere.startsWith('register') ? SEEN_IN_REGISTER_WEIGHT : SEEN_IN_MEMORY_WEIGHT });
+      out.push({
+        ...base, id: `memory:${where}:${n.bit}`, class: 'memory-corruption', location: 'memory', family: 'memory-value',
+        description: `${culprit.what}, ${f(culprit.value)}, was read from ${where} one bit (bit ${n.bit}) from ${f(n.value)}, ${n.what}`,
+        bit: n.bit, expected: hex(n.value), observed: hex(culprit.value), address: culprit.slot === undefined ? undefined : hex(culprit.slot),
+        evidence,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * The software account from the fault alone, without a replay: for a fault
+ * no window reaches (a jump to a null, poison or stack address; an abort),
+ * the pattern is the evidence. It explains the fault only when a pattern
+ * does.
+ */
+export function siteHypothesis(dump: SearchContext['dump'], site: SearchContext['site'], code: SearchContext['code']): Hypothesis {
+  const faulting = site.access === 'execute' ? undefined : code.decodeAt(site.pc);
+  const culprit: Culprit | undefined = site.kind !== 'access-violation' ? undefined
+    : site.access === 'execute' ? { value: site.pc, role: 'code', what: 'the address executed' }
+    : site.accessAddress !== undefined ? { value: site.accessAddress, role: 'data', what: 'the address accessed' } : undefined;
+  const evidence = softwareEvidence({ dump, site }, faulting, culprit);
+  const explains = evidence.reduce((n, e) => n + e.weight, 0) >= PATTERN_WEIGHT;
+  const checks: Check[] = [{ what: 'trap', expected: site.summary, status: explains ? 'match' : 'unknown', basis: 'computed', note: 'not replayed: the fault itself shows the pattern' }];
+  return {
+    id: 'as-written:fault', class: 'software', location: 'none', family: 'as-written',
+    description: 'the software sent the CPU there (a pattern in the fault itself)', explains, summary: summarize(checks), checks, evidence, tried: 1, score: 0,
+    observed: culprit ? hex(culprit.value) : undefined,
+  };
+}

@@ -1,0 +1,207 @@
+/**
+ * Every way control could have reached the fault, each as a place to
+ * anchor a replay window and the evidence for it:
+ *
+ * | kind | from |
+ * |---|---|
+ * | `fault` | the faulting instruction itself, when its bytes are known (data faults, traps, falling through into it) |
+ * | `call` | a return address near sp whose preceding bytes decode as a call ending there |
+ * | `ret` | the slot just below sp holds a return address: a `ret` just popped it |
+ * | `link-register` | AArch64: x30 holds a return address after `bl`/`blr` (its callee's `ret` goes back through x30) |
+ * | `jmp` | an indirect jump (jump table, tail call, PLT) in the function the innermost call entered |
+ *
+ * Only the innermost frame's registers are current: the target of an outer
+ * frame's `call rax` is not today's rax, so it is left unknown.
+ *
+ * @example
+ * ```ts
+ * const candidates = findCandidates(dump, code, site);
+ * // [{ kind: 'call', instruction: call dword ptr [80a5b020], sp: 0xf78aecb0n, expected: 0x8082e3e4n, … }, …]
+ * ```
+ */
+import { pcRegister, pointerSize, registerMask, spRegister, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
+import type { Dump } from '../dumps/model.ts';
+import { formatAddress } from '../format.ts';
+import type { CodeReader, Instruction } from './code.ts';
+import type { FaultSite } from './fault-site.ts';
+import { directTarget } from './flow.ts';
+import { machineFor } from './machine.ts';
+
+export type CandidateKind = 'fault' | 'call' | 'ret' | 'link-register' | 'jmp';
+
+export interface Candidate {
+  kind: CandidateKind;
+  /** The instruction the window is anchored at: the transfer, or the faulting instruction. */
+  instruction: Instruction;
+  /** The stack pointer just before `instruction` runs. */
+  sp: bigint;
+  /** The slot holding the return address (call, ret), when on the stack. */
+  slot?: bigint;
+  returnAddress?: bigint;
+  /** Where the transfer should have gone, when the dump says. */
+  expected?: bigint;
+  /** Where the target was read from, when from memory. */
+  pointer?: { address: bigint; size: number; value: bigint };
+  /** Why `expected` is missing. */
+  unknownReason?: string;
+  /** One line each: how this candidate was found. */
+  evidence: string[];
+}
+
+/** Stack slots scanned for return addresses, from sp up. */
+const SLOTS_ABOVE = 32;
+
+function readPointer(dump: Dump, address: bigint): bigint | undefined {
+  const size = pointerSize(dump.arch);
+  const bytes = dump.memory.read(address, size);
+  if (!bytes) return undefined;
+  let value = 0n;
+  for (let k = size - 1; k >= 0; k--) value = (value << 8n) | BigInt(bytes[k]!);
+  return value;
+}
+
+/** True when the operand of `insn` needs registers to compute (`call rax`, `call [rax+8]`), not a fixed address. */
+export function usesRegisters(insn: Instruction): boolean {
+  if (directTarget(insn) !== undefined) return false;
+  const operand = insn.operands.split(',').pop()!.trim();
+  // An absolute memory operand prints as [hex digits] (x64 RIP-relative ones are resolved to absolute).
+  return !/^(?:[a-z]+ ptr )?\[[0-9a-f`]+\]$/i.test(operand);
+}
+
+/**
+ * Emulates the transfer `insn` alone from `registers` (sp as it was just
+ * before it) and returns where it went, and the pointer it read if any.
+ */
+export function transferTarget(dump: Dump, registers: RegisterValues, insn: Instruction, sp: bigint): Pick<Candidate, 'expected' | 'pointer' | 'unknownReason'> {
+  const arch = dump.arch;
+  const direct = directTarget(insn);
+  if (direct !== undefined) return { expected: direct };
+  const state = { ...registers, [spRegister(arch)]: sp, [pcRegister(arch)]: insn.address };
+  const emu = machineFor(dump, state);
+  const reads: Array<{ address: bigint; size: number; value: bigint }> = [];
+  try {
+    emu.onMemory('read', (address, size, value) => reads.push({ address, size, value }));
+    const result = emu.run({ from: insn.address, count: 1, maxInstructions: 1, timeoutMs: 1000 });
+    // The transfer completed when the only thing missing is the code at its target.
+    const landed = result.kind === 'fault' && result.access === 'fetch' && result.pc !== insn.address;
+    if (result.kind === 'fault' && !landed) return { unknownReason: `its operand is not in the dump (${result.message})` };
+    if (result.kind !== 'reached' && !landed) return { unknownReason: `emulating it ended with ${result.kind}` };
+    const target = emu.readRegister(pcRegister(arch));
+    const pointer = reads.find((r) => r.size === pointerSize(arch) && r.value === target);
+    return { expected: target, pointer };
+  } finally {
+    emu.dispose();
+  }
+}
+
+/** Candidates for `site`, the most direct first. */
+export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): Candidate[] {
+  const arch = dump.arch;
+  const f = (v: bigint) => formatAddress(arch, v);
+  const registers = site.context?.registers;
+  const sp = registers?.[spRegister(arch)];
+  const out: Candidate[] = [];
+  const faulting = code.decodeAt(site.pc);
+  if (faulting && sp !== undefined) {
+    out.push({ kind: 'fault', instruction: faulting, sp, evidence: [`${f(site.pc)} ${faulting.text} is in the dump`] });
+  }
+  if (!registers || sp === undefined) return out;
+  const size = BigInt(pointerSize(arch));
+  const mask = registerMask(arch);
+  const notHeld = new Set<RegisterName>(site.context?.unknown ?? []);
+  const current = (insn: Instruction) => !usesRegisters(insn) || ![...notHeld].some((r) => insn.operands.includes(r));
+
+  // Return addresses on the stack: calls that were made.
+  let innermost: { call: Instruction; target?: bigint } | undefined;
+  for (let i = 0; i < SLOTS_ABOVE; i++) {
+    const slot = (sp + BigInt(i) * size) & mask;
+    const value = readPointer(dump, slot);
+    if (value === undefined || value < 0x1000n) continue;
+    const call = code.endingAt(value, (insn) => insn.kind === 'call');
+    if (!call) continue;
+    const innermostFrame = i === 0;
+    const target = innermostFrame || !usesRegisters(call)
+      ? (current(call) ? transferTarget(dump, registers, call, (slot + size) & mask) : { unknownReason: `its operand uses a register the ${site.context!.kind} does not hold` })
+      : { unknownReason: `${call.text} needs registers as they were at that call; only the innermost frame's are known` };
+    out.push({
+      kind: 'call', instruction: call, sp: (slot + size) & mask, slot, returnAddress: value, ...target,
+      evidence: [`[${f(slot)}] holds ${f(value)}, the return address of ${f(call.address)} ${call.text}`],
+    });
+    if (innermostFrame) innermost = { call, target: target.expected };
+  }
+
+  // Returns just taken: the return address is still where `ret` read it (the slot just below sp;
+  // AArch64's x30), or the pc is one bit from a return address (the slot itself was corrupt).
+  const returned = arch === 'arm64' ? { value: registers.x30, slot: undefined, sp } : { value: readPointer(dump, (sp - size) & mask), slot: (sp - size) & mask, sp: (sp - size) & mask };
+  if (returned.value !== undefined) {
+    const whats: Array<{ address: bigint; why: string }> = [];
+    const call = code.endingAt(returned.value, (insn) => insn.kind === 'call');
+    const where = returned.slot === undefined ? 'x30' : `[${f(returned.slot)}], just below sp,`;
+    if (call) whats.push({ address: returned.value, why: `${where} holds ${f(returned.value)}, the return address of ${f(call.address)} ${call.text}: a ret took it` });
+    else if (returned.value === site.pc) {
+      for (let bit = 0; bit < Number(size) * 8; bit++) {
+        const neighbour = (returned.value ^ (1n << BigInt(bit))) & mask;
+        if (neighbour >= 0x1000n && code.endingAt(neighbour, (insn) => insn.kind === 'call')) {
+          whats.push({ address: neighbour, why: `${where} holds ${f(returned.value)}, the pc, one bit (bit ${bit}) from ${f(neighbour)}, a return address: a ret took a corrupt value` });
+        }
+      }
+    }
+    for (const w of whats) {
+      const caller = code.endingAt(w.address, (insn) => insn.kind === 'call')!;
+      const callee = directTarget(caller) ?? (!usesRegisters(caller) ? transferTarget(dump, registers, caller, returned.sp + (arch === 'arm64' ? 0n : size)).expected : undefined);
+      if (callee === undefined) continue;
+      for (const ret of returnsIn(code, callee)) {
+        out.push({ kind: 'ret', instruction: ret, sp: returned.sp, slot: returned.slot, returnAddress: w.address, expected: w.address, evidence: [w.why, `${f(ret.address)} ${ret.text} returns from ${dump.symbols.format(callee)}, which ${f(caller.address)} ${caller.text} called`] });
+      }
+    }
+  }
+
+  // AArch64: bl/blr leave the return address in x30.
+  const lr = arch === 'arm64' ? registers.x30 : undefined;
+  if (lr !== undefined && lr >= 4n) {
+    const call = code.endingAt(lr, (insn) => insn.kind === 'call');
+    if (call) {
+      const target = transferTarget(dump, registers, call, sp);
+      out.push({ kind: 'link-register', instruction: call, sp, returnAddress: lr, ...target, evidence: [`lr = ${f(lr)}, the return address of ${f(call.address)} ${call.text}`] });
+      innermost = { call, target: target.expected };
+    }
+  }
+
+  // Indirect jumps in the function the innermost call entered: jump tables, tail calls.
+  if (innermost?.target !== undefined) {
+    for (const jump of indirectJumpsIn(code, innermost.target)) {
+      const target = transferTarget(dump, registers, jump, sp);
+      out.push({
+        kind: 'jmp', instruction: jump, sp, ...target,
+        evidence: [`${f(jump.address)} ${jump.text} is an indirect jump in ${dump.symbols.format(innermost.target)}, entered by ${f(innermost.call.address)} ${innermost.call.text}`],
+      });
+    }
+  }
+  return out;
+}
+
+/** The returns of the function starting at `entry` (at most a few). */
+function returnsIn(code: CodeReader, entry: bigint): Instruction[] {
+  return instructionsIn(code, entry, (insn) => insn.kind === 'return').slice(0, 3);
+}
+
+/** Indirect jumps in the function starting at `entry`. */
+function indirectJumpsIn(code: CodeReader, entry: bigint): Instruction[] {
+  return instructionsIn(code, entry, (insn) => insn.kind === 'jump' && directTarget(insn) === undefined);
+}
+
+/** Instructions of the function starting at `entry` that `accept` takes (decoded forward up to its end or 4 KiB). */
+function instructionsIn(code: CodeReader, entry: bigint, accept: (insn: Instruction) => boolean): Instruction[] {
+  const found: Instruction[] = [];
+  const start = code.dump.symbols.lookup(entry);
+  let at = entry;
+  for (let n = 0; n < 2048 && at < entry + 0x1000n; n++) {
+    const insn = code.decodeAt(at);
+    if (!insn) break;
+    if (accept(insn)) found.push(insn);
+    at += BigInt(insn.size);
+    const next = code.dump.symbols.lookup(at);
+    if (start?.symbol && next?.symbol && next.base !== start.base) break;
+  }
+  return found;
+}

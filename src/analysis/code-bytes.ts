@@ -1,0 +1,83 @@
+/**
+ * Code corruption: the code bytes the dump holds differ from the module
+ * file by one bit (like WinDbg's `!chkimg`), and the changed instruction
+ * explains the trap: the replay of the code as it is in memory reproduces
+ * the fault, and the replay with the file's byte does not.
+ *
+ * @example
+ * ```ts
+ * codeByteHypotheses(ctx, moduleFiles(dump, ['./crash']));
+ * // [{ class: 'code-corruption', location: 'code', address: '0x401003', bit: 6, expected: '0x85', observed: '0xc5', … }]
+ * ```
+ */
+import type { ModuleFiles } from '../dumps/module-files.ts';
+import { formatAddress, hex } from '../format.ts';
+import { compareOutcome, summarize } from './checks.ts';
+import { popcount } from './bits.ts';
+import type { SearchContext } from './families.ts';
+import type { Hypothesis } from './hypothesis.ts';
+
+/** Evidence weights (log10). */
+const ONE_BIT_FROM_FILE = 5;
+const FILE_BYTE_DOES_NOT_TRAP = 2;
+const FILE_BYTE_TRAPS_TOO = -3;
+/** Bytes compared around each executed instruction and in the faulting function, at most. */
+const FUNCTION_SPAN = 0x4000n;
+
+/** Byte ranges worth comparing: the function of the fault, and every instruction the window ran. */
+function spans(ctx: SearchContext): Array<{ start: bigint; end: bigint }> {
+  const out: Array<{ start: bigint; end: bigint }> = [];
+  const location = ctx.dump.symbols.lookup(ctx.site.pc);
+  if (location?.symbol && location.offset < FUNCTION_SPAN) out.push({ start: location.base, end: ctx.site.pc + 16n });
+  else out.push({ start: ctx.site.pc > 64n ? ctx.site.pc - 64n : 0n, end: ctx.site.pc + 16n });
+  for (const pc of new Set(ctx.window.faithful.path)) out.push({ start: pc, end: pc + 16n });
+  for (const insn of ctx.window.instructions) out.push({ start: insn.address, end: insn.address + BigInt(insn.size) });
+  return out;
+}
+
+/** Bytes where the dump's code and the module file differ, within the spans: address, file byte, dump byte. */
+export function codeDifferences(ctx: SearchContext, files: ModuleFiles): Array<{ address: bigint; file: number; dump: number }> {
+  const seen = new Set<bigint>();
+  const out: Array<{ address: bigint; file: number; dump: number }> = [];
+  for (const span of spans(ctx)) {
+    for (let at = span.start; at < span.end; at++) {
+      if (seen.has(at)) continue;
+      seen.add(at);
+      const held = ctx.dump.memory.read(at, 1);
+      const file = files.read(at, 1);
+      if (!held || !file || held[0] === file[0]) continue;
+      out.push({ address: at, file: file[0]!, dump: held[0]! });
+    }
+  }
+  return out.sort((a, b) => (a.address < b.address ? -1 : 1));
+}
+
+export function codeByteHypotheses(ctx: SearchContext, files: ModuleFiles): Hypothesis[] {
+  const f = (v: bigint) => formatAddress(ctx.dump.arch, v);
+  const differences = codeDifferences(ctx, files);
+  const out: Hypothesis[] = [];
+  const faithful = compareOutcome(ctx.dump, ctx.site, ctx.window.faithful.outcome, ctx.checkContext);
+  for (const d of differences) {
+    const xor = BigInt(d.file ^ d.dump);
+    if (popcount(xor) !== 1) continue;
+    const bit = xor.toString(2).length - 1;
+    const asFile = ctx.window.replayer.run({ kind: 'bytes', address: d.address, bytes: Uint8Array.of(d.file) });
+    const withFile = compareOutcome(ctx.dump, ctx.site, asFile, ctx.checkContext)[0]!;
+    const summary = summarize(faithful);
+    const owner = files.fileAt(d.address);
+    out.push({
+      id: `code@${d.address.toString(16)}:${bit}`, class: 'code-corruption', location: 'code', family: 'code-byte', window: ctx.windowId,
+      description: `the code byte at ${f(d.address)} is ${d.dump.toString(16).padStart(2, '0')} in memory and ${d.file.toString(16).padStart(2, '0')} in ${owner ?? 'the module file'}: bit ${bit} flipped`,
+      bit, expected: hex(BigInt(d.file)), observed: hex(BigInt(d.dump)), address: hex(d.address),
+      explains: faithful[0]!.status === 'match' && summary.mismatch === 0, summary, checks: faithful,
+      evidence: [
+        { text: `the code in memory differs from ${owner ?? 'the module file'} by one bit at ${f(d.address)}`, weight: ONE_BIT_FROM_FILE },
+        withFile.status === 'match'
+          ? { text: `with the file's byte the code still faults the same way: the changed byte is not why`, weight: FILE_BYTE_TRAPS_TOO }
+          : { text: `with the file's byte the code does not fault here (${withFile.actual ?? 'another end'})`, weight: FILE_BYTE_DOES_NOT_TRAP },
+      ],
+      tried: 1, score: 0,
+    });
+  }
+  return out;
+}

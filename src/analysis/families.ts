@@ -1,0 +1,268 @@
+/**
+ * The fault models, tried in one replay window: every single-bit flip of
+ * every branch target the window executes, of every value it loads, of
+ * every value it stores and loads back (memory), every skipped
+ * instruction, every register before every instruction (when time allows),
+ * and the faulting access's address. Each flip is replayed; those that
+ * reproduce the trap with no mismatching check become hypotheses. A run on
+ * two lanes rejects most flips before the full three-lane replay.
+ *
+ * @example
+ * ```ts
+ * const found = searchWindow(ctx);
+ * found.hypotheses; // the flips that explain the dump
+ * found.tried;      // { 'branch-target': 480, 'loaded-value': 1024, … }
+ * ```
+ */
+import { pointerSize, registerMask, type RegisterName } from '../../emu/registers.ts';
+import { isMapped } from '../dumps/address-map.ts';
+import type { Dump } from '../dumps/model.ts';
+import { formatAddress, hex } from '../format.ts';
+import { compareOutcome, registersMismatch, summarize, trapCheck, type CheckContext } from './checks.ts';
+import type { CodeReader, Instruction } from './code.ts';
+import type { FaultSite } from './fault-site.ts';
+import type { Family, Hypothesis, HypothesisClass, HypothesisLocation } from './hypothesis.ts';
+import type { Injection, ReplayOutcome } from './replay.ts';
+import { executable } from './values.ts';
+import type { Window } from './window.ts';
+
+export interface SearchContext {
+  dump: Dump;
+  site: FaultSite;
+  code: CodeReader;
+  window: Window;
+  windowId: string;
+  checkContext: CheckContext;
+  /** performance.now() after which the search stops (what it did not reach is reported). */
+  deadline: number;
+  /** Also search every register before every instruction (the widest family). */
+  registers: boolean;
+}
+
+export interface SearchResult {
+  hypotheses: Hypothesis[];
+  tried: Partial<Record<Family, number>>;
+  /** Families the deadline cut short. */
+  incomplete: Family[];
+}
+
+export interface HypothesisShape {
+  id: string;
+  class: HypothesisClass;
+  location: HypothesisLocation;
+  family: Family;
+  description: string;
+  bit?: number;
+  address?: bigint;
+  /** The value before and after the fault, when it is not a flipped value the replay sees (a faulting access's address). */
+  values?: { expected: bigint; observed: bigint };
+}
+
+/** Registers searched for flips: general registers and flags (not the pc: a pc flip is a target flip). */
+function searchedRegisters(dump: Dump): RegisterName[] {
+  switch (dump.arch) {
+    case 'x86': return ['eax', 'ebx', 'ecx', 'edx', 'esi', 'edi', 'ebp', 'esp', 'efl'];
+    case 'x64': return ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'efl'];
+    case 'arm64': return [...Array.from({ length: 31 }, (_, i) => `x${i}` as RegisterName), 'sp', 'nzcv'];
+  }
+}
+
+const X86_FLAG_BITS = [0, 2, 4, 6, 7, 10, 11];
+const NZCV_BITS = [28, 29, 30, 31];
+
+/** Replays `injection`; a hypothesis when it reproduces the trap and nothing mismatches. */
+export function tryInjection(ctx: SearchContext, injection: Injection, shape: HypothesisShape, tried: () => number): Hypothesis | undefined {
+  const { dump, site, window } = ctx;
+  const quick = window.replayer.run(injection, { lanes: 2 });
+  if (!quick.injected) return undefined;
+  if (trapCheck(dump, site, quick).status !== 'match') return undefined;
+  if (registersMismatch(dump, site, quick, ctx.checkContext)) return undefined;
+  return judge(ctx, window.replayer.run(injection), shape, tried);
+}
+
+/** The hypothesis an outcome makes, or undefined when it does not explain the dump. */
+export function judge(ctx: SearchContext, outcome: ReplayOutcome, shape: HypothesisShape, tried: () => number): Hypothesis | undefined {
+  const checks = compareOutcome(ctx.dump, ctx.site, outcome, ctx.checkContext);
+  const summary = summarize(checks);
+  if (checks[0]!.status !== 'match' || summary.mismatch > 0) return undefined;
+  const { values, ...rest } = shape;
+  const flipped = outcome.flipped?.known ? outcome.flipped : undefined;
+  return {
+    ...rest,
+    window: ctx.windowId,
+    injection: outcome.injection,
+    address: shape.address === undefined ? undefined : hex(shape.address),
+    expected: values ? hex(values.expected) : flipped ? hex(flipped.from) : undefined,
+    observed: values ? hex(values.observed) : flipped ? hex(flipped.to) : undefined,
+    explains: true,
+    summary,
+    checks,
+    evidence: [],
+    tried: tried(),
+    score: 0,
+  };
+}
+
+function decodeAt(ctx: SearchContext, address: bigint): Instruction | undefined {
+  return ctx.code.decodeAt(address);
+}
+
+/** Runs every family in the window. */
+export function searchWindow(ctx: SearchContext): SearchResult {
+  const { dump, window } = ctx;
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  const faithful = window.faithful;
+  const path = faithful.path;
+  const width = pointerSize(dump.arch) * 8;
+  const mask = registerMask(dump.arch);
+  const hypotheses: Hypothesis[] = [];
+  const tried: Partial<Record<Family, number>> = {};
+  const incomplete: Family[] = [];
+  const count = (family: Family, n: number) => {
+    tried[family] = (tried[family] ?? 0) + n;
+  };
+  const keep = (h: Hypothesis | undefined) => {
+    if (h) hypotheses.push(h);
+  };
+  const outOfTime = () => performance.now() > ctx.deadline;
+  const end = faithful.outcome.result;
+
+  // Branch targets: after each transfer the window executes, the pc one bit off.
+  const transfers: Array<{ index: number; insn: Instruction; target: bigint }> = [];
+  for (let i = 0; i < path.length; i++) {
+    const insn = decodeAt(ctx, path[i]!);
+    if (!insn || (insn.kind !== 'call' && insn.kind !== 'jump' && insn.kind !== 'return')) continue;
+    const target = i + 1 < path.length ? path[i + 1] : end.kind === 'fault' && end.access === 'fetch' ? end.address : undefined;
+    if (target !== undefined) transfers.push({ index: i, insn, target });
+  }
+  count('branch-target', transfers.length * width);
+  for (const t of transfers) {
+    if (outOfTime()) {
+      incomplete.push('branch-target');
+      break;
+    }
+    for (let bit = 0; bit < width; bit++) {
+      const flipped = (t.target ^ (1n << BigInt(bit))) & mask;
+      // Only where the flipped target can lead to this fault: the faulting pc itself, or code that runs on to it.
+      if (flipped !== ctx.site.pc && !executable(dump, ctx.code, flipped)) continue;
+      keep(tryInjection(ctx, { kind: 'target-bit', index: t.index, bit }, {
+        id: `bitflip:target@${t.insn.address.toString(16)}:${bit}`, class: 'cpu-fault', location: 'branch-target', family: 'branch-target',
+        description: `bit ${bit} of the target of ${f(t.insn.address)} ${t.insn.text} flipped`, bit, address: t.insn.address,
+      }, () => tried['branch-target']!));
+    }
+  }
+
+  // Loaded values, and values stored then loaded back (a flip in memory between the two).
+  const reads = faithful.reads.filter((r) => (r.size === 4 || r.size === 8) && r.index >= 0);
+  const storedBefore = (address: bigint, index: number) => faithful.writes.some((w) => w.index < index && w.address <= address && address < w.address + BigInt(w.size));
+  const loads: typeof reads = [];
+  const reloads: typeof reads = [];
+  for (const r of reads) {
+    const insn = decodeAt(ctx, r.pc);
+    if (!insn) continue;
+    if ((insn.kind === 'return' || insn.kind === 'call' || insn.kind === 'jump') && dump.arch !== 'arm64') {
+      if (storedBefore(r.address, r.index)) reloads.push(r);
+      continue; // the CPU flipping what `ret` or `call [m]` loads as its target is a branch-target flip
+    }
+    loads.push(r);
+    if (storedBefore(r.address, r.index)) reloads.push(r);
+  }
+  count('loaded-value', loads.reduce((n, r) => n + r.size * 8, 0));
+  count('memory-flip', reloads.reduce((n, r) => n + r.size * 8, 0));
+  for (const r of loads) {
+    if (outOfTime()) {
+      incomplete.push('loaded-value');
+      break;
+    }
+    for (let bit = 0; bit < r.size * 8; bit++) {
+      keep(tryInjection(ctx, { kind: 'load-bit', index: r.index, address: r.address, size: r.size, bit }, {
+        id: `bitflip:load@${r.pc.toString(16)}:${bit}`, class: 'cpu-fault', location: 'loaded-value', family: 'loaded-value',
+        description: `bit ${bit} of the ${r.size}-byte value ${f(r.pc)} loaded from [${f(r.address)}] flipped in the CPU`, bit, address: r.pc,
+      }, () => tried['loaded-value']!));
+    }
+  }
+  for (const r of reloads) {
+    if (outOfTime()) {
+      incomplete.push('memory-flip');
+      break;
+    }
+    for (let bit = 0; bit < r.size * 8; bit++) {
+      keep(tryInjection(ctx, { kind: 'memory-bit', index: r.index, address: r.address, size: r.size, bit }, {
+        id: `bitflip:memory@${r.address.toString(16)}:${bit}`, class: 'memory-corruption', location: 'memory', family: 'memory-flip',
+        description: `bit ${bit} of the value at [${f(r.address)}] flipped in memory after it was stored, before ${f(r.pc)} loaded it`, bit, address: r.address,
+      }, () => tried['memory-flip']!));
+    }
+  }
+
+  // One instruction not executed.
+  const skippable = path.map((pc, index) => ({ pc, index, insn: decodeAt(ctx, pc) })).filter((s) => s.insn);
+  count('skip', skippable.length);
+  for (const s of skippable) {
+    if (outOfTime()) {
+      incomplete.push('skip');
+      break;
+    }
+    keep(tryInjection(ctx, { kind: 'skip', index: s.index, size: s.insn!.size }, {
+      id: `skip@${s.pc.toString(16)}`, class: 'cpu-fault', location: 'skip', family: 'skip',
+      description: `${f(s.pc)} ${s.insn!.text} not executed`, address: s.pc,
+    }, () => tried.skip!));
+  }
+
+  // The faulting access's address one bit off (the registers say one address, the CPU reported another).
+  dataAddress(ctx, keep, count, tried);
+
+  // Any register before any instruction: the widest family, searched last and only while time lasts.
+  if (ctx.registers) {
+    const registers = searchedRegisters(dump);
+    const bitsOf = (r: RegisterName) => (r === 'efl' ? X86_FLAG_BITS : r === 'nzcv' ? NZCV_BITS : Array.from({ length: width }, (_, b) => b));
+    const last = Math.min(path.length, window.anchorIndex + 1);
+    count('register', last * registers.reduce((n, r) => n + bitsOf(r).length, 0));
+    outer: for (let index = 0; index < last; index++) {
+      for (const register of registers) {
+        if (outOfTime()) {
+          incomplete.push('register');
+          break outer;
+        }
+        for (const bit of bitsOf(register)) {
+          keep(tryInjection(ctx, { kind: 'register-bit', index, register, bit }, {
+            id: `bitflip:register@${path[index]!.toString(16)}:${register}:${bit}`, class: 'cpu-fault', location: 'register', family: 'register',
+            description: `bit ${bit} of ${register} flipped before ${f(path[index]!)}`, bit, address: path[index],
+          }, () => tried.register!));
+        }
+      }
+    }
+  }
+  return { hypotheses, tried, incomplete };
+}
+
+/**
+ * The faulting instruction accessed one address by its registers and the
+ * dump records a fault at another, one bit away: the address was flipped on
+ * its way to memory. Without a recorded fault address, every bit that
+ * would land in unmapped memory fits.
+ */
+function dataAddress(ctx: SearchContext, keep: (h: Hypothesis | undefined) => void, count: (family: Family, n: number) => void, tried: Partial<Record<Family, number>>): void {
+  const { dump, site, window } = ctx;
+  if (site.kind !== 'access-violation' || window.anchor.kind !== 'fault' || site.access === 'execute') return;
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  const index = window.anchorIndex;
+  const faithful = window.faithful;
+  if (trapCheck(dump, site, faithful.outcome).status === 'match') return;
+  const accesses = [
+    ...faithful.reads.filter((r) => r.index === index).map((r) => ({ address: r.address, size: r.size, access: 'read' as const })),
+    ...faithful.writes.filter((w) => w.index === index).map((w) => ({ address: w.address, size: w.size, access: 'write' as const })),
+  ];
+  const width = pointerSize(dump.arch) * 8;
+  count('data-address', accesses.length * width);
+  for (const a of accesses) {
+    for (let bit = 0; bit < width; bit++) {
+      const flipped = a.address ^ (1n << BigInt(bit));
+      if (site.accessAddress !== undefined ? flipped !== site.accessAddress && !(site.accessAddress === 0n && bit >= 47) : isMapped(dump, flipped) !== false) continue;
+      keep(tryInjection(ctx, { kind: 'access-fault', index, address: flipped, access: a.access }, {
+        id: `bitflip:address@${site.pc.toString(16)}:${bit}`, class: 'cpu-fault', location: 'data-address', family: 'data-address',
+        description: `bit ${bit} of the address ${f(site.pc)} ${a.access === 'write' ? 'wrote' : 'read'} flipped (${f(a.address)} → ${f(flipped)})`,
+        bit, address: site.pc, values: { expected: a.address, observed: flipped },
+      }, () => tried['data-address']!));
+    }
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The process `faultline explain` runs its analysis in (see
+ * isolated-explain.ts): it opens the dump, runs `explain`, and sends the
+ * report back. Before each replay it writes the replay's key to a journal
+ * file with a synchronous write, so that if Unicorn aborts the process
+ * (`tcg fatal error`), the parent knows which replay did it and starts a
+ * new worker that skips it.
+ *
+ * @example
+ * ```ts
+ * // Started by explainIsolated with child_process.fork; not called directly.
+ * ```
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { explain, type ExplainOptions } from '../analysis/explain.ts';
+import { setReplayGuard } from '../analysis/replay.ts';
+import { openDump, type OpenOptions } from '../dumps/open.ts';
+import { describeError } from './errors.ts';
+
+export interface WorkerRequest {
+  path: string;
+  open: OpenOptions;
+  options: ExplainOptions;
+  /** Replays to skip: they aborted an earlier worker. */
+  skip: string[];
+  /** Where to write the key of the replay about to run. */
+  journal: string;
+}
+
+export type WorkerReply = { kind: 'report'; report: Awaited<ReturnType<typeof explain>> } | { kind: 'error'; line: string; code: number; stack?: string };
+
+/** Journal records are fixed-size, so each write replaces the last. */
+export const JOURNAL_RECORD = 4096;
+
+async function serve(request: WorkerRequest): Promise<WorkerReply> {
+  const fd = openSync(request.journal, 'w');
+  const skip = new Set(request.skip);
+  const record = Buffer.alloc(JOURNAL_RECORD);
+  setReplayGuard({
+    before(key) {
+      if (skip.has(key)) return false;
+      record.fill(0x20);
+      record.write(key.slice(0, JOURNAL_RECORD), 'utf8');
+      writeSync(fd, record, 0, JOURNAL_RECORD, 0);
+      return true;
+    },
+  });
+  try {
+    const dump = await openDump(request.path, request.open);
+    try {
+      return { kind: 'report', report: await explain(dump, request.options) };
+    } finally {
+      (dump as { close?: () => void }).close?.();
+    }
+  } catch (error) {
+    const { line, code } = describeError(error);
+    return { kind: 'error', line, code, stack: error instanceof Error ? error.stack : undefined };
+  } finally {
+    setReplayGuard(undefined);
+    closeSync(fd);
+  }
+}
+
+process.once('message', (request: WorkerRequest) => {
+  void serve(request).then((reply) => process.send!(reply, () => process.exit(0)));
+});
