@@ -16,7 +16,7 @@ import type { Dump } from '../dumps/model.ts';
 import { formatAddress } from '../format.ts';
 import type { Candidate } from './candidates.ts';
 import type { Check } from './checks.ts';
-import type { CodeReader } from './code.ts';
+import type { CodeReader, Instruction } from './code.ts';
 import { branchTargetsBefore } from './flow.ts';
 import { endsFallThrough } from './instruction-kind.ts';
 import type { Window } from './window.ts';
@@ -29,11 +29,32 @@ function functionOf(dump: Dump, address: bigint): bigint | undefined {
   return location?.symbol ? location.base : undefined;
 }
 
+/**
+ * The instruction that straddles `address` when decoding its function from
+ * the symbol's start runs past it (so no instruction starts there), or
+ * undefined when one does start there or the function is not known.
+ */
+function containingInstruction(code: CodeReader, address: bigint): Instruction | undefined {
+  if (code.dump.arch === 'arm64') return undefined;
+  const location = code.dump.symbols.lookup(address);
+  if (!location?.symbol || location.offset > 0x4000n) return undefined;
+  let at = location.base;
+  while (at < address) {
+    const insn = code.decodeAt(at);
+    if (!insn) return undefined;
+    if (at + BigInt(insn.size) > address) return insn;
+    at += BigInt(insn.size);
+  }
+  return undefined;
+}
+
 /** The arrival check of `window`, or undefined when nothing speaks against reaching its start. */
 export function arrivalCheck(dump: Dump, code: CodeReader, window: Window, candidates: Candidate[]): Check | undefined {
   const f = (v: bigint) => formatAddress(dump.arch, v);
   const start = window.start;
   const mismatch = (note: string): Check => ({ what: 'arrival', expected: `code that reaches ${f(start)}`, status: 'mismatch', basis: 'computed', note });
+  const inside = containingInstruction(code, start);
+  if (inside) return mismatch(`${f(start)} is inside ${f(inside.address)} ${inside.text}: the code never runs an instruction starting there`);
   const previous = code.endingAt(start);
   const startsFunction = dump.symbols.lookup(start)?.offset === 0n;
   if (previous && endsFallThrough(previous.kind) && !startsFunction) {
@@ -44,18 +65,21 @@ export function arrivalCheck(dump: Dump, code: CodeReader, window: Window, candi
     }
   }
   if (window.anchor.kind !== 'fault') return undefined;
-  // The function the fault is in should be the one the innermost call entered.
+  // The function the fault is in should be one a call on the stack entered (or jumped on to from there). Stale
+  // return addresses sit in frames too, so any call will do; a call whose target is unknown leaves it open.
   const here = functionOf(dump, window.anchor.instruction.address);
-  const innermost = candidates.filter((c) => c.kind === 'link-register' || c.kind === 'call').sort((a, b) => (a.kind === 'link-register' ? -1 : b.kind === 'link-register' ? 1 : a.sp < b.sp ? -1 : 1))[0];
-  if (here === undefined || innermost?.expected === undefined) return undefined;
-  const entered = functionOf(dump, innermost.expected);
-  if (entered === undefined || entered === here) return undefined;
-  // A tail call or jump out of the entered function also leads here.
-  for (let at = innermost.expected, n = 0; n < 512; n++) {
-    const insn = code.decodeAt(at);
-    if (!insn || functionOf(dump, at) !== entered) break;
-    if (insn.kind === 'jump' || insn.kind === 'call') return undefined;
-    at += BigInt(insn.size);
+  const calls = candidates.filter((c) => c.kind === 'link-register' || c.kind === 'call');
+  if (here === undefined || calls.length === 0 || calls.some((c) => c.expected === undefined)) return undefined;
+  for (const call of calls) {
+    const entered = functionOf(dump, call.expected!);
+    if (entered === undefined || entered === here) return undefined;
+    // A tail call or jump out of the entered function also leads here.
+    for (let at = call.expected!, n = 0; n < 512; n++) {
+      const insn = code.decodeAt(at);
+      if (!insn || functionOf(dump, at) !== entered) break;
+      if (insn.kind === 'jump' || insn.kind === 'call') return undefined;
+      at += BigInt(insn.size);
+    }
   }
-  return mismatch(`the innermost call on the stack, ${f(innermost.instruction.address)} ${innermost.instruction.text}, entered ${dump.symbols.format(innermost.expected)}, not ${dump.symbols.format(here)}, and nothing there jumps on`);
+  return mismatch(`no call on the stack entered ${dump.symbols.format(here)}, and nothing they entered jumps on to it`);
 }

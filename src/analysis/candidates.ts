@@ -167,9 +167,16 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
     }
   }
 
-  // Indirect jumps in the function the innermost call entered: jump tables, tail calls.
+  // Indirect jumps in the function the innermost call entered (and those it tail-jumps to): jump tables, tail calls.
   if (innermost?.target !== undefined) {
-    for (const jump of indirectJumpsIn(code, innermost.target)) {
+    const functions = [innermost.target];
+    for (const entry of [innermost.target]) {
+      for (const jump of instructionsIn(code, entry, (insn) => insn.kind === 'jump' && directTarget(insn) !== undefined)) {
+        const to = directTarget(jump)!;
+        if (code.dump.symbols.lookup(to)?.offset === 0n && !functions.includes(to)) functions.push(to);
+      }
+    }
+    for (const jump of functions.flatMap((entry) => indirectJumpsIn(code, entry))) {
       const target = transferTarget(dump, registers, jump, sp);
       out.push({
         kind: 'jmp', instruction: jump, sp, ...target,

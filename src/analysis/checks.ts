@@ -248,7 +248,19 @@ export function compareOutcome(dump: Dump, site: FaultSite, outcome: ReplayOutco
   let registers = registerChecks(dump, site, outcome, context);
   let memory = memoryChecks(dump, outcome);
   const r = outcome.result;
-  if (trap.status === 'unknown' && outcome.resultKnown && r.kind === 'fault' && r.reason === 'not-in-dump') {
+  // Out of budget while still inside the frames the dump shows live: it may yet reach the fault. Once it has
+  // returned out of them (sp above the recorded sp), the code as written went on past where the machine was.
+  if (r.kind === 'budget') {
+    const sp = spRegister(dump.arch);
+    const recordedSp = site.context?.registers[sp];
+    const finalSp = outcome.knownRegisters.has(sp) ? outcome.final[sp] : undefined;
+    const pastIt = outcome.passedFault || (recordedSp !== undefined && finalSp !== undefined && finalSp > recordedSp + BigInt(pointerSize(dump.arch)));
+    if (!pastIt) {
+      const short = (c: Check): Check => (c.status === 'unknown' ? c : { ...c, status: 'unknown', note: 'the replay ran out of its budget before reaching the fault' });
+      return [short(trap), ...(context.arrival ? [context.arrival] : []), ...registers.map(short), ...memory.map(short)];
+    }
+  }
+  if (trap.status === 'unknown' && outcome.resultKnown && r.kind === 'fault' && r.reason === 'not-in-dump' && !outcome.passedFault) {
     const pc = pcRegister(dump.arch);
     const sp = registers.find((c) => c.what === spRegister(dump.arch));
     // The stack as the transfer left it: the code it went to never ran (a function saves, calls, returns).

@@ -61,8 +61,10 @@ export function codeByteHypotheses(ctx: SearchContext, files: ModuleFiles): Hypo
     const xor = BigInt(d.file ^ d.dump);
     if (popcount(xor) !== 1) continue;
     const bit = xor.toString(2).length - 1;
-    const asFile = ctx.window.replayer.run({ kind: 'bytes', address: d.address, bytes: Uint8Array.of(d.file) });
-    const withFile = compareOutcome(ctx.dump, ctx.site, asFile, ctx.checkContext)[0]!;
+    // Whether the file's byte would have avoided the trap says something only if the window runs that code.
+    const ran = ctx.window.faithful.path.some((pc) => pc <= d.address && d.address < pc + 16n && ctx.code.decodeAt(pc) !== undefined && d.address < pc + BigInt(ctx.code.decodeAt(pc)!.size));
+    const asFile = ran ? ctx.window.replayer.run({ kind: 'bytes', address: d.address, bytes: Uint8Array.of(d.file) }) : undefined;
+    const withFile = asFile ? compareOutcome(ctx.dump, ctx.site, asFile, ctx.checkContext)[0]! : undefined;
     const summary = summarize(faithful);
     const owner = files.fileAt(d.address);
     out.push({
@@ -72,9 +74,10 @@ export function codeByteHypotheses(ctx: SearchContext, files: ModuleFiles): Hypo
       explains: faithful[0]!.status === 'match' && summary.mismatch === 0, summary, checks: faithful,
       evidence: [
         { text: `the code in memory differs from ${owner ?? 'the module file'} by one bit at ${f(d.address)}`, weight: ONE_BIT_FROM_FILE },
-        withFile.status === 'match'
-          ? { text: `with the file's byte the code still faults the same way: the changed byte is not why`, weight: FILE_BYTE_TRAPS_TOO }
-          : { text: `with the file's byte the code does not fault here (${withFile.actual ?? 'another end'})`, weight: FILE_BYTE_DOES_NOT_TRAP },
+        ...(withFile === undefined ? []
+          : withFile.status === 'match'
+            ? [{ text: `with the file's byte the code still faults the same way: the changed byte is not why`, weight: FILE_BYTE_TRAPS_TOO }]
+            : [{ text: `with the file's byte the code does not fault here (${withFile.actual ?? 'another end'})`, weight: FILE_BYTE_DOES_NOT_TRAP }]),
       ],
       tried: 1, score: 0,
     });

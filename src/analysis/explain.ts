@@ -20,7 +20,7 @@
  * report.verdict; // { class: 'cpu-fault', location: 'branch-target', bit: 2, expected: '0x8082e3e4', observed: '0x8082e3e0', … }
  * ```
  */
-import { pointerSize, spRegister } from '../../emu/registers.ts';
+import { pcRegister, pointerSize, spRegister } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { createDisassembler } from '../disasm/disassembler.ts';
 import { createEffects } from '../disasm/effects.ts';
@@ -29,7 +29,7 @@ import { formatAddress, hex } from '../format.ts';
 import { asWrittenHypotheses, siteHypothesis } from './as-written.ts';
 import { compareBits, type BitComparison } from './bits.ts';
 import { findCandidates, type Candidate } from './candidates.ts';
-import { compareOutcome, describeEnd, summarize, type Check, type CheckContext } from './checks.ts';
+import { compareOutcome, describeEnd, memoryChecks, registerChecks, summarize, type Check, type CheckContext } from './checks.ts';
 import { CodeReader, type Instruction } from './code.ts';
 import { judge, searchWindow, type SearchContext } from './families.ts';
 import { findFaultSite, type FaultSite } from './fault-site.ts';
@@ -40,7 +40,7 @@ import { scoreHypothesis } from './score.ts';
 import { decideVerdict, type Verdict } from './verdict.ts';
 import { buildWindow, type StepOverSpec, type Window } from './window.ts';
 import { codeByteHypotheses } from './code-bytes.ts';
-import type { ReplayOutcome } from './replay.ts';
+import { Replayer, type ReplayOutcome } from './replay.ts';
 import { moduleFiles } from '../dumps/module-files.ts';
 import { arrivalCheck } from './arrival.ts';
 
@@ -279,9 +279,12 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
         stated: Object.assign({}, ...built.stepOvers.map((s) => s.registers)),
         arrival: arrivalCheck(dump, code, built, candidates),
       };
-      const ctx: SearchContext = { dump, site, code, window: built, windowId: id, checkContext: context, deadline, registers: false };
+      const ctx: SearchContext = { dump, effects, site, code, window: built, windowId: id, checkContext: context, deadline, registers: false };
       contexts.push(ctx);
-      hypotheses.push(...asWrittenHypotheses(ctx));
+      const landing = landingCheck(ctx);
+      const asWritten = asWrittenHypotheses(ctx);
+      if (landing) for (const h of asWritten) addCheck(h, landing);
+      hypotheses.push(...asWritten);
       hypotheses.push(...codeByteHypotheses(ctx, files));
       if (options.hypotheses) {
         for (const spec of options.hypotheses) {
@@ -315,12 +318,24 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     }
     report.timings.searchMs = Math.round(performance.now() - searchStarted);
     report.searched = Object.values(report.tried).reduce((n, v) => n + (v ?? 0), 0);
+    // The faulting access replayed alone from the recorded registers: if it does not fault, no account in which the
+    // CPU executed it as written does (the registers are after any earlier fault; only the access itself can differ).
+    const lone = faultingAccessReplays(dump, site);
+    if (lone) {
+      for (const h of hypotheses) {
+        if (h.family === 'as-written' || h.family === 'memory-value' || h.family === 'code-byte' || h.family === 'deliberate') addCheck(h, lone);
+      }
+    }
     for (const h of hypotheses) scoreHypothesis(h);
-    // The same account found in two windows counts once, with its best evidence.
+    // The same account found in two windows counts once: where it explains the dump, else where the dump says most
+    // about it (a window whose replay never reached the fault, all unknown, says nothing), else with its best score.
+    const informative = (h: Hypothesis) => h.checks.filter((c) => c.status !== 'unknown').length;
     const best = new Map<string, Hypothesis>();
     for (const h of hypotheses) {
       const seen = best.get(h.id);
-      if (!seen || Number(h.explains) > Number(seen.explains) || (h.explains === seen.explains && h.score > seen.score)) best.set(h.id, h);
+      const better = !seen || Number(h.explains) > Number(seen.explains)
+        || (h.explains === seen.explains && (Math.sign(informative(h)) > Math.sign(informative(seen)) || (Math.sign(informative(h)) === Math.sign(informative(seen)) && h.score > seen.score)));
+      if (better) best.set(h.id, h);
     }
     hypotheses.splice(0, hypotheses.length, ...best.values());
     const missing = unchecked.filter((u) => !u.includes('stopped at the time budget'));
@@ -339,6 +354,62 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     disassembler.close();
   }
   return finish(report, started);
+}
+
+/** Adds a check that counts against `h` (a mismatch: it no longer explains the dump). */
+function addCheck(h: Hypothesis, check: Check): void {
+  h.checks = [...h.checks, check];
+  h.summary = summarize(h.checks);
+  if (check.status === 'mismatch') h.explains = false;
+}
+
+/**
+ * For a window anchored at a transfer: when the dump shows the machine
+ * exactly as the transfer left it (every register the window computed
+ * matches the state just after it) but at another pc, the code as written
+ * went elsewhere. A mismatch for the accounts in which it ran as written.
+ */
+function landingCheck(ctx: SearchContext): Check | undefined {
+  const { dump, site, window } = ctx;
+  if (window.anchor.kind !== 'transfer' || window.anchorIndex < 0) return undefined;
+  const after = window.replayer.run({ kind: 'stop', index: window.anchorIndex + 1 });
+  if (!after.injected || !after.resultKnown) return undefined;
+  const landed = after.final[pcRegister(dump.arch)];
+  if (landed === undefined || landed === site.pc || !after.knownRegisters.has(pcRegister(dump.arch))) return undefined;
+  // The stack pointer and the return address the transfer left must be as recorded; other registers may differ
+  // (that difference is what a fault model has to explain).
+  const registers = registerChecks(dump, site, after, ctx.checkContext);
+  const sp = registers.find((c) => c.what === spRegister(dump.arch));
+  const lr = dump.arch === 'arm64' ? registers.find((c) => c.what === 'x30') : undefined;
+  const slot = memoryChecks(dump, after);
+  const kept = sp?.status === 'match' && (lr ? lr.status === 'match' : slot.some((c) => c.status === 'match') && slot.every((c) => c.status !== 'mismatch'));
+  if (!kept) return undefined;
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  return {
+    what: 'landing', expected: f(site.pc), actual: f(landed), status: 'mismatch', basis: 'computed',
+    note: `the dump shows the machine just as ${window.anchor.instruction.text} left it, but at ${f(site.pc)}; as written it goes to ${f(landed)}`,
+  };
+}
+
+/**
+ * A mismatch when the faulting load or store, replayed alone from the
+ * recorded registers, runs without faulting (its address is mapped and
+ * allowed); undefined when it faults, or when the dump cannot say.
+ */
+function faultingAccessReplays(dump: Dump, site: FaultSite): Check | undefined {
+  if (site.kind !== 'access-violation' || site.access === 'execute' || !site.context) return undefined;
+  const replayer = new Replayer(dump, { start: site.pc, registers: site.context.registers, unknown: new Set(site.context.unknown ?? []), maxInstructions: 1, fault: site.pc });
+  try {
+    const outcome = replayer.run();
+    if (!outcome.resultKnown || outcome.result.kind === 'fault' || outcome.result.kind === 'error' || outcome.result.kind === 'trapped') return undefined;
+    const f = (v: bigint) => formatAddress(dump.arch, v);
+    return {
+      what: 'faulting access', expected: site.summary, actual: `${f(site.pc)} runs from the recorded registers without faulting`, status: 'mismatch', basis: 'computed',
+      note: 'the code as written cannot fault here: its address is mapped and allowed',
+    };
+  } finally {
+    replayer.dispose();
+  }
 }
 
 function strip(h: Hypothesis): HypothesisReport {

@@ -18,16 +18,19 @@ import { pointerSize, registerMask, type RegisterName } from '../../emu/register
 import { isMapped } from '../dumps/address-map.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress, hex } from '../format.ts';
-import { compareOutcome, registersMismatch, summarize, trapCheck, type CheckContext } from './checks.ts';
+import { compareOutcome, summarize, trapCheck, type CheckContext } from './checks.ts';
 import type { CodeReader, Instruction } from './code.ts';
 import type { FaultSite } from './fault-site.ts';
 import type { Family, Hypothesis, HypothesisClass, HypothesisLocation } from './hypothesis.ts';
-import type { Injection, ReplayOutcome } from './replay.ts';
+import { sameOutcome, type Injection, type ReplayOutcome } from './replay.ts';
 import { executable } from './values.ts';
 import type { Window } from './window.ts';
+import type { Effects } from '../disasm/effects.ts';
 
 export interface SearchContext {
   dump: Dump;
+  /** Registers each instruction writes (for hypotheses that change which instructions run). */
+  effects: Effects;
   site: FaultSite;
   code: CodeReader;
   window: Window;
@@ -73,11 +76,15 @@ const NZCV_BITS = [28, 29, 30, 31];
 /** Replays `injection`; a hypothesis when it reproduces the trap and nothing mismatches. */
 export function tryInjection(ctx: SearchContext, injection: Injection, shape: HypothesisShape, tried: () => number): Hypothesis | undefined {
   const { dump, site, window } = ctx;
+  // Two lanes settle whether the trap is reproduced (most flips do not); register values are judged on all three,
+  // since two fills can agree by chance on a value that depends on what the dump lacks.
   const quick = window.replayer.run(injection, { lanes: 2 });
   if (!quick.injected) return undefined;
   if (trapCheck(dump, site, quick).status !== 'match') return undefined;
-  if (registersMismatch(dump, site, quick, ctx.checkContext)) return undefined;
-  return judge(ctx, window.replayer.run(injection), shape, tried);
+  const outcome = window.replayer.run(injection);
+  // A fault that changes nothing the replay ends with cannot be told from the code as written.
+  if (sameOutcome(outcome, window.faithful.outcome)) return undefined;
+  return judge(ctx, outcome, shape, tried);
 }
 
 /** The hypothesis an outcome makes, or undefined when it does not explain the dump. */
@@ -194,18 +201,28 @@ export function searchWindow(ctx: SearchContext): SearchResult {
     }
   }
 
-  // One instruction not executed.
+  // One instruction not executed. Registers only it writes then keep their start values: the recorded ones.
   const skippable = path.map((pc, index) => ({ pc, index, insn: decodeAt(ctx, pc) })).filter((s) => s.insn);
+  const writers = new Map<RegisterName, number>();
+  const writes = skippable.map((s) => ctx.effects.of(s.insn!.bytes, s.pc)?.written ?? []);
+  // Writes up to the anchor: what runs after it in the faithful replay is the code as written, not the hypothesis's path.
+  for (const [n, w] of writes.entries()) if (skippable[n]!.index <= window.anchorIndex) for (const r of w) writers.set(r, (writers.get(r) ?? 0) + 1);
+  const recorded = ctx.site.context?.registers ?? {};
   count('skip', skippable.length);
-  for (const s of skippable) {
+  for (const [n, s] of skippable.entries()) {
     if (outOfTime()) {
       incomplete.push('skip');
       break;
     }
-    keep(tryInjection(ctx, { kind: 'skip', index: s.index, size: s.insn!.size }, {
+    const keepValues: Partial<Record<RegisterName, bigint>> = {};
+    for (const r of writes[n]!) if (writers.get(r) === 1 && recorded[r] !== undefined && window.replay.unknown?.has(r)) keepValues[r] = recorded[r];
+    const h = tryInjection(ctx, { kind: 'skip', index: s.index, size: s.insn!.size, keep: Object.keys(keepValues).length ? keepValues : undefined }, {
       id: `skip@${s.pc.toString(16)}`, class: 'cpu-fault', location: 'skip', family: 'skip',
       description: `${f(s.pc)} ${s.insn!.text} not executed`, address: s.pc,
-    }, () => tried.skip!));
+    }, () => tried.skip!);
+    // Without the instruction its destination keeps an older value: taking the recorded one for it is an assumption, not evidence.
+    for (const [r, v] of Object.entries(keepValues)) h?.evidence.push({ text: `assumes ${r} already held ${f(v!)} before the window`, weight: -1.5 });
+    keep(h);
   }
 
   // The faulting access's address one bit off (the registers say one address, the CPU reported another).

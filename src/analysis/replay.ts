@@ -47,8 +47,14 @@ export type Injection =
   | { kind: 'load-bit'; index: number; address: bigint; size: number; bit: number }
   /** Before instruction `index` executes, memory at `address` (`size` bytes) has `bit` flipped, and keeps it. */
   | { kind: 'memory-bit'; index: number; address: bigint; size: number; bit: number }
-  /** Instruction `index` (`size` bytes long) is not executed. */
-  | { kind: 'skip'; index: number; size: number }
+  /**
+   * Instruction `index` (`size` bytes long) is not executed. `keep` are
+   * registers only that instruction writes in the window: without it they
+   * keep their start values, which are then the values the dump recorded.
+   */
+  | { kind: 'skip'; index: number; size: number; keep?: RegisterValues }
+  /** No fault: the run stops before instruction `index` (to see the state there). */
+  | { kind: 'stop'; index: number }
   /** Instruction `index` accesses `address` instead of where its operands point, and faults there. */
   | { kind: 'access-fault'; index: number; address: bigint; access: 'read' | 'write' }
   /** Memory holds other bytes from the start (code as the module file has it, say). */
@@ -79,6 +85,8 @@ export interface ReplayWindow {
   /** Stop when the pc reaches this address; otherwise the run ends at a trap, a fault or the budget. */
   until?: bigint;
   stepOvers?: StepOver[];
+  /** The faulting instruction: the outcome says whether the run executed it and went on (it did not fault there). */
+  fault?: bigint;
 }
 
 /** One engine's run. */
@@ -90,6 +98,8 @@ export interface RunOutcome {
   /** False when the run ended before reaching the injection point. */
   injected: boolean;
   flipped?: { from: bigint; to: bigint };
+  /** The run executed the window's faulting instruction and went on. */
+  passedFault?: boolean;
 }
 
 export interface ReplayOutcome {
@@ -107,6 +117,8 @@ export interface ReplayOutcome {
   injected: boolean;
   /** The flipped value (first run) and whether every run flipped the same one. */
   flipped?: { from: bigint; to: bigint; known: boolean };
+  /** Every run executed the window's faulting instruction without faulting there, and went on. */
+  passedFault: boolean;
   /** Step-over points applied, in order (first run). */
   steppedOver: bigint[];
 }
@@ -174,6 +186,20 @@ export function comparedRegisters(dump: Dump): RegisterName[] {
   return registersOf(dump.arch).filter((r) => !skip.has(r));
 }
 
+/** Whether two replays end the same way with the same registers and memory in every lane both ran: a fault
+ * that leaves no trace the replay can see. */
+export function sameOutcome(a: ReplayOutcome, b: ReplayOutcome): boolean {
+  const lanes = Math.min(a.runs.length, b.runs.length);
+  for (let i = 0; i < lanes; i++) {
+    const x = a.runs[i]!;
+    const y = b.runs[i]!;
+    if (!sameEnd(x.result, y.result) || x.written.size !== y.written.size) return false;
+    for (const [r, v] of Object.entries(x.final)) if (y.final[r as RegisterName] !== v) return false;
+    for (const [address, byte] of x.written) if (y.written.get(address) !== byte) return false;
+  }
+  return lanes > 0;
+}
+
 function sameEnd(a: RunResult, b: RunResult): boolean {
   if (a.kind !== b.kind || a.pc !== b.pc) return false;
   if (a.kind === 'trapped' && b.kind === 'trapped') return a.name === b.name;
@@ -192,6 +218,8 @@ class Lane {
   /** Path positions at which the traced run applied a step-over. */
   stepMarks: number[] = [];
   tracing?: bigint[];
+  /** Times the run arrived at the faulting instruction. */
+  faultVisits = 0;
 
   constructor(readonly dump: Dump, readonly window: ReplayWindow, readonly fill: UnknownFill) {
     const arch = dump.arch;
@@ -206,6 +234,7 @@ class Lane {
       this.emu.onMemory('write', (address, size, value) => {
         for (let i = 0; i < size; i++) this.written.set(address + BigInt(i), Number((value >> BigInt(8 * i)) & 0xffn));
       });
+      if (window.fault !== undefined) this.emu.onInstructionAt(window.fault, () => this.faultVisits++);
       for (const step of window.stepOvers ?? []) {
         this.emu.onInstructionAt(step.address, () => {
           // The call's push and the callee's ret cancel out; the callee also pops its arguments.
@@ -230,6 +259,7 @@ class Lane {
     emu.restore(this.snapshot);
     this.written.clear();
     this.steppedOver = [];
+    this.faultVisits = 0;
     const budget = this.window.maxInstructions;
     const mask = registerMask(arch);
     let flipped: RunOutcome['flipped'];
@@ -242,7 +272,9 @@ class Lane {
     };
     const valueBytes = (value: bigint, size: number) => Uint8Array.from({ length: size }, (_, i) => Number((value >> BigInt(8 * i)) & 0xffn));
     const finish = (result: RunResult, injected: boolean): RunOutcome => {
-      const outcome = { result, final: emu.readRegisters(names), written: new Map(this.written), injected, flipped };
+      // Arrived there, and the run did not end on it: it executed the instruction the CPU faulted on.
+      const passedFault = this.faultVisits > 0 && !(this.faultVisits === 1 && result.pc === this.window.fault);
+      const outcome = { result, final: emu.readRegisters(names), written: new Map(this.written), injected, flipped, passedFault };
       for (const u of undo.reverse()) emu.write(u.address, u.bytes);
       if (undo.length) emu.flushTranslations();
       return outcome;
@@ -252,9 +284,13 @@ class Lane {
     if (injection.kind === 'bytes') {
       if (!emu.pageIn(injection.address, injection.bytes.length)) return finish(rest(), false);
       hostWrite(injection.address, injection.bytes, false);
-      emu.flushTranslations();
-      return finish(rest(), true);
+      emu.flushAllTranslations();
+      const result = rest();
+      const outcome = finish(result, true);
+      emu.flushAllTranslations();
+      return outcome;
     }
+    if (injection.kind === 'skip' && injection.keep) emu.writeRegisters(injection.keep);
     if (injection.index > 0) {
       // A stepped-over call is not in the traced path (its hook moves the pc
       // first) but Unicorn counts it: add the ones before the injection point.
@@ -286,6 +322,8 @@ class Lane {
         emu.writeRegister(pcRegister(arch), emu.pc() + BigInt(injection.size));
         return finish(rest(), true);
       }
+      case 'stop':
+        return finish({ kind: 'reached', pc: emu.pc(), reason: 'count' }, true);
       case 'memory-bit': {
         if (!emu.pageIn(injection.address, injection.size)) return finish(rest(), false);
         const original = emu.readValue(injection.address, injection.size);
@@ -348,7 +386,9 @@ export class Replayer {
    * engines (all by default; two are enough to reject a hypothesis early).
    */
   run(injection?: Injection, options: { lanes?: number } = {}): ReplayOutcome {
-    const lanes = this.lanes.slice(0, options.lanes ?? this.lanes.length);
+    // Two lanes reject most hypotheses early: zeros and the hash, whose values rarely coincide (zeros and ones
+    // often give the same flags, which would make a value look known that is not).
+    const lanes = options.lanes === 2 && this.lanes.length === 3 ? [this.lanes[0]!, this.lanes[2]!] : this.lanes.slice(0, options.lanes ?? this.lanes.length);
     if (guard && !guard.before(injectionKey(this.window.start, injection))) {
       return merge(injection, lanes.map(() => skippedRun(this.window.start)), []);
     }
@@ -421,6 +461,7 @@ function merge(injection: Injection | undefined, runs: RunOutcome[], steppedOver
     knownWritten,
     injected: runs.every((r) => r.injected),
     flipped,
+    passedFault: runs.every((r) => r.passedFault === true),
     steppedOver,
   };
 }

@@ -57,9 +57,13 @@ function label(confidence: number): Verdict['confidenceLabel'] {
   return confidence >= 0.9 ? 'high' : confidence >= 0.6 ? 'medium' : confidence > 0 ? 'low' : 'none';
 }
 
-/** Hypotheses that leave the replay in the same state cannot be told apart by the dump. */
+/**
+ * Hypotheses that leave the replay in the same state cannot be told apart
+ * by the dump. The trap counts by whether it matches: where the dump records
+ * no fault address, two faulting addresses look the same to it.
+ */
 export function outcomeKey(h: Hypothesis): string {
-  return h.checks.map((c) => `${c.what}=${c.actual ?? '?'}`).join(';');
+  return h.checks.map((c) => `${c.what}=${c.what === 'trap' ? c.status : c.actual ?? '?'}`).join(';');
 }
 
 function confidenceOf(margin: number): number {
@@ -145,7 +149,9 @@ function summaryOf(dump: Dump, site: FaultSite, h: Hypothesis, bitKnown: boolean
     case 'skip':
       return `The CPU did not execute one instruction: ${h.description.replace(/ not executed$/, '')}; without it the code faults as recorded. Suspect the processor.`;
     case 'data-address':
-      return `The CPU flipped ${bit} of a data address: ${h.description}; the registers point elsewhere. Suspect the processor.`;
+      return bitKnown
+        ? `The CPU flipped ${bit} of a data address: ${h.description}; the registers point elsewhere. Suspect the processor.`
+        : `The CPU flipped a bit of a data address: the registers point to ${f(h.expected)}, which is mapped and allowed, yet the access at ${formatAddress(dump.arch, site.pc)} faulted; several one-bit neighbours are unmapped and the dump records no fault address to say which. Suspect the processor.`;
     case 'memory-flip':
     case 'memory-value':
       return `The memory is corrupt: ${h.description}. The CPU followed it faithfully; suspect the memory (run a memory test).`;

@@ -79,6 +79,9 @@ export interface WindowOptions {
   stepOvers: StepOverSpec[];
 }
 
+/** A straight run shorter than this is extended through a forward branch into it. */
+const SHORT_RUN = 4;
+
 /** The call target when `insn` calls code the dump does not hold. */
 function callsUnknownCode(code: CodeReader, insn: Instruction): bigint | undefined {
   if (insn.kind !== 'call') return undefined;
@@ -216,7 +219,9 @@ export function buildWindow(
   // A forward branch into the run's first instruction gives an earlier start, reached if the branch is taken.
   let run = straight.instructions;
   let stoppedBy = straight.stoppedBy;
-  for (const branch of run.length < options.maxInstructions ? forwardBranchesTo(code, run[0]!.address) : []) {
+  // Only for a short run: a longer one is evidence enough, and a forward branch is often a loop's entry (the replay
+  // would run the whole loop again from its start).
+  for (const branch of run.length < SHORT_RUN ? forwardBranchesTo(code, run[0]!.address) : []) {
     const before = straightRunBefore(code, branch, options.maxInstructions - run.length, stopAtUnknownCall);
     run = [...before.instructions, ...run];
     stoppedBy = `${before.stoppedBy} (then ${formatAddress(arch, branch.address)} ${branch.text} to ${formatAddress(arch, straight.instructions[0]!.address)})`;
@@ -268,6 +273,7 @@ export function buildWindow(
       const replay: ReplayWindow = {
         start, registers, unknown, unknownMemory, stepOvers: steps,
         maxInstructions: (probeTrace?.path.length ?? 0) + 1 + options.extra,
+        fault: anchor.kind === 'fault' ? anchor.instruction.address : undefined,
       };
       const replayer = new Replayer(dump, replay);
       let faithful: TracedRun;

@@ -21,7 +21,7 @@ import type { WorkerReply, WorkerRequest } from './explain-worker.ts';
 import { InputError } from '../errors.ts';
 
 /** Workers started at most for one explain (each abort costs one). */
-const MAX_WORKERS = 4;
+const MAX_WORKERS = 8;
 
 /** An error the worker reported: the same line and exit code the CLI would have given. */
 export class WorkerError extends Error {
