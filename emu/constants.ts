@@ -48,5 +48,9 @@ export const UC_PROT = { NONE: 0, READ: 1, WRITE: 2, EXEC: 4, ALL: 7 } as const;
 export const UC_CTL_TB_FLUSH = 0x4000000a;
 /** UC_CTL_WRITE(UC_CTL_TB_REMOVE_CACHE, 2): drop translations of [begin, end). */
 export const UC_CTL_TB_REMOVE_CACHE = 0x48000009;
+/** UC_CTL_WRITE(UC_CTL_UC_USE_EXITS, 1): stop at a set of addresses (UC_CTL_EXITS) instead of uc_emu_start's one. */
+export const UC_CTL_USE_EXITS = 0x44000004;
+/** UC_CTL_WRITE(UC_CTL_UC_EXITS, 2): the addresses translation stops before. */
+export const UC_CTL_EXITS = 0x48000006;
 
 export const UC_X86_INS = { SYSCALL: 699, SYSENTER: 700 } as const;

@@ -15,7 +15,7 @@
  */
 import { unicorn, ucErrorText, InterruptCallback, InvalidInstructionCallback, CodeCallback, MemoryCallback } from './ffi.ts';
 import { u64 } from './ffi.ts';
-import { UC_ARCH, UC_MODE, UC_HOOK, UC_PROT, UC_X86_INS, UC_ERR_OK, UC_CTL_TB_FLUSH, UC_CTL_TB_REMOVE_CACHE } from './constants.ts';
+import { UC_ARCH, UC_MODE, UC_HOOK, UC_PROT, UC_X86_INS, UC_ERR_OK, UC_CTL_TB_FLUSH, UC_CTL_TB_REMOVE_CACHE, UC_CTL_USE_EXITS, UC_CTL_EXITS } from './constants.ts';
 import { EmulationError } from './errors.ts';
 import { HookRegistry, type HookId } from './hooks.ts';
 import { LazyPager, PAGE_SIZE } from './lazy-pages.ts';
@@ -24,7 +24,7 @@ import { trapName } from './traps.ts';
 import { Watchdog } from './watchdog.ts';
 import { X86Segments } from './segments.ts';
 import { faultOf, isSegment, mergeRanges } from './emulator-helpers.ts';
-import { abortsUnicorn } from './unicorn-quirks.ts';
+import { abortsUnicorn, poisonedStarts } from './unicorn-quirks.ts';
 import type { MemorySource, UnknownFill } from './memory-source.ts';
 import type { RunResult } from './run-result.ts';
 import {
@@ -75,6 +75,10 @@ export class Emulator {
   private countedLastRun = false;
   private segments?: X86Segments;
   private lastUntil = NO_ADDRESS;
+  /** Where an instruction that would abort Unicorn's translator starts (x86, x64): exits, answered with #UD. */
+  private readonly poison = new Set<bigint>();
+  /** The end address last given to Unicorn among the exits; undefined when the exits must be given again. */
+  private exitsUntil: bigint | undefined;
 
   private constructor(arch: Arch, engine: unknown) {
     this.arch = arch;
@@ -86,6 +90,8 @@ export class Emulator {
     );
     this.installTrapHooks();
     this.watchdog = Watchdog.create(this);
+    // With exits on, uc_emu_start's end address is ignored: syncExits passes it with the poisoned starts.
+    if (arch !== 'arm64') this.check(unicorn().uc_ctl(engine, UC_CTL_USE_EXITS, 'int', 1), 'uc_ctl(USE_EXITS)');
   }
 
   /** Opens an engine for `arch`: x86 (32-bit protected mode, flat), x64 (long mode) or arm64. */
@@ -209,6 +215,35 @@ export class Emulator {
   /** Writes bytes; throws EmulationError when any is unmapped. */
   write(address: bigint, bytes: Uint8Array): void {
     this.check(unicorn().uc_mem_write(this.engine, address, bytes, bytes.length), `uc_mem_write(0x${address.toString(16)}, ${bytes.length})`, address);
+    if (this.arch !== 'arm64') this.notePoison(address, bytes);
+  }
+
+  /** Keeps the poisoned starts of written memory current (a write can make or remove one), and Unicorn's exits with them. */
+  private notePoison(address: bigint, bytes: Uint8Array): void {
+    const end = address + BigInt(bytes.length);
+    let changed = false;
+    if (this.poison.size > 0) {
+      for (const at of this.poison) {
+        if (at >= address && at < end) changed = this.poison.delete(at) || changed;
+      }
+    }
+    for (const at of poisonedStarts(this.arch, address, bytes)) {
+      changed = true;
+      this.poison.add(at);
+    }
+    if (changed) {
+      this.exitsUntil = undefined;
+      this.syncExits(this.lastUntil);
+    }
+  }
+
+  /** Gives Unicorn the exits for a run ending at `until`. Blocks translated before keep the exits they were built with. */
+  private syncExits(until: bigint): void {
+    if (this.arch === 'arm64') return;
+    if (until === this.exitsUntil) return;
+    this.exitsUntil = until;
+    const exits = new BigUint64Array([...this.poison, ...(until === NO_ADDRESS ? [] : [until])]);
+    this.check(unicorn().uc_ctl(this.engine, UC_CTL_EXITS, 'uint64_t *', exits, 'size_t', exits.length), 'uc_ctl(EXITS)');
   }
 
   /** Reads a little-endian unsigned value of `size` bytes (1, 2, 4, 8). */
@@ -367,6 +402,7 @@ export class Emulator {
     if (counting !== this.countedLastRun || until !== this.lastUntil) this.flushTranslations();
     this.countedLastRun = counting;
     this.lastUntil = until;
+    this.syncExits(until);
     this.watchdog?.arm(timeoutUs);
     const status = uc.uc_emu_start(
       this.engine,
@@ -398,6 +434,7 @@ export class Emulator {
       return { kind: 'error', error, pc, instructions };
     }
     if (options.until !== undefined && pc === options.until) return { kind: 'reached', pc, reason: 'address', instructions };
+    if (this.poison.has(pc)) return { kind: 'trapped', vector: 6, name: 'invalid instruction', pc, instructions };
     if (this.timedOut(timeoutMs, started)) return { kind: 'budget', budget: 'time', pc, instructions };
     if (this.observer && !this.observer.stoppedByLimit()) {
       // Unicorn stopped on its own (uc_emu_stop from a hook we do not own).

@@ -241,3 +241,26 @@ describe.skipIf(lacks('binutils'))('x86 segment bases', () => {
     expect(emu.readRegister('ebx')).toBe(0x81234567n);
   });
 });
+
+describe('instructions that abort Unicorn 2.0.1', () => {
+  // `ff /3` and `ff /5` with a register operand kill the process inside Unicorn's translator
+  // ("tcg fatal error"); a CPU raises #UD. Reached mid-run (here by a `ret`), not only where a run starts.
+  const bytes = (...b: number[]) => Uint8Array.from(b);
+  for (const [arch, sp] of [['x86', 'esp'], ['x64', 'rsp']] as const) {
+    it(`${arch}: a ret into 'ljmp eax' (with a prefix) ends in #UD, and code written over it runs again`, () => {
+      const emu = engine(arch);
+      emu.map(0x1000n, 0x1000);
+      emu.write(0x1000n, bytes(0x89, 0xc0, 0xc3)); // mov eax,eax; ret
+      emu.write(0x1800n, bytes(0x90, 0x66, 0xff, 0xe8, 0xcc)); // nop; (66) ljmp eax; int 3
+      emu.map(0x8000n, 0x1000);
+      emu.write(0x8800n, bytes(0x00, 0x18, 0, 0, 0, 0, 0, 0));
+      emu.writeRegisters({ [sp]: 0x8800n });
+      const snapshot = emu.snapshot();
+      expect(emu.run({ from: 0x1000n, maxInstructions: 10 })).toMatchObject({ kind: 'trapped', vector: 6, pc: 0x1801n });
+      emu.restore(snapshot);
+      emu.write(0x1801n, bytes(0x90, 0x90, 0x90)); // nops where the bad instruction was: no stale stop
+      emu.flushAllTranslations();
+      expect(emu.run({ from: 0x1000n, maxInstructions: 10 })).toMatchObject({ kind: 'trapped', vector: 3, pc: 0x1805n });
+    });
+  }
+});
