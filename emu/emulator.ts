@@ -485,6 +485,15 @@ export class Emulator {
     }
   }
 
+  /** Drops the translated blocks of the pages holding [address, address+length): after a host write that may be code. */
+  flushTranslationsOf(address: bigint, length: number): void {
+    if (!this.hooks.codeHasRun) return;
+    const page = BigInt(PAGE_SIZE);
+    const start = address - (address % page);
+    const end = ((address + BigInt(length) + page - 1n) / page) * page;
+    this.check(unicorn().uc_ctl(this.engine, UC_CTL_TB_REMOVE_CACHE, 'uint64_t', start, 'uint64_t', end), 'uc_ctl(TB_REMOVE_CACHE)', start);
+  }
+
   /**
    * Drops every translated block, the CPU's jump cache included: needed after
    * rewriting code that already ran from where the next run starts (removing

@@ -45,13 +45,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('--seed <s>', 'seed of the corpus (the same seed makes the same cases)', positiveInt('--seed'), 1)
     .option('--arch <list>', 'architectures, comma-separated', arches, [...LAB_ARCHES])
     .option('--jobs <n>', 'cases run at once', positiveInt('--jobs'), availableParallelism())
-    .option('--search-seconds <s>', "explain's search budget per verdict", positiveInt('--search-seconds'), 20)
+    .option('--search-replays <n>', "explain's fault replays per verdict (the same verdicts however busy the machine)", positiveInt('--search-replays'), 1500)
+    .option('--search-seconds <s>', "explain's time limit per verdict, a safety net behind --search-replays", positiveInt('--search-seconds'), 60)
     .option('--max-steps <n>', 'instructions the injector waits for the crash after the fault', positiveInt('--max-steps'), 48)
     .option('--keep-discarded', 'keep the directories of cases that did not crash as intended')
     .option('--json', 'print report.json instead of the tables')
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
-  let opts: { out: string; cases: number; seed: number; arch: LabArch[]; jobs: number; searchSeconds: number; maxSteps: number; keepDiscarded?: boolean; json?: boolean };
+  let opts: { out: string; cases: number; seed: number; arch: LabArch[]; jobs: number; searchSeconds: number; searchReplays: number; maxSteps: number; keepDiscarded?: boolean; json?: boolean };
   try {
     program.parse(argv, { from: 'user' });
     opts = program.opts();
@@ -70,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const { report } = await runLab({
       out: resolve(opts.out), cases: opts.cases, seed: opts.seed, arches: opts.arch, toolchains, jobs: opts.jobs,
-      searchSeconds: opts.searchSeconds, maxSteps: opts.maxSteps, keepDiscarded: opts.keepDiscarded,
+      searchSeconds: opts.searchSeconds, searchReplays: opts.searchReplays, maxSteps: opts.maxSteps, keepDiscarded: opts.keepDiscarded,
       log: opts.json ? undefined : (line) => process.stderr.write(`${line}\n`),
     });
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);

@@ -33,6 +33,8 @@ export interface LabOptions {
   jobs?: number;
   /** explain's --search-seconds for each verdict. */
   searchSeconds?: number;
+  /** explain's --search-replays for each verdict. */
+  searchReplays?: number;
   /** Instructions the injector waits for the signal after the fault. */
   maxSteps?: number;
   /** Give up after this many attempts per wanted case. */
@@ -172,7 +174,10 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
       ...extra.map((f) => ({ format: f.format, file: f.file, args: ['--binary', binary] })),
     ];
     for (const f of extra) label.formats[f.format] = { file: relative(out, f.file), options: f.options };
-    const search = options.searchSeconds !== undefined ? ['--search-seconds', String(options.searchSeconds)] : [];
+    const search = [
+      ...(options.searchSeconds !== undefined ? ['--search-seconds', String(options.searchSeconds)] : []),
+      ...(options.searchReplays !== undefined ? ['--search-replays', String(options.searchReplays)] : []),
+    ];
     const evaluations: Evaluation[] = [];
     for (const target of targets) {
       evaluations.push(await judge(label, { ...target, args: [...target.args, ...search] }, { timeoutMs: 180_000, faultline: FAULTLINE }));

@@ -39,7 +39,12 @@ export function symbolizeOperands(text: string, dump: Dump): string {
 }
 const ADDRESS_MAX = 0xffff_ffff_ffff_ffffn;
 
+/** Decoded instructions kept per reader (the dump's memory does not change while it is read). */
+const MAX_DECODED = 200_000;
+
 export class CodeReader {
+  private readonly decoded = new Map<bigint, Instruction | undefined>();
+
   constructor(
     readonly dump: Dump,
     private readonly disassembler: Disassembler,
@@ -47,8 +52,12 @@ export class CodeReader {
 
   /** The known bytes at `address`, up to `max` (stops at the first unknown byte). */
   knownBytes(address: bigint, max: number): Uint8Array {
-    const out: number[] = [];
     if (address < 0n) return Uint8Array.of();
+    if (address + BigInt(max) - 1n <= ADDRESS_MAX) {
+      const whole = this.dump.memory.read(address, max);
+      if (whole) return whole;
+    }
+    const out: number[] = [];
     for (let i = 0; i < max && address + BigInt(i) <= ADDRESS_MAX; i++) {
       const byte = this.dump.memory.read(address + BigInt(i), 1);
       if (!byte) break;
@@ -75,6 +84,14 @@ export class CodeReader {
 
   /** Decodes the instruction at `address` from known bytes. */
   decodeAt(address: bigint): Instruction | undefined {
+    if (this.decoded.has(address)) return this.decoded.get(address);
+    const insn = this.decodeUncached(address);
+    if (this.decoded.size >= MAX_DECODED) this.decoded.clear();
+    this.decoded.set(address, insn);
+    return insn;
+  }
+
+  private decodeUncached(address: bigint): Instruction | undefined {
     const bytes = this.knownBytes(address, this.dump.arch === 'arm64' ? 4 : MAX_INSTRUCTION);
     if (bytes.length === 0) return undefined;
     const decoded = this.disassembler.decode(bytes, address);

@@ -52,6 +52,11 @@ export interface ExplainOptions {
   exhaustive?: boolean;
   /** Wall-time budget of the search (default 10 000 ms): what it did not reach is listed as unchecked. */
   searchBudgetMs?: number;
+  /**
+   * Fault replays the search may run (default: no limit but time). A search bounded by replays
+   * rather than time gives the same verdict on a busy machine as on an idle one.
+   */
+  searchReplays?: number;
   /** Test only these stated hypotheses (`faultline check`). */
   hypotheses?: HypothesisSpec[];
   /** Module files to compare the dump's code with (code corruption); the ELF core's own are used too. */
@@ -259,6 +264,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     const width = pointerSize(dump.arch) * 8;
     const chosen = chooseCandidates(site, candidates, width);
     const deadline = started + (options.searchBudgetMs ?? 10_000);
+    let replaysLeft = options.searchReplays ?? Infinity;
     const searchStarted = performance.now();
     const hypotheses: Hypothesis[] = [];
     const contexts: SearchContext[] = [];
@@ -279,7 +285,11 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
         stated: Object.assign({}, ...built.stepOvers.map((s) => s.registers)),
         arrival: arrivalCheck(dump, code, built, candidates),
       };
-      const ctx: SearchContext = { dump, effects, site, code, window: built, windowId: id, checkContext: context, deadline, registers: false };
+      // Each window gets an even share of what is left, so the first window's search cannot starve the others.
+      const share = chosen.length - n;
+      const now = performance.now();
+      const budget = { deadline: now + Math.max(0, deadline - now) / share, replays: Math.floor(replaysLeft / share) };
+      const ctx: SearchContext = { dump, effects, site, code, window: built, windowId: id, checkContext: context, budget, registers: false };
       contexts.push(ctx);
       const landing = landingCheck(ctx);
       const asWritten = asWrittenHypotheses(ctx);
@@ -299,6 +309,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       }
       if (options.exhaustive === false) continue;
       const found = searchWindow(ctx);
+      if (Number.isFinite(replaysLeft)) replaysLeft -= Math.floor(replaysLeft / share) - budget.replays;
       hypotheses.push(...found.hypotheses);
       for (const [family, n2] of Object.entries(found.tried) as Array<[Family, number]>) report.tried[family] = (report.tried[family] ?? 0) + n2;
       for (const family of found.incomplete) unchecked.push(`the ${family} search in window ${id} stopped at the time budget (raise --search-seconds)`);
@@ -309,8 +320,9 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     if (fromSite.explains && (windows.length === 0 || site.kind === 'abort' || fromSite.evidence.some((e) => /execute the stack/.test(e.text)))) hypotheses.push(fromSite);
     // The widest family, any register before any instruction, only when nothing else fits and time remains.
     if (!options.hypotheses && options.exhaustive !== false && !hypotheses.some((h) => h.explains)) {
+      const budget = { deadline, replays: replaysLeft };
       for (const ctx of contexts) {
-        const found = searchWindow({ ...ctx, registers: true });
+        const found = searchWindow({ ...ctx, budget, registers: true });
         hypotheses.push(...found.hypotheses.filter((h) => h.family === 'register'));
         report.tried.register = (report.tried.register ?? 0) + (found.tried.register ?? 0);
         if (found.incomplete.includes('register')) unchecked.push(`the register search in window ${ctx.windowId} stopped at the time budget (raise --search-seconds)`);

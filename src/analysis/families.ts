@@ -36,10 +36,18 @@ export interface SearchContext {
   window: Window;
   windowId: string;
   checkContext: CheckContext;
-  /** performance.now() after which the search stops (what it did not reach is reported). */
-  deadline: number;
+  /** What this search may spend; what it did not reach is reported. */
+  budget: SearchBudget;
   /** Also search every register before every instruction (the widest family). */
   registers: boolean;
+}
+
+/** A search's allowance: a wall-clock deadline and a number of fault replays, whichever runs out first. */
+export interface SearchBudget {
+  /** performance.now() after which the search stops. */
+  deadline: number;
+  /** Fault replays left (decremented by each one tried). */
+  replays: number;
 }
 
 export interface SearchResult {
@@ -78,6 +86,7 @@ export function tryInjection(ctx: SearchContext, injection: Injection, shape: Hy
   const { dump, site, window } = ctx;
   // Two lanes settle whether the trap is reproduced (most flips do not); register values are judged on all three,
   // since two fills can agree by chance on a value that depends on what the dump lacks.
+  ctx.budget.replays--;
   const quick = window.replayer.run(injection, { lanes: 2 });
   if (!quick.injected) return undefined;
   if (trapCheck(dump, site, quick).status !== 'match') return undefined;
@@ -131,7 +140,7 @@ export function searchWindow(ctx: SearchContext): SearchResult {
   const keep = (h: Hypothesis | undefined) => {
     if (h) hypotheses.push(h);
   };
-  const outOfTime = () => performance.now() > ctx.deadline;
+  const outOfTime = () => ctx.budget.replays <= 0 || performance.now() > ctx.budget.deadline;
   const end = faithful.outcome.result;
 
   // Branch targets: after each transfer the window executes, the pc one bit off.

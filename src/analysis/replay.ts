@@ -275,11 +275,16 @@ class Lane {
       // Arrived there, and the run did not end on it: it executed the instruction the CPU faulted on.
       const passedFault = this.faultVisits > 0 && !(this.faultVisits === 1 && result.pc === this.window.fault);
       const outcome = { result, final: emu.readRegisters(names), written: new Map(this.written), injected, flipped, passedFault };
-      for (const u of undo.reverse()) emu.write(u.address, u.bytes);
-      if (undo.length) emu.flushTranslations();
+      for (const u of undo.reverse()) {
+        emu.write(u.address, u.bytes);
+        emu.flushTranslationsOf(u.address, u.bytes.length);
+      }
       return outcome;
     };
     const rest = () => emu.run({ until: this.window.until, maxInstructions: budget, timeoutMs: 2000 });
+    // Counted runs stop at the window's end too: the faithful path never passes it, and a run with another end
+    // address would have Unicorn translate the code again. A step from the end address itself needs none.
+    const counted = (count: number) => emu.run({ count, until: emu.pc() === this.window.until ? undefined : this.window.until, maxInstructions: budget, timeoutMs: 2000 });
     if (!injection) return finish(rest(), false);
     if (injection.kind === 'bytes') {
       if (!emu.pageIn(injection.address, injection.bytes.length)) return finish(rest(), false);
@@ -295,14 +300,14 @@ class Lane {
       // A stepped-over call is not in the traced path (its hook moves the pc
       // first) but Unicorn counts it: add the ones before the injection point.
       const count = injection.index + this.stepMarks.filter((at) => at <= injection.index).length;
-      const before = emu.run({ count, maxInstructions: budget, timeoutMs: 2000 });
+      const before = counted(count);
       if (before.kind !== 'reached' || before.reason !== 'count') return finish(before, false);
     }
     const bit = (b: number) => 1n << BigInt(b);
     switch (injection.kind) {
       case 'target-bit': {
         const at = emu.pc();
-        const step = emu.run({ count: 1, maxInstructions: budget, timeoutMs: 2000 });
+        const step = counted(1);
         // Landing on code the dump lacks still means the transfer happened.
         const landed = step.kind === 'reached' || (step.kind === 'fault' && step.access === 'fetch' && step.pc !== at);
         if (!landed) return finish(step, false);
@@ -329,7 +334,7 @@ class Lane {
         const original = emu.readValue(injection.address, injection.size);
         flipped = { from: original, to: original ^ bit(injection.bit) };
         hostWrite(injection.address, valueBytes(flipped.to, injection.size), true);
-        emu.flushTranslations();
+        emu.flushTranslationsOf(injection.address, injection.size);
         return finish(rest(), true);
       }
       case 'access-fault': {
@@ -341,8 +346,8 @@ class Lane {
         const original = emu.readValue(injection.address, injection.size);
         flipped = { from: original, to: original ^ bit(injection.bit) };
         emu.writeValue(injection.address, injection.size, flipped.to);
-        emu.flushTranslations();
-        const step = emu.run({ count: 1, maxInstructions: budget, timeoutMs: 2000 });
+        emu.flushTranslationsOf(injection.address, injection.size);
+        const step = counted(1);
         // Put memory back unless the instruction itself wrote the location (xchg, add [m], …).
         if (emu.readValue(injection.address, injection.size) === flipped.to) emu.writeValue(injection.address, injection.size, original);
         if (step.kind !== 'reached') return finish(step, true);

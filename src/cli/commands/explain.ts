@@ -29,6 +29,7 @@ interface ExplainFlags {
   stepOver: string[];
   window: string;
   searchSeconds: string;
+  searchReplays?: string;
   binary: string[];
   sysroot?: string;
   hypothesis?: string[];
@@ -57,6 +58,7 @@ function addExplainOptions(command: Command): Command {
     .option('--step-over <addr:effects>', 'step over a call into code the dump lacks, e.g. 80a5d8e1:ret=0xc,eax=1 (repeatable)', collect, [])
     .option('--window <n>', 'longest replay window, in instructions', '100')
     .option('--search-seconds <s>', 'time budget of the search over fault models', '10')
+    .option('--search-replays <n>', 'fault replays the search may run: the same verdict however busy the machine (with a generous --search-seconds)')
     .option('--binary <file>', 'executable or library to fill code a core leaves out (repeatable)', collect, [])
     .option('--sysroot <dir>', 'prefix for the file paths a core names');
 }
@@ -71,6 +73,7 @@ async function runExplain(path: string, flags: ExplainFlags, io: Io): Promise<vo
     stepOvers: flags.stepOver.map((s) => parseStepOver(s, arch)),
     windowInstructions: parseCount(flags.window, '--window'),
     searchBudgetMs: parseSeconds(flags.searchSeconds, '--search-seconds'),
+    searchReplays: flags.searchReplays === undefined ? undefined : parseCount(flags.searchReplays, '--search-replays'),
     hypotheses: flags.hypothesis?.map((h) => parseHypothesis(h, arch)),
     binaries: flags.binary,
   };

@@ -14,8 +14,14 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { DumpFormatError } from '../errors.ts';
 import { ByteReader } from './byte-reader.ts';
 
+/** Small reads are served from cached chunks of this size (memory, code and headers are read a few bytes at a time). */
+const CHUNK = 16 * 1024;
+/** Chunks kept, least recently used dropped first: at most 1 MiB per open file. */
+const MAX_CHUNKS = 64;
+
 export class FileSource {
   private fd: number | undefined;
+  private readonly chunks = new Map<bigint, Uint8Array>();
 
   private constructor(
     readonly path: string,
@@ -49,10 +55,34 @@ export class FileSource {
         { offset, code: 'truncated' },
       );
     }
+    const chunkStart = offset - (offset % BigInt(CHUNK));
+    if (offset + BigInt(length) <= chunkStart + BigInt(CHUNK)) {
+      const at = Number(offset - chunkStart);
+      return this.chunk(chunkStart, what).slice(at, at + length);
+    }
+    return this.readDirect(offset, length, what);
+  }
+
+  /** The cached chunk at `start` (shorter at the end of the file). */
+  private chunk(start: bigint, what: string): Uint8Array {
+    let bytes = this.chunks.get(start);
+    if (bytes) {
+      this.chunks.delete(start);
+    } else {
+      const end = start + BigInt(CHUNK) < this.size ? start + BigInt(CHUNK) : this.size;
+      bytes = this.readDirect(start, Number(end - start), what);
+      if (this.chunks.size >= MAX_CHUNKS) this.chunks.delete(this.chunks.keys().next().value!);
+    }
+    this.chunks.set(start, bytes);
+    return bytes;
+  }
+
+  private readDirect(offset: bigint, length: number, what: string): Uint8Array {
+    const fd = this.fd!;
     const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
-      const n = readSync(this.fd, out, done, length - done, Number(offset) + done);
+      const n = readSync(fd, out, done, length - done, Number(offset) + done);
       if (n <= 0) throw new DumpFormatError(this.format, this.path, `Cannot read ${what} at offset 0x${offset.toString(16)}: short read`, { offset, code: 'truncated' });
       done += n;
     }
@@ -65,6 +95,7 @@ export class FileSource {
   }
 
   close(): void {
+    this.chunks.clear();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
