@@ -287,13 +287,10 @@ class Lane {
     const counted = (count: number) => emu.run({ count, until: emu.pc() === this.window.until ? undefined : this.window.until, maxInstructions: budget, timeoutMs: 2000 });
     if (!injection) return finish(rest(), false);
     if (injection.kind === 'bytes') {
+      // Only on a fresh engine (see Replayer.run): no code has been translated yet, so none is stale.
       if (!emu.pageIn(injection.address, injection.bytes.length)) return finish(rest(), false);
       hostWrite(injection.address, injection.bytes, false);
-      emu.flushAllTranslations();
-      const result = rest();
-      const outcome = finish(result, true);
-      emu.flushAllTranslations();
-      return outcome;
+      return finish(rest(), true);
     }
     if (injection.kind === 'skip' && injection.keep) emu.writeRegisters(injection.keep);
     if (injection.index > 0) {
@@ -397,8 +394,29 @@ export class Replayer {
     if (guard && !guard.before(injectionKey(this.window.start, injection))) {
       return merge(injection, lanes.map(() => skippedRun(this.window.start)), []);
     }
+    if (injection?.kind === 'bytes') return this.runOnFreshLanes(injection, lanes);
     const runs = lanes.map((lane) => lane.run(injection, this.names));
     return merge(injection, runs, lanes[0]!.steppedOver);
+  }
+
+  /**
+   * Changed code bytes run on engines of their own: after code has run, Unicorn 2.0.1 drops stale translations
+   * reliably only with a full flush, which takes seconds and touches its whole code buffer (GBs of memory);
+   * a new engine costs milliseconds.
+   */
+  private runOnFreshLanes(injection: Injection, like: Lane[]): ReplayOutcome {
+    const fresh: Lane[] = [];
+    try {
+      for (const lane of like) {
+        const f = new Lane(this.dump, this.window, lane.fill);
+        f.stepMarks = lane.stepMarks;
+        fresh.push(f);
+      }
+      const runs = fresh.map((lane) => lane.run(injection, this.names));
+      return merge(injection, runs, fresh[0]!.steppedOver);
+    } finally {
+      for (const lane of fresh) lane.dispose();
+    }
   }
 
   /**
