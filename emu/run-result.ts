@@ -26,7 +26,8 @@ export type RunResult =
       access: Access;
       size: number;
       pc: bigint;
-      reason: 'not-in-dump' | 'unmapped' | 'protection';
+      /** `non-canonical`: x86-64 raised #GP on the transfer or access itself (see src/analysis/replay.ts). */
+      reason: 'not-in-dump' | 'unmapped' | 'protection' | 'non-canonical';
       message: string;
       instructions?: number;
     }

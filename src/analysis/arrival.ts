@@ -76,6 +76,8 @@ export function arrivalCheck(dump: Dump, code: CodeReader, window: Window, candi
     // A tail call or jump out of the entered function also leads here.
     for (let at = call.expected!, n = 0; n < 512; n++) {
       const insn = code.decodeAt(at);
+      // An entered function whose code the dump lacks may jump anywhere: nothing speaks against arriving.
+      if (!insn && at === call.expected) return undefined;
       if (!insn || functionOf(dump, at) !== entered) break;
       if (insn.kind === 'jump' || insn.kind === 'call') return undefined;
       at += BigInt(insn.size);

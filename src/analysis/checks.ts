@@ -97,7 +97,10 @@ function accessName(access: 'read' | 'write' | 'fetch'): 'read' | 'write' | 'exe
 export function describeEnd(r: RunResult, f: (v: bigint) => string): string {
   switch (r.kind) {
     case 'trapped': return `${r.name} at ${f(r.pc)}`;
-    case 'fault': return `${accessName(r.access)} of ${f(r.address)} (${r.reason === 'not-in-dump' ? 'not in the dump' : r.reason})`;
+    case 'fault': {
+      if (r.reason === 'non-canonical') return `general protection at ${f(r.pc)}: ${accessName(r.access)} of the non-canonical ${f(r.address)}`;
+      return `${accessName(r.access)} of ${f(r.address)} (${r.reason === 'not-in-dump' ? 'not in the dump' : r.reason})`;
+    }
     case 'reached': return `stopped at ${f(r.pc)}`;
     case 'budget': return `ran out of its ${r.budget} budget at ${f(r.pc)}`;
     case 'error': return `emulation error at ${f(r.pc)}`;
@@ -127,7 +130,10 @@ export function trapCheck(dump: Dump, site: FaultSite, outcome: ReplayOutcome): 
       const address = site.accessAddress ?? site.pc;
       // A read-modify-write (add [eax],ebx) faults on its read in the emulator; the CPU reports the write.
       const sameAccess = (a: 'read' | 'write' | 'execute') => site.access === undefined || a === site.access || (a !== 'execute' && site.access !== 'execute');
-      const faulted = r.kind === 'fault' && (r.address === address || (site.accessAddress !== undefined && nonCanonicalAsRecorded(arch, site.accessAddress, r.address)) || (site.accessAddress === undefined && r.pc === site.pc)) && sameAccess(accessName(r.access));
+      // A #GP names no address, but only a non-canonical one raises it: any other unmapped address is a page fault.
+      const faulted = r.kind === 'fault' && (site.generalProtection
+        ? r.pc === site.pc && nonCanonical(arch, r.address)
+        : r.address === address || (site.accessAddress !== undefined && nonCanonicalAsRecorded(arch, site.accessAddress, r.address)) || (site.accessAddress === undefined && r.pc === site.pc)) && sameAccess(accessName(r.access));
       return { ...base, expected: describeSite(site, f), actual, status: faulted ? 'match' : unknownOr(r, site) };
     }
     default: {

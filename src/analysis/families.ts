@@ -143,70 +143,63 @@ export function searchWindow(ctx: SearchContext): SearchResult {
   const outOfTime = () => ctx.budget.replays <= 0 || performance.now() > ctx.budget.deadline;
   const end = faithful.outcome.result;
 
+  // Every candidate of the families below is a task at one instruction of the faithful path. They run nearest the
+  // focus first, so a bounded search spends itself where a fault that leads to this trap most likely struck.
+  const focus = focusIndex(ctx);
+  const tasks: Array<{ index: number; family: Family; order: number; run: () => void }> = [];
+  const task = (index: number, family: Family, run: () => void) => tasks.push({ index, family, order: tasks.length, run });
+
   // Branch targets: after each transfer the window executes, the pc one bit off.
-  const transfers: Array<{ index: number; insn: Instruction; target: bigint }> = [];
+  let transfers = 0;
   for (let i = 0; i < path.length; i++) {
     const insn = decodeAt(ctx, path[i]!);
     if (!insn || (insn.kind !== 'call' && insn.kind !== 'jump' && insn.kind !== 'return')) continue;
     const target = i + 1 < path.length ? path[i + 1] : end.kind === 'fault' && end.access === 'fetch' ? end.address : undefined;
-    if (target !== undefined) transfers.push({ index: i, insn, target });
+    if (target === undefined) continue;
+    transfers++;
+    task(i, 'branch-target', () => {
+      for (let bit = 0; bit < width; bit++) {
+        const flipped = (target ^ (1n << BigInt(bit))) & mask;
+        // Only where the flipped target can lead to this fault: the faulting pc itself, or code that runs on to it.
+        if (flipped !== ctx.site.pc && !executable(dump, ctx.code, flipped)) continue;
+        keep(tryInjection(ctx, { kind: 'target-bit', index: i, bit }, {
+          id: `bitflip:target@${insn.address.toString(16)}:${bit}`, class: 'cpu-fault', location: 'branch-target', family: 'branch-target',
+          description: `bit ${bit} of the target of ${f(insn.address)} ${insn.text} flipped`, bit, address: insn.address,
+        }, () => tried['branch-target']!));
+      }
+    });
   }
-  count('branch-target', transfers.length * width);
-  for (const t of transfers) {
-    if (outOfTime()) {
-      incomplete.push('branch-target');
-      break;
-    }
-    for (let bit = 0; bit < width; bit++) {
-      const flipped = (t.target ^ (1n << BigInt(bit))) & mask;
-      // Only where the flipped target can lead to this fault: the faulting pc itself, or code that runs on to it.
-      if (flipped !== ctx.site.pc && !executable(dump, ctx.code, flipped)) continue;
-      keep(tryInjection(ctx, { kind: 'target-bit', index: t.index, bit }, {
-        id: `bitflip:target@${t.insn.address.toString(16)}:${bit}`, class: 'cpu-fault', location: 'branch-target', family: 'branch-target',
-        description: `bit ${bit} of the target of ${f(t.insn.address)} ${t.insn.text} flipped`, bit, address: t.insn.address,
-      }, () => tried['branch-target']!));
-    }
-  }
+  count('branch-target', transfers * width);
 
   // Loaded values, and values stored then loaded back (a flip in memory between the two).
   const reads = faithful.reads.filter((r) => (r.size === 4 || r.size === 8) && r.index >= 0);
   const storedBefore = (address: bigint, index: number) => faithful.writes.some((w) => w.index < index && w.address <= address && address < w.address + BigInt(w.size));
-  const loads: typeof reads = [];
-  const reloads: typeof reads = [];
   for (const r of reads) {
     const insn = decodeAt(ctx, r.pc);
     if (!insn) continue;
-    if ((insn.kind === 'return' || insn.kind === 'call' || insn.kind === 'jump') && dump.arch !== 'arm64') {
-      if (storedBefore(r.address, r.index)) reloads.push(r);
-      continue; // the CPU flipping what `ret` or `call [m]` loads as its target is a branch-target flip
+    // The CPU flipping what `ret` or `call [m]` loads as its target is a branch-target flip.
+    const transfer = (insn.kind === 'return' || insn.kind === 'call' || insn.kind === 'jump') && dump.arch !== 'arm64';
+    if (!transfer) {
+      count('loaded-value', r.size * 8);
+      task(r.index, 'loaded-value', () => {
+        for (let bit = 0; bit < r.size * 8; bit++) {
+          keep(tryInjection(ctx, { kind: 'load-bit', index: r.index, address: r.address, size: r.size, bit }, {
+            id: `bitflip:load@${r.pc.toString(16)}:${bit}`, class: 'cpu-fault', location: 'loaded-value', family: 'loaded-value',
+            description: `bit ${bit} of the ${r.size}-byte value ${f(r.pc)} loaded from [${f(r.address)}] flipped in the CPU`, bit, address: r.pc,
+          }, () => tried['loaded-value']!));
+        }
+      });
     }
-    loads.push(r);
-    if (storedBefore(r.address, r.index)) reloads.push(r);
-  }
-  count('loaded-value', loads.reduce((n, r) => n + r.size * 8, 0));
-  count('memory-flip', reloads.reduce((n, r) => n + r.size * 8, 0));
-  for (const r of loads) {
-    if (outOfTime()) {
-      incomplete.push('loaded-value');
-      break;
-    }
-    for (let bit = 0; bit < r.size * 8; bit++) {
-      keep(tryInjection(ctx, { kind: 'load-bit', index: r.index, address: r.address, size: r.size, bit }, {
-        id: `bitflip:load@${r.pc.toString(16)}:${bit}`, class: 'cpu-fault', location: 'loaded-value', family: 'loaded-value',
-        description: `bit ${bit} of the ${r.size}-byte value ${f(r.pc)} loaded from [${f(r.address)}] flipped in the CPU`, bit, address: r.pc,
-      }, () => tried['loaded-value']!));
-    }
-  }
-  for (const r of reloads) {
-    if (outOfTime()) {
-      incomplete.push('memory-flip');
-      break;
-    }
-    for (let bit = 0; bit < r.size * 8; bit++) {
-      keep(tryInjection(ctx, { kind: 'memory-bit', index: r.index, address: r.address, size: r.size, bit }, {
-        id: `bitflip:memory@${r.address.toString(16)}:${bit}`, class: 'memory-corruption', location: 'memory', family: 'memory-flip',
-        description: `bit ${bit} of the value at [${f(r.address)}] flipped in memory after it was stored, before ${f(r.pc)} loaded it`, bit, address: r.address,
-      }, () => tried['memory-flip']!));
+    if (storedBefore(r.address, r.index)) {
+      count('memory-flip', r.size * 8);
+      task(r.index, 'memory-flip', () => {
+        for (let bit = 0; bit < r.size * 8; bit++) {
+          keep(tryInjection(ctx, { kind: 'memory-bit', index: r.index, address: r.address, size: r.size, bit }, {
+            id: `bitflip:memory@${r.address.toString(16)}:${bit}`, class: 'memory-corruption', location: 'memory', family: 'memory-flip',
+            description: `bit ${bit} of the value at [${f(r.address)}] flipped in memory after it was stored, before ${f(r.pc)} loaded it`, bit, address: r.address,
+          }, () => tried['memory-flip']!));
+        }
+      });
     }
   }
 
@@ -219,19 +212,28 @@ export function searchWindow(ctx: SearchContext): SearchResult {
   const recorded = ctx.site.context?.registers ?? {};
   count('skip', skippable.length);
   for (const [n, s] of skippable.entries()) {
+    task(s.index, 'skip', () => {
+      const keepValues: Partial<Record<RegisterName, bigint>> = {};
+      for (const r of writes[n]!) if (writers.get(r) === 1 && recorded[r] !== undefined && window.replay.unknown?.has(r)) keepValues[r] = recorded[r];
+      const h = tryInjection(ctx, { kind: 'skip', index: s.index, size: s.insn!.size, keep: Object.keys(keepValues).length ? keepValues : undefined }, {
+        id: `skip@${s.pc.toString(16)}`, class: 'cpu-fault', location: 'skip', family: 'skip',
+        description: `${f(s.pc)} ${s.insn!.text} not executed`, address: s.pc,
+      }, () => tried.skip!);
+      // Without the instruction its destination keeps an older value: taking the recorded one for it is an assumption, not evidence.
+      for (const [r, v] of Object.entries(keepValues)) h?.evidence.push({ text: `assumes ${r} already held ${f(v!)} before the window`, weight: -1.5 });
+      keep(h);
+    });
+  }
+
+  // Before the focus first, nearest first; then after it (a path that went on past where the dump's state was left).
+  const distance = (index: number) => (index <= focus ? focus - index : 2 * (index - focus));
+  tasks.sort((a, b) => distance(a.index) - distance(b.index) || a.order - b.order);
+  for (const [n, t] of tasks.entries()) {
     if (outOfTime()) {
-      incomplete.push('skip');
+      for (const rest of tasks.slice(n)) if (!incomplete.includes(rest.family)) incomplete.push(rest.family);
       break;
     }
-    const keepValues: Partial<Record<RegisterName, bigint>> = {};
-    for (const r of writes[n]!) if (writers.get(r) === 1 && recorded[r] !== undefined && window.replay.unknown?.has(r)) keepValues[r] = recorded[r];
-    const h = tryInjection(ctx, { kind: 'skip', index: s.index, size: s.insn!.size, keep: Object.keys(keepValues).length ? keepValues : undefined }, {
-      id: `skip@${s.pc.toString(16)}`, class: 'cpu-fault', location: 'skip', family: 'skip',
-      description: `${f(s.pc)} ${s.insn!.text} not executed`, address: s.pc,
-    }, () => tried.skip!);
-    // Without the instruction its destination keeps an older value: taking the recorded one for it is an assumption, not evidence.
-    for (const [r, v] of Object.entries(keepValues)) h?.evidence.push({ text: `assumes ${r} already held ${f(v!)} before the window`, weight: -1.5 });
-    keep(h);
+    t.run();
   }
 
   // The faulting access's address one bit off (the registers say one address, the CPU reported another).
@@ -259,6 +261,23 @@ export function searchWindow(ctx: SearchContext): SearchResult {
     }
   }
   return { hypotheses, tried, incomplete };
+}
+
+/**
+ * The faithful path's index nearest the state the dump recorded: the
+ * faulting instruction itself; for a call anchor, the instruction that
+ * returns from that call (the dump's stack is the caller's again) or, when
+ * the code as written never returns, the path's end.
+ */
+function focusIndex(ctx: SearchContext): number {
+  const { window } = ctx;
+  const path = window.faithful.path;
+  const last = Math.max(0, path.length - 1);
+  if (window.anchor.kind === 'fault') return Math.min(window.anchorIndex, last);
+  const call = window.anchor.instruction;
+  if (call.kind !== 'call') return last;
+  const back = path.indexOf(call.address + BigInt(call.size), window.anchorIndex + 1);
+  return back > 0 ? back - 1 : last;
 }
 
 /**

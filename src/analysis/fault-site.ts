@@ -82,6 +82,22 @@ function withFetchFault(dump: Dump, site: FaultSite): FaultSite {
   return { ...site, access: 'execute', accessAddress: site.pc };
 }
 
+/**
+ * An access violation's two parameters (0 read, 1 write, 8 execute; the
+ * address). Windows reports an x86-64 #GP, a non-canonical address the CPU
+ * does not name, as a read of ffffffffffffffff.
+ */
+function withAccess(dump: Dump, site: FaultSite, rw: bigint, address: bigint): void {
+  if (dump.arch === 'x64' && address === 0xffff_ffff_ffff_ffffn) {
+    site.generalProtection = true;
+    site.summary += ' (general protection: a non-canonical address)';
+    return;
+  }
+  site.access = rw === 0n ? 'read' : rw === 8n ? 'execute' : 'write';
+  site.accessAddress = address;
+  site.summary += `: ${site.access} of ${address.toString(16)}`;
+}
+
 /** The fault site of `dump`, or undefined when the dump records no fault and no context. */
 export function findFaultSite(dump: Dump): FaultSite | undefined {
   const fault = dump.fault;
@@ -94,7 +110,10 @@ export function findFaultSite(dump: Dump): FaultSite | undefined {
     const code = `bugcheck ${hex(fault.code).toUpperCase()}`;
     if (EXCEPTION_BUGCHECKS.has(fault.code) && args.length >= 2) {
       const kind = exceptionKind(args[0]!);
-      return { kind, pc: args[1]!, reportedPc, exceptionCode: args[0]!, context, threadId, summary: `${code}: ${kind} (${hex(args[0]!)}) at ${hex(args[1]!)}` };
+      const site: FaultSite = { kind, pc: args[1]!, reportedPc, exceptionCode: args[0]!, context, threadId, summary: `${code}: ${kind} (${hex(args[0]!)}) at ${hex(args[1]!)}` };
+      // KMODE_EXCEPTION_NOT_HANDLED (only 1E: 7E and 8E pass record and frame pointers) carries the exception's parameters.
+      if (kind === 'access-violation' && (fault.code & 0xffffn) === 0x1en && args.length >= 4) withAccess(dump, site, args[2]!, args[3]!);
+      return withFetchFault(dump, site);
     }
     if (IRQL_BUGCHECKS.has(fault.code) && args.length >= 4) {
       const access = args[2]! & 1n ? 'write' : 'read';
@@ -111,12 +130,7 @@ export function findFaultSite(dump: Dump): FaultSite | undefined {
     const { context, threadId } = faultContext(dump, fault.threadId);
     const kind = exceptionKind(fault.code);
     const site: FaultSite = { kind, pc: fault.address, reportedPc: context?.registers[pcName], exceptionCode: fault.code, context, threadId, summary: `exception ${hex(fault.code)} (${kind}) at ${hex(fault.address)}` };
-    if (kind === 'access-violation' && fault.parameters.length >= 2) {
-      const rw = fault.parameters[0]!;
-      site.access = rw === 0n ? 'read' : rw === 8n ? 'execute' : 'write';
-      site.accessAddress = fault.parameters[1]!;
-      site.summary += `: ${site.access} of ${hex(site.accessAddress)}`;
-    }
+    if (kind === 'access-violation' && fault.parameters.length >= 2) withAccess(dump, site, fault.parameters[0]!, fault.parameters[1]!);
     return withFetchFault(dump, site);
   }
   const { context, threadId } = faultContext(dump, fault?.kind === 'signal' ? fault.threadId : undefined);

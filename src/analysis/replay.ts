@@ -220,10 +220,16 @@ class Lane {
   tracing?: bigint[];
   /** Times the run arrived at the faulting instruction. */
   faultVisits = 0;
+  /** x86-64: every write in order, and the registers and log length at the latest arrival at the faulting instruction. */
+  private readonly writeLog: Array<{ address: bigint; size: number; value: bigint }> = [];
+  private atFault?: { registers: RegisterValues; writes: number };
+  private names: RegisterName[] = [];
+  private readonly logWrites: boolean;
 
   constructor(readonly dump: Dump, readonly window: ReplayWindow, readonly fill: UnknownFill) {
     const arch = dump.arch;
     const mask = registerMask(arch);
+    this.logWrites = arch === 'x64' && window.fault !== undefined;
     const registers: RegisterValues = { ...window.registers, [pcRegister(arch)]: window.start };
     for (const name of window.unknown ?? []) registers[name] = registerFill(fill, name, name === 'efl' ? 0x8d5n : name === 'nzcv' ? 0xf000_0000n : mask) | (name === 'efl' ? 0x202n : 0n);
     this.emu = machineFor(dump, registers, { fill });
@@ -231,10 +237,17 @@ class Lane {
       for (const range of window.unknownMemory ?? []) {
         if (this.emu.pageIn(range.address, range.length)) this.emu.write(range.address, fillBytes(fill, range.address, range.length));
       }
+      const logWrites = this.logWrites;
       this.emu.onMemory('write', (address, size, value) => {
         for (let i = 0; i < size; i++) this.written.set(address + BigInt(i), Number((value >> BigInt(8 * i)) & 0xffn));
+        if (logWrites) this.writeLog.push({ address, size, value });
       });
-      if (window.fault !== undefined) this.emu.onInstructionAt(window.fault, () => this.faultVisits++);
+      if (window.fault !== undefined) {
+        this.emu.onInstructionAt(window.fault, () => {
+          this.faultVisits++;
+          if (logWrites) this.atFault = { registers: this.emu.readRegisters(this.names), writes: this.writeLog.length };
+        });
+      }
       for (const step of window.stepOvers ?? []) {
         this.emu.onInstructionAt(step.address, () => {
           // The call's push and the callee's ret cancel out; the callee also pops its arguments.
@@ -258,6 +271,9 @@ class Lane {
     const arch = this.dump.arch;
     emu.restore(this.snapshot);
     this.written.clear();
+    this.writeLog.length = 0;
+    this.atFault = undefined;
+    this.names = names;
     this.steppedOver = [];
     this.faultVisits = 0;
     const budget = this.window.maxInstructions;
@@ -268,13 +284,18 @@ class Lane {
     const hostWrite = (address: bigint, bytes: Uint8Array, asWritten: boolean) => {
       undo.push({ address, bytes: emu.read(address, bytes.length).slice() });
       emu.write(address, bytes);
-      if (asWritten) bytes.forEach((b, i) => this.written.set(address + BigInt(i), b));
+      if (asWritten) {
+        bytes.forEach((b, i) => this.written.set(address + BigInt(i), b));
+        if (this.logWrites) bytes.forEach((b, i) => this.writeLog.push({ address: address + BigInt(i), size: 1, value: BigInt(b) }));
+      }
     };
     const valueBytes = (value: bigint, size: number) => Uint8Array.from({ length: size }, (_, i) => Number((value >> BigInt(8 * i)) & 0xffn));
-    const finish = (result: RunResult, injected: boolean): RunOutcome => {
+    const finish = (ended: RunResult, injected: boolean): RunOutcome => {
+      const gp = this.transferFault(ended, names);
+      const result = gp?.result ?? ended;
       // Arrived there, and the run did not end on it: it executed the instruction the CPU faulted on.
       const passedFault = this.faultVisits > 0 && !(this.faultVisits === 1 && result.pc === this.window.fault);
-      const outcome = { result, final: emu.readRegisters(names), written: new Map(this.written), injected, flipped, passedFault };
+      const outcome = { result, final: gp?.final ?? emu.readRegisters(names), written: gp?.written ?? new Map(this.written), injected, flipped, passedFault };
       for (const u of undo.reverse()) {
         emu.write(u.address, u.bytes);
         emu.flushTranslationsOf(u.address, u.bytes.length);
@@ -353,9 +374,47 @@ class Lane {
     }
   }
 
+  /**
+   * x86-64 faults a transfer to a non-canonical address on the transfer
+   * itself (#GP: nothing pushed, popped or jumped), where Unicorn jumps and
+   * then fails to fetch there. When the run's last instruction was the
+   * window's faulting one (every register but the pc and sp as it left them,
+   * nothing written but a call's return address), the outcome is the state
+   * before it, as the CPU leaves it.
+   */
+  private transferFault(result: RunResult, names: RegisterName[]): { result: RunResult; final: RegisterValues; written: Map<bigint, number> } | undefined {
+    const at = this.atFault;
+    const fault = this.window.fault;
+    if (!at || fault === undefined || result.kind !== 'fault' || result.access !== 'fetch' || !nonCanonical(result.address)) return undefined;
+    const now = this.emu.readRegisters(names);
+    const sp = spRegister(this.dump.arch);
+    const pc = pcRegister(this.dump.arch);
+    for (const name of names) {
+      if (name === sp || name === pc) continue;
+      // RF and other system bits of rflags differ between a hook and the run's end; the arithmetic flags do not.
+      const differ = name === 'efl' ? ((now[name] ?? 0n) ^ (at.registers[name] ?? 0n)) & 0xfd5n : now[name] !== at.registers[name];
+      if (differ) return undefined;
+    }
+    const later = this.writeLog.slice(at.writes);
+    const spBefore = at.registers[sp];
+    if (spBefore === undefined || later.length > 1 || (later.length === 1 && (later[0]!.size !== 8 || later[0]!.address !== spBefore - 8n))) return undefined;
+    const written = new Map<bigint, number>();
+    for (const w of this.writeLog.slice(0, at.writes)) {
+      for (let i = 0; i < w.size; i++) written.set(w.address + BigInt(i), Number((w.value >> BigInt(8 * i)) & 0xffn));
+    }
+    const message = `transfer to the non-canonical address 0x${result.address.toString(16)}: general protection`;
+    return { result: { kind: 'fault', address: result.address, access: 'fetch', size: 0, pc: fault, reason: 'non-canonical', message }, final: { ...at.registers }, written };
+  }
+
   dispose(): void {
     this.emu.dispose();
   }
+}
+
+/** True when `address` is not a canonical x86-64 address (bits 63..47 not all equal). */
+function nonCanonical(address: bigint): boolean {
+  const top = address >> 47n;
+  return top !== 0n && top !== 0x1ffffn;
 }
 
 export class Replayer {

@@ -79,6 +79,10 @@ export interface WindowOptions {
   stepOvers: StepOverSpec[];
 }
 
+/** Most instructions a window's replays may run past the anchor (the budget grows to it while the code as written
+ * is still running when it ends). */
+const MAX_EXTRA = 4096;
+
 /** A straight run shorter than this is extended through a forward branch into it. */
 const SHORT_RUN = 4;
 
@@ -269,10 +273,11 @@ export function buildWindow(
     const registers: RegisterValues = { ...base, [sp]: startSp };
     const recovered: Window['recovered'] = [];
     // 2. The window proper, three lanes; registers it saved before changing come back from their slots.
+    let extra = options.extra;
     for (let round = 0; round < 3; round++) {
       const replay: ReplayWindow = {
         start, registers, unknown, unknownMemory, stepOvers: steps,
-        maxInstructions: (probeTrace?.path.length ?? 0) + 1 + options.extra,
+        maxInstructions: (probeTrace?.path.length ?? 0) + 1 + extra,
         fault: anchor.kind === 'fault' ? anchor.instruction.address : undefined,
       };
       const replayer = new Replayer(dump, replay);
@@ -282,6 +287,15 @@ export function buildWindow(
       } catch (error) {
         replayer.dispose();
         throw error;
+      }
+      // The code as written still running when the budget ends says nothing of where it goes: a fault that
+      // only shortens the path would seem to explain the trap. Give every replay of the window more room.
+      const end = faithful.outcome.result;
+      if (end.kind === 'budget' && end.budget === 'instructions' && extra < MAX_EXTRA) {
+        replayer.dispose();
+        extra = Math.min(MAX_EXTRA, extra * 4);
+        round--;
+        continue;
       }
       const back = recoverFromSlots(dump, faithful, unknown).filter((r) => !recordedUnknown.has(r.register));
       const saved = new Set(back.map((r) => r.register));
