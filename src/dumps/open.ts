@@ -57,7 +57,8 @@ export function sniffFormat(path: string): SniffedFormat {
   if (magic.subarray(0, 4).toString('latin1') === 'MDMP') return 'minidump';
   if (magic[0] === 0x7f && magic.subarray(1, 4).toString('latin1') === 'ELF') return 'elf-core';
   const text = magic.toString('latin1');
-  if (text === 'PAGEDUMP' || text === 'PAGEDU64') return 'kernel-dump';
+  // 'PAGE' then 'DUMP' or 'DU64': any other second half is a kernel dump header with a bad ValidDump, said as such.
+  if (text.startsWith('PAGE') && magic.length === 8) return 'kernel-dump';
   return 'windbg-transcript';
 }
 

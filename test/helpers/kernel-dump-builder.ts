@@ -62,6 +62,8 @@ export interface KernelDumpSpec {
   triageStack?: { address: bigint; bytes: Uint8Array };
   /** Bitmap full: physical pages the bitmap covers (all set); default what the dump uses. */
   physicalPages?: number;
+  /** Last-level entries written as given (present bit clear: transition, prototype, paged out). */
+  nonPresent?: { va: bigint; entry: bigint }[];
   /** Hostile: every entry of the top table points to one second-level table, every entry of which points to it again. */
   loopingTables?: boolean;
 }
@@ -321,13 +323,38 @@ class PageTables {
     setEntry(this.page(table), index, width, entry);
   }
 
-  /** Makes the tables loop: top[0] → T, T[i] → T for every i. */
-  loop(): void {
-    const t = this.space.table();
-    const { width } = this.paging;
-    setEntry(this.page(this.top), 0, width, (BigInt(t) << 12n) | 3n);
-    for (let i = 0; i < (width === 4 ? 1024 : 512); i++) setEntry(this.page(t), i, width, (BigInt(t) << 12n) | 3n);
+  /** Writes `entry` as the last-level entry for `va` (a non-present PTE: transition, prototype, paged out). */
+  raw(va: bigint, entry: bigint): void {
+    this.map(va, 0, { write: false, execute: true });
+    const { shifts, width } = this.paging;
+    let table = this.top;
+    for (let depth = 0; depth < shifts.length - 1; depth++) {
+      const index = Number((va >> BigInt(shifts[depth]!)) & BigInt(depth === 0 ? this.paging.topEntries - 1 : (width === 4 ? 1023 : 511)));
+      table = Number((getEntry(this.page(table), index, width) & 0x000f_ffff_ffff_f000n) >> 12n);
+    }
+    setEntry(this.page(table), Number((va >> 12n) & BigInt(width === 4 ? 1023 : 511)), width, entry);
   }
+
+  /**
+   * Makes the tables loop. x64: top[0] → A, every entry of A → B, every
+   * entry of B → A. x86 and PAE (whose walks are too short to loop below
+   * the directory): 256 directory entries pointing back at their directory.
+   */
+  loop(): void {
+    const { width } = this.paging;
+    if (this.arch === 'x64') {
+      const [a, b] = [this.space.table(), this.space.table()];
+      setEntry(this.page(this.top), 0, 8, (BigInt(a) << 12n) | 3n);
+      for (let i = 0; i < 512; i++) {
+        setEntry(this.page(a), i, 8, (BigInt(b) << 12n) | 3n);
+        setEntry(this.page(b), i, 8, (BigInt(a) << 12n) | 3n);
+      }
+      return;
+    }
+    const dir = this.arch === 'x86' ? this.top : Number((getEntry(this.page(this.top), 3, 8) & 0x000f_ffff_ffff_f000n) >> 12n);
+    for (let i = 0x100; i < 0x200; i++) setEntry(this.page(dir), i, width, (BigInt(dir) << 12n) | 3n);
+  }
+
 }
 
 // ---- Kernel data: module list and PE headers ----
@@ -439,6 +466,7 @@ export function buildKernelDump(spec: KernelDumpSpec): BuiltDump {
     }
     tables.map(large.va, first, { write: true, execute: true }, depth);
   }
+  for (const n of spec.nonPresent ?? []) tables.raw(n.va, n.entry);
   if (spec.loopingTables) tables.loop();
   const dtb = BigInt(tables.top) << 12n;
 
@@ -568,7 +596,11 @@ function triage(spec: KernelDumpSpec, headerSize: number, pages: VirtualPage[], 
     LdrEntry: writeStruct(is64 ? KLDR64 : KLDR32, { DllBase: m.base, SizeOfImage: m.size }),
   }));
   const driverOffset = place(drivers.length ? concatBytes(drivers) : new Uint8Array());
-  const blocks = pages.map((p) => ({ address: p.va, offset: place(p.bytes), size: p.bytes.length }));
+  const blocks = pages.map((p) => {
+    const page = new Uint8Array(PAGE);
+    page.set(p.bytes.subarray(0, PAGE));
+    return { address: p.va, offset: place(page), size: PAGE };
+  });
   const blocksOffset = place(concatBytes(blocks.map((b) => writeStruct(TRIAGE_DATA_BLOCK, { Address: b.address, Offset: b.offset, Size: b.size }))));
   const validOffset = place(new TextEncoder().encode('TRGDDump'));
   chunks.push({

@@ -12,10 +12,10 @@
  * An entry without its present bit (a transition, prototype, paged-out or
  * demand-zero PTE) maps nothing the dump can show: the address is absent.
  * A walk has a fixed number of levels, so translation always ends;
- * enumerating every mapping (`mappings`) skips the self-map entry (a table
- * pointing back at a table on its own path), and tables reached again from
- * elsewhere more than a few times are looping page tables: a
- * DumpFormatError, not a walk that never ends.
+ * enumerating every mapping (`mappings`) walks each table once and skips
+ * the self-map entry (a table pointing back at a table on its own path);
+ * more than MAX_REPEATED_TABLES such references are looping page tables: a
+ * DumpFormatError, not a walk that multiplies.
  *
  * @example
  * ```ts
@@ -79,7 +79,7 @@ const LEVELS: Record<PagingMode, Level[]> = {
 };
 
 const TWO_32 = 0x1_0000_0000;
-/** Tables reached a second time (not the self-map) before the walk calls the tables looping. */
+/** Tables reached a second time, or pointing back up their own path, before the walk calls the tables looping. */
 const MAX_REPEATED_TABLES = 64;
 /** Tables read when enumerating mappings; beyond it the list stops with a note. */
 const MAX_TABLES = 1 << 16;
@@ -247,8 +247,10 @@ export class PageWalker {
           leaf(start, 2 ** level.shift, entry.address, w, x);
           continue;
         }
-        if (path.includes(entry.address)) continue; // the self-map: page tables seen as memory
-        if (seen.has(entry.address)) {
+        // A table on its own path is the self-map (page tables seen as memory: one entry on x86 and x64, four on PAE);
+        // a table reached again from elsewhere is not walked twice. Many of either are tables that loop.
+        const self = path.includes(entry.address);
+        if (self || seen.has(entry.address)) {
           if (++repeated > MAX_REPEATED_TABLES) {
             throw new DumpFormatError(this.where.format, this.where.path,
               `Page tables loop: the table at physical ${hexOf(entry.address)} is reached again from ${hexOf(start)} (more than ${MAX_REPEATED_TABLES} tables reached twice from DirectoryTableBase ${hexOf(this.directoryTableBase)})`,
