@@ -45,7 +45,7 @@ function spec(arch: KernelArch, dumpType: KernelDumpSpec['dumpType'], extra: Par
     : { eax: 0x1111n, ecx: 0x2222n, edx: 0x3333n, ebx: 0xbbn, esi: 0x55n, edi: 0xddn, ebp: l.stack + 0xf00n, eip: l.code + 0x10n, cs: 8n, efl: 0x282n, ds: 0x23n, es: 0x23n, fs: 0x30n, gs: 0n };
   const stackBytes = new Uint8Array(0x1000);
   stackBytes.set(trapFrameBytes(arch, trapRegisters), 0x800);
-  const header = l.is64
+  const header: Record<string, bigint> = l.is64
     ? { rip: l.code + 0x100n, rsp: l.stack + 0x700n, rax: 0x8en, cs: 0x10n, ss: 0x18n, efl: 0x246n }
     : { eip: l.code + 0x100n, esp: l.stack + 0x700n, eax: 0x8en, cs: 8n, ss: 0x10n, efl: 0x246n };
   return {
