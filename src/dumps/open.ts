@@ -20,6 +20,7 @@ import { compressionOf } from './elf/compression.ts';
 import { decompressToTemporary } from './decompress.ts';
 import { withModuleFiles } from './module-binaries.ts';
 import { openKernelDump } from './kernel/open-kernel-dump.ts';
+import { withPeModuleFiles } from './kernel/pe-files.ts';
 
 export interface OpenOptions {
   /**
@@ -89,7 +90,7 @@ export async function openDump(path: string, options: OpenOptions = {}): Promise
     case 'kernel-dump': {
       const dump = openKernelDump(path);
       try {
-        return withModuleFiles(dump, options);
+        return withPeModuleFiles(dump, options);
       } catch (error) {
         dump.close();
         throw error;
