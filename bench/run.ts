@@ -17,6 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { buildWorkload } from './workload.ts';
 import { measureExplainSearch, type SearchMeasurement } from './explain-search.ts';
+import { measureKernelDump, TARGET_INFO_MS, TARGET_RSS_MB, type KernelDumpMeasurement } from './kernel-dump.ts';
 import {
   countInstructions, measureBlockTracing, measureFullTracing, measureNoHooks, measureWindowReplay,
   type Measurement, type ReplayMeasurement,
@@ -134,10 +135,13 @@ async function main(): Promise<void> {
   const fullTracing = rows[2]!.instructionsPerSecond;
   const replays = rows[5]!.replaysPerSecond!;
   const search = await measureExplainSearch();
+  const kernelDump = measureKernelDump();
   const targets = {
     fullTracing: { target: TARGET_FULL_TRACING, measured: fullTracing, met: fullTracing >= TARGET_FULL_TRACING },
     windowReplays: { target: TARGET_REPLAYS, measured: replays, met: replays >= TARGET_REPLAYS },
     explainSearchMs: { target: TARGET_SEARCH_MS, measured: search.searchMs, met: search.searchMs < TARGET_SEARCH_MS },
+    kernelDumpInfoMs: { target: TARGET_INFO_MS, measured: kernelDump.totalMs, met: kernelDump.totalMs < TARGET_INFO_MS },
+    kernelDumpRssMb: { target: TARGET_RSS_MB, measured: kernelDump.maxRssMb, met: kernelDump.maxRssMb < TARGET_RSS_MB },
   };
   const summary = {
     workload: {
@@ -146,6 +150,7 @@ async function main(): Promise<void> {
     },
     modes: rows,
     explainSearch: search,
+    kernelDump,
     targets,
   };
   if (options.json) {
@@ -155,7 +160,7 @@ async function main(): Promise<void> {
   process.stdout.write(formatReport(summary));
 }
 
-function formatReport(summary: { workload: { instructions: number; imageBytes: number; result: string }; modes: Row[]; explainSearch: SearchMeasurement; targets: Record<string, { target: number; measured: number; met: boolean }> }): string {
+function formatReport(summary: { workload: { instructions: number; imageBytes: number; result: string }; modes: Row[]; explainSearch: SearchMeasurement; kernelDump: KernelDumpMeasurement; targets: Record<string, { target: number; measured: number; met: boolean }> }): string {
   const { workload, modes, targets } = summary;
   const lines = [
     `workload: bench/workload.c, x64, ${workload.imageBytes} bytes, ${workload.instructions} instructions, result ${workload.result} in every mode (= host build)`,
@@ -174,6 +179,7 @@ function formatReport(summary: { workload: { instructions: number; imageBytes: n
     `target full tracing >= ${targets.fullTracing!.target / 1e6} M instr/s: ${(targets.fullTracing!.measured / 1e6).toFixed(2)} M, ${verdict(targets.fullTracing!.met)}`,
     `target window replays >= ${targets.windowReplays!.target / 1e3} k/s: ${(targets.windowReplays!.measured / 1e3).toFixed(0)} k, ${verdict(targets.windowReplays!.met)}`,
     `explain search over a ${summary.explainSearch.instructions}-instruction window: ${summary.explainSearch.candidates} single-bit faults in ${summary.explainSearch.searchMs} ms (verdict ${summary.explainSearch.verdict}, bit ${summary.explainSearch.bit}); target < ${targets.explainSearchMs!.target} ms: ${verdict(targets.explainSearchMs!.met)}`,
+    `4 GiB bitmap kernel dump (bench/kernel-dump.ts): open + info in ${summary.kernelDump.totalMs.toFixed(1)} ms, peak RSS ${summary.kernelDump.maxRssMb.toFixed(0)} MB (${summary.kernelDump.baselineRssMb.toFixed(0)} MB before opening); targets < ${TARGET_INFO_MS} ms: ${verdict(targets.kernelDumpInfoMs!.met)}, < ${TARGET_RSS_MB} MB: ${verdict(targets.kernelDumpRssMb!.met)}`,
   );
   return `${lines.join('\n')}\n`;
 }

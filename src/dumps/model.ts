@@ -175,6 +175,21 @@ export interface DumpNote {
 
 export type DumpFormat = 'windbg-transcript' | 'minidump' | 'elf-core' | 'kernel-dump' | 'raw';
 
+/** What a kernel dump's header says of the machine and the dump. */
+export interface MachineFacts {
+  /** 'x86 (PAE)', 'x86', 'x64', 'ARM64'. */
+  machine: string;
+  processors: number;
+  /** NT build number (DUMP_HEADER.MinorVersion). */
+  build: number;
+  /** 'full', 'kernel', 'triage', 'bitmap full', 'bitmap kernel'. */
+  dumpType: string;
+  /** When the dump was written. */
+  systemTime?: Date;
+  /** The exception record the header holds, when it holds one. */
+  exception?: { code: bigint; address: bigint };
+}
+
 /** A dump, opened. */
 export interface Dump {
   format: DumpFormat;
@@ -188,5 +203,7 @@ export interface Dump {
   memory: MemoryView;
   /** The mappings at the time of the dump, when the format records them. */
   addressMap?: AddressMap;
+  /** Kernel dumps: machine, processor count, build, dump type. */
+  machine?: MachineFacts;
   notes: DumpNote[];
 }

@@ -1,7 +1,7 @@
 /**
  * Opens any dump faultline reads, by its first bytes: `MDMP` (Windows
  * minidump), `\x7fELF` (Linux core), `PAGEDUMP`/`PAGEDU64` (Windows kernel
- * dump, not yet supported), and otherwise text (a WinDbg transcript).
+ * dump: full, kernel, bitmap, triage), and otherwise text (a WinDbg transcript).
  * `--binary` files and a sysroot reach every format: a core resolves the
  * files it maps, a minidump or transcript matches them to its modules.
  *
@@ -19,6 +19,8 @@ import { openElfCore } from './elf/open-core.ts';
 import { compressionOf } from './elf/compression.ts';
 import { decompressToTemporary } from './decompress.ts';
 import { withModuleFiles } from './module-binaries.ts';
+import { openKernelDump } from './kernel/open-kernel-dump.ts';
+import { withPeModuleFiles } from './kernel/pe-files.ts';
 
 export interface OpenOptions {
   /**
@@ -56,7 +58,8 @@ export function sniffFormat(path: string): SniffedFormat {
   if (magic.subarray(0, 4).toString('latin1') === 'MDMP') return 'minidump';
   if (magic[0] === 0x7f && magic.subarray(1, 4).toString('latin1') === 'ELF') return 'elf-core';
   const text = magic.toString('latin1');
-  if (text === 'PAGEDUMP' || text === 'PAGEDU64') return 'kernel-dump';
+  // 'PAGE' then 'DUMP' or 'DU64': any other second half is a kernel dump header with a bad ValidDump, said as such.
+  if (text.startsWith('PAGE') && magic.length === 8) return 'kernel-dump';
   return 'windbg-transcript';
 }
 
@@ -84,7 +87,14 @@ export async function openDump(path: string, options: OpenOptions = {}): Promise
     }
     case 'elf-core':
       return openElfCore(path, { binaries: options.binaries, sysroot: options.sysroot });
-    case 'kernel-dump':
-      throw new DumpFormatError(format, path, 'Windows kernel dumps (PAGEDUMP/PAGEDU64) are not supported yet', { code: 'unsupported' });
+    case 'kernel-dump': {
+      const dump = openKernelDump(path);
+      try {
+        return withPeModuleFiles(dump, options);
+      } catch (error) {
+        dump.close();
+        throw error;
+      }
+    }
   }
 }

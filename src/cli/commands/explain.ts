@@ -86,14 +86,14 @@ export function addExplainCommands(program: Command, io: Io): void {
     program
       .command('explain')
       .description('find what the CPU executed before the trap and whether a hardware fault explains it')
-      .argument('<dump>', 'WinDbg transcript, minidump or ELF core'),
+      .argument('<dump>', 'WinDbg transcript, minidump, ELF core or Windows kernel dump'),
   ).action((path: string, flags: ExplainFlags) => runExplain(path, flags, io));
 
   addExplainOptions(
     program
       .command('check')
       .description('test stated hypotheses against the dump and print the evidence')
-      .argument('<dump>', 'WinDbg transcript, minidump or ELF core')
+      .argument('<dump>', 'WinDbg transcript, minidump, ELF core or Windows kernel dump')
       .requiredOption('--hypothesis <spec>', 'none | bitflip:target@ADDR:BIT | bitflip:load@ADDR:BIT | bitflip:register@ADDR:REG:BIT (repeatable)', collect),
   ).action((path: string, flags: ExplainFlags) => runExplain(path, flags, io));
 

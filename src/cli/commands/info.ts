@@ -36,6 +36,15 @@ export function dumpInfo(dump: Dump) {
     format: dump.format,
     os: dump.os,
     arch: dump.arch,
+    machine: dump.machine && {
+      machine: dump.machine.machine,
+      processors: dump.machine.processors,
+      build: dump.machine.build,
+      dumpType: dump.machine.dumpType,
+      systemTime: dump.machine.systemTime?.toISOString(),
+      exception: dump.machine.exception && { code: hex(dump.machine.exception.code), address: hex(dump.machine.exception.address) },
+    },
+    bugcheck: dump.fault?.kind === 'bugcheck' ? { code: hex(dump.fault.code), parameters: dump.fault.parameters.map(hex) } : undefined,
     fault: site ? { summary: site.summary, kind: site.kind, pc: hex(site.pc), symbol: dump.symbols.format(site.pc), codePresent: dump.memory.read(site.pc, 1) !== undefined, threadId: site.threadId } : undefined,
     threads: dump.threads.map((t) => ({
       id: t.id,
@@ -64,6 +73,11 @@ function infoText(dump: Dump): string {
   const out: string[] = [];
   out.push(`${info.path}`);
   out.push(`  format   ${info.format}${info.os ? `, ${info.os}` : ''}, ${info.arch}`);
+  if (info.machine) {
+    const m = info.machine;
+    out.push(`  machine  ${m.machine}, ${m.processors} processor${m.processors === 1 ? '' : 's'}, build ${m.build}, ${m.dumpType} dump${m.systemTime ? `, written ${m.systemTime}` : ''}`);
+  }
+  if (info.bugcheck) out.push(`  bugcheck ${info.bugcheck.code.slice(2).toUpperCase()} (${info.bugcheck.parameters.map((p) => p.slice(2)).join(', ')})`);
   if (info.fault) {
     out.push(`  fault    ${info.fault.summary}`);
     out.push(`           pc ${f(BigInt(info.fault.pc))} ${info.fault.symbol}; code bytes at the pc ${info.fault.codePresent ? 'present' : 'NOT in the dump'}`);
@@ -95,7 +109,7 @@ export function addInfoCommand(program: Command, io: Io): void {
   program
     .command('info')
     .description('show what a dump holds: format, fault, contexts, modules, symbols, memory')
-    .argument('<dump>', 'WinDbg transcript, minidump or ELF core')
+    .argument('<dump>', 'WinDbg transcript, minidump, ELF core or Windows kernel dump')
     .option('--json', 'print as JSON')
     .option('--binary <file>', 'ELF executable or library: symbols and the code the dump lacks (repeatable)', (v: string, all: string[]) => [...all, v], [])
     .option('--sysroot <dir>', 'prefix for the file paths the dump names')
