@@ -13,6 +13,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { explain, type ExplainOptions } from '../analysis/explain.ts';
+import { attachTrace, type ExplainDocument } from '../analysis/window-trace.ts';
 import { setReplayGuard } from '../analysis/replay.ts';
 import { openDump, type OpenOptions } from '../dumps/open.ts';
 import { describeError } from './errors.ts';
@@ -27,7 +28,7 @@ export interface WorkerRequest {
   journal: string;
 }
 
-export type WorkerReply = { kind: 'report'; report: Awaited<ReturnType<typeof explain>> } | { kind: 'error'; line: string; code: number; stack?: string };
+export type WorkerReply = { kind: 'report'; report: ExplainDocument } | { kind: 'error'; line: string; code: number; stack?: string };
 
 /** Journal records are fixed-size, so each write replaces the last. */
 export const JOURNAL_RECORD = 4096;
@@ -48,7 +49,7 @@ async function serve(request: WorkerRequest): Promise<WorkerReply> {
   try {
     const dump = await openDump(request.path, request.open);
     try {
-      return { kind: 'report', report: await explain(dump, request.options) };
+      return { kind: 'report', report: await attachTrace(dump, await explain(dump, request.options), request.options) };
     } finally {
       (dump as { close?: () => void }).close?.();
     }

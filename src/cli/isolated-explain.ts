@@ -15,7 +15,8 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { explain, type ExplainOptions, type ExplainReport } from '../analysis/explain.ts';
+import { explain, type ExplainOptions } from '../analysis/explain.ts';
+import { attachTrace, type ExplainDocument } from '../analysis/window-trace.ts';
 import { openDump, type OpenOptions } from '../dumps/open.ts';
 import type { WorkerReply, WorkerRequest } from './explain-worker.ts';
 import { InputError } from '../errors.ts';
@@ -47,10 +48,10 @@ function runWorker(request: WorkerRequest): Promise<{ reply?: WorkerReply; signa
   });
 }
 
-export async function explainIsolated(path: string, open: OpenOptions, options: ExplainOptions): Promise<{ report: ExplainReport; aborted: string[] }> {
+export async function explainIsolated(path: string, open: OpenOptions, options: ExplainOptions): Promise<{ report: ExplainDocument; aborted: string[] }> {
   if (process.env.FAULTLINE_IN_PROCESS === '1') {
     const dump = await openDump(path, open);
-    return { report: await explain(dump, options), aborted: [] };
+    return { report: await attachTrace(dump, await explain(dump, options), options), aborted: [] };
   }
   const dir = mkdtempSync(join(tmpdir(), 'faultline-explain-'));
   const aborted: string[] = [];
