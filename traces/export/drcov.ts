@@ -43,29 +43,47 @@ export interface BasicBlock {
 const MAX_BLOCK = 0xffff;
 const PAGE = 0x1000n;
 
-/** The distinct straight-line runs of `executed`, in order of first execution. */
-export function basicBlocks(executed: Iterable<{ pc: bigint; size: number }>): BasicBlock[] {
-  const seen = new Set<string>();
-  const out: BasicBlock[] = [];
-  let current: BasicBlock | undefined;
-  const close = () => {
-    if (!current) return;
-    const key = `${current.start}:${current.size}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      out.push(current);
-    }
-    current = undefined;
-  };
-  for (const { pc, size } of executed) {
+/**
+ * Collects the distinct straight-line runs of executed instructions as they
+ * arrive (memory grows with the distinct blocks, not with the run).
+ */
+export class BlockCollector {
+  private readonly seen = new Set<string>();
+  private readonly out: BasicBlock[] = [];
+  private current: BasicBlock | undefined;
+
+  add(pc: bigint, size: number): void {
+    const current = this.current;
     if (current && current.start + BigInt(current.size) === pc && current.size + size <= MAX_BLOCK) current.size += size;
     else {
-      close();
-      current = { start: pc, size };
+      this.close();
+      this.current = { start: pc, size };
     }
   }
-  close();
-  return out;
+
+  /** The blocks so far, in order of first execution. */
+  blocks(): BasicBlock[] {
+    this.close();
+    return [...this.out];
+  }
+
+  private close(): void {
+    const current = this.current;
+    if (!current) return;
+    const key = `${current.start}:${current.size}`;
+    if (!this.seen.has(key)) {
+      this.seen.add(key);
+      this.out.push(current);
+    }
+    this.current = undefined;
+  }
+}
+
+/** The distinct straight-line runs of `executed`, in order of first execution. */
+export function basicBlocks(executed: Iterable<{ pc: bigint; size: number }>): BasicBlock[] {
+  const collector = new BlockCollector();
+  for (const { pc, size } of executed) collector.add(pc, size);
+  return collector.blocks();
 }
 
 /**

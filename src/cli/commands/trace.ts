@@ -21,6 +21,9 @@ import { findFaultSite } from '../../analysis/fault-site.ts';
 import type { Dump } from '../../dumps/model.ts';
 import { TRACE_FORMATS, traceLines, writeLines, writeTraceFileWith, type TraceFormat } from '../render.ts';
 import type { Io } from '../main.ts';
+import { basename } from 'node:path';
+import { BlockCollector, coverageModules, drcovFile } from '../../../traces/export/drcov.ts';
+import { writeWhole } from '../../report/write.ts';
 
 const ARCHES = ['x86', 'x64', 'arm64'] as const;
 
@@ -82,15 +85,15 @@ export function addTraceCommand(program: Command, io: Io): void {
     .option('--count <n>', 'stop after this many instructions')
     .option('--max-instructions <n>', 'instruction budget', '1000000')
     .option('--timeout <seconds>', 'wall-time budget', '10')
-    .option('--out <file>', 'write the trace (.fltrace, MessagePack) to this file')
-    .addOption(new Option('--format <format>', 'printed format').choices(TRACE_FORMATS as unknown as string[]).default('text'))
+    .option('--out <file>', 'write the trace (.fltrace, MessagePack) to this file; with --format drcov, the coverage')
+    .addOption(new Option('--format <format>', 'printed format, or drcov: coverage for Lighthouse (needs --out)').choices([...TRACE_FORMATS, 'drcov']).default('text'))
     .action(async (dumpPath: string | undefined, options: TraceOptions) => {
       await runTrace(dumpPath, options, io);
     });
 }
 
 /** The dump to trace in: a dump file and one of its threads, or raw images and the registers given. */
-async function traceSource(dumpPath: string | undefined, options: TraceOptions): Promise<{ dump: Dump; registers: RegisterValues }> {
+async function traceSource(dumpPath: string | undefined, options: TraceOptions): Promise<{ dump: Dump; registers: RegisterValues; images?: RawImage[] }> {
   if (dumpPath !== undefined) {
     if (options.image.length) throw new InputError('trace takes a dump or --image files, not both');
     const dump = await openDump(dumpPath, { binaries: options.binary, sysroot: options.sysroot });
@@ -110,12 +113,13 @@ async function traceSource(dumpPath: string | undefined, options: TraceOptions):
   if (!arch) throw new InputError('trace needs --arch x86|x64|arm64 (or "arch" in --state)');
   const registers: RegisterValues = { ...state?.registers, ...(options.regs ? parseRegisterList(arch, options.regs) : {}) };
   const images: RawImage[] = options.image.map(parseImageSpec);
-  return { dump: openRawImages(arch, images, registers), registers };
+  return { dump: openRawImages(arch, images, registers), registers, images };
 }
 
 async function runTrace(dumpPath: string | undefined, options: TraceOptions, io: Io): Promise<void> {
   if (options.until === undefined && options.count === undefined) throw new InputError('trace needs --until ADDR or --count N');
-  const { dump, registers } = await traceSource(dumpPath, options);
+  if (options.format === 'drcov' && !options.out) throw new InputError('--format drcov writes a binary file: give --out FILE');
+  const { dump, registers, images } = await traceSource(dumpPath, options);
   const arch = dump.arch;
   const runOptions = {
     dump,
@@ -127,6 +131,23 @@ async function runTrace(dumpPath: string | undefined, options: TraceOptions, io:
     timeoutMs: parseSeconds(options.timeout, '--timeout'),
   };
   const describe = (result: RunResult) => describeRunResult(result, (v) => formatAddress(arch, v));
+  if (options.format === 'drcov') {
+    const collector = new BlockCollector();
+    const run = traceRun({
+      ...runOptions, record: { registers: false, memory: false },
+      onBatch: (b) => {
+        for (let i = 0; i < b.count; i++) collector.add(b.pc[i]!, b.size[i]!);
+      },
+    });
+    const blocks = collector.blocks();
+    // Raw images are the modules of a run over them; a dump's modules, else the symbol's module for each page.
+    const known = images ? images.map((i) => ({ name: basename(i.path), path: i.path, base: i.address, size: BigInt(i.size) })) : dump.modules;
+    const nameAt = (pc: bigint) => /^([^!+\s]+)!/.exec(dump.symbols.format(pc))?.[1];
+    const { bytes, skipped } = drcovFile(blocks, coverageModules(blocks, known, nameAt));
+    writeWhole(options.out!, bytes);
+    io.err(`${describe(run.result)}; ${blocks.length - skipped} blocks of ${run.result.instructions ?? 0} instructions written to ${options.out}${skipped ? ` (${skipped} blocks beyond 4 GiB of their module left out)` : ''}\n`);
+    return;
+  }
   if (options.out) {
     // Streamed as it runs (a reader can follow the temporary file); renamed into place only when complete.
     let run: TraceRunResult | undefined;
