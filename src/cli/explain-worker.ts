@@ -26,9 +26,21 @@ export interface WorkerRequest {
   skip: string[];
   /** Where to write the key of the replay about to run. */
   journal: string;
+  /** Send `WorkerProgress` messages. */
+  progress?: boolean;
 }
 
 export type WorkerReply = { kind: 'report'; report: ExplainDocument } | { kind: 'error'; line: string; code: number; stack?: string };
+
+/** Sent while the analysis runs: replays started so far, and the time since the worker started explain. */
+export interface WorkerProgress {
+  kind: 'progress';
+  replays: number;
+  elapsedMs: number;
+}
+
+/** Progress messages go out at most this often. */
+const PROGRESS_MS = 100;
 
 /** Journal records are fixed-size, so each write replaces the last. */
 export const JOURNAL_RECORD = 4096;
@@ -37,9 +49,19 @@ async function serve(request: WorkerRequest): Promise<WorkerReply> {
   const fd = openSync(request.journal, 'w');
   const skip = new Set(request.skip);
   const record = Buffer.alloc(JOURNAL_RECORD);
+  const started = performance.now();
+  let replays = 0;
+  let sent = 0;
   setReplayGuard({
     before(key) {
       if (skip.has(key)) return false;
+      // The replay guard sees every replay: the one place outside explain that can count the search's progress.
+      replays++;
+      const now = performance.now();
+      if (request.progress && now - sent >= PROGRESS_MS) {
+        sent = now;
+        process.send!({ kind: 'progress', replays, elapsedMs: Math.round(now - started) } satisfies WorkerProgress);
+      }
       record.fill(0x20);
       record.write(key.slice(0, JOURNAL_RECORD), 'utf8');
       writeSync(fd, record, 0, JOURNAL_RECORD, 0);

@@ -183,6 +183,12 @@ function candidatesSection(doc: ExplainDocument, arch: Arch): string {
 }
 
 /** Where each check's value was made: the last step that wrote it (register, memory slot); the trap at the end. */
+/** The index of the last element of `items` that `test` accepts, or -1. */
+function lastIndex<T>(items: readonly T[], test: (item: T) => boolean): number {
+  for (let i = items.length - 1; i >= 0; i--) if (test(items[i]!)) return i;
+  return -1;
+}
+
 function placeChecks(checks: Check[], steps: TraceStep[]): { byStep: Map<number, Check[]>; atEnd: Check[] } {
   const byStep = new Map<number, Check[]>();
   const atEnd: Check[] = [];
@@ -195,12 +201,12 @@ function placeChecks(checks: Check[], steps: TraceStep[]): { byStep: Map<number,
     const slot = /^\[([0-9a-f`]+)\]$/i.exec(c.what);
     if (slot) {
       const address = BigInt(`0x${slot[1]!.replace(/`/g, '')}`);
-      const at = steps.findLastIndex((s) => s.memory.some((m) => m.access === 'write' && m.address !== undefined && HEX.test(m.address)
+      const at = lastIndex(steps, (s) => s.memory.some((m) => m.access === 'write' && m.address !== undefined && HEX.test(m.address)
         && address >= BigInt(m.address) && address < BigInt(m.address) + BigInt(m.size)));
       if (at >= 0) put(at, c);
       continue;
     }
-    const at = steps.findLastIndex((s) => s.changed.some((r) => r.register === c.what));
+    const at = lastIndex(steps, (s) => s.changed.some((r) => r.register === c.what));
     if (at >= 0) put(at, c);
   }
   return { byStep, atEnd };

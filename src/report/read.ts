@@ -117,7 +117,7 @@ function check(value: unknown, shape: Shape, path: string, file: string): void {
 export function validateExplainDocument(value: unknown, file: string): ExplainDocument {
   check(value, DOCUMENT, '', file);
   const document = value as ExplainDocument;
-  if (document.schema !== 'faultline/explain/2') throw new InputError(`${file}: schema: expected "faultline/explain/2", found ${JSON.stringify(document.schema.slice(0, 40))}`);
+  if (document.schema !== 'faultline/explain/2') throw new InputError(`${file}: schema: expected "faultline/explain/2", found ${JSON.stringify(String(document.schema).slice(0, 40))}`);
   if (!['x86', 'x64', 'arm64'].includes(document.dump.arch)) throw new InputError(`${file}: dump.arch: expected x86, x64 or arm64`);
   const statuses = [...document.checks, ...document.hypotheses.flatMap((h) => h.checks ?? [])];
   const bad = statuses.find((c) => !VALUE_STATUS.includes(c.status));

@@ -20,6 +20,7 @@ import { explainText } from '../explain-text.ts';
 import { jsonText } from '../json.ts';
 import { readExplainDocument, validateExplainDocument } from '../../report/read.ts';
 import { writeHtmlReport } from '../../report/write.ts';
+import { progressBar } from '../progress.ts';
 import type { Io } from '../main.ts';
 import type { Arch } from '../../../emu/registers.ts';
 
@@ -81,7 +82,22 @@ async function runExplain(path: string, flags: ExplainFlags, io: Io): Promise<vo
     hypotheses: flags.hypothesis?.map((h) => parseHypothesis(h, arch)),
     binaries: flags.binary,
   };
-  const { report } = await explainIsolated(path, open, options);
+  const bar = progressBar('searching', { json: flags.json });
+  const budgetMs = options.searchBudgetMs ?? 10_000;
+  const replays = options.searchReplays;
+  const onProgress = bar && ((count: number, elapsedMs: number) => {
+    // The search ends at its budget (time, or replays when given) or sooner: the bar shows how much of it is spent.
+    const byReplays = replays ? count / replays : 0;
+    const fraction = Math.max(elapsedMs / budgetMs, byReplays);
+    const leftMs = replays && byReplays > elapsedMs / budgetMs ? (elapsedMs / Math.max(count, 1)) * (replays - count) : budgetMs - elapsedMs;
+    bar.update({ count, unit: 'replays', fraction, leftMs: Math.max(0, leftMs), bound: true });
+  });
+  let report: Awaited<ReturnType<typeof explainIsolated>>['report'];
+  try {
+    ({ report } = await explainIsolated(path, open, options, onProgress));
+  } finally {
+    bar?.done();
+  }
   const json = jsonText(report);
   if (flags.html) {
     // From the JSON text, exactly as `faultline report` reads a saved --json.

@@ -24,6 +24,8 @@ import type { Io } from '../main.ts';
 import { basename } from 'node:path';
 import { BlockCollector, coverageModules, drcovFile } from '../../../traces/export/drcov.ts';
 import { writeWhole } from '../../report/write.ts';
+import { progressBar } from '../progress.ts';
+import type { TraceBatch } from '../../../traces/model.ts';
 
 const ARCHES = ['x86', 'x64', 'arm64'] as const;
 
@@ -131,14 +133,30 @@ async function runTrace(dumpPath: string | undefined, options: TraceOptions, io:
     timeoutMs: parseSeconds(options.timeout, '--timeout'),
   };
   const describe = (result: RunResult) => describeRunResult(result, (v) => formatAddress(arch, v));
+  // Progress on a terminal: instructions so far against the count (or the budget), and the time left.
+  const bar = progressBar('tracing', { json: options.format === 'jsonl' });
+  const started = performance.now();
+  const goal = runOptions.count ?? runOptions.maxInstructions;
+  let executed = 0;
+  const progress = (batch: TraceBatch) => {
+    executed += batch.count;
+    if (!bar) return;
+    const elapsed = performance.now() - started;
+    const byCount = executed / goal;
+    const byTime = elapsed / runOptions.timeoutMs;
+    const leftMs = byCount > byTime ? (elapsed / byCount) * (1 - byCount) : runOptions.timeoutMs - elapsed;
+    bar.update({ count: executed, unit: 'instructions', fraction: Math.max(byCount, byTime), leftMs, bound: runOptions.count === undefined || byCount <= byTime });
+  };
   if (options.format === 'drcov') {
     const collector = new BlockCollector();
     const run = traceRun({
       ...runOptions, record: { registers: false, memory: false },
       onBatch: (b) => {
         for (let i = 0; i < b.count; i++) collector.add(b.pc[i]!, b.size[i]!);
+        progress(b);
       },
     });
+    bar?.done();
     const blocks = collector.blocks();
     // Raw images are the modules of a run over them; a dump's modules, else the symbol's module for each page.
     const known = images ? images.map((i) => ({ name: basename(i.path), path: i.path, base: i.address, size: BigInt(i.size) })) : dump.modules;
@@ -152,13 +170,24 @@ async function runTrace(dumpPath: string | undefined, options: TraceOptions, io:
     // Streamed as it runs (a reader can follow the temporary file); renamed into place only when complete.
     let run: TraceRunResult | undefined;
     writeTraceFileWith(options.out, (writer) => {
-      run = traceRun({ ...runOptions, onHeader: (h) => writer.writeHeader(h), onBatch: (b) => writer.writeBatch(b) });
+      try {
+        run = traceRun({ ...runOptions, onHeader: (h) => writer.writeHeader(h), onBatch: (b) => (writer.writeBatch(b), progress(b)) });
+      } finally {
+        bar?.done();
+      }
       return describe(run.result);
     });
     io.err(`${describe(run!.result)}; ${run!.result.instructions ?? 0} instructions written to ${options.out}\n`);
     return;
   }
-  const run = traceRun(runOptions);
+  const batches: TraceBatch[] = [];
+  let run: TraceRunResult;
+  try {
+    run = traceRun({ ...runOptions, onBatch: (b) => (batches.push(b), progress(b)) });
+  } finally {
+    bar?.done();
+  }
+  run.batches = batches;
   const ending = describe(run.result);
   writeLines(await traceLines(options.format as TraceFormat, { header: run.header, batches: run.batches, stopReason: ending }, dump.symbols), io.out);
   io.err(`${ending}\n`);
