@@ -130,7 +130,8 @@ function bitStrip(doc: ExplainDocument, arch: Arch): string {
     const bits = Array.from({ length: 32 }, (_, i) => high - i);
     const head = bits.map((b) => `<th class="${bit(diff, b) ? 'flipped' : ''}">${b}</th>`).join('');
     const row = (v: bigint, label: string) => `<tr><th class="row">${label}</th>${bits.map((b) => {
-      const mark = bit(diff, b) ? ` class="flipped"${b === flipped[0] ? ` id="flipped-bit" title="bit ${b}"` : ''}` : '';
+      const id = label === 'observed' ? 'flipped-bit' : 'flipped-bit-expected';
+      const mark = bit(diff, b) ? ` class="flipped"${b === flipped[0] ? ` id="${id}" title="bit ${b}"` : ''}` : '';
       return `<td${mark}>${bit(v, b)}</td>`;
     }).join('')}</tr>`;
     halves.push(`<table class="bits"><tr><th class="row">bit</th>${head}</tr>${row(values.expected, 'expected')}${row(values.observed, 'observed')}</table>`);
