@@ -11,7 +11,7 @@ describe('progress bar', () => {
   it('a line: bar, count, time left, cut to the terminal width', () => {
     expect(progressLine('searching', { count: 1234, unit: 'replays', fraction: 0.5, leftMs: 6200, bound: true }, 120))
       .toBe(`searching [${'#'.repeat(20)}${'.'.repeat(20)}] 1234 replays, at most 6.2 s left`);
-    expect(progressLine('tracing', { count: 7, unit: 'instructions', fraction: 2, leftMs: 125_000 }, 80)).toContain(`[${'#'.repeat(40)}] 7 instructions, 2 min 5 s left`);
+    expect(progressLine('tracing', { count: 7, unit: 'instructions', fraction: 2, leftMs: 125_000 }, 120)).toContain(`[${'#'.repeat(40)}] 7 instructions, 2 min 5 s left`);
     expect(progressLine('tracing', { count: 7, unit: 'instructions', fraction: 0.1 }, 30).length).toBeLessThanOrEqual(29);
   });
 
