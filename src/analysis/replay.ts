@@ -141,6 +141,14 @@ export interface TracedRun {
   writes: Array<{ index: number; address: bigint; size: number }>;
 }
 
+/** One lane's run step by step (see `Replayer.runStepwise`). */
+export interface SteppedLane {
+  /** Each executed instruction with the registers just before it. */
+  steps: Array<{ pc: bigint; size: number; before: RegisterValues }>;
+  /** Every memory access, with the index of the step that made it; `value` is what was read or written. */
+  accesses: Array<{ index: number; kind: 'read' | 'write'; address: bigint; size: number; value: bigint }>;
+}
+
 const FILLS: readonly UnknownFill[] = ['zeros', 'ones', 'hash'];
 
 /**
@@ -514,6 +522,40 @@ export class Replayer {
     for (const other of this.lanes.slice(1)) other.stepMarks = lane.stepMarks;
     const others = this.lanes.slice(1).map((l) => l.run(injection, this.names));
     return { outcome: merge(injection, [first, ...others], lane.steppedOver), path, reads, writes };
+  }
+
+  /**
+   * Every lane's run, instruction by instruction: the registers before each
+   * instruction and every memory access, so that a reader can show what
+   * each instruction changed and which of those values the dump determines
+   * (the lanes agree). The slowest run there is (registers read at every
+   * instruction on every lane): for showing one replay, not for searching.
+   * Call after `runTraced` (the window's faithful run places step-overs).
+   */
+  runStepwise(injection?: Injection): { outcome: ReplayOutcome; lanes: SteppedLane[] } {
+    if (guard && !guard.before(`${injectionKey(this.window.start, injection)}/stepwise`)) {
+      return { outcome: merge(injection, this.lanes.map(() => skippedRun(this.window.start)), []), lanes: [] };
+    }
+    const stepped: SteppedLane[] = [];
+    const runs: RunOutcome[] = [];
+    for (const lane of this.lanes) {
+      const emu = lane.emu;
+      const record: SteppedLane = { steps: [], accesses: [] };
+      const index = () => record.steps.length - 1;
+      const hooks = [
+        emu.onInstruction((pc, size) => record.steps.push({ pc, size, before: emu.readRegisters(this.names) })),
+        emu.onMemory('read', (address, size, value) => record.accesses.push({ index: index(), kind: 'read', address, size, value })),
+        emu.onMemory('write', (address, size, value) => record.accesses.push({ index: index(), kind: 'write', address, size, value })),
+      ];
+      try {
+        runs.push(lane.run(injection, this.names));
+      } finally {
+        for (const hook of hooks) emu.removeHook(hook);
+        emu.flushTranslations();
+      }
+      stepped.push(record);
+    }
+    return { outcome: merge(injection, runs, this.lanes[0]!.steppedOver), lanes: stepped };
   }
 
   dispose(): void {

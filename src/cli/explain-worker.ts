@@ -13,6 +13,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { explain, type ExplainOptions } from '../analysis/explain.ts';
+import { attachTrace, type ExplainDocument } from '../analysis/window-trace.ts';
 import { setReplayGuard } from '../analysis/replay.ts';
 import { openDump, type OpenOptions } from '../dumps/open.ts';
 import { describeError } from './errors.ts';
@@ -25,9 +26,21 @@ export interface WorkerRequest {
   skip: string[];
   /** Where to write the key of the replay about to run. */
   journal: string;
+  /** Send `WorkerProgress` messages. */
+  progress?: boolean;
 }
 
-export type WorkerReply = { kind: 'report'; report: Awaited<ReturnType<typeof explain>> } | { kind: 'error'; line: string; code: number; stack?: string };
+export type WorkerReply = { kind: 'report'; report: ExplainDocument } | { kind: 'error'; line: string; code: number; stack?: string };
+
+/** Sent while the analysis runs: replays started so far, and the time since the worker started explain. */
+export interface WorkerProgress {
+  kind: 'progress';
+  replays: number;
+  elapsedMs: number;
+}
+
+/** Progress messages go out at most this often. */
+const PROGRESS_MS = 100;
 
 /** Journal records are fixed-size, so each write replaces the last. */
 export const JOURNAL_RECORD = 4096;
@@ -36,9 +49,19 @@ async function serve(request: WorkerRequest): Promise<WorkerReply> {
   const fd = openSync(request.journal, 'w');
   const skip = new Set(request.skip);
   const record = Buffer.alloc(JOURNAL_RECORD);
+  const started = performance.now();
+  let replays = 0;
+  let sent = 0;
   setReplayGuard({
     before(key) {
       if (skip.has(key)) return false;
+      // The replay guard sees every replay: the one place outside explain that can count the search's progress.
+      replays++;
+      const now = performance.now();
+      if (request.progress && now - sent >= PROGRESS_MS) {
+        sent = now;
+        process.send!({ kind: 'progress', replays, elapsedMs: Math.round(now - started) } satisfies WorkerProgress);
+      }
       record.fill(0x20);
       record.write(key.slice(0, JOURNAL_RECORD), 'utf8');
       writeSync(fd, record, 0, JOURNAL_RECORD, 0);
@@ -48,7 +71,7 @@ async function serve(request: WorkerRequest): Promise<WorkerReply> {
   try {
     const dump = await openDump(request.path, request.open);
     try {
-      return { kind: 'report', report: await explain(dump, request.options) };
+      return { kind: 'report', report: await attachTrace(dump, await explain(dump, request.options), request.options) };
     } finally {
       (dump as { close?: () => void }).close?.();
     }

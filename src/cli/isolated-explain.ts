@@ -15,9 +15,10 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { explain, type ExplainOptions, type ExplainReport } from '../analysis/explain.ts';
+import { explain, type ExplainOptions } from '../analysis/explain.ts';
+import { attachTrace, type ExplainDocument } from '../analysis/window-trace.ts';
 import { openDump, type OpenOptions } from '../dumps/open.ts';
-import type { WorkerReply, WorkerRequest } from './explain-worker.ts';
+import type { WorkerProgress, WorkerReply, WorkerRequest } from './explain-worker.ts';
 import { InputError } from '../errors.ts';
 
 /** Workers started at most for one explain (each abort costs one). */
@@ -31,15 +32,19 @@ export class WorkerError extends Error {
   }
 }
 
-function runWorker(request: WorkerRequest): Promise<{ reply?: WorkerReply; signal?: string; exitCode?: number | null }> {
+/** Receives the worker's progress: replays run so far, and the time since the analysis started. */
+export type ExplainProgress = (replays: number, elapsedMs: number) => void;
+
+function runWorker(request: WorkerRequest, onProgress?: ExplainProgress): Promise<{ reply?: WorkerReply; signal?: string; exitCode?: number | null }> {
   const worker = new URL('./explain-worker.ts', import.meta.url).pathname;
   const tsx = import.meta.resolve('tsx');
   return new Promise((resolve) => {
     const child = fork(worker, [], { execArgv: ['--import', tsx], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     let reply: WorkerReply | undefined;
     child.stderr?.on('data', () => {});
-    child.on('message', (message: WorkerReply) => {
-      reply = message;
+    child.on('message', (message: WorkerReply | WorkerProgress) => {
+      if (message.kind === 'progress') onProgress?.(message.replays, message.elapsedMs);
+      else reply = message;
     });
     child.on('error', () => resolve({ reply }));
     child.on('exit', (code, signal) => resolve({ reply, signal: signal ?? undefined, exitCode: code }));
@@ -47,17 +52,17 @@ function runWorker(request: WorkerRequest): Promise<{ reply?: WorkerReply; signa
   });
 }
 
-export async function explainIsolated(path: string, open: OpenOptions, options: ExplainOptions): Promise<{ report: ExplainReport; aborted: string[] }> {
+export async function explainIsolated(path: string, open: OpenOptions, options: ExplainOptions, onProgress?: ExplainProgress): Promise<{ report: ExplainDocument; aborted: string[] }> {
   if (process.env.FAULTLINE_IN_PROCESS === '1') {
     const dump = await openDump(path, open);
-    return { report: await explain(dump, options), aborted: [] };
+    return { report: await attachTrace(dump, await explain(dump, options), options), aborted: [] };
   }
   const dir = mkdtempSync(join(tmpdir(), 'faultline-explain-'));
   const aborted: string[] = [];
   try {
     for (let attempt = 0; attempt < MAX_WORKERS; attempt++) {
       const journal = join(dir, `journal-${attempt}`);
-      const { reply, signal, exitCode } = await runWorker({ path, open, options, skip: aborted, journal });
+      const { reply, signal, exitCode } = await runWorker({ path, open, options, skip: aborted, journal, progress: onProgress !== undefined }, onProgress);
       if (reply?.kind === 'report') {
         for (const key of aborted) reply.report.unchecked.push(`a replay aborted the emulator and was skipped (${key})`);
         return { report: reply.report, aborted };

@@ -23,7 +23,7 @@ import { toolchainFor, type LabArch, type Toolchain } from '../../lab/toolchain.
 /** Every Debian package a test uses. */
 export const TEST_PACKAGES = [
   'gcc', 'binutils', 'gcc-multilib', 'binutils-aarch64-linux-gnu', 'gcc-aarch64-linux-gnu',
-  'gdb', 'gdb-multiarch', 'qemu-user', 'zstd', 'xz-utils', 'lz4',
+  'gdb', 'gdb-multiarch', 'qemu-user', 'zstd', 'xz-utils', 'lz4', 'chromium',
 ] as const;
 export type TestPackage = (typeof TEST_PACKAGES)[number];
 
@@ -57,6 +57,8 @@ const PRESENT: Record<TestPackage, () => boolean> = {
   zstd: () => onPath('zstd'),
   'xz-utils': () => onPath('xz'),
   lz4: () => onPath('lz4'),
+  // The HTML report tests drive it through playwright-core (test/report/html.test.ts).
+  chromium: () => onPath('chromium'),
 };
 
 /** The packages FAULTLINE_TEST_MISSING names. */

@@ -77,11 +77,20 @@ function pcAfter(last: TraceInstruction, events: readonly TraceEvent[]): bigint 
 /** The lines of the Tenet export, without line ends. */
 export function* tenetLines(trace: TraceContents): Generator<string> {
   const { arch, startRegisters } = trace.header;
+  const start = new Map(Object.entries(startRegisters).map(([name, value]) => [name, value as bigint]));
+  yield* tenetLinesOf(arch, start, instructionsOf(trace.header, trace.batches, trace.events), (last) => pcAfter(last, eventsOf(trace)));
+}
+
+/**
+ * The Tenet lines of any run of instructions: `start` holds the registers
+ * before the first (lower-case names), `endPc` says where the last one left
+ * the pc. For traces that do not come from a trace file (explain's replay).
+ */
+export function* tenetLinesOf(arch: Arch, start: ReadonlyMap<string, bigint>, instructions: Iterable<TraceInstruction>, endPc: (last: TraceInstruction) => bigint): Generator<string> {
   const order = tenetRegisters(arch);
   const pc = tenetPc(arch);
-  const start = new Map(Object.entries(startRegisters).map(([name, value]) => [name, value as bigint]));
   let previous: TraceInstruction | undefined;
-  for (const insn of instructionsOf(trace.header, trace.batches, trace.events)) {
+  for (const insn of instructions) {
     const registers = previous ? registerEntries(order, changedOf(previous)) : registerEntries(order, start);
     const memory = previous ? memoryEntries(previous) : [];
     yield [...registers, `${pc}=${hexValue(insn.pc)}`, ...memory].join(',');
@@ -92,7 +101,6 @@ export function* tenetLines(trace: TraceContents): Generator<string> {
   const registers = registerEntries(order, changedOf(previous));
   const memory = memoryEntries(previous);
   if (registers.length || memory.length) {
-    yield [...registers, `${pc}=${hexValue(pcAfter(previous, eventsOf(trace)))}`, ...memory].join(',');
+    yield [...registers, `${pc}=${hexValue(endPc(previous))}`, ...memory].join(',');
   }
 }
-

@@ -18,6 +18,9 @@ import { openDump } from '../../dumps/open.ts';
 import { parseAddress, parseRegisterList, parseCount, parseSeconds } from '../../parse.ts';
 import { explainText } from '../explain-text.ts';
 import { jsonText } from '../json.ts';
+import { readExplainDocument, validateExplainDocument } from '../../report/read.ts';
+import { writeHtmlReport } from '../../report/write.ts';
+import { progressBar } from '../progress.ts';
 import type { Io } from '../main.ts';
 import type { Arch } from '../../../emu/registers.ts';
 
@@ -26,6 +29,7 @@ export const DEMO_TRANSCRIPT = fileURLToPath(new URL('../../../test/fixtures/tra
 
 interface ExplainFlags {
   json?: boolean;
+  html?: string;
   stepOver: string[];
   window: string;
   searchSeconds: string;
@@ -55,6 +59,7 @@ const collect = (value: string, all: string[] = []) => [...all, value];
 function addExplainOptions(command: Command): Command {
   return command
     .option('--json', 'print the report as JSON (schema: docs/explain-json.md)')
+    .option('--html <file>', 'also write the report as one HTML page, with its replay as Tenet and drcov files beside it')
     .option('--step-over <addr:effects>', 'step over a call into code the dump lacks, e.g. 80a5d8e1:ret=0xc,eax=1 (repeatable)', collect, [])
     .option('--window <n>', 'longest replay window, in instructions', '100')
     .option('--search-seconds <s>', 'time budget of the search over fault models', '10')
@@ -77,8 +82,29 @@ async function runExplain(path: string, flags: ExplainFlags, io: Io): Promise<vo
     hypotheses: flags.hypothesis?.map((h) => parseHypothesis(h, arch)),
     binaries: flags.binary,
   };
-  const { report } = await explainIsolated(path, open, options);
-  io.out(flags.json ? jsonText(report) : explainText(report, arch));
+  const bar = progressBar('searching', { json: flags.json });
+  const budgetMs = options.searchBudgetMs ?? 10_000;
+  const replays = options.searchReplays;
+  const onProgress = bar && ((count: number, elapsedMs: number) => {
+    // The search ends at its budget (time, or replays when given) or sooner: the bar shows how much of it is spent.
+    const byReplays = replays ? count / replays : 0;
+    const fraction = Math.max(elapsedMs / budgetMs, byReplays);
+    const leftMs = replays && byReplays > elapsedMs / budgetMs ? (elapsedMs / Math.max(count, 1)) * (replays - count) : budgetMs - elapsedMs;
+    bar.update({ count, unit: 'replays', fraction, leftMs: Math.max(0, leftMs), bound: true });
+  });
+  let report: Awaited<ReturnType<typeof explainIsolated>>['report'];
+  try {
+    ({ report } = await explainIsolated(path, open, options, onProgress));
+  } finally {
+    bar?.done();
+  }
+  const json = jsonText(report);
+  if (flags.html) {
+    // From the JSON text, exactly as `faultline report` reads a saved --json.
+    const written = writeHtmlReport(validateExplainDocument(JSON.parse(json), path), flags.html);
+    io.err(`faultline: wrote ${written.join(', ')}\n`);
+  }
+  io.out(flags.json ? json : explainText(report, arch));
 }
 
 export function addExplainCommands(program: Command, io: Io): void {
@@ -101,8 +127,19 @@ export function addExplainCommands(program: Command, io: Io): void {
     .command('demo')
     .description('explain the bundled IPI transcript: a CPU that dropped bit 2 of a call target')
     .option('--json', 'print the report as JSON')
-    .action(async (flags: { json?: boolean }) => {
-      await runExplain(DEMO_TRANSCRIPT, { json: flags.json, stepOver: [], window: '100', searchSeconds: '10', binary: [] }, io);
+    .option('--html <file>', 'also write the report as one HTML page')
+    .action(async (flags: { json?: boolean; html?: string }) => {
+      await runExplain(DEMO_TRANSCRIPT, { json: flags.json, html: flags.html, stepOver: [], window: '100', searchSeconds: '10', binary: [] }, io);
+    });
+
+  program
+    .command('report')
+    .description('turn a saved `explain --json` report into an HTML page')
+    .argument('<report>', 'the JSON that explain --json printed')
+    .requiredOption('--html <file>', 'the page to write (with the replay\'s Tenet and drcov files beside it)')
+    .action((path: string, flags: { html: string }) => {
+      const written = writeHtmlReport(readExplainDocument(path), flags.html);
+      io.err(`faultline: wrote ${written.join(', ')}\n`);
     });
 }
 

@@ -21,6 +21,11 @@ import { findFaultSite } from '../../analysis/fault-site.ts';
 import type { Dump } from '../../dumps/model.ts';
 import { TRACE_FORMATS, traceLines, writeLines, writeTraceFileWith, type TraceFormat } from '../render.ts';
 import type { Io } from '../main.ts';
+import { basename } from 'node:path';
+import { BlockCollector, coverageModules, drcovFile } from '../../../traces/export/drcov.ts';
+import { writeWhole } from '../../report/write.ts';
+import { progressBar } from '../progress.ts';
+import type { TraceBatch } from '../../../traces/model.ts';
 
 const ARCHES = ['x86', 'x64', 'arm64'] as const;
 
@@ -82,15 +87,15 @@ export function addTraceCommand(program: Command, io: Io): void {
     .option('--count <n>', 'stop after this many instructions')
     .option('--max-instructions <n>', 'instruction budget', '1000000')
     .option('--timeout <seconds>', 'wall-time budget', '10')
-    .option('--out <file>', 'write the trace (.fltrace, MessagePack) to this file')
-    .addOption(new Option('--format <format>', 'printed format').choices(TRACE_FORMATS as unknown as string[]).default('text'))
+    .option('--out <file>', 'write the trace (.fltrace, MessagePack) to this file; with --format drcov, the coverage')
+    .addOption(new Option('--format <format>', 'printed format, or drcov: coverage for Lighthouse (needs --out)').choices([...TRACE_FORMATS, 'drcov']).default('text'))
     .action(async (dumpPath: string | undefined, options: TraceOptions) => {
       await runTrace(dumpPath, options, io);
     });
 }
 
 /** The dump to trace in: a dump file and one of its threads, or raw images and the registers given. */
-async function traceSource(dumpPath: string | undefined, options: TraceOptions): Promise<{ dump: Dump; registers: RegisterValues }> {
+async function traceSource(dumpPath: string | undefined, options: TraceOptions): Promise<{ dump: Dump; registers: RegisterValues; images?: RawImage[] }> {
   if (dumpPath !== undefined) {
     if (options.image.length) throw new InputError('trace takes a dump or --image files, not both');
     const dump = await openDump(dumpPath, { binaries: options.binary, sysroot: options.sysroot });
@@ -110,12 +115,13 @@ async function traceSource(dumpPath: string | undefined, options: TraceOptions):
   if (!arch) throw new InputError('trace needs --arch x86|x64|arm64 (or "arch" in --state)');
   const registers: RegisterValues = { ...state?.registers, ...(options.regs ? parseRegisterList(arch, options.regs) : {}) };
   const images: RawImage[] = options.image.map(parseImageSpec);
-  return { dump: openRawImages(arch, images, registers), registers };
+  return { dump: openRawImages(arch, images, registers), registers, images };
 }
 
 async function runTrace(dumpPath: string | undefined, options: TraceOptions, io: Io): Promise<void> {
   if (options.until === undefined && options.count === undefined) throw new InputError('trace needs --until ADDR or --count N');
-  const { dump, registers } = await traceSource(dumpPath, options);
+  if (options.format === 'drcov' && !options.out) throw new InputError('--format drcov writes a binary file: give --out FILE');
+  const { dump, registers, images } = await traceSource(dumpPath, options);
   const arch = dump.arch;
   const runOptions = {
     dump,
@@ -127,17 +133,61 @@ async function runTrace(dumpPath: string | undefined, options: TraceOptions, io:
     timeoutMs: parseSeconds(options.timeout, '--timeout'),
   };
   const describe = (result: RunResult) => describeRunResult(result, (v) => formatAddress(arch, v));
+  // Progress on a terminal: instructions so far against the count (or the budget), and the time left.
+  const bar = progressBar('tracing', { json: options.format === 'jsonl' });
+  const started = performance.now();
+  const goal = runOptions.count ?? runOptions.maxInstructions;
+  let executed = 0;
+  const progress = (batch: TraceBatch) => {
+    executed += batch.count;
+    if (!bar) return;
+    const elapsed = performance.now() - started;
+    const byCount = executed / goal;
+    const byTime = elapsed / runOptions.timeoutMs;
+    const leftMs = byCount > byTime ? (elapsed / byCount) * (1 - byCount) : runOptions.timeoutMs - elapsed;
+    bar.update({ count: executed, unit: 'instructions', fraction: Math.max(byCount, byTime), leftMs, bound: runOptions.count === undefined || byCount <= byTime });
+  };
+  if (options.format === 'drcov') {
+    const collector = new BlockCollector();
+    const run = traceRun({
+      ...runOptions, record: { registers: false, memory: false },
+      onBatch: (b) => {
+        for (let i = 0; i < b.count; i++) collector.add(b.pc[i]!, b.size[i]!);
+        progress(b);
+      },
+    });
+    bar?.done();
+    const blocks = collector.blocks();
+    // Raw images are the modules of a run over them; a dump's modules, else the symbol's module for each page.
+    const known = images ? images.map((i) => ({ name: basename(i.path), path: i.path, base: i.address, size: BigInt(i.size) })) : dump.modules;
+    const nameAt = (pc: bigint) => /^([^!+\s]+)!/.exec(dump.symbols.format(pc))?.[1];
+    const { bytes, skipped } = drcovFile(blocks, coverageModules(blocks, known, nameAt));
+    writeWhole(options.out!, bytes);
+    io.err(`${describe(run.result)}; ${blocks.length - skipped} blocks of ${run.result.instructions ?? 0} instructions written to ${options.out}${skipped ? ` (${skipped} blocks beyond 4 GiB of their module left out)` : ''}\n`);
+    return;
+  }
   if (options.out) {
     // Streamed as it runs (a reader can follow the temporary file); renamed into place only when complete.
     let run: TraceRunResult | undefined;
     writeTraceFileWith(options.out, (writer) => {
-      run = traceRun({ ...runOptions, onHeader: (h) => writer.writeHeader(h), onBatch: (b) => writer.writeBatch(b) });
+      try {
+        run = traceRun({ ...runOptions, onHeader: (h) => writer.writeHeader(h), onBatch: (b) => (writer.writeBatch(b), progress(b)) });
+      } finally {
+        bar?.done();
+      }
       return describe(run.result);
     });
     io.err(`${describe(run!.result)}; ${run!.result.instructions ?? 0} instructions written to ${options.out}\n`);
     return;
   }
-  const run = traceRun(runOptions);
+  const batches: TraceBatch[] = [];
+  let run: TraceRunResult;
+  try {
+    run = traceRun({ ...runOptions, onBatch: (b) => (batches.push(b), progress(b)) });
+  } finally {
+    bar?.done();
+  }
+  run.batches = batches;
   const ending = describe(run.result);
   writeLines(await traceLines(options.format as TraceFormat, { header: run.header, batches: run.batches, stopReason: ending }, dump.symbols), io.out);
   io.err(`${ending}\n`);
