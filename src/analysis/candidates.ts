@@ -46,6 +46,12 @@ export interface Candidate {
   unknownReason?: string;
   /** One line each: how this candidate was found. */
   evidence: string[];
+  /**
+   * A `ret` that popped exactly the faulting pc from the slot just below a
+   * function's return address: the function returned with its stack one slot
+   * short. Its window is the epilogue alone (from the last branch or call).
+   */
+  popped?: true;
 }
 
 /** Stack slots scanned for return addresses, from sp up. */
@@ -146,6 +152,21 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
         }
       }
     }
+    // The pc itself just below the innermost return address: the function that call entered returned through a
+    // slot of its own frame (a pop it skipped, a stack it left unbalanced, a saved value overwritten).
+    const frame = out.find((c) => c.kind === 'call' && c.slot !== undefined && c.slot >= sp);
+    if (whats.length === 0 && returned.slot !== undefined && returned.value === site.pc && frame?.expected !== undefined && executableStart(code, frame.expected)) {
+      for (const ret of returnsIn(code, frame.expected)) {
+        out.push({
+          kind: 'ret', instruction: ret, sp: returned.sp, slot: returned.slot, returnAddress: frame.returnAddress, popped: true,
+          unknownReason: `the ret took [${f(returned.slot)}], below the return address at [${f(frame.slot!)}]`,
+          evidence: [
+            `${where} holds ${f(returned.value)}, the pc: a ret took it`,
+            `${f(ret.address)} ${ret.text} returns from ${dump.symbols.format(frame.expected)}, which ${f(frame.instruction.address)} ${frame.instruction.text} called; its return address is at [${f(frame.slot!)}]`,
+          ],
+        });
+      }
+    }
     for (const w of whats) {
       const caller = code.endingAt(w.address, (insn) => insn.kind === 'call')!;
       const callee = directTarget(caller) ?? (!usesRegisters(caller) ? transferTarget(dump, registers, caller, returned.sp + (arch === 'arm64' ? 0n : size)).expected : undefined);
@@ -185,6 +206,11 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
     }
   }
   return out;
+}
+
+/** True when the code at `entry` is in the dump. */
+function executableStart(code: CodeReader, entry: bigint): boolean {
+  return code.decodeAt(entry) !== undefined;
 }
 
 /** The returns of the function starting at `entry` (at most a few). */

@@ -149,7 +149,7 @@ function chooseCandidates(site: FaultSite, candidates: Candidate[], width: numbe
   const related = (c: Candidate) => c.expected !== undefined && (c.expected === site.pc || compareBits(c.expected, site.pc, width).relation === 'one-bit');
   const rank = (c: Candidate): number | undefined => {
     if (c.kind === 'fault') return 0;
-    if (related(c)) return 1;
+    if (related(c) || c.popped) return 1;
     if (c.kind === 'link-register' || (c.kind === 'call' && c.sp === innermost)) return 2;
     if (c.kind === 'jmp') return 3;
     if (c.kind === 'ret') return undefined;
@@ -269,7 +269,8 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     const hypotheses: Hypothesis[] = [];
     const contexts: SearchContext[] = [];
     for (const [n, candidate] of chosen.entries()) {
-      const built = buildWindow(dump, code, effects, site, { instruction: candidate.instruction, sp: candidate.sp, kind: candidate.kind === 'fault' ? 'fault' : 'transfer' }, {
+      const anchor = { instruction: candidate.instruction, sp: candidate.sp, kind: candidate.kind === 'fault' ? 'fault' as const : 'transfer' as const, epilogue: candidate.popped };
+      const built = buildWindow(dump, code, effects, site, anchor, {
         maxInstructions: options.windowInstructions ?? 100, extra: 64, stepOvers: options.stepOvers ?? [],
       });
       if ('failed' in built) {
@@ -317,7 +318,10 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     // The fault's own pattern, unreplayed: when no window could be replayed, or when the pattern settles it alone
     // (an abort, executing the stack); otherwise the windows' accounts carry the pattern with their checks.
     const fromSite = siteHypothesis(dump, site, code);
-    if (fromSite.explains && (windows.length === 0 || site.kind === 'abort' || fromSite.evidence.some((e) => /execute the stack/.test(e.text)))) hypotheses.push(fromSite);
+    if (fromSite.explains && (windows.length === 0 || site.kind === 'abort' || fromSite.evidence.some((e) => /execute the stack/.test(e.text)))) {
+      for (const check of replayedContradiction(hypotheses)) addCheck(fromSite, check);
+      hypotheses.push(fromSite);
+    }
     // The widest family, any register before any instruction, only when nothing else fits and time remains.
     if (!options.hypotheses && options.exhaustive !== false && !hypotheses.some((h) => h.explains)) {
       const budget = { deadline, replays: replaysLeft };
@@ -366,6 +370,24 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     disassembler.close();
   }
   return finish(report, started);
+}
+
+/**
+ * The fault's own pattern says the code as written led there. When the code
+ * as written, replayed, reaches this very trap in some window but with
+ * values the dump contradicts, and in no window without, the replay
+ * outweighs the pattern: a mismatch for the unreplayed account.
+ */
+function replayedContradiction(hypotheses: Hypothesis[]): Check[] {
+  const replayed = hypotheses.filter((h) => h.id === 'as-written' && h.checks[0]?.what === 'trap' && h.checks[0].status === 'match');
+  if (replayed.length === 0 || replayed.some((h) => h.explains)) return [];
+  // The window where the code as written comes closest: fewest values it gets wrong.
+  const wrongIn = (h: Hypothesis) => h.checks.filter((c) => c.status === 'mismatch' && c.basis === 'computed');
+  const h = replayed.sort((a, b) => wrongIn(a).length - wrongIn(b).length)[0]!;
+  return wrongIn(h).map((c) => ({
+    ...c, what: `${c.what} (replayed in ${h.window})`,
+    note: `the code as written, replayed in window ${h.window}, reaches this trap with ${c.what} ${c.actual ?? '?'}, not ${c.expected ?? '?'}`,
+  }));
 }
 
 /** Adds a check that counts against `h` (a mismatch: it no longer explains the dump). */

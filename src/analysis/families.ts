@@ -14,7 +14,7 @@
  * found.tried;      // { 'branch-target': 480, 'loaded-value': 1024, … }
  * ```
  */
-import { pointerSize, registerMask, type RegisterName } from '../../emu/registers.ts';
+import { pointerSize, registerMask, spRegister, type RegisterName } from '../../emu/registers.ts';
 import { isMapped } from '../dumps/address-map.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress, hex } from '../format.ts';
@@ -208,14 +208,18 @@ export function searchWindow(ctx: SearchContext): SearchResult {
   const writers = new Map<RegisterName, number>();
   const writes = skippable.map((s) => ctx.effects.of(s.insn!.bytes, s.pc)?.written ?? []);
   // Writes up to the anchor: what runs after it in the faithful replay is the code as written, not the hypothesis's path.
-  for (const [n, w] of writes.entries()) if (skippable[n]!.index <= window.anchorIndex) for (const r of w) writers.set(r, (writers.get(r) ?? 0) + 1);
+  // A faulting anchor writes nothing: the CPU stopped on it.
+  const lastWriter = window.anchor.kind === 'fault' ? window.anchorIndex - 1 : window.anchorIndex;
+  for (const [n, w] of writes.entries()) if (skippable[n]!.index <= lastWriter) for (const r of w) writers.set(r, (writers.get(r) ?? 0) + 1);
   const recorded = ctx.site.context?.registers ?? {};
+  const sp = spRegister(dump.arch);
   count('skip', skippable.length);
   for (const [n, s] of skippable.entries()) {
     task(s.index, 'skip', () => {
       const keepValues: Partial<Record<RegisterName, bigint>> = {};
       for (const r of writes[n]!) if (writers.get(r) === 1 && recorded[r] !== undefined && window.replay.unknown?.has(r)) keepValues[r] = recorded[r];
-      const h = tryInjection(ctx, { kind: 'skip', index: s.index, size: s.insn!.size, keep: Object.keys(keepValues).length ? keepValues : undefined }, {
+      const spShift = s.index < window.anchorIndex && writes[n]!.includes(sp) ? spStep(ctx, s.index) : undefined;
+      const h = tryInjection(ctx, { kind: 'skip', index: s.index, size: s.insn!.size, keep: Object.keys(keepValues).length ? keepValues : undefined, spShift }, {
         id: `skip@${s.pc.toString(16)}`, class: 'cpu-fault', location: 'skip', family: 'skip',
         description: `${f(s.pc)} ${s.insn!.text} not executed`, address: s.pc,
       }, () => tried.skip!);
@@ -261,6 +265,24 @@ export function searchWindow(ctx: SearchContext): SearchResult {
     }
   }
   return { hypotheses, tried, incomplete };
+}
+
+/**
+ * How far the instruction at path `index` moves the stack pointer, as the
+ * code as written runs it (a `pop` +8, `add rsp, 0x28`), when it moves it
+ * up and every lane agrees; undefined when it moves it down, not at all, or
+ * by what the dump does not say (`leave` from an unknown frame pointer).
+ */
+function spStep(ctx: SearchContext, index: number): bigint | undefined {
+  const sp = spRegister(ctx.dump.arch);
+  const before = ctx.window.replayer.run({ kind: 'stop', index });
+  const after = ctx.window.replayer.run({ kind: 'stop', index: index + 1 });
+  if (!before.injected || !after.injected || !before.knownRegisters.has(sp) || !after.knownRegisters.has(sp)) return undefined;
+  const step = (after.final[sp]! - before.final[sp]!) & registerMask(ctx.dump.arch);
+  const signed = step > registerMask(ctx.dump.arch) >> 1n ? step - registerMask(ctx.dump.arch) - 1n : step;
+  // Only a step up (a pop, freeing a frame): a skipped push or frame allocation leaves memory as the dump shows it
+  // either way, so the shifted replay could not be told from the code as written.
+  return signed <= 0n || signed > 0x10000n ? undefined : signed;
 }
 
 /**

@@ -46,6 +46,8 @@ export interface WindowAnchor {
   sp: bigint;
   /** `fault`: the faulting instruction; `transfer`: a transfer that led to the fault. */
   kind: 'fault' | 'transfer';
+  /** Reach back only to the last conditional branch or call: the window is a function's epilogue. */
+  epilogue?: boolean;
 }
 
 export interface Window {
@@ -214,6 +216,9 @@ export function buildWindow(
   const pc = pcRegister(arch);
   const specs = new Map(options.stepOvers.map((s) => [s.address, s]));
   const stopAtUnknownCall = (insn: Instruction) => {
+    if (anchor.epilogue && (insn.kind === 'conditional' || insn.kind === 'call')) {
+      return `the epilogue of ${anchor.instruction.text} starts after ${f(insn.address)} ${insn.text}`;
+    }
     if (specs.has(insn.address)) return undefined;
     const target = callsUnknownCode(code, insn);
     return target === undefined ? undefined
@@ -225,7 +230,7 @@ export function buildWindow(
   let stoppedBy = straight.stoppedBy;
   // Only for a short run: a longer one is evidence enough, and a forward branch is often a loop's entry (the replay
   // would run the whole loop again from its start).
-  for (const branch of run.length < SHORT_RUN ? forwardBranchesTo(code, run[0]!.address) : []) {
+  for (const branch of run.length < SHORT_RUN && !anchor.epilogue ? forwardBranchesTo(code, run[0]!.address) : []) {
     const before = straightRunBefore(code, branch, options.maxInstructions - run.length, stopAtUnknownCall);
     run = [...before.instructions, ...run];
     stoppedBy = `${before.stoppedBy} (then ${formatAddress(arch, branch.address)} ${branch.text} to ${formatAddress(arch, straight.instructions[0]!.address)})`;
@@ -296,6 +301,14 @@ export function buildWindow(
         extra = Math.min(MAX_EXTRA, extra * 4);
         round--;
         continue;
+      }
+      // Code the emulator cannot run (an instruction Unicorn lacks, in a callee: the dynamic linker's xsavec, AVX-512
+      // string functions) stops the code as written before the anchor: a later start may step past it.
+      if (end.kind === 'trapped' && end.name === 'invalid instruction' && !faithful.path.includes(anchor.instruction.address)
+        && !run.some((insn) => insn.address === end.pc) && i + 1 < run.length) {
+        replayer.dispose();
+        notes.push(`a replay from ${f(start)} stops at an instruction the emulator cannot run, at ${f(end.pc)}, before ${f(anchor.instruction.address)}`);
+        break;
       }
       const back = recoverFromSlots(dump, faithful, unknown).filter((r) => !recordedUnknown.has(r.register));
       const saved = new Set(back.map((r) => r.register));
