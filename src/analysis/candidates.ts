@@ -133,7 +133,8 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
       kind: 'call', instruction: call, sp: (slot + size) & mask, slot, returnAddress: value, ...target,
       evidence: [`[${f(slot)}] holds ${f(value)}, the return address of ${f(call.address)} ${call.text}`],
     });
-    if (innermostFrame) innermost = { call, target: target.expected };
+    // The function the innermost call entered: where the pc is, unless it called on (its callees have returned).
+    if (innermostFrame || (!innermost && target.expected !== undefined)) innermost = { call, target: target.expected };
   }
 
   // Returns just taken: the return address is still where `ret` read it (the slot just below sp;
@@ -196,6 +197,17 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
         const to = directTarget(jump)!;
         if (code.dump.symbols.lookup(to)?.offset === 0n && !functions.includes(to)) functions.push(to);
       }
+    }
+    // A direct branch whose target is one bit from the pc: the CPU took it and went astray (the target is in the
+    // instruction, so only a fault on its way to the pc explains the difference).
+    const width = Number(size) * 8;
+    const oneBitFromPc = (target: bigint) => target !== site.pc && (((target ^ site.pc) & ((target ^ site.pc) - 1n)) === 0n) && ((target ^ site.pc) >> BigInt(width)) === 0n;
+    for (const branch of functions.flatMap((entry) => instructionsIn(code, entry, (insn) => (insn.kind === 'jump' || insn.kind === 'conditional') && directTarget(insn) !== undefined && oneBitFromPc(directTarget(insn)!)))) {
+      const target = directTarget(branch)!;
+      out.push({
+        kind: 'jmp', instruction: branch, sp, expected: target,
+        evidence: [`${f(branch.address)} ${branch.text} in ${dump.symbols.format(innermost.target)} branches to ${f(target)}, one bit from the pc`],
+      });
     }
     for (const jump of functions.flatMap((entry) => indirectJumpsIn(code, entry))) {
       const target = transferTarget(dump, registers, jump, sp);

@@ -287,7 +287,7 @@ function spStep(ctx: SearchContext, index: number): bigint | undefined {
 
 /**
  * The faithful path's index nearest the state the dump recorded: the
- * faulting instruction itself; for a call anchor, the instruction that
+ * faulting instruction itself or a jump anchor; for a call anchor, the instruction that
  * returns from that call (the dump's stack is the caller's again) or, when
  * the code as written never returns, the path's end.
  */
@@ -297,6 +297,8 @@ function focusIndex(ctx: SearchContext): number {
   const last = Math.max(0, path.length - 1);
   if (window.anchor.kind === 'fault') return Math.min(window.anchorIndex, last);
   const call = window.anchor.instruction;
+  // A jump leaves the stack as it was: the dump's state is the one just after it.
+  if (call.kind === 'jump' || call.kind === 'conditional') return Math.min(window.anchorIndex, last);
   if (call.kind !== 'call') return last;
   const back = path.indexOf(call.address + BigInt(call.size), window.anchorIndex + 1);
   return back > 0 ? back - 1 : last;
