@@ -115,13 +115,13 @@ function writtenRanges(traced: TracedRun, end: number): Array<{ address: bigint;
 /**
  * Registers whose fill every lane stored somewhere: the window saved them
  * (push, spill) before changing them, so the slot the dump holds is their
- * start value. The zeros lane is not used to match (every zero store would).
+ * start value. Each lane is looked at just after the store (a lane that went
+ * on may have overwritten the slot since); the zeros lane alone is not
+ * enough to match (every zero store would).
  */
-function recoverFromSlots(dump: Dump, traced: TracedRun, unknown: ReadonlySet<RegisterName>): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
+function recoverFromSlots(dump: Dump, replayer: Replayer, traced: TracedRun, unknown: ReadonlySet<RegisterName>): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
   const arch = dump.arch;
   const mask = registerMask(arch);
-  const runs = traced.outcome.runs;
-  if (runs.length < 3) return [];
   const value = (written: Map<bigint, number>, at: bigint, size: number): bigint | undefined => {
     let v = 0n;
     for (let i = size - 1; i >= 0; i--) {
@@ -131,26 +131,40 @@ function recoverFromSlots(dump: Dump, traced: TracedRun, unknown: ReadonlySet<Re
     }
     return v;
   };
+  // The lanes' memory just after instruction `index`, one replay per store looked at.
+  const after = new Map<number, Array<Map<bigint, number>> | undefined>();
+  const lanesAfter = (index: number) => {
+    if (!after.has(index)) {
+      const outcome = after.size < MAX_SLOT_PROBES ? replayer.run({ kind: 'stop', index: index + 1 }) : undefined;
+      after.set(index, outcome && outcome.injected && outcome.runs.length >= 3 ? outcome.runs.map((r) => r.written) : undefined);
+    }
+    return after.get(index);
+  };
   const found: Array<{ register: RegisterName; slot: bigint; value: bigint }> = [];
-  const starts = new Set<bigint>();
-  for (const w of traced.writes) starts.add(w.address);
   for (const register of unknown) {
     if (register === 'efl' || register === 'nzcv') continue;
-    for (const size of pointerSize(arch) === 8 ? [8, 4] : [4]) {
+    search: for (const size of pointerSize(arch) === 8 ? [8, 4] : [4]) {
       const width = (1n << BigInt(size * 8)) - 1n;
-      const fills: Array<[number, bigint]> = [[0, 0n], [1, registerFill('ones', register, mask) & width], [2, registerFill('hash', register, mask) & width]];
-      const slot = [...starts].find((at) => fills.every(([lane, fill]) => value(runs[lane]!.written, at, size) === fill));
-      if (slot === undefined) continue;
-      const held = dump.memory.read(slot, size);
-      if (!held) continue;
-      let v = 0n;
-      for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(held[i]!);
-      found.push({ register, slot, value: v });
-      break;
+      const fills = [0n, registerFill('ones', register, mask) & width, registerFill('hash', register, mask) & width];
+      for (const w of traced.writes) {
+        for (let at = w.address; at + BigInt(size) <= w.address + BigInt(w.size); at += BigInt(size)) {
+          const lanes = lanesAfter(w.index);
+          if (!lanes || !fills.every((fill, lane) => value(lanes[lane]!, at, size) === fill)) continue;
+          const held = dump.memory.read(at, size);
+          if (!held) continue;
+          let v = 0n;
+          for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(held[i]!);
+          found.push({ register, slot: at, value: v });
+          break search;
+        }
+      }
     }
   }
   return found;
 }
+
+/** Stores looked at, at most, to find where a window saved its registers. */
+const MAX_SLOT_PROBES = 24;
 
 /**
  * Registers the window changes by a fixed amount (a loop counter `add w21,
@@ -310,7 +324,7 @@ export function buildWindow(
         notes.push(`a replay from ${f(start)} stops at an instruction the emulator cannot run, at ${f(end.pc)}, before ${f(anchor.instruction.address)}`);
         break;
       }
-      const back = recoverFromSlots(dump, faithful, unknown).filter((r) => !recordedUnknown.has(r.register));
+      const back = recoverFromSlots(dump, replayer, faithful, unknown).filter((r) => !recordedUnknown.has(r.register));
       const saved = new Set(back.map((r) => r.register));
       const unsaved = new Set([...unknown].filter((r) => !saved.has(r) && !recordedUnknown.has(r)));
       back.push(...recoverByInversion(dump, replay, anchor, unsaved, recorded));
