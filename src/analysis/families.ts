@@ -79,6 +79,9 @@ function searchedRegisters(dump: Dump): RegisterName[] {
 }
 
 const X86_FLAG_BITS = [0, 2, 4, 6, 7, 10, 11];
+
+/** Instructions from the focus within which branch targets are searched before anything else. */
+const NEAR_FOCUS = 64;
 const NZCV_BITS = [28, 29, 30, 31];
 
 /** Replays `injection`; a hypothesis when it reproduces the trap and nothing mismatches. */
@@ -231,7 +234,10 @@ export function searchWindow(ctx: SearchContext): SearchResult {
 
   // Before the focus first, nearest first; then after it (a path that went on past where the dump's state was left).
   const distance = (index: number) => (index <= focus ? focus - index : 2 * (index - focus));
-  tasks.sort((a, b) => distance(a.index) - distance(b.index) || a.order - b.order);
+  // Branch targets near the focus first: only flips that land in code are replayed, a few per transfer, while a
+  // load or a store costs a replay per bit.
+  const early = (t: { family: Family; index: number }) => (t.family === 'branch-target' && distance(t.index) <= NEAR_FOCUS ? 0 : 1);
+  tasks.sort((a, b) => early(a) - early(b) || distance(a.index) - distance(b.index) || a.order - b.order);
   for (const [n, t] of tasks.entries()) {
     if (outOfTime()) {
       for (const rest of tasks.slice(n)) if (!incomplete.includes(rest.family)) incomplete.push(rest.family);
@@ -297,8 +303,8 @@ function focusIndex(ctx: SearchContext): number {
   const last = Math.max(0, path.length - 1);
   if (window.anchor.kind === 'fault') return Math.min(window.anchorIndex, last);
   const call = window.anchor.instruction;
-  // A jump leaves the stack as it was: the dump's state is the one just after it.
-  if (call.kind === 'jump' || call.kind === 'conditional') return Math.min(window.anchorIndex, last);
+  // A jump or return anchor is where the dump's state was left: the state just after it.
+  if (call.kind === 'jump' || call.kind === 'conditional' || call.kind === 'return') return Math.min(window.anchorIndex, last);
   if (call.kind !== 'call') return last;
   const back = path.indexOf(call.address + BigInt(call.size), window.anchorIndex + 1);
   return back > 0 ? back - 1 : last;

@@ -213,6 +213,49 @@ function recoverByInversion(
 }
 
 /**
+ * Registers the code as written writes after a call anchor and before it
+ * returns from that call (or, when it never does, before its path ends).
+ */
+function writtenAfterAnchor(code: CodeReader, effects: Effects, anchor: WindowAnchor, faithful: TracedRun): RegisterName[] {
+  if (anchor.kind !== 'transfer' || anchor.instruction.kind !== 'call') return [];
+  const path = faithful.path;
+  const at = path.indexOf(anchor.instruction.address);
+  if (at < 0) return [];
+  const back = path.indexOf(anchor.instruction.address + BigInt(anchor.instruction.size), at + 1);
+  const end = back >= 0 ? back : path.length;
+  const out = new Set<RegisterName>();
+  const arch = code.dump.arch;
+  for (let k = at + 1; k < end; k++) {
+    for (const r of effects.of(code.knownBytes(path[k]!, arch === 'arm64' ? 4 : 15), path[k]!)?.written ?? []) out.add(r);
+  }
+  return [...out];
+}
+
+/**
+ * Registers among `wanted` that the function a call anchor enters stores
+ * before changing them: replayed from the anchor, each lane stores its fill
+ * there, and the slot the dump holds is the value at the anchor.
+ */
+function savedByCallee(
+  dump: Dump, anchor: WindowAnchor, registers: RegisterValues, unknown: ReadonlySet<RegisterName>, wanted: RegisterName[],
+): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
+  const arch = dump.arch;
+  const call = anchor.instruction;
+  const probe = new Replayer(dump, {
+    start: call.address, registers: { ...registers, [spRegister(arch)]: anchor.sp, [pcRegister(arch)]: call.address }, unknown,
+    maxInstructions: CALLEE_PROBE, until: call.address + BigInt(call.size),
+  });
+  try {
+    return recoverFromSlots(dump, probe, probe.runTraced(), new Set(wanted));
+  } finally {
+    probe.dispose();
+  }
+}
+
+/** Instructions of the callee replayed to find where it saves registers. */
+const CALLEE_PROBE = 256;
+
+/**
  * Builds the window that ends at `anchor`, trying the earliest start first;
  * a start whose replay does not reach the anchor is dropped.
  */
@@ -293,6 +336,7 @@ export function buildWindow(
     const recovered: Window['recovered'] = [];
     // 2. The window proper, three lanes; registers it saved before changing come back from their slots.
     let extra = options.extra;
+    let extended = false;
     for (let round = 0; round < 3; round++) {
       const replay: ReplayWindow = {
         start, registers, unknown, unknownMemory, stepOvers: steps,
@@ -323,6 +367,29 @@ export function buildWindow(
         replayer.dispose();
         notes.push(`a replay from ${f(start)} stops at an instruction the emulator cannot run, at ${f(end.pc)}, before ${f(anchor.instruction.address)}`);
         break;
+      }
+      // Registers the code changes after a call anchor, before it returns to where the dump's state was left (the
+      // callee's frame pointer): where the callee saved them, the dump holds their start values.
+      if (round === 0 && !extended) {
+        const more = writtenAfterAnchor(code, effects, anchor, faithful).filter((r) => r !== sp && r !== pc && !unknown.has(r));
+        if (more.length > 0) {
+          extended = true;
+          // Not written before the anchor, their value there is their start value: where the callee saves them
+          // (push rbp, stp x29, x30), the dump's slot gives it back.
+          // The others keep the recorded value: the path after the anchor is the code as written, which a fault
+          // may have left early, so what it writes there is no proof the dump's value is a later one.
+          const saved = savedByCallee(dump, anchor, registers, new Set([...unknown, ...more]), more).filter((r) => r.value !== registers[r.register]);
+          for (const r of saved) {
+            registers[r.register] = r.value;
+            recovered.push(r);
+            written.add(r.register);
+          }
+          if (saved.length > 0) {
+            replayer.dispose();
+            round--;
+            continue;
+          }
+        }
       }
       const back = recoverFromSlots(dump, replayer, faithful, unknown).filter((r) => !recordedUnknown.has(r.register));
       const saved = new Set(back.map((r) => r.register));
