@@ -133,3 +133,17 @@ export function walkNotes(reader: ByteReader, segment: string, alignment = 4): N
   }
   return { notes, padding };
 }
+
+/**
+ * The GNU build id among `notes` (`NT_GNU_BUILD_ID`, name `GNU`) as
+ * lower-case hex, or undefined.
+ *
+ * @example
+ * ```ts
+ * gnuBuildId(walkNotes(reader, 'PT_NOTE #2').notes); // '01df54a6045e657d3f8ffb9ce111878914f8bd6d'
+ * ```
+ */
+export function gnuBuildId(notes: ElfNote[]): string | undefined {
+  const note = notes.find((n) => n.name === 'GNU' && n.type === NT_GNU_BUILD_ID);
+  return note && Array.from(note.desc.bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
