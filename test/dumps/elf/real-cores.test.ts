@@ -110,7 +110,7 @@ describe('lldb thread_crash cores: no file stands in for another build', () => {
   // readelf -lW: the program headers (#0 is the PT_NOTE) with file data are vvar, vdso (and vsyscall); every library and the executable were left out.
   const cores = [
     { core: 'linux-x86_64.core', held: { 'PT_LOAD #38': 0x2000, 'PT_LOAD #39': 0x2000, 'PT_LOAD #40': 0x1000 }, libgcc: '/lib/x86_64-linux-gnu/libgcc_s.so.1' },
-    { core: 'linux-i386.core', held: { 'PT_LOAD #28': 0x2000, 'PT_LOAD #29': 0x2000 }, libgcc: '/lib32/libgcc_s.so.1' },
+    { core: 'linux-i386.core', held: { 'PT_LOAD #28': 0x2000, 'PT_LOAD #29': 0x2000 }, libgcc: '/usr/lib32/libgcc_s.so.1' },
   ];
   it.each(cores)('$core holds exactly what its PT_LOADs hold, with or without --sysroot /', ({ core, held, libgcc }) => {
     const bare = openElfCore(`${LLDB}/thread_crash/${core}`);
