@@ -57,8 +57,12 @@ export function heldBuildId(read: (address: bigint, length: number) => Uint8Arra
       if (ph.type !== PT_NOTE || ph.filesz === 0n || ph.filesz > BigInt(MAX_TABLE)) continue;
       const bytes = readMapped(read, mappings, path, ph.offset, Number(ph.filesz));
       if (!bytes) continue;
-      const id = gnuBuildId(walkNotes(new ByteReader(bytes, origin(`PT_NOTE #${i} in the core`, ph.offset)), `PT_NOTE #${i}`, ph.align === 8n ? 8 : 4).notes);
-      if (id !== undefined) return id;
+      try {
+        const id = gnuBuildId(walkNotes(new ByteReader(bytes, origin(`PT_NOTE #${i} in the core`, ph.offset)), `PT_NOTE #${i}`, ph.align === 8n ? 8 : 4).notes);
+        if (id !== undefined) return id;
+      } catch {
+        // A note segment that does not parse holds no id; the next may.
+      }
     }
   } catch {
     // Bytes that do not parse hold no id the core can vouch for.

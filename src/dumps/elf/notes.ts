@@ -114,7 +114,9 @@ export function walkNotes(reader: ByteReader, segment: string, alignment = 4): N
     if (nameEnd > end) {
       throw reader.error(at, `${label}: its name (n_namesz ${namesz}) runs past the end of ${segment} (${end - at - 12} bytes left)`, 'bad-field');
     }
-    const descStart = at + 12 + align(namesz, alignment);
+    // The descriptor starts at the next boundary after header and name (with 8-byte alignment, .note.gnu.property's
+    // 12 + 4 bytes put it at 16, not at 12 + align(4, 8) = 20); with 4 both readings agree.
+    const descStart = at + align(12 + namesz, alignment);
     if (descStart > end || descsz > end - descStart) {
       throw reader.error(at, `${label}: its descriptor (n_descsz 0x${descsz.toString(16)}) runs past the end of ${segment} (${Math.max(0, end - descStart)} bytes left)`, 'bad-field');
     }
