@@ -134,7 +134,7 @@ export function addInfoCommand(program: Command, io: Io): void {
     .argument('<dump>', 'WinDbg transcript, minidump, ELF core or Windows kernel dump')
     .option('--json', 'print as JSON')
     .option('--binary <file>', 'ELF executable or library: symbols and the code the dump lacks (repeatable)', (v: string, all: string[]) => [...all, v], [])
-    .option('--sysroot <dir>', 'prefix for the file paths the dump names')
+    .option('--sysroot <dir>', "prefix for the file paths the dump names ('/' for this machine's own files, never used unasked)")
     .action(async (path: string, flags: { json?: boolean; binary: string[]; sysroot?: string }) => {
       const dump = await openDump(path, { binaries: flags.binary, sysroot: flags.sysroot });
       io.out(flags.json ? jsonText(dumpInfo(dump)) : infoText(dump));
