@@ -28,12 +28,13 @@ export interface Provenance {
  * A module file that filled memory the dump lacks, and what showed it to be
  * the build the dump ran: its GNU build id is the one the dump records
  * ('build id'), the bytes the dump holds for it agree with it ('bytes'), or
- * a PE image's TimeDateStamp and SizeOfImage are the module's ('PE stamp').
+ * a PE image's TimeDateStamp and SizeOfImage are the module's ('PE stamp'),
+ * or its CodeView PDB GUID and age are the minidump's ('CodeView').
  */
 export interface FileOrigin {
   path: string;
   buildId?: string;
-  checkedBy: 'build id' | 'bytes' | 'PE stamp';
+  checkedBy: 'build id' | 'bytes' | 'PE stamp' | 'CodeView';
 }
 
 /**

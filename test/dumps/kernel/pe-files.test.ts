@@ -13,6 +13,8 @@ import type { Dump } from '../../../src/dumps/model.ts';
 import { openDump } from '../../../src/dumps/open.ts';
 import { runCli } from '../../cli/run-cli.ts';
 import { writeKernelDump, type VirtualPage } from '../../helpers/kernel-dump-builder.ts';
+import { MinidumpBuilder } from '../minidump/builder.ts';
+import { tempFiles } from '../minidump/temp-files.ts';
 
 const PE = new URL('../../fixtures/dumps/tenet/boombox/boombox.exe', import.meta.url).pathname;
 const file = new Uint8Array(readFileSync(PE));
@@ -98,5 +100,39 @@ describe('a PE module file fills the code a kernel dump lacks', () => {
     const withFile = JSON.parse((await runCli('info', '--json', '--binary', PE, path)).out);
     expect(without.fault).toMatchObject({ pc: `0x${(BASE + 0x1010n).toString(16)}`, codePresent: false });
     expect(withFile.fault).toMatchObject({ codePresent: true });
+  });
+});
+
+describe('a PE module file and a Windows minidump: CodeView GUID and age', () => {
+  // boombox.exe's debug directory (rva 0x5210, two entries), read by hand with Python's struct: its CODEVIEW entry's
+  // 'RSDS' record at file offset 0x53a0 holds these GUID bytes as stored, age 6, and ...\x64\Release\boombox.pdb.
+  const GUID = Uint8Array.from(Buffer.from('109f8f2efe06e345bcf254e3485fd6e5', 'hex'));
+  const AGE = 6;
+  const temp = tempFiles();
+  const BASE_UM = 0x7ff6_00000000n;
+
+  function minidump(name: string, pdb: { guid: Uint8Array; age: number }): string {
+    const b = new MinidumpBuilder();
+    b.systemInfo({ ProcessorArchitecture: 9, PlatformId: 2 });
+    b.moduleList([{ base: BASE_UM, size: 0xb000, name: 'C:\\app\\boombox.exe', timestamp: STAMP, pdb: { ...pdb, file: 'boombox.pdb' } }]);
+    b.memoryList([{ start: 0x1000n, bytes: new Uint8Array(16) }]);
+    return temp.write(name, b.build());
+  }
+
+  it('fills the code when the GUID and age are the dump\'s', async () => {
+    const d = await openDump(minidump('same.dmp', { guid: GUID, age: AGE }), { binaries: [PE] });
+    expect(d.memory.read(BASE_UM + 0x1000n, 32)).toEqual(file.subarray(0x400, 0x420));
+    expect(d.memory.provenanceOf(BASE_UM + 0x1000n)).toEqual({ source: PE, offset: 0x400n, file: { path: PE, checkedBy: 'CodeView' } });
+    expect(d.files).toEqual([{ file: PE, for: 'boombox', used: true,
+      message: `${PE} gives boombox at 0x7ff600000000 its headers, read-only sections (relocated) and exports where the dump lacks them: its CodeView GUID and age 2E8F9F1006FE45E3BCF254E3485FD6E56 are the dump's` }]);
+    close(d);
+  });
+
+  it('refuses another build: same name, size and stamp, other age', async () => {
+    const d = await openDump(minidump('other.dmp', { guid: GUID, age: AGE + 1 }), { binaries: [PE] });
+    expect(d.memory.read(BASE_UM + 0x1000n, 1)).toBeUndefined();
+    expect(d.files).toEqual([{ file: PE, for: 'boombox', used: false,
+      message: `${PE} is not the boombox the dump ran: its CodeView GUID and age 2E8F9F1006FE45E3BCF254E3485FD6E56 ≠ dump's 2E8F9F1006FE45E3BCF254E3485FD6E57; not used` }]);
+    close(d);
   });
 });
