@@ -188,8 +188,9 @@ function mappingsFromImage(image: ElfImage, bias: bigint, pageSize: bigint): Fil
 
 /**
  * Finds a local file for each path in `mappings` (which may grow: a core
- * without `NT_FILE` gets the executable's mappings). Files that differ from
- * the core's bytes are closed and reported in `context.notes`.
+ * without `NT_FILE` gets the executable's mappings). A file not shown to
+ * be the build the process ran (identify) is closed and reported in
+ * `context.notes` and `context.uses`, and its memory stays unknown.
  *
  * @example
  * ```ts
