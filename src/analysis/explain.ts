@@ -43,6 +43,7 @@ import { codeByteHypotheses } from './code-bytes.ts';
 import { Replayer, type ReplayOutcome } from './replay.ts';
 import { moduleFiles } from '../dumps/module-files.ts';
 import { arrivalCheck } from './arrival.ts';
+import { replayedCodeOrigin, type CodeOrigin } from './code-origin.ts';
 
 export interface ExplainOptions {
   stepOvers?: StepOverSpec[];
@@ -95,6 +96,8 @@ export interface WindowReport {
   /** How the code as written ends in this window. */
   end: string;
   notes: string[];
+  /** Where the code the window replays came from: the dump's bytes, or module files (with their build ids). */
+  code: CodeOrigin;
 }
 
 export type HypothesisReport = Omit<Hypothesis, 'injection'>;
@@ -192,7 +195,7 @@ function candidateReport(dump: Dump, c: Candidate, site: FaultSite): CandidateRe
   };
 }
 
-function windowReport(dump: Dump, id: string, c: Candidate, w: Window): WindowReport {
+function windowReport(dump: Dump, id: string, c: Candidate, w: Window, code: CodeReader): WindowReport {
   const f = (v: bigint) => formatAddress(dump.arch, v);
   return {
     id,
@@ -208,6 +211,8 @@ function windowReport(dump: Dump, id: string, c: Candidate, w: Window): WindowRe
     recovered: w.recovered.map((r) => ({ register: r.register, slot: r.slot < 0n ? 'stepped' : hex(r.slot), value: hex(r.value) })),
     end: describeEnd(w.faithful.outcome.result, f) + (w.faithful.outcome.resultKnown ? '' : ' (in one run; the runs disagree)'),
     notes: w.notes,
+    // The listing's instructions and every instruction the faithful run executed.
+    code: replayedCodeOrigin(dump, [...w.instructions, ...w.faithful.path.map((address) => ({ address, size: code.decodeAt(address)?.size ?? 1 }))]),
   };
 }
 
@@ -279,7 +284,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       }
       windows.push(built);
       const id = `w${n}`;
-      report.windows.push(windowReport(dump, id, candidate, built));
+      report.windows.push(windowReport(dump, id, candidate, built, code));
       const context: CheckContext = {
         written: new Set([...built.written, ...built.recovered.map((r) => r.register)]),
         initial: built.replay.registers,

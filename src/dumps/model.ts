@@ -18,8 +18,39 @@ export interface Provenance {
   source: string;
   /** 1-based line in a transcript. */
   line?: number;
-  /** Byte offset in the dump file. */
+  /** Byte offset in the dump file (in `file.path` when `file` is set). */
   offset?: bigint;
+  /** Set when the bytes came from a module file rather than from the dump. */
+  file?: FileOrigin;
+}
+
+/**
+ * A module file that filled memory the dump lacks, and what showed it to be
+ * the build the dump ran: its GNU build id is the one the dump records
+ * ('build id'), the bytes the dump holds for it agree with it ('bytes'), or
+ * a PE image's TimeDateStamp and SizeOfImage are the module's ('PE stamp'),
+ * or its CodeView PDB GUID and age are the minidump's ('CodeView').
+ */
+export interface FileOrigin {
+  path: string;
+  buildId?: string;
+  checkedBy: 'build id' | 'bytes' | 'PE stamp' | 'CodeView';
+}
+
+/**
+ * What a module file did for a dump: used (and why it is the same build) or
+ * not used (and why not). `message` is the line `info` shows.
+ */
+export interface FileUse {
+  /** The file on this machine. */
+  file: string;
+  /** The module or mapped path it was tried for. */
+  for: string;
+  used: boolean;
+  buildId?: string;
+  /** The file is this machine's own (`--sysroot /`), not one the user named. */
+  host?: boolean;
+  message: string;
 }
 
 /** What kind of bytes a memory range holds, when the dump says. */
@@ -206,4 +237,6 @@ export interface Dump {
   /** Kernel dumps: machine, processor count, build, dump type. */
   machine?: MachineFacts;
   notes: DumpNote[];
+  /** Module files tried for the dump (`--binary`, `--sysroot`), used or not. */
+  files?: FileUse[];
 }

@@ -45,6 +45,15 @@ function readHead(path: string, fd = openSync(path, 'r')): Buffer {
   }
 }
 
+/** Whether `path` starts with 'MZ' (a PE image); an unreadable file is left to the matchers to report. */
+function isPeFile(path: string): boolean {
+  try {
+    return readHead(path).subarray(0, 2).toString('latin1') === 'MZ';
+  } catch {
+    return false;
+  }
+}
+
 /** The format of the file at `path`, from its first bytes. */
 export function sniffFormat(path: string): SniffedFormat {
   let fd: number;
@@ -79,7 +88,12 @@ export async function openDump(path: string, options: OpenOptions = {}): Promise
     case 'minidump': {
       const dump = openMinidump(path);
       try {
-        return withModuleFiles(dump, options);
+        // PE images (Windows modules) are matched as kernel dumps match them, plus the minidump's CodeView GUID and age;
+        // ELF files by build id or name.
+        const pe = (options.binaries ?? []).filter(isPeFile);
+        const elf = withModuleFiles(dump, { ...options, binaries: (options.binaries ?? []).filter((b) => !pe.includes(b)) });
+        const closable = 'close' in elf ? (elf as Dump & { close(): void }) : Object.assign(elf, { close: () => dump.close() });
+        return withPeModuleFiles(closable, { binaries: pe, sysroot: dump.os === 'windows' ? options.sysroot : undefined });
       } catch (error) {
         dump.close();
         throw error;

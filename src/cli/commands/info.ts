@@ -11,11 +11,23 @@
 import { Command } from 'commander';
 import { findFaultSite } from '../../analysis/fault-site.ts';
 import { openDump } from '../../dumps/open.ts';
-import type { Dump } from '../../dumps/model.ts';
+import type { Dump, FileOrigin } from '../../dumps/model.ts';
 import { formatAddress, hex } from '../../format.ts';
 import { jsonText } from '../json.ts';
 import { registerLines } from '../registers-text.ts';
 import type { Io } from '../main.ts';
+
+/** How a file was shown to be the dump's build, in a few words. */
+function checkedText(origin: FileOrigin): string {
+  return origin.checkedBy === 'build id' ? `build id ${origin.buildId}` : origin.checkedBy === 'PE stamp' ? 'PE TimeDateStamp and SizeOfImage' : origin.checkedBy === 'CodeView' ? 'CodeView GUID and age' : `bytes agree${origin.buildId ? `, build id ${origin.buildId}` : ''}`;
+}
+
+/** Where the byte at `pc` came from: the dump, a module file, or nowhere. */
+function codeOrigin(dump: Dump, pc: bigint): { from: 'dump' | 'file' | 'unknown'; source?: string; buildId?: string } {
+  const p = dump.memory.read(pc, 1) === undefined ? undefined : dump.memory.provenanceOf(pc);
+  if (!p) return { from: 'unknown' };
+  return p.file ? { from: 'file', source: p.file.path, buildId: p.file.buildId } : { from: 'dump', source: p.source };
+}
 
 /** The facts `info` reports, as plain data (the `--json` output). */
 export function dumpInfo(dump: Dump) {
@@ -24,7 +36,8 @@ export function dumpInfo(dump: Dump) {
   const bySource = new Map<string, { ranges: number; bytes: bigint }>();
   let total = 0n;
   for (const r of ranges) {
-    const key = (r.provenance.source.split(' ')[0] ?? r.provenance.source).replace(/\[\d+\]$/, '').replace(/#\d+$/, '');
+    const key = r.provenance.file ? `${r.provenance.file.path} (${checkedText(r.provenance.file)})`
+      : (r.provenance.source.split(' ')[0] ?? r.provenance.source).replace(/\[\d+\]$/, '').replace(/#\d+$/, '');
     const entry = bySource.get(key) ?? { ranges: 0, bytes: 0n };
     entry.ranges++;
     entry.bytes += r.end - r.start;
@@ -45,7 +58,10 @@ export function dumpInfo(dump: Dump) {
       exception: dump.machine.exception && { code: hex(dump.machine.exception.code), address: hex(dump.machine.exception.address) },
     },
     bugcheck: dump.fault?.kind === 'bugcheck' ? { code: hex(dump.fault.code), parameters: dump.fault.parameters.map(hex) } : undefined,
-    fault: site ? { summary: site.summary, kind: site.kind, pc: hex(site.pc), symbol: dump.symbols.format(site.pc), codePresent: dump.memory.read(site.pc, 1) !== undefined, threadId: site.threadId } : undefined,
+    fault: site ? {
+      summary: site.summary, kind: site.kind, pc: hex(site.pc), symbol: dump.symbols.format(site.pc), codePresent: dump.memory.read(site.pc, 1) !== undefined,
+      codeFrom: codeOrigin(dump, site.pc), threadId: site.threadId,
+    } : undefined,
     threads: dump.threads.map((t) => ({
       id: t.id,
       name: t.name,
@@ -58,6 +74,7 @@ export function dumpInfo(dump: Dump) {
     })),
     modules: dump.modules.map((m) => ({ name: m.name, base: hex(m.base), size: hex(m.size), path: m.path, debugId: m.debugId })),
     symbols: dump.symbols.size,
+    files: (dump.files ?? []).map((u) => ({ file: u.file, for: u.for, used: u.used, buildId: u.buildId, host: u.host, message: u.message })),
     memory: {
       bytes: Number(total),
       ranges: ranges.length,
@@ -80,7 +97,9 @@ function infoText(dump: Dump): string {
   if (info.bugcheck) out.push(`  bugcheck ${info.bugcheck.code.slice(2).toUpperCase()} (${info.bugcheck.parameters.map((p) => p.slice(2)).join(', ')})`);
   if (info.fault) {
     out.push(`  fault    ${info.fault.summary}`);
-    out.push(`           pc ${f(BigInt(info.fault.pc))} ${info.fault.symbol}; code bytes at the pc ${info.fault.codePresent ? 'present' : 'NOT in the dump'}`);
+    const from = info.fault.codeFrom;
+    const where = from.from === 'file' ? `present, from ${from.source}${from.buildId ? ` (build id ${from.buildId})` : ''}, not the dump` : from.from === 'dump' ? 'present' : 'NOT in the dump';
+    out.push(`           pc ${f(BigInt(info.fault.pc))} ${info.fault.symbol}; code bytes at the pc ${where}`);
   } else {
     out.push('  fault    none recorded');
   }
@@ -98,10 +117,13 @@ function infoText(dump: Dump): string {
       for (const line of registerLines(dump.arch, c.registers, c.unknown)) out.push(`      ${line}`);
     }
   }
-  const warnings = dump.notes.filter((n) => n.level === 'warning');
-  const skipped = dump.notes.length - warnings.length;
+  // One line per module file tried: used (and what shows it is the build) or not (and why).
+  for (const u of info.files) out.push(`  file     ${u.message}`);
+  const shown = new Set(info.files.map((u) => u.message));
+  const warnings = dump.notes.filter((n) => n.level === 'warning' && !shown.has(n.message));
+  const skipped = dump.notes.filter((n) => n.level === 'info' && !shown.has(n.message)).length;
   for (const w of warnings) out.push(`  warning  ${w.message}`);
-  if (skipped) out.push(`  notes    ${skipped} (${dump.notes.filter((n) => n.level === 'info').map((n) => n.message).slice(0, 3).join('; ')}${skipped > 3 ? '; …' : ''})`);
+  if (skipped) out.push(`  notes    ${skipped} (${dump.notes.filter((n) => n.level === 'info' && !shown.has(n.message)).map((n) => n.message).slice(0, 3).join('; ')}${skipped > 3 ? '; …' : ''})`);
   return `${out.join('\n')}\n`;
 }
 
@@ -112,7 +134,7 @@ export function addInfoCommand(program: Command, io: Io): void {
     .argument('<dump>', 'WinDbg transcript, minidump, ELF core or Windows kernel dump')
     .option('--json', 'print as JSON')
     .option('--binary <file>', 'ELF executable or library: symbols and the code the dump lacks (repeatable)', (v: string, all: string[]) => [...all, v], [])
-    .option('--sysroot <dir>', 'prefix for the file paths the dump names')
+    .option('--sysroot <dir>', "prefix for the file paths the dump names ('/' for this machine's own files, never used unasked)")
     .action(async (path: string, flags: { json?: boolean; binary: string[]; sysroot?: string }) => {
       const dump = await openDump(path, { binaries: flags.binary, sysroot: flags.sysroot });
       io.out(flags.json ? jsonText(dumpInfo(dump)) : infoText(dump));

@@ -77,7 +77,7 @@ export function addTraceCommand(program: Command, io: Io): void {
     .argument('[dump]', 'a dump to trace in (its memory, and a thread\'s registers); without it, --image files')
     .option('--thread <id>', 'start from this thread\'s recorded registers (default: the faulting thread)')
     .option('--binary <file>', 'executable or library to fill code a core leaves out (repeatable)', (v: string, all: string[]) => [...all, v], [])
-    .option('--sysroot <dir>', 'prefix for the file paths a core names')
+    .option('--sysroot <dir>', "prefix for the file paths a core names ('/' for this machine's own files, never used unasked)")
     .addOption(new Option('--arch <arch>', 'architecture').choices(ARCHES as unknown as string[]))
     .option('--image <file@addr>', 'raw memory image placed at an address (repeatable)', (v: string, all: string[]) => [...all, v], [])
     .option('--regs <list>', 'registers, e.g. eax=0x1,esp=0xf78aecac')

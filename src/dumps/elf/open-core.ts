@@ -19,7 +19,7 @@ import { basename } from 'node:path';
 import { normaliseRegions } from '../address-map.ts';
 import { FileSource } from '../binary/file-source.ts';
 import { DumpFormatError } from '../errors.ts';
-import type { Dump, DumpModule, DumpNote, DumpThread, Fault } from '../model.ts';
+import type { Dump, DumpModule, DumpNote, DumpThread, Fault, FileUse } from '../model.ts';
 import { compressionOf } from './compression.ts';
 import { PieceMemory, loadSegments } from './core-memory.ts';
 import { readCoreNotes, type CoreNotes } from './core-notes.ts';
@@ -49,7 +49,7 @@ export interface ElfCoreDetails {
   /** File-backed mappings: `NT_FILE`, or the executable's segments when the core has no `NT_FILE`. */
   mappings: FileMapping[];
   /** Each mapped path and the local file found for it, if any. */
-  files: { path: string; foundAt?: string; how?: FoundBy }[];
+  files: { path: string; foundAt?: string; how?: FoundBy; buildId?: string }[];
   /** Memory the core promises but neither it nor a found file holds. */
   missing: MissingRange[];
   /** Per thread (same order as `threads`): the register-set notes present. */
@@ -141,7 +141,9 @@ function readCore(file: FileSource, options: ElfCoreOptions, opened: FileSource[
   const pageSize = facts.process.files?.note.pageSize || auxv.find((a) => a.type === AT_PAGESZ)?.value || 0x1000n;
   if ((pageSize & (pageSize - 1n)) !== 0n) throw fail(`NT_FILE page size ${hex(pageSize)} is not a power of two`, facts.process.files?.ref.offset ?? 0n);
   const mappings = [...(facts.process.files?.note.mappings ?? [])];
-  const files = resolveMappedFiles(mappings, options, { coreMemory, entry, pageSize, notes });
+  const segmentRights = loads.map((l) => ({ start: l.vaddr, end: l.vaddr + l.memsz, write: (l.flags & PF_W) !== 0, execute: (l.flags & PF_X) !== 0 }));
+  const uses: FileUse[] = [];
+  const files = resolveMappedFiles(mappings, options, { coreMemory, entry, pageSize, segments: segmentRights, notes, uses });
   for (const f of files.values()) opened.push(f.file);
   const filled = fillGaps(gaps, mappings, files, pageSize);
   const memory = new PieceMemory([...pieces, ...filled.pieces]);
@@ -168,6 +170,7 @@ function readCore(file: FileSource, options: ElfCoreOptions, opened: FileSource[
       complete: true,
     },
     notes,
+    files: uses,
     elf: {
       bits: header.bits,
       abi: layout.abi,
@@ -178,7 +181,7 @@ function readCore(file: FileSource, options: ElfCoreOptions, opened: FileSource[
       mappings,
       files: [...new Set(mappings.map((m) => m.path))].map((p) => {
         const found = files.get(p);
-        return found ? { path: p, foundAt: found.foundAt, how: found.how } : { path: p };
+        return found ? { path: p, foundAt: found.foundAt, how: found.how, buildId: found.origin?.buildId } : { path: p };
       }),
       missing: filled.missing,
       regsets: facts.threads.map((t) => t.regsets),
@@ -250,7 +253,7 @@ function reportMissing(missing: MissingRange[], notes: DumpNote[]): void {
     const shown = ranges.slice(0, 8).map((r) => `${hex(r.start)}-${hex(r.end)}`).join(', ') + (ranges.length > 8 ? `, and ${ranges.length - 8} more` : '');
     const first = ranges[0]!;
     const what = key === '' ? 'memory no mapped file backs'
-      : first.reason === 'file-not-found' ? `${first.path} was not found (give it with binaries or sysroot)`
+      : first.reason === 'file-not-found' ? `${first.path} was not found or not the same build (give it with --binary or --sysroot; --sysroot / uses this machine's own files)`
       : `${first.path} ends before its mapping`;
     notes.push({ level: 'warning', message: `${sizeText(total)} the core leaves out stayed missing, ${what}: ${shown}` });
   }
