@@ -112,6 +112,8 @@ export function eventFields(event: TraceEvent, u64Field: (value: bigint) => unkn
     case 'fault': return { kind: 'fault', index: event.index, address: u64Field(event.address), access: event.access, pc: u64Field(event.pc), reason: event.reason };
     case 'stop': return { kind: 'stop', index: event.index, reason: event.reason, pc: u64Field(event.pc) };
     case 'injected': return { kind: 'injected', index: event.index, description: event.description };
+    case 'sync': return { kind: 'sync', index: event.index, pc: u64Field(event.pc), name: event.name };
+    case 'signal': return { kind: 'signal', index: event.index, pc: u64Field(event.pc), signal: event.signal, name: event.name };
   }
 }
 
@@ -267,6 +269,8 @@ function decodeEvent(fields: Fields): TraceEvent | undefined {
     }
     case 'stop': return { kind: 'stop', index, reason: optionalString(fields, 'reason') ?? '', pc };
     case 'injected': return { kind: 'injected', index, description: optionalString(fields, 'description') ?? '' };
+    case 'sync': return { kind: 'sync', index, pc, name: optionalString(fields, 'name') ?? '' };
+    case 'signal': return { kind: 'signal', index, pc, signal: typeof fields.signal === 'number' ? fields.signal : 0, name: optionalString(fields, 'name') ?? '' };
     default: return undefined;
   }
 }

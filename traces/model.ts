@@ -34,7 +34,11 @@ export type TraceEvent =
   | { kind: 'trap'; index: number; vector: number; pc: bigint; /** As an engineer says it: `int 3`, `brk`, `syscall`. */ name?: string }
   | { kind: 'fault'; index: number; address: bigint; access: 'read' | 'write' | 'fetch'; pc: bigint; reason: string }
   | { kind: 'stop'; index: number; reason: string; pc: bigint }
-  | { kind: 'injected'; index: number; description: string };
+  | { kind: 'injected'; index: number; description: string }
+  /** A recorded run's sync point: an instruction whose result the CPU or the kernel chose (`syscall`, `rdtsc`, `cpuid`, `rdrand`); its register changes are that result. */
+  | { kind: 'sync'; index: number; pc: bigint; name: string }
+  /** A signal stopped a recorded program at pc (a fault there, or one sent to it); `index` is the last instruction before it. */
+  | { kind: 'signal'; index: number; pc: bigint; signal: number; name: string };
 
 /**
  * A run of consecutive instructions in columnar form. `index` fields are

@@ -1,0 +1,117 @@
+/**
+ * `faultline record` then `faultline diff` end to end on a small gcc-built
+ * x86-64 program: the recording is checked against an independent trace of
+ * the same program, gdb's `stepi` loop (test/record/gdb-steps.py writes it
+ * as JSON Lines without faultline's code), instruction by instruction and
+ * register by register; a copy of gdb's trace edited in one register is
+ * caught at that instruction.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../cli/run-cli.ts';
+import { lacks } from '../helpers/system.ts';
+import { readTrace, instructionsOf } from '../../traces/reader.ts';
+
+const native = process.platform === 'linux' && process.arch === 'x64';
+const STEPS = 1500;
+
+// A loop, a write(2), rdtsc and cpuid: sync points whose results only the CPU and kernel know.
+const PROGRAM = String.raw`
+#include <unistd.h>
+#include <cpuid.h>
+#include <x86intrin.h>
+static volatile unsigned long sink;
+int main(void) {
+  unsigned long s = 0;
+  for (int i = 0; i < 200; i++) s += (unsigned long)i * i ^ (s >> 3);
+  unsigned a, b, c, d;
+  __cpuid(0, a, b, c, d);
+  sink = s + __rdtsc() + a;
+  write(1, "recorded\n", 9);
+  return 3;
+}
+`;
+
+describe.skipIf(!native || lacks('gcc', 'gdb'))('record and diff against gdb stepi', () => {
+  let dir: string;
+  let program: string;
+  let gdbTrace: string;
+  let recorded: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'faultline-record-test-'));
+    writeFileSync(join(dir, 'program.c'), PROGRAM);
+    program = join(dir, 'program');
+    execFileSync('gcc', ['-O1', '-static', '-o', program, join(dir, 'program.c')]);
+    gdbTrace = join(dir, 'gdb.jsonl');
+    execFileSync('gdb', ['-batch', '-nx', '-ex', `py STEPS=${STEPS}; OUT=${JSON.stringify(gdbTrace)}`, '-x', join(import.meta.dirname, 'gdb-steps.py'), '--args', program], { stdio: 'pipe' });
+    recorded = join(dir, 'budget.fltrace');
+  }, 120_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('records the first instructions exactly as gdb steps them', async () => {
+    const record = await runCli('record', '--out', recorded, '--max-instructions', String(STEPS), '--', program);
+    expect(record.code, record.err).toBe(0);
+    expect(record.err).toContain(`instruction budget of ${STEPS} reached`);
+    const diff = await runCli('diff', recorded, gdbTrace);
+    expect(diff.err).toBe('');
+    expect(diff.out).toContain(`no divergence in ${STEPS} instructions`);
+    expect(diff.out).toMatch(/registers compared: .*efl.*rax.*rsp/);
+    expect(diff.code).toBe(0);
+  }, 120_000);
+
+  it('catches a register edited in the other trace at that instruction', async () => {
+    const lines = readFileSync(gdbTrace, 'utf8').trim().split('\n');
+    // The 1000th instruction or the first after it that changes rax, rcx or rdx.
+    const at = lines.findIndex((line, i) => i > 1000 && /"(rax|rcx|rdx)"/.test(line));
+    const insn = JSON.parse(lines[at]!) as { index: number; registers: Record<string, string> };
+    const name = ['rax', 'rcx', 'rdx'].find((r) => insn.registers[r] !== undefined)!;
+    insn.registers[name] = `0x${(BigInt(insn.registers[name]!) ^ 0x10n).toString(16)}`;
+    lines[at] = JSON.stringify(insn);
+    const edited = join(dir, 'edited.jsonl');
+    writeFileSync(edited, `${lines.join('\n')}\n`);
+    const diff = await runCli('diff', recorded, edited, '--context', '3');
+    expect(diff.code).toBe(1);
+    expect(diff.out).toContain(`first divergence at instruction ${insn.index} of A, ${insn.index} of B (after ${insn.index} matching): ${name}`);
+    expect(diff.out).toMatch(new RegExp(`${name}\\s+A=[0-9a-f]{16}\\s+B=[0-9a-f]{16}\\s+\\(xor 0x10\\)`));
+    const json = JSON.parse((await runCli('diff', recorded, edited, '--json')).out) as { divergence: { kind: string; indexA: number; registers: Array<{ name: string }> } };
+    expect(json.divergence).toMatchObject({ kind: 'register', indexA: insn.index, registers: [{ name }] });
+  }, 60_000);
+
+  it('compares with its own Tenet export on the general registers', async () => {
+    const tenet = await runCli('show', recorded, '--format', 'tenet');
+    const path = join(dir, 'recorded.tenet.log');
+    writeFileSync(path, tenet.out);
+    const diff = await runCli('diff', recorded, path);
+    expect(diff.out).toContain(`no divergence in ${STEPS} instructions (registers compared: r10 r11 r12 r13 r14 r15 r8 r9 rax rbp rbx rcx rdi rdx rsi rsp)`);
+  }, 60_000);
+
+  it('records a whole run: sync points, and the exit the kernel reports', async () => {
+    const whole = join(dir, 'whole.fltrace');
+    const record = await runCli('record', '--out', whole, '--', program);
+    expect(record.code, record.err).toBe(0);
+    expect(record.err).toMatch(/exited with status 3; \d+ instructions recorded/);
+    const trace = readTrace(whole);
+    const names = trace.events.filter((e) => e.kind === 'sync').map((e) => (e as { name: string }).name);
+    expect(names).toEqual(expect.arrayContaining(['syscall', 'rdtsc', 'cpuid']));
+    const insns = [...instructionsOf(trace.header!, trace.batches, trace.events)];
+    // The write(2) of 9 bytes: a syscall after which rax holds 9.
+    const write = insns.find((i) => i.bytes?.[0] === 0x0f && i.bytes[1] === 0x05 && i.changed.some(([r, v]) => r === 'rax' && v === 9n));
+    expect(write).toBeDefined();
+    expect(trace.stopReason).toBe('exited with status 3');
+  }, 120_000);
+
+  it('refuses bad input with one line and exit 2', async () => {
+    const missing = await runCli('record', '--out', join(dir, 'x.fltrace'), '--', join(dir, 'no-such-program'));
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/^faultline: record: cannot run .*no-such-program: No such file or directory\n$/);
+    const junk = join(dir, 'junk.txt');
+    writeFileSync(junk, 'hello\n');
+    const diff = await runCli('diff', recorded, junk);
+    expect(diff.code).toBe(2);
+    expect(diff.err).toMatch(/^faultline: .*junk.txt: not a trace faultline reads/);
+  }, 60_000);
+});
