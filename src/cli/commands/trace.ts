@@ -18,7 +18,7 @@ import { describeRunResult, type RunResult } from '../../../emu/run-result.ts';
 import { formatAddress } from '../../format.ts';
 import { openDump } from '../../dumps/open.ts';
 import { findFaultSite } from '../../analysis/fault-site.ts';
-import type { Dump } from '../../dumps/model.ts';
+import type { Dump, VectorState } from '../../dumps/model.ts';
 import { TRACE_FORMATS, traceLines, writeLines, writeTraceFileWith, type TraceFormat } from '../render.ts';
 import type { Io } from '../main.ts';
 import { basename } from 'node:path';
@@ -95,7 +95,7 @@ export function addTraceCommand(program: Command, io: Io): void {
 }
 
 /** The dump to trace in: a dump file and one of its threads, or raw images and the registers given. */
-async function traceSource(dumpPath: string | undefined, options: TraceOptions): Promise<{ dump: Dump; registers: RegisterValues; images?: RawImage[] }> {
+async function traceSource(dumpPath: string | undefined, options: TraceOptions): Promise<{ dump: Dump; registers: RegisterValues; vector?: VectorState; images?: RawImage[] }> {
   if (dumpPath !== undefined) {
     if (options.image.length) throw new InputError('trace takes a dump or --image files, not both');
     const dump = await openDump(dumpPath, { binaries: options.binary, sysroot: options.sysroot });
@@ -106,7 +106,8 @@ async function traceSource(dumpPath: string | undefined, options: TraceOptions):
     if (!thread) throw new InputError(options.thread === undefined ? `${dumpPath} holds no thread` : `${dumpPath} has no thread ${options.thread} (threads: ${dump.threads.map((t) => t.id).join(', ')})`);
     const state = options.state ? readStateFile(options.state, dump.arch) : undefined;
     const registers = { ...thread.contexts[0]?.registers, ...state?.registers, ...(options.regs ? parseRegisterList(dump.arch, options.regs) : {}) };
-    return { dump, registers };
+    const vector = thread.contexts[0]?.vector;
+    return { dump, registers, ...(vector ? { vector } : {}) };
   }
   if (options.image.length === 0) throw new InputError('trace needs a dump or at least one --image FILE@ADDR');
   if (options.thread !== undefined) throw new InputError('--thread needs a dump');
@@ -121,11 +122,12 @@ async function traceSource(dumpPath: string | undefined, options: TraceOptions):
 async function runTrace(dumpPath: string | undefined, options: TraceOptions, io: Io): Promise<void> {
   if (options.until === undefined && options.count === undefined) throw new InputError('trace needs --until ADDR or --count N');
   if (options.format === 'drcov' && !options.out) throw new InputError('--format drcov writes a binary file: give --out FILE');
-  const { dump, registers, images } = await traceSource(dumpPath, options);
+  const { dump, registers, vector, images } = await traceSource(dumpPath, options);
   const arch = dump.arch;
   const runOptions = {
     dump,
     registers,
+    vector,
     from: parseAddress(options.from, '--from'),
     until: options.until === undefined ? undefined : parseAddress(options.until, '--until'),
     count: options.count === undefined ? undefined : parseCount(options.count, '--count'),

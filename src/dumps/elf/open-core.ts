@@ -202,6 +202,7 @@ function toThreads(facts: CoreNotes): DumpThread[] {
       kind: 'thread',
       label: `NT_PRSTATUS #${i} (LWP ${thread.status.pid})`,
       registers: thread.status.registers,
+      ...(thread.vector ? { vector: thread.vector } : {}),
       provenance: { source: thread.prstatus.type, offset: thread.prstatus.offset },
     }],
   }));
