@@ -40,8 +40,9 @@ describe.skipIf(!native || lacks('gcc', 'gdb'))('record and diff against gdb ste
   let program: string;
   let gdbTrace: string;
   let recorded: string;
+  let record: { code: number; out: string; err: string };
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'faultline-record-test-'));
     writeFileSync(join(dir, 'program.c'), PROGRAM);
     program = join(dir, 'program');
@@ -49,11 +50,11 @@ describe.skipIf(!native || lacks('gcc', 'gdb'))('record and diff against gdb ste
     gdbTrace = join(dir, 'gdb.jsonl');
     execFileSync('gdb', ['-batch', '-nx', '-ex', `py STEPS=${STEPS}; OUT=${JSON.stringify(gdbTrace)}`, '-x', join(import.meta.dirname, 'gdb-steps.py'), '--args', program], { stdio: 'pipe' });
     recorded = join(dir, 'budget.fltrace');
+    record = await runCli('record', '--out', recorded, '--max-instructions', String(STEPS), '--', program);
   }, 120_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('records the first instructions exactly as gdb steps them', async () => {
-    const record = await runCli('record', '--out', recorded, '--max-instructions', String(STEPS), '--', program);
     expect(record.code, record.err).toBe(0);
     expect(record.err).toContain(`instruction budget of ${STEPS} reached`);
     const diff = await runCli('diff', recorded, gdbTrace);
@@ -79,6 +80,30 @@ describe.skipIf(!native || lacks('gcc', 'gdb'))('record and diff against gdb ste
     expect(diff.out).toMatch(new RegExp(`${name}\\s+A=[0-9a-f]{16}\\s+B=[0-9a-f]{16}\\s+\\(xor 0x10\\)`));
     const json = JSON.parse((await runCli('diff', recorded, edited, '--json')).out) as { divergence: { kind: string; indexA: number; registers: Array<{ name: string }> } };
     expect(json.divergence).toMatchObject({ kind: 'register', indexA: insn.index, registers: [{ name }] });
+  }, 60_000);
+
+  it('aligns by pc a trace that starts later in the run', async () => {
+    const [headerLine, ...rest] = readFileSync(gdbTrace, 'utf8').trim().split('\n');
+    const header = JSON.parse(headerLine!) as { startRegisters: Record<string, string> };
+    const insns = rest.map((l) => JSON.parse(l) as { index: number; pc: string; registers?: Record<string, string> });
+    // The first instruction from 500 on whose pc the run has not executed before: where alignment must land.
+    const seen = new Set<string>();
+    let k = 0;
+    for (; k < insns.length; k++) {
+      if (k >= 500 && !seen.has(insns[k]!.pc)) break;
+      seen.add(insns[k]!.pc);
+    }
+    const state = { ...header.startRegisters };
+    for (const insn of insns.slice(0, k)) Object.assign(state, insn.registers ?? {});
+    state.rip = insns[k]!.pc;
+    const later = join(dir, 'later.jsonl');
+    writeFileSync(later, [JSON.stringify({ ...header, startRegisters: state }), ...insns.slice(k).map((i) => JSON.stringify(i))].join('\n') + '\n');
+    const byIndex = await runCli('diff', recorded, later);
+    expect(byIndex.code).toBe(1);
+    const byPc = await runCli('diff', recorded, later, '--align', 'pc');
+    expect(byPc.out).toContain(`aligned by pc: instruction ${k} of A with instruction 0 of B`);
+    expect(byPc.out).toContain(`no divergence in ${STEPS - k} instructions`);
+    expect(byPc.code).toBe(0);
   }, 60_000);
 
   it('compares with its own Tenet export on the general registers', async () => {
