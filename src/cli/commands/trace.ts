@@ -25,6 +25,8 @@ import { basename } from 'node:path';
 import { BlockCollector, coverageModules, drcovFile } from '../../../traces/export/drcov.ts';
 import { writeWhole } from '../../report/write.ts';
 import { progressBar } from '../progress.ts';
+import { createDisassembler } from '../../disasm/disassembler.ts';
+import { unemulatedInstruction } from '../../analysis/unemulated.ts';
 import type { TraceBatch } from '../../../traces/model.ts';
 
 const ARCHES = ['x86', 'x64', 'arm64'] as const;
@@ -94,6 +96,9 @@ export function addTraceCommand(program: Command, io: Io): void {
     });
 }
 
+/** What `trace` runs: traceRun's options with the budgets always set. */
+type TraceRunBounds = Parameters<typeof traceRun>[0] & { maxInstructions: number; timeoutMs: number };
+
 /** The dump to trace in: a dump file and one of its threads, or raw images and the registers given. */
 async function traceSource(dumpPath: string | undefined, options: TraceOptions): Promise<{ dump: Dump; registers: RegisterValues; vector?: VectorState; images?: RawImage[] }> {
   if (dumpPath !== undefined) {
@@ -124,7 +129,7 @@ async function runTrace(dumpPath: string | undefined, options: TraceOptions, io:
   if (options.format === 'drcov' && !options.out) throw new InputError('--format drcov writes a binary file: give --out FILE');
   const { dump, registers, vector, images } = await traceSource(dumpPath, options);
   const arch = dump.arch;
-  const runOptions = {
+  const runOptions: TraceRunBounds = {
     dump,
     registers,
     vector,
@@ -134,7 +139,28 @@ async function runTrace(dumpPath: string | undefined, options: TraceOptions, io:
     maxInstructions: parseCount(options.maxInstructions, '--max-instructions'),
     timeoutMs: parseSeconds(options.timeout, '--timeout'),
   };
-  const describe = (result: RunResult) => describeRunResult(result, (v) => formatAddress(arch, v));
+  const disasm = arch === 'arm64' ? undefined : await createDisassembler(arch);
+  const describe = (result: RunResult) => {
+    const line = describeRunResult(result, (v) => formatAddress(arch, v));
+    if (!disasm || result.kind !== 'trapped' || result.vector !== 6) return line;
+    // An instruction a CPU runs but Unicorn does not (glibc's XSAVEC, AVX2, AVX-512 paths) is named as such.
+    let bytes: Uint8Array | undefined;
+    for (let n = 15; n > 0 && !bytes; n--) bytes = dump.memory.read(result.pc, n);
+    const unemulated = bytes && unemulatedInstruction(disasm, bytes, result.pc);
+    return unemulated ? `${line}: ${unemulated.text}` : line;
+  };
+  try {
+    await traceWith(options, io, dump, images, runOptions, describe);
+  } finally {
+    disasm?.close();
+  }
+}
+
+async function traceWith(
+  options: TraceOptions, io: Io, dump: Dump, images: RawImage[] | undefined,
+  runOptions: TraceRunBounds, describe: (result: RunResult) => string,
+): Promise<void> {
+  const arch = dump.arch;
   // Progress on a terminal: instructions so far against the count (or the budget), and the time left.
   const bar = progressBar('tracing', { json: options.format === 'jsonl' });
   const started = performance.now();
