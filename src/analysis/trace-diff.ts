@@ -5,8 +5,9 @@
  * its start and its changes, and after every instruction the registers
  * either trace changed are compared, as are the memory accesses when both
  * traces have them. Only registers both traces know are compared; flags an
- * instruction leaves architecturally undefined are ignored (and taken from
- * A afterwards, so one undefined flag is not reported later).
+ * instruction leaves architecturally undefined are ignored until an
+ * instruction sets them again (and taken from A, so one undefined flag is
+ * not reported later).
  *
  * Aligned by index (instruction i of A against instruction i of B), or by pc:
  * the trace that starts later is met where the other first reaches its start
@@ -21,10 +22,12 @@
 import type { Arch } from '../../emu/registers.ts';
 import type { MemoryAccess, TraceInstruction } from '../../traces/model.ts';
 import { PC_NAMES, type AnyTrace } from '../../traces/import/open.ts';
-import { undefinedFlags } from './undefined-flags.ts';
+import { definedFlags, undefinedFlags } from './undefined-flags.ts';
 import { InputError } from '../errors.ts';
 
 export type DiffAlign = 'index' | 'pc';
+
+const SELECTORS = new Set(['cs', 'ss', 'ds', 'es', 'fs', 'gs']);
 
 export interface DiffOptions {
   align: DiffAlign;
@@ -69,6 +72,8 @@ export interface DiffResult {
   /** Instructions left in each trace after the last compared pair (one trace ended first). */
   remainingA: number;
   remainingB: number;
+  /** Instructions after which the traces' flags differed only in flags left architecturally undefined. */
+  ignoredFlags: number;
   /** Registers compared (known to both traces). */
   commonRegisters: string[];
   divergence?: Divergence;
@@ -150,9 +155,12 @@ export function diffTraces(a: AnyTrace, b: AnyTrace, options: DiffOptions): Diff
   const known = (name: string) => stateA.has(name) && stateB.has(name);
   const commonRegisters = new Set<string>([...stateA.keys()].filter((name) => stateB.has(name) && name !== pcName));
   let compared = 0;
-  const startDifferences = [...commonRegisters].filter((name) => stateA.get(name) !== stateB.get(name)).map((name) => ({ name, a: stateA.get(name)!, b: stateB.get(name)! }));
+  let looseFlags = 0n;
+  let ignoredFlags = 0;
+  // Segment selectors are left out at the start: an emulator started from a dump does not load them (src/analysis/machine.ts).
+  const startDifferences = [...commonRegisters].filter((name) => !SELECTORS.has(name) && stateA.get(name) !== stateB.get(name)).map((name) => ({ name, a: stateA.get(name)!, b: stateB.get(name)! }));
   const result = (divergence?: Divergence): DiffResult => ({
-    arch, compared, offsetA, offsetB,
+    arch, compared, offsetA, offsetB, ignoredFlags,
     remainingA: divergence ? 0 : (nextA.done ? 0 : 1 + count(itA)),
     remainingB: divergence ? 0 : (nextB.done ? 0 : 1 + count(itB)),
     commonRegisters: [...commonRegisters].sort(), ...(divergence ? { divergence } : {}),
@@ -177,7 +185,9 @@ export function diffTraces(a: AnyTrace, b: AnyTrace, options: DiffOptions): Diff
     names.delete(pcName);
     const bytes = insnA.bytes ?? insnB.bytes;
     const mnemonic = bytes && options.mnemonic ? options.mnemonic(bytes, insnA.pc) : undefined;
-    const undefinedBits = mnemonic ? undefinedFlags(arch, mnemonic) : 0n;
+    // Flags this instruction leaves undefined, and those earlier ones left undefined that nothing has set since.
+    const undefinedBits = (mnemonic ? undefinedFlags(arch, mnemonic) : 0n) | looseFlags;
+    looseFlags = mnemonic ? (looseFlags & ~definedFlags(arch, mnemonic)) | undefinedFlags(arch, mnemonic) : looseFlags;
     const differences: RegisterDifference[] = [];
     for (const name of names) {
       if (!known(name)) continue;
@@ -185,7 +195,9 @@ export function diffTraces(a: AnyTrace, b: AnyTrace, options: DiffOptions): Diff
       const va = stateA.get(name)!;
       let vb = stateB.get(name)!;
       if (name === 'efl' && undefinedBits) {
-        vb = (vb & ~undefinedBits) | (va & undefinedBits);
+        const masked = (vb & ~undefinedBits) | (va & undefinedBits);
+        if (masked !== vb && masked === va) ignoredFlags++;
+        vb = masked;
         stateB.set(name, vb);
       }
       if (va !== vb) differences.push({ name, a: va, b: vb });

@@ -36,3 +36,23 @@ const TABLE: Record<string, bigint> = {
 export function undefinedFlags(arch: Arch, mnemonic: string): bigint {
   return arch === 'arm64' ? 0n : TABLE[mnemonic] ?? 0n;
 }
+
+const ALL = CF | PF | AF | ZF | SF | OF;
+const DEFINES: Record<string, bigint> = {
+  add: ALL, adc: ALL, sub: ALL, sbb: ALL, cmp: ALL, neg: ALL, xadd: ALL, cmpxchg: ALL,
+  inc: PF | AF | ZF | SF | OF, dec: PF | AF | ZF | SF | OF,
+  and: CF | PF | ZF | SF | OF, or: CF | PF | ZF | SF | OF, xor: CF | PF | ZF | SF | OF, test: CF | PF | ZF | SF | OF,
+  popfq: ALL, popfd: ALL, popf: ALL, sahf: CF | PF | AF | ZF | SF,
+  comisd: ALL, comiss: ALL, ucomisd: ALL, ucomiss: ALL, popcnt: ALL, ptest: ALL,
+};
+
+/**
+ * The flag bits `mnemonic` always sets from its result (so any value they
+ * held before, defined or not, no longer matters). Instructions not listed
+ * count as defining none: a flag left undefined stays ignored until one of
+ * these sets it (`imul` then `rol`: rol leaves PF alone, so PF stays
+ * undefined after it).
+ */
+export function definedFlags(arch: Arch, mnemonic: string): bigint {
+  return arch === 'arm64' ? 0n : DEFINES[mnemonic] ?? 0n;
+}

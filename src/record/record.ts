@@ -158,6 +158,8 @@ class BatchBuilder {
 /** Maps `USER_REGS` indices to the trace's register indices (-1: not in the trace). */
 const TO_TRACE = USER_REGS.map((name) => RECORDED_REGISTERS.indexOf(name as RegisterName));
 const RIP = USER_REGS.indexOf('rip');
+const R11 = RECORDED_REGISTERS.indexOf('r11');
+const TRAP_FLAG = 0x100n;
 
 function traceChanges(changes: RegisterChanges): Array<[number, bigint]> {
   const out: Array<[number, bigint]> = [];
@@ -201,7 +203,10 @@ function convert(raw: string, writer: TraceWriter, disasm: Disassembler, source:
         case 'instruction': {
           const known = code.get(record.pc);
           if (known?.sync) batches.addEvent({ kind: 'sync', index: batches.next, pc: record.pc, name: known.sync });
-          batches.add(record.pc, known?.size ?? 0, traceChanges(record.changes));
+          const changed = traceChanges(record.changes);
+          // `syscall` saves rflags in r11, and under single-step that includes the trap flag the stepping set: recorded as without it.
+          if (known?.sync === 'syscall') for (const entry of changed) if (entry[0] === R11) entry[1] &= ~TRAP_FLAG;
+          batches.add(record.pc, known?.size ?? 0, changed);
           const k = record.changes.index.indexOf(RIP);
           pc = k >= 0 ? record.changes.value[k]! : pc;
           if (batches.next % BATCH === 0) onProgress?.(batches.next);

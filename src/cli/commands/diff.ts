@@ -41,6 +41,7 @@ function textLines(a: AnyTrace, b: AnyTrace, result: DiffResult, disasm: Disasse
   if (!d) {
     const tail = result.remainingA ? `; A has ${result.remainingA} more instructions` : result.remainingB ? `; B has ${result.remainingB} more instructions` : '';
     lines.push(`no divergence in ${result.compared} instructions (registers compared: ${result.commonRegisters.join(' ') || 'none'})${tail}`);
+    if (result.ignoredFlags) lines.push(`flags differed only where left architecturally undefined after ${result.ignoredFlags} instructions (not counted)`);
     return lines;
   }
   const what = d.kind === 'start' ? 'registers before the first instruction'
@@ -68,7 +69,7 @@ function jsonResult(a: AnyTrace, b: AnyTrace, result: DiffResult) {
   const insn = (i: { index: number; pc: bigint; bytes?: Uint8Array }) => ({ index: i.index, pc: hex(i.pc), bytes: i.bytes && Buffer.from(i.bytes).toString('hex') });
   return {
     a: { path: a.path, format: a.format }, b: { path: b.path, format: b.format }, arch: result.arch,
-    compared: result.compared, offsetA: result.offsetA, offsetB: result.offsetB, remainingA: result.remainingA, remainingB: result.remainingB,
+    compared: result.compared, ignoredFlags: result.ignoredFlags, offsetA: result.offsetA, offsetB: result.offsetB, remainingA: result.remainingA, remainingB: result.remainingB,
     commonRegisters: result.commonRegisters,
     divergence: d && {
       kind: d.kind, indexA: d.indexA, indexB: d.indexB, instruction: d.instruction && insn(d.instruction), pcB: d.pcB === undefined ? undefined : hex(d.pcB),
