@@ -12,6 +12,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { describeError, ExitStatus } from './errors.ts';
 import { addDiffCommand } from './commands/diff.ts';
+import { addDecodeCheckCommand } from './commands/decode-check.ts';
 import { addTraceCommand } from './commands/trace.ts';
 import { addShowCommand } from './commands/show.ts';
 import { addExplainCommands } from './commands/explain.ts';
@@ -46,6 +47,7 @@ export function buildProgram(io: Io = processIo): Command {
   addShowCommand(program, io);
   addRecordCommand(program, io);
   addDiffCommand(program, io);
+  addDecodeCheckCommand(program, io);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: io.out, writeErr: () => {} });
   return program;
 }

@@ -106,6 +106,26 @@ describe.skipIf(!native || lacks('gcc', 'gdb'))('record and diff against gdb ste
     expect(byPc.code).toBe(0);
   }, 60_000);
 
+  it('decode-check: Capstone agrees with the CPU on every length; a plug-in one byte short is caught at its first execution', async () => {
+    const capstone = JSON.parse((await runCli('decode-check', recorded, '--json')).out) as Array<{ checked: number; groups: Array<{ kind: string }> }>;
+    expect(capstone[0]!.checked).toBe(STEPS);
+    expect(capstone[0]!.groups.filter((g) => g.kind === 'length' || g.kind === 'target')).toEqual([]);
+    const plugin = join(import.meta.dirname, 'wrong-length-decoder.mjs');
+    // The first `mov r64,r64` (48 89 /r, register form) the program executed, from the recording's own bytes.
+    const trace = readTrace(recorded);
+    const insns = [...instructionsOf(trace.header!, trace.batches, trace.events)];
+    const first = insns.find((i, k) => i.bytes?.[0] === 0x48 && i.bytes[1] === 0x89 && i.bytes[2]! >= 0xc0 && k + 1 < insns.length)!;
+    const result = await runCli('decode-check', recorded, '--decoder', plugin);
+    expect(result.code).toBe(1);
+    const bytes = Buffer.from(first.bytes!).toString('hex');
+    expect(result.out).toContain(`length ${bytes.slice(2)}: `);
+    expect(result.out).toContain(`first at instruction ${first.index}: length 2, but the CPU went on at 0x${(first.pc + 3n).toString(16)} (3 bytes on)`);
+    expect(result.out).toContain(`reproducer: bytes ${bytes} mode x86-64 address ${first.pc.toString(16).padStart(16, '0').replace(/^(.{8})/, '$1\`')}`);
+    const bad = await runCli('decode-check', recorded, '--decoder', join(dir, 'missing.mjs'));
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/^faultline: Cannot load decoder .*missing\.mjs: no such file\n$/);
+  }, 60_000);
+
   it('compares with its own Tenet export on the general registers', async () => {
     const tenet = await runCli('show', recorded, '--format', 'tenet');
     const path = join(dir, 'recorded.tenet.log');
