@@ -37,8 +37,11 @@ export type TraceEvent =
   | { kind: 'injected'; index: number; description: string }
   /** A recorded run's sync point: an instruction whose result the CPU or the kernel chose (`syscall`, `rdtsc`, `cpuid`, `rdrand`); its register changes are that result. */
   | { kind: 'sync'; index: number; pc: bigint; name: string }
-  /** A signal stopped a recorded program at pc (a fault there, or one sent to it); `index` is the last instruction before it. */
-  | { kind: 'signal'; index: number; pc: bigint; signal: number; name: string };
+  /**
+   * A signal stopped a recorded program at pc (a fault there, or one sent to it), or was delivered to its handler;
+   * `index` is the last instruction before it; `registers` what the kernel changed without an instruction (entering the handler).
+   */
+  | { kind: 'signal'; index: number; pc: bigint; signal: number; name: string; registers?: Array<[RegisterName, bigint]> };
 
 /**
  * A run of consecutive instructions in columnar form. `index` fields are

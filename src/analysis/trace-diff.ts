@@ -98,8 +98,15 @@ class Ring {
   }
 }
 
+/** The registers `insn` changed, then those the kernel set after it without an instruction (entering a signal handler). */
+function changesOf(insn: TraceInstruction): Array<[string, bigint]> {
+  const out: Array<[string, bigint]> = [...insn.changed];
+  for (const event of insn.events) if (event.kind === 'signal' && event.registers) out.push(...event.registers);
+  return out;
+}
+
 function apply(state: Map<string, bigint>, insn: TraceInstruction, pcName: string): void {
-  for (const [name, value] of insn.changed) state.set(name, value);
+  for (const [name, value] of changesOf(insn)) state.set(name, value);
   state.set(pcName, insn.pc);
 }
 
@@ -180,8 +187,8 @@ export function diffTraces(a: AnyTrace, b: AnyTrace, options: DiffOptions): Diff
     apply(stateA, insnA, pcName);
     apply(stateB, insnB, pcName);
     const names = new Set<string>();
-    for (const [name] of insnA.changed) names.add(name);
-    for (const [name] of insnB.changed) names.add(name);
+    for (const [name] of changesOf(insnA)) names.add(name);
+    for (const [name] of changesOf(insnB)) names.add(name);
     names.delete(pcName);
     const bytes = insnA.bytes ?? insnB.bytes;
     const mnemonic = bytes && options.mnemonic ? options.mnemonic(bytes, insnA.pc) : undefined;

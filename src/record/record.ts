@@ -14,7 +14,7 @@
  * ```
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants } from 'node:os';
@@ -23,7 +23,7 @@ import { createDisassembler, type Disassembler } from '../disasm/disassembler.ts
 import { writeTraceFileWith, type TraceWriter } from '../../traces/writer.ts';
 import type { TraceBatch, TraceEvent, TraceHeader } from '../../traces/model.ts';
 import type { RegisterName } from '../../emu/registers.ts';
-import { buildStepper, STEPPER_PATH } from './stepper-build.ts';
+import { buildStepper, STEPPER_PATH, STEPPER_SOURCE } from './stepper-build.ts';
 import { StepFile, USER_REGS, type RegisterChanges } from './step-file.ts';
 
 /** The trace's register order: x86-64's general registers, flags, segments and bases (the pc has its own column). */
@@ -65,9 +65,9 @@ function signalName(signal: number): string {
   return entry ? entry[0] : `signal ${signal}`;
 }
 
-/** Finds or builds the helper. */
+/** Finds or builds the helper (again when its source is newer: a helper from an older checkout may write another layout). */
 function stepperPath(): string {
-  if (existsSync(STEPPER_PATH)) return STEPPER_PATH;
+  if (existsSync(STEPPER_PATH) && statSync(STEPPER_PATH).mtimeMs >= statSync(STEPPER_SOURCE).mtimeMs) return STEPPER_PATH;
   const lines: string[] = [];
   if (!buildStepper((line) => lines.push(line))) throw new InputError(lines.join('; '));
   return STEPPER_PATH;
@@ -214,7 +214,11 @@ function convert(raw: string, writer: TraceWriter, disasm: Disassembler, source:
         }
         case 'signal': {
           signal = signalName(record.signal);
-          batches.addEvent({ kind: 'signal', index: Math.max(batches.next - 1, 0), pc: record.pc, signal: record.signal, name: signal });
+          const registers = traceChanges(record.changes).map(([index, value]) => [RECORDED_REGISTERS[index]!, value] as [RegisterName, bigint]);
+          batches.addEvent({
+            kind: 'signal', index: Math.max(batches.next - 1, 0), pc: record.pc, signal: record.signal,
+            name: record.handler ? `${signal} delivered to its handler` : signal, ...(registers.length ? { registers } : {}),
+          });
           const k = record.changes.index.indexOf(RIP);
           pc = k >= 0 ? record.changes.value[k]! : pc;
           break;

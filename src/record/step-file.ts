@@ -29,7 +29,7 @@ export interface RegisterChanges {
 export type StepRecord =
   | { type: 'instruction'; pc: bigint; changes: RegisterChanges }
   | { type: 'code'; address: bigint; bytes: Uint8Array }
-  | { type: 'signal'; signal: number; pc: bigint; changes: RegisterChanges }
+  | { type: 'signal'; signal: number; pc: bigint; changes: RegisterChanges; handler: boolean }
   | { type: 'end'; kind: 'exited' | 'killed' | 'budget'; value: number };
 
 const MAGIC = 'FLSTEP1\0';
@@ -81,9 +81,10 @@ export class StepFile {
         const length = head[8]!;
         return { type: 'code', address: head.readBigUInt64LE(0), bytes: new Uint8Array(this.take(length, 'instruction bytes')) };
       }
-      case 'S': {
+      case 'S':
+      case 'H': {
         const head = this.take(12, 'a signal record');
-        return { type: 'signal', signal: head.readInt32LE(0), pc: head.readBigUInt64LE(4), changes: this.changes() };
+        return { type: 'signal', signal: head.readInt32LE(0), pc: head.readBigUInt64LE(4), changes: this.changes(), handler: tag === 'H' };
       }
       case 'E': {
         const body = this.take(8, 'the end record');

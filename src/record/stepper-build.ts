@@ -19,6 +19,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Where the helper is built. */
 export const STEPPER_PATH = join(root, 'build', 'native', 'faultline-stepper');
+/** Its source. */
+export const STEPPER_SOURCE = join(root, 'src', 'record', 'native', 'stepper.c');
 
 /** Builds the helper; false (and a line to `say`) when there is no compiler or the build fails. */
 export function buildStepper(say: (line: string) => void): boolean {
@@ -34,7 +36,7 @@ export function buildStepper(say: (line: string) => void): boolean {
   mkdirSync(dirname(STEPPER_PATH), { recursive: true });
   const tmp = `${STEPPER_PATH}.tmp-${process.pid}`;
   try {
-    execFileSync(compiler, ['-O2', '-o', tmp, join(root, 'src', 'record', 'native', 'stepper.c')], { stdio: 'pipe' });
+    execFileSync(compiler, ['-O2', '-o', tmp, STEPPER_SOURCE], { stdio: 'pipe' });
     renameSync(tmp, STEPPER_PATH);
     say(`built the single-step helper (${STEPPER_PATH})`);
     return true;

@@ -149,6 +149,31 @@ describe.skipIf(!native || lacks('gcc', 'gdb'))('record and diff against gdb ste
     expect(trace.stopReason).toBe('exited with status 3');
   }, 120_000);
 
+  it('records a fault, its delivery to the handler with the registers the kernel set, and the handler', async () => {
+    writeFileSync(join(dir, 'segv.c'), String.raw`
+#include <signal.h>
+#include <unistd.h>
+static void on_segv(int s) { (void)s; write(1, "caught\n", 7); _exit(5); }
+int main(void) { signal(SIGSEGV, on_segv); volatile int *p = 0; return *p; }
+`);
+    const segv = join(dir, 'segv');
+    execFileSync('gcc', ['-O1', '-static', '-o', segv, join(dir, 'segv.c')]);
+    const handler = BigInt(`0x${/^([0-9a-f]+) t on_segv$/m.exec(execFileSync('nm', [segv], { encoding: 'utf8' }))![1]}`);
+    const out = join(dir, 'segv.fltrace');
+    const record = await runCli('record', '--out', out, '--', segv);
+    expect(record.err).toMatch(/exited with status 5/);
+    const trace = readTrace(out);
+    const signals = trace.events.filter((e) => e.kind === 'signal');
+    expect(signals.map((e) => e.name)).toEqual(['SIGSEGV', 'SIGSEGV delivered to its handler']);
+    const delivered = signals[1]!;
+    const set = new Map(delivered.kind === 'signal' ? delivered.registers : []);
+    expect(set.get('rsp')).toBeDefined();
+    const insns = [...instructionsOf(trace.header!, trace.batches, trace.events)];
+    expect(insns[delivered.index + 1]!.pc).toBe(handler);
+    // The handler's third argument (rdx) is the ucontext on the new stack: above the handler's rsp.
+    expect(set.get('rdx')! > set.get('rsp')!).toBe(true);
+  }, 60_000);
+
   it('refuses bad input with one line and exit 2', async () => {
     const missing = await runCli('record', '--out', join(dir, 'x.fltrace'), '--', join(dir, 'no-such-program'));
     expect(missing.code).toBe(2);

@@ -78,7 +78,10 @@ export function eventLine(arch: Arch, event: TraceEvent): string {
     case 'stop': return `  *** stop at ${formatAddress(arch, event.pc)}: ${event.reason}`;
     case 'injected': return `  *** injected: ${event.description}`;
     case 'sync': return `  *** sync point ${event.name} at ${formatAddress(arch, event.pc)}`;
-    case 'signal': return `  *** signal ${event.name} (${event.signal}) at ${formatAddress(arch, event.pc)}`;
+    case 'signal': {
+      const set = event.registers?.map(([name, value]) => `${name}=${formatValue(arch, value)}`).join(' ');
+      return `  *** signal ${event.name} (${event.signal}) at ${formatAddress(arch, event.pc)}${set ? `: ${set}` : ''}`;
+    }
   }
 }
 

@@ -14,8 +14,10 @@
  *   then records, each starting with a one-byte tag:
  *   'I' u64 pc, u32 mask, u64 x popcount(mask)   one instruction: pc before it, registers it changed (after)
  *   'C' u64 address, u8 n, n bytes                 the bytes at address (first seen, or changed since)
- *   'S' i32 signal, u64 pc, u32 mask, u64 x k      a signal stopped the program at pc; the registers as
- *                                                  the kernel set them when delivering it (no instruction ran)
+ *   'S' i32 signal, u64 pc, u32 mask, u64 x k      a signal stopped the program at pc (no instruction ran;
+ *                                                  the registers that changed, usually none)
+ *   'H' i32 signal, u64 pc, u32 mask, u64 x k      the signal was delivered to its handler: the registers the
+ *                                                  kernel set to enter it (no instruction ran)
  *   'E' i32 kind, i32 value                        end: kind 0 exited with value, 1 killed by signal value,
  *                                                  2 instruction budget reached (the program was killed)
  *
@@ -185,7 +187,7 @@ int main(int argc, char **argv) {
     if (sig == SIGTRAP && delivering) {
       /* The kernel entered a signal handler: registers changed, no instruction ran. */
       int32_t s = delivering;
-      put("S", 1);
+      put("H", 1);
       put(&s, 4);
       put(&pc, 8);
       put_regs(regs, next);
