@@ -4,8 +4,8 @@
  * FAULTLINE_NO_INSTALL=1, it installs the missing ones (lab/toolchain.ts:
  * one `apt-get update`, then the packages); otherwise, or when apt-get
  * fails, it prints one line naming them, and the tests that need them skip.
- * Then it builds the native recorder if `npm install` could not (no C
- * compiler then). It never fails the test run.
+ * Then it builds the native recorder and `faultline record`'s helper if
+ * `npm install` could not (no C compiler then). It never fails the test run.
  */
 import { existsSync } from 'node:fs';
 import { locateUnicorn } from '../emu/library.ts';
@@ -13,6 +13,7 @@ import { NATIVE_RECORDER_PATH } from '../emu/native.ts';
 import { canInstallPackages, installPackages } from '../lab/toolchain.ts';
 import { lacks, missingPackages, TEST_PACKAGES } from '../test/helpers/system.ts';
 import { buildNativeRecorder } from './native-recorder.ts';
+import { buildStepper, STEPPER_PATH } from '../src/record/stepper-build.ts';
 
 function say(line: string): void {
   process.stderr.write(`faultline: ${line}\n`);
@@ -31,3 +32,4 @@ if (missing.length > 0) {
 
 const unicorn = locateUnicorn();
 if (unicorn && !existsSync(NATIVE_RECORDER_PATH) && !lacks('gcc')) buildNativeRecorder(unicorn.path, say);
+if (process.platform === 'linux' && process.arch === 'x64' && !existsSync(STEPPER_PATH) && !lacks('gcc')) buildStepper(say);

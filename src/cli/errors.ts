@@ -15,6 +15,14 @@ import { EmulationError, UnicornUnavailableError } from '../../emu/errors.ts';
 import { TraceFormatError } from '../../traces/errors.ts';
 
 export const EXIT_BAD_INPUT = 2;
+
+/** Thrown by a command that printed its answer and exits with `code` (`diff` at a divergence: 1); prints nothing more. */
+export class ExitStatus extends Error {
+  override readonly name = 'ExitStatus';
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
 export const EXIT_FAILURE = 1;
 
 export function describeError(error: unknown): { line: string; code: number } {

@@ -151,6 +151,27 @@ export interface RegisterContext {
   unknown?: RegisterName[];
   /** x86 trap frame error code, when shown. */
   errorCode?: bigint;
+  /** x87/SSE/AVX registers, when the dump holds them (a Linux core's NT_FPREGSET or NT_X86_XSTATE). */
+  vector?: VectorState;
+  provenance: Provenance;
+}
+
+/**
+ * The x87, SSE and AVX state of an x86 thread, as the FXSAVE area lays it
+ * out (and XSAVE's AVX component for the upper halves of ymm registers).
+ */
+export interface VectorState {
+  /** x87 control word (FCW), status word (FSW, TOP in bits 11–13), abridged tag byte (FXSAVE's FTW: bit i set = physical register i valid). */
+  fcw: number;
+  fsw: number;
+  ftw: number;
+  mxcsr: number;
+  /** st(0)…st(7), relative to TOP as FXSAVE stores them: 80-bit values (64-bit significand, then sign and exponent). */
+  st: bigint[];
+  /** xmm0… (16 on x86-64, 8 on i386), 128-bit little-endian values. */
+  xmm: bigint[];
+  /** Bits 128–255 of ymm0…, when the dump holds AVX state. */
+  ymmHigh?: bigint[];
   provenance: Provenance;
 }
 

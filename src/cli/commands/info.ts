@@ -14,7 +14,7 @@ import { openDump } from '../../dumps/open.ts';
 import type { Dump, FileOrigin } from '../../dumps/model.ts';
 import { formatAddress, hex } from '../../format.ts';
 import { jsonText } from '../json.ts';
-import { registerLines } from '../registers-text.ts';
+import { registerLines, vectorLines } from '../registers-text.ts';
 import type { Io } from '../main.ts';
 
 /** How a file was shown to be the dump's build, in a few words. */
@@ -69,6 +69,10 @@ export function dumpInfo(dump: Dump) {
         kind: c.kind, label: c.label, address: c.address === undefined ? undefined : hex(c.address),
         registers: Object.fromEntries(Object.entries(c.registers).map(([k, v]) => [k, hex(v as bigint)])),
         notSaved: c.unknown,
+        vector: c.vector && {
+          fpcw: hex(BigInt(c.vector.fcw)), fpsw: hex(BigInt(c.vector.fsw)), fptw: hex(BigInt(c.vector.ftw)), mxcsr: hex(BigInt(c.vector.mxcsr)),
+          st: c.vector.st.map(hex), xmm: c.vector.xmm.map(hex), ymmHigh: c.vector.ymmHigh?.map(hex), source: c.vector.provenance.source,
+        },
         source: c.provenance.source, line: c.provenance.line,
       })),
     })),
@@ -115,6 +119,7 @@ function infoText(dump: Dump): string {
     for (const c of thread.contexts) {
       out.push(`    ${c.label}${c.provenance.line ? ` (line ${c.provenance.line})` : ''}`);
       for (const line of registerLines(dump.arch, c.registers, c.unknown)) out.push(`      ${line}`);
+      if (c.vector) for (const line of vectorLines(c.vector)) out.push(`      ${line}`);
     }
   }
   // One line per module file tried: used (and what shows it is the build) or not (and why).

@@ -39,7 +39,7 @@ import { heldBuildId } from './core-build-id.ts';
 import type { MemoryPiece, PieceMemory, SegmentGap } from './core-memory.ts';
 import { ET_EXEC } from './elf-header.ts';
 import { ElfImage } from './elf-image.ts';
-import { PF_X } from './program-headers.ts';
+import { PF_R, PF_X } from './program-headers.ts';
 import type { FileMapping } from './process-notes.ts';
 
 /** Where to look for mapped files. */
@@ -272,6 +272,42 @@ export function resolveMappedFiles(mappings: FileMapping[], options: MappedFileO
 }
 
 /**
+ * The parts of file mappings no `PT_LOAD` covers, as gaps to fill: gdb's
+ * `gcore` writes no segment for read-only file mappings (`.rodata`, jump
+ * tables, often the code of libraries), though `NT_FILE` lists them. Their
+ * flags come from the file's own `PT_LOAD` holding that file offset
+ * (read-only when the file is not found or has no such segment).
+ *
+ * @example
+ * ```ts
+ * const unlisted = unlistedMappings(mappings, loads, files); // [{ start: 0x555555556000n, end: 0x555555558000n, flags: PF_R }]
+ * ```
+ */
+export function unlistedMappings(mappings: FileMapping[], loads: readonly { vaddr: bigint; memsz: bigint }[], files: Map<string, ResolvedFile>): SegmentGap[] {
+  const covered = loads.filter((l) => l.memsz > 0n).map((l) => [l.vaddr, l.vaddr + l.memsz] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const gaps: SegmentGap[] = [];
+  for (const m of mappings) {
+    let at = m.start;
+    const add = (end: bigint) => {
+      if (end <= at) return;
+      const offset = m.fileOffset + (at - m.start);
+      const image = files.get(m.path)?.image;
+      const load = image?.loads().find((l) => offset >= l.offset && offset < l.offset + (l.filesz > 0n ? l.filesz : 1n));
+      gaps.push({ start: at, end, flags: load ? load.flags : PF_R });
+    };
+    for (const [start, end] of covered) {
+      if (end <= at) continue;
+      if (start >= m.end) break;
+      add(start < m.end ? start : m.end);
+      if (end > at) at = end;
+      if (at >= m.end) break;
+    }
+    if (at < m.end) add(m.end);
+  }
+  return gaps.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+}
+
+/**
  * Pieces that fill `gaps` from the resolved files, and the ranges that stay
  * missing. Bytes past a file's end up to the end of that page read as
  * zero, as the kernel maps them.
@@ -306,7 +342,7 @@ export function fillGaps(gaps: SegmentGap[], mappings: FileMapping[], files: Map
       const dataEnd = fileEnd < end ? fileEnd : end;
       const provenance = { source: resolved.foundAt, offset: m.fileOffset + (at - m.start), ...(resolved.origin ? { file: resolved.origin } : {}) };
       if (dataEnd > at) {
-        pieces.push({ start: at, end: dataEnd, source: resolved.file, fileOffset: m.fileOffset + (at - m.start), provenance, kind: gap.segment.flags & PF_X ? 'code' : 'data' });
+        pieces.push({ start: at, end: dataEnd, source: resolved.file, fileOffset: m.fileOffset + (at - m.start), provenance, kind: gap.flags & PF_X ? 'code' : 'data' });
         at = dataEnd;
       }
       if (at < end) {
