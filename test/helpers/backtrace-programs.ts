@@ -104,6 +104,11 @@ export function parseBacktrace(output: string): GdbFrame[] {
   return frames;
 }
 
+/** The ways the program can crash on `arch`: an AArch64 division by zero gives 0 and does not trap. */
+export function crashModes(arch: LabArch): CrashMode[] {
+  return arch === 'arm64' ? ['assert', 'null-call'] : ['assert', 'divide', 'null-call'];
+}
+
 /** Builds the program for `arch` and `variant` in `dir` (once), crashes it as `mode` says, and runs gdb's `bt` on the core. */
 export function crashCore(arch: LabArch, variant: BuildVariant, mode: CrashMode, dir: string): CrashCore {
   const tc = toolchain(arch);
@@ -111,14 +116,17 @@ export function crashCore(arch: LabArch, variant: BuildVariant, mode: CrashMode,
   if (!existsSync(binary)) {
     const source = join(dir, 'bt.c');
     writeFileSync(source, SOURCE);
-    execFileSync(tc.cc, [...FLAGS[variant], '-g', ...tc.ccFlags, '-o', binary, source], { stdio: 'pipe' });
+    // Under qemu, gdb finds a PIE program's load address only from NT_FILE, which qemu's cores lack.
+    execFileSync(tc.cc, [...FLAGS[variant], '-g', ...(tc.runner === 'qemu' ? ['-no-pie'] : []), ...tc.ccFlags, '-o', binary, source], { stdio: 'pipe' });
   }
   const core = join(dir, `core-${arch}-${variant}-${mode}`);
   const work = join(dir, `run-${arch}-${variant}-${mode}`);
-  execFileSync('mkdir', ['-p', work]);
+  const nativeCore = join(work, 'core');
+  // A directory named `core` keeps the kernel from also dumping qemu itself when the guest dies.
+  execFileSync('mkdir', ['-p', tc.runner === 'qemu' ? nativeCore : work]);
   const command = tc.runner === 'native' ? `exec "${binary}" ${MODES[mode]}` : `exec ${tc.qemu} ${tc.qemuArgs.join(' ')} "${binary}" ${MODES[mode]}`;
   spawnSync('sh', ['-c', `ulimit -c unlimited; ${command}`], { cwd: work, stdio: 'ignore', timeout: 60_000 });
-  const written = readdirSync(work).find((n) => n === 'core' || n.startsWith('core.') || (n.startsWith('qemu_') && n.endsWith('.core')));
+  const written = readdirSync(work).find((n) => tc.runner === 'qemu' ? n.startsWith('qemu_') && n.endsWith('.core') : n === 'core' || n.startsWith('core.'));
   if (!written) throw new Error(`${binary} ${MODES[mode]} left no core in ${work}`);
   renameSync(join(work, written), core);
   const gdbOutput = execFileSync(tc.gdb, ['-batch', '-nx', ...(tc.sysroot ? ['-ex', `set sysroot ${tc.sysroot}`] : []), '-ex', 'bt', binary, core], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
