@@ -46,7 +46,8 @@ for (const [arch, variants] of CASES) {
           const run = crashCore(arch, variant, mode, dir);
           const dump = openElfCore(run.core, { binaries: [run.binary], ...(run.toolchain.sysroot ? { sysroot: run.toolchain.sysroot } : {}) });
           try {
-            const thread = dump.threads.find((t) => t.id === dump.fault?.threadId) ?? dump.threads[0]!;
+            const faulting = dump.fault?.kind === 'signal' ? dump.fault.threadId : undefined;
+            const thread = dump.threads.find((t) => t.id === faulting) ?? dump.threads[0]!;
             const walk = await walkStack(dump, thread.contexts[0]!);
             const ours = walk.frames.map((f) => ({ frame: f, symbol: frameSymbol(dump, f) }));
             const mainAt = ours.findIndex((f) => f.symbol?.symbol === 'main');
