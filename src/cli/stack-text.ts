@@ -12,7 +12,8 @@
 import type { Dump, RegisterContext } from '../dumps/model.ts';
 import { findFaultSite } from '../analysis/fault-site.ts';
 import { formatAddress, hex } from '../format.ts';
-import type { StackWalk } from '../unwind/frame.ts';
+import type { StackFrame, StackWalk } from '../unwind/frame.ts';
+import { compareWithRecorded, recordedFrames, type RecordedComparison } from '../unwind/recorded.ts';
 import { formatFrame } from '../unwind/frame-symbol.ts';
 import { StackWalker } from '../unwind/walk.ts';
 
@@ -22,6 +23,8 @@ export interface ThreadStack {
   /** The label of the context the walk started from. */
   context: string;
   walk: StackWalk;
+  /** Stack listings the dump holds as text (a transcript's `kb`), read as frames. */
+  recorded: Array<{ command: string; line?: number; frames: StackFrame[]; comparison: RecordedComparison }>;
 }
 
 /** Walks the faulting thread's stack (every thread's with `allThreads`), from each thread's most specific context. */
@@ -32,12 +35,20 @@ export async function threadStacks(dump: Dump, options: { allThreads: boolean })
     : dump.threads.filter((t) => t.id === (site?.threadId ?? dump.threads.find((x) => x.contexts.length > 0)?.id));
   const starts = wanted.flatMap((t) => {
     const context: RegisterContext | undefined = t.id === site?.threadId && site.context ? site.context : t.contexts[0];
-    return context ? [{ threadId: t.id, context }] : [];
+    return context ? [{ threadId: t.id, context, thread: t }] : [];
   });
   if (starts.length === 0) return [];
   const walker = await StackWalker.create(dump);
   try {
-    return starts.map(({ threadId, context }) => ({ threadId, context: context.label, walk: walker.walk(context) }));
+    const pcName = dump.arch === 'x64' ? 'rip' : dump.arch === 'x86' ? 'eip' : 'pc';
+    return starts.map(({ threadId, context, thread }) => {
+      const walk = walker.walk(context);
+      const recorded = (thread.recordedStacks ?? []).map((stack) => {
+        const frames = recordedFrames(stack, context.registers[pcName]);
+        return { command: stack.command, line: stack.provenance.line, frames, comparison: compareWithRecorded(walk, frames) };
+      });
+      return { threadId, context: context.label, walk, recorded };
+    });
   } finally {
     walker.close();
   }
@@ -54,6 +65,16 @@ export function stackLines(dump: Dump, stack: ThreadStack): string[] {
     lines.push(`${i.toString(16).padStart(2, '0')} ${f(frame.sp)} ${f(ret)} ${formatFrame(dump, frame)} [${frame.trust}]`);
   });
   for (const note of stack.walk.notes) lines.push(`   note: ${note}`);
+  for (const listing of stack.recorded) {
+    lines.push(`   as \`${listing.command}\`${listing.line ? ` (line ${listing.line})` : ''} recorded it:`);
+    listing.frames.forEach((frame, i) => {
+      const ret = listing.frames[i + 1]?.pc ?? 0n;
+      lines.push(`${i.toString(16).padStart(2, '0')} ${f(frame.sp)} ${f(ret)} ${formatFrame(dump, frame)} [recorded]`);
+    });
+    const c = listing.comparison;
+    const differ = c.firstDifference ? `; from frame ${c.firstDifference.index} on they differ (walk ${f(c.firstDifference.walked)}, \`${listing.command}\` ${f(c.firstDifference.recorded)})` : '';
+    lines.push(`   note: the walk and \`${listing.command}\` agree on ${c.agreeing} of the ${c.compared} caller frames both have${differ}`);
+  }
   return lines;
 }
 
@@ -74,5 +95,15 @@ export function stackJson(dump: Dump, stack: ThreadStack) {
       registers: Object.fromEntries(Object.entries(frame.registers).map(([k, v]) => [k, hex(v as bigint)])),
     })),
     notes: stack.walk.notes,
+    recorded: stack.recorded.map((listing) => ({
+      command: listing.command,
+      line: listing.line,
+      frames: listing.frames.map((frame) => ({ index: frame.index, trust: frame.trust, pc: hex(frame.pc), sp: hex(frame.sp), site: formatFrame(dump, frame) })),
+      comparison: {
+        compared: listing.comparison.compared,
+        agreeing: listing.comparison.agreeing,
+        firstDifference: listing.comparison.firstDifference && { index: listing.comparison.firstDifference.index, walked: hex(listing.comparison.firstDifference.walked), recorded: hex(listing.comparison.firstDifference.recorded) },
+      },
+    })),
   };
 }
