@@ -144,4 +144,32 @@ describe.skipIf(lacks('binutils'))('PE x64 unwind codes on boombox.exe', () => {
     expect(walk.frames[1]).toMatchObject({ trust: 'cfi', pc: 0x140001010n, sp: STACK + returnAt + 8n });
     expect(walk.frames[0]!.unwindSource).toBe('boombox.exe .pdata');
   });
+
+  it('a malformed UNWIND_INFO gives a note and a scan fallback, not an error', async () => {
+    const entry = entries.get(0x140001060n)!;
+    const image = loadImage();
+    const damaged = BASE + entry.rva;
+    // The image as loaded, but its UNWIND_INFO's first byte says version 7.
+    const memory = Object.assign(Object.create(image) as SparseMemory, {
+      read(address: bigint, length: number) {
+        const bytes = image.read(address, length);
+        if (bytes && damaged >= address && damaged < address + BigInt(length)) bytes[Number(damaged - address)] = 0x07;
+        return bytes;
+      },
+    });
+    // The return address follows a real call in boombox.exe, so a scan accepts it.
+    const text = execFileSync('objdump', ['-d', '--start-address=0x140001000', '--stop-address=0x140001300', EXE], { encoding: 'utf8' });
+    const call = /^\s+([0-9a-f]+):\s+((?:[0-9a-f]{2} )+)\s*call/m.exec(text)!;
+    const returnAddress = BigInt(`0x${call[1]}`) + BigInt(call[2]!.trim().split(' ').length);
+    const stack = new Uint8Array(0x100);
+    new DataView(stack.buffer).setBigUint64(0x28, returnAddress, true);
+    image.write(STACK, stack, { source: 'stack' }, 'data');
+    const dump: Dump = {
+      format: 'raw', path: EXE, arch: 'x64', modules: [{ name: 'boombox.exe', base: BASE, size: 0x10000n }], symbols: new SymbolIndex({ arch: 'x64' }), memory, notes: [],
+      threads: [{ id: 1, contexts: [{ kind: 'thread', label: 'synthetic', registers: { rip: 0x140001080n, rsp: STACK }, provenance: { source: 'test' } }] }],
+    };
+    const walk = await walkStack(dump, dump.threads[0]!.contexts[0]!, { maxFrames: 2 });
+    expect(walk.notes.join('\n')).toMatch(/unusable \(UNWIND_INFO version 7 in boombox\.exe/);
+    expect(walk.frames[1]).toMatchObject({ trust: 'scan', pc: returnAddress, sp: STACK + 0x30n });
+  });
 });
