@@ -132,3 +132,27 @@ export function crashCore(arch: LabArch, variant: BuildVariant, mode: CrashMode,
   const gdbOutput = execFileSync(tc.gdb, ['-batch', '-nx', ...(tc.sysroot ? ['-ex', `set sysroot ${tc.sysroot}`] : []), '-ex', 'bt', binary, core], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return { core, binary, toolchain: tc, gdbFrames: parseBacktrace(gdbOutput), gdbOutput };
 }
+
+/**
+ * The registers gdb shows in each of `frames` of the core (`frame N` then
+ * `info registers …`): name → value, without the ones gdb prints as
+ * `<not saved>` or cannot read.
+ *
+ * @example
+ * ```ts
+ * gdbFrameRegisters(run, [1, 2], ['rbx', 'rsp']); // Map { 1 => { rbx: 0x…n, rsp: 0x…n }, 2 => … }
+ * ```
+ */
+export function gdbFrameRegisters(run: CrashCore, frames: number[], names: string[]): Map<number, Record<string, bigint>> {
+  const commands = frames.flatMap((n) => ['-ex', `echo @@frame ${n}\\n`, '-ex', `frame ${n}`, '-ex', `info registers ${names.join(' ')}`]);
+  const output = execFileSync(run.toolchain.gdb, ['-batch', '-nx', ...(run.toolchain.sysroot ? ['-ex', `set sysroot ${run.toolchain.sysroot}`] : []), ...commands, run.binary, run.core], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = new Map<number, Record<string, bigint>>();
+  let current: Record<string, bigint> | undefined;
+  for (const line of output.split('\n')) {
+    const marker = /^@@frame (\d+)/.exec(line);
+    if (marker) result.set(Number(marker[1]), (current = {}));
+    const value = /^(\w+)\s+(0x[0-9a-f]+)/.exec(line);
+    if (current && value && names.includes(value[1]!)) current[value[1]!] = BigInt(value[2]!);
+  }
+  return result;
+}

@@ -16,7 +16,7 @@ import type { LabArch } from '../../lab/toolchain.ts';
 import { openElfCore } from '../../src/dumps/elf/open-core.ts';
 import { frameSymbol } from '../../src/unwind/frame-symbol.ts';
 import { walkStack } from '../../src/unwind/walk.ts';
-import { coreDumpBlocked, crashCore, crashModes, type BuildVariant } from '../helpers/backtrace-programs.ts';
+import { coreDumpBlocked, crashCore, crashModes, gdbFrameRegisters, type BuildVariant } from '../helpers/backtrace-programs.ts';
 import { nmFunctions } from '../helpers/elf-truth.ts';
 import { toolchainMissing } from '../helpers/system.ts';
 
@@ -74,6 +74,25 @@ for (const [arch, variants] of CASES) {
             // Nothing gdb does not show.
             const gdbPcs = new Set(run.gdbFrames.map((f) => f.pc ?? pc0));
             for (const f of upToMain.slice(1)) expect(gdbPcs.has(f.frame.pc), `our frame ${f.frame.index} ${f.symbol?.symbol}\n${run.gdbOutput}`).toBe(true);
+            // The callee-saved registers the walk recovered in the program's frames are gdb's (x64: gdb reads the same CFI).
+            if (arch === 'x64') {
+              const names = ['rbx', 'rbp', 'r12', 'r13', 'r14', 'r15', 'rsp', 'rip'] as const;
+              const indexes = run.gdbFrames.filter((f) => program.has(plain(f.name)) && f.index > 0).map((f) => f.index);
+              const gdbRegs = gdbFrameRegisters(run, indexes, [...names]);
+              let compared = 0;
+              for (const index of indexes) {
+                const g = run.gdbFrames[index]!;
+                const mine = upToMain.find((f) => f.frame.pc === g.pc)!.frame;
+                for (const name of names) {
+                  const theirs = gdbRegs.get(index)?.[name];
+                  if (theirs === undefined || mine.registers[name] === undefined) continue;
+                  expect(mine.registers[name], `frame ${index} ${name}`).toBe(theirs);
+                  compared++;
+                }
+              }
+              expect(compared).toBeGreaterThan(indexes.length * 2);
+            }
+
             // The program's frames come from its unwind tables (qemu's cores may leave the program's pages out).
             if (run.toolchain.runner === 'native') {
               for (const f of upToMain.filter((x) => x.symbol?.module === programModule && x.frame.index > 1)) expect(f.frame.trust).toBe('cfi');
