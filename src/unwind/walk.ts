@@ -125,6 +125,8 @@ export class StackWalker {
       return undefined;
     }
     if (cfi && this.plausible(callee, cfi)) return cfi;
+    const lr = this.linkRegisterCaller(callee);
+    if (lr && this.plausible(callee, lr)) return lr;
     const fp = this.framePointerCaller(callee);
     if (fp && this.plausible(callee, fp)) return fp;
     const scan = this.scanCaller(callee);
@@ -139,7 +141,7 @@ export class StackWalker {
     const sp = caller.registers[this.regs.sp];
     if (pc === undefined || sp === undefined || !this.code.isCode(pc)) return false;
     // A leaf AArch64 function's caller has the same sp (the return address is in x30).
-    return sp > callee.sp || (sp === callee.sp && this.dump.arch === 'arm64' && callee.index === 0 && caller.trust === 'cfi');
+    return sp > callee.sp || (sp === callee.sp && this.dump.arch === 'arm64' && callee.index === 0 && caller.trust !== 'frame-pointer');
   }
 
   private tablesFor(pc: bigint, notes: string[]): { elf?: UnwindTables; pe?: PeUnwinder; broken?: string } | undefined {
@@ -240,6 +242,23 @@ export class StackWalker {
     // The saved frame pointer must lead up the stack or end the chain.
     if (savedFp !== 0n && savedFp <= fp) delete registers[regs.fp];
     return { registers, trust: 'frame-pointer', returnSlot: (fp + w) & mask };
+  }
+
+  /**
+   * AArch64 frame 0 without unwind tables, in a leaf function: the caller
+   * is at x30 when x30 follows a call (`bl`/`blr`) in another function, and
+   * sp has not moved.
+   */
+  private linkRegisterCaller(callee: StackFrame): Candidate | undefined {
+    const { regs } = this;
+    if (!regs.lr || callee.index !== 0) return undefined;
+    const lr = callee.registers[regs.lr];
+    if (lr === undefined || !this.isReturnAddress(lr)) return undefined;
+    // x30 into the interrupted function itself is the return from its own last call, not its caller.
+    const own = this.dump.symbols.lookup(callee.pc);
+    const target = this.dump.symbols.lookup(lr - 4n);
+    if (own?.symbol !== undefined && target?.symbol === own.symbol && target.base === own.base) return undefined;
+    return { registers: { ...this.preserved(callee), [regs.sp]: callee.sp, [regs.pc]: lr }, trust: 'scan' };
   }
 
   /** The caller of a frame 0 whose pc is no code, if the call that got there can be seen. */

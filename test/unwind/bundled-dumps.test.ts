@@ -1,5 +1,5 @@
 /**
- * Walks on the bundled minidumps, against what their own records say.
+ * Walks on the bundled dumps, against what their own records or gdb say.
  * breakpad's `minidump2.stackwalk.out` is minidump_stackwalk's output for
  * `minidump2.dmp` (its frames were found by breakpad's CFI from symbol
  * files; faultline has only the stack and follows the ebp chain, which
@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { openElfCore } from '../../src/dumps/elf/open-core.ts';
 import { openDump } from '../../src/dumps/open.ts';
 import { frameSymbol } from '../../src/unwind/frame-symbol.ts';
 import { walkStack } from '../../src/unwind/walk.ts';
@@ -36,4 +37,38 @@ describe('minidump walks', () => {
     expect(walk.frames.map((f) => ({ module: frameSymbol(dump, f)?.module, eip: f.pc, esp: f.sp }))).toEqual(expected);
     expect(walk.frames.map((f) => f.trust)).toEqual(['context', 'frame-pointer', 'frame-pointer', 'frame-pointer']);
   });
+});
+
+describe('core walks against gdb bt (run by hand, pasted below)', () => {
+  const cases: Array<{ core: string; binary: string; command: string; frames: Array<[bigint, string]> }> = [
+    {
+      core: 'test/fixtures/dumps/lldb/elf-core/linux-x86_64.core', binary: 'test/fixtures/dumps/lldb/elf-core/linux-x86_64.out',
+      // gdb 13.1: gdb -batch -ex bt linux-x86_64.out linux-x86_64.core
+      //   #0 0x40011c in bar (boom=0x0)  #1 0x400142 in foo (…)  #2 0x40015f in _start ()
+      command: 'gdb bt', frames: [[0x40011cn, 'bar'], [0x400142n, 'foo'], [0x40015fn, '_start']],
+    },
+    {
+      core: 'test/fixtures/dumps/lldb/elf-core/linux-i386.core', binary: 'test/fixtures/dumps/lldb/elf-core/linux-i386.out',
+      // gdb 13.1: gdb -batch -ex bt linux-i386.out linux-i386.core
+      //   #0 0x080480c5 in bar (boom=0x0)  #1 0x080480df in foo (…)  #2 0x080480ff in _start ()
+      command: 'gdb bt', frames: [[0x80480c5n, 'bar'], [0x80480dfn, 'foo'], [0x80480ffn, '_start']],
+    },
+    {
+      core: 'test/fixtures/dumps/faultline/qemu-aarch64/crash-aarch64.core', binary: 'test/fixtures/dumps/faultline/qemu-aarch64/crash-aarch64',
+      // gdb-multiarch 13.1: gdb-multiarch -batch -ex bt ./crash-aarch64 crash-aarch64.core
+      //   #0 0x400100 in crash_here ()  #1 0x4000f4 in _start ()   (a leaf without CFI: the caller is at x30)
+      command: 'gdb bt', frames: [[0x400100n, 'crash_here'], [0x4000f4n, '_start']],
+    },
+  ];
+  for (const { core, binary, frames } of cases) {
+    it(`${core.split('/').pop()}: ${frames.map(([, name]) => name).join(' ← ')}`, async () => {
+      const dump = openElfCore(core, { binaries: [binary] });
+      try {
+        const walk = await walkStack(dump, dump.threads[0]!.contexts[0]!);
+        expect(walk.frames.map((f) => [f.pc, frameSymbol(dump, f)?.symbol])).toEqual(frames);
+      } finally {
+        dump.close();
+      }
+    });
+  }
 });
