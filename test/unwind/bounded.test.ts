@@ -27,10 +27,10 @@ function le64(values: bigint[]): Uint8Array {
   return bytes;
 }
 
-function dump(stackWords: bigint[], registers: Record<string, bigint>): Dump {
+function dump(stackWords: bigint[] | Uint8Array, registers: Record<string, bigint>): Dump {
   const memory = new SparseMemory();
   memory.write(CODE, calls(64), { source: 'code' }, 'code');
-  memory.write(STACK, le64(stackWords), { source: 'stack' }, 'data');
+  memory.write(STACK, stackWords instanceof Uint8Array ? stackWords : le64(stackWords), { source: 'stack' }, 'data');
   return {
     format: 'raw', path: 'synthetic', arch: 'x64', threads: [{ id: 1, contexts: [{ kind: 'thread', label: 'synthetic', registers, provenance: { source: 'test' } }] }],
     modules: [{ name: 'code', base: CODE, size: 0x1000n }], symbols: new SymbolIndex({ arch: 'x64' }), memory, notes: [],
@@ -56,7 +56,9 @@ describe('a bounded walk', () => {
   });
 
   it('stops a million-word stack of return addresses at the frame limit, quickly', async () => {
-    const words = Array.from({ length: 1_000_000 }, (_, i) => CODE + 5n * BigInt(1 + (i % 60)));
+    const words = new Uint8Array(8_000_000);
+    const view = new DataView(words.buffer);
+    for (let i = 0; i < 1_000_000; i++) view.setUint32(i * 8, Number(CODE) + 5 * (1 + (i % 60)), true);
     const d = dump(words, { rip: CODE + 5n, rsp: STACK });
     const started = performance.now();
     const walk = await walkStack(d, d.threads[0]!.contexts[0]!);

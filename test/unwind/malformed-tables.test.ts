@@ -13,7 +13,7 @@ import { openElfCore } from '../../src/dumps/elf/open-core.ts';
 import { frameSymbol } from '../../src/unwind/frame-symbol.ts';
 import { walkStack } from '../../src/unwind/walk.ts';
 import { coreDumpBlocked, crashCore } from '../helpers/backtrace-programs.ts';
-import { toolchainMissing } from '../helpers/system.ts';
+import { lacks, toolchainMissing } from '../helpers/system.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'faultline-badcfi-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,7 +37,7 @@ function damaged(binary: string, name: string, patch: (bytes: Uint8Array) => voi
   return copy;
 }
 
-describe.skipIf(toolchainMissing('x64').length > 0 || coreDumpBlocked() !== undefined)('malformed unwind tables', () => {
+describe.skipIf(toolchainMissing('x64').length > 0 || lacks('binutils') || coreDumpBlocked() !== undefined)('malformed unwind tables', () => {
   const cases: Array<[string, (binary: string) => (bytes: Uint8Array) => void, RegExp]> = [
     ['an .eh_frame_hdr of version 7', (b) => (bytes) => { bytes[section(b, '.eh_frame_hdr').offset] = 7; }, /unwind tables of .* are unusable \(The \.eh_frame_hdr .* has version 7/],
     ['FDEs whose CFA programs hold an unknown instruction', (b) => (bytes) => {
