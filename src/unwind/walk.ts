@@ -265,7 +265,7 @@ export class StackWalker {
   private landedCaller(callee: StackFrame): Candidate | undefined {
     const { regs } = this;
     const lr = regs.lr && callee.registers[regs.lr];
-    if (lr !== undefined && lr !== undefined && this.isReturnAddress(lr)) {
+    if (lr !== undefined && this.isReturnAddress(lr)) {
       const registers: RegisterValues = { ...this.preserved(callee), [regs.sp]: callee.sp, [regs.pc]: lr };
       return { registers, trust: 'scan' };
     }
