@@ -175,12 +175,33 @@ export interface VectorState {
   provenance: Provenance;
 }
 
+/** A frame a debugger printed (a transcript's `kb`): what it said, not what faultline found. */
+export interface RecordedFrame {
+  index: number;
+  /** Child-SP (x64, ARM64) or ChildEBP (x86). */
+  frameAddress: bigint;
+  returnAddress: bigint;
+  /** `module!function+0xoff` as printed. */
+  site: string;
+  provenance: Provenance;
+}
+
+/** A stack listing a debugger printed (`k`, `kb`, `kv`, `kp`, `kn`). */
+export interface RecordedStack {
+  /** The command, as typed. */
+  command: string;
+  frames: RecordedFrame[];
+  provenance: Provenance;
+}
+
 /** A thread (user dumps) or processor (kernel dumps). */
 export interface DumpThread {
   id: number;
   name?: string;
   /** Most specific first: the trap frame of the fault comes before the thread's context. */
   contexts: RegisterContext[];
+  /** Stack listings the dump holds as text (transcripts), in the order printed. */
+  recordedStacks?: RecordedStack[];
 }
 
 /** A resolved address: `module!symbol+0xoff`, or `module+0xoff` without a symbol. */

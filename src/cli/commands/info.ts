@@ -15,6 +15,7 @@ import type { Dump, FileOrigin } from '../../dumps/model.ts';
 import { formatAddress, hex } from '../../format.ts';
 import { jsonText } from '../json.ts';
 import { registerLines, vectorLines } from '../registers-text.ts';
+import { stackJson, stackLines, threadStacks, type ThreadStack } from '../stack-text.ts';
 import type { Io } from '../main.ts';
 
 /** How a file was shown to be the dump's build, in a few words. */
@@ -30,7 +31,7 @@ function codeOrigin(dump: Dump, pc: bigint): { from: 'dump' | 'file' | 'unknown'
 }
 
 /** The facts `info` reports, as plain data (the `--json` output). */
-export function dumpInfo(dump: Dump) {
+export function dumpInfo(dump: Dump, stacks: ThreadStack[] = []) {
   const site = findFaultSite(dump);
   const ranges = dump.memory.ranges();
   const bySource = new Map<string, { ranges: number; bytes: bigint }>();
@@ -84,12 +85,13 @@ export function dumpInfo(dump: Dump) {
       ranges: ranges.length,
       sources: [...bySource].map(([source, v]) => ({ source, ranges: v.ranges, bytes: Number(v.bytes) })),
     },
+    stacks: stacks.map((s) => stackJson(dump, s)),
     notes: dump.notes.map((n) => ({ level: n.level, message: n.message, line: n.provenance?.line })),
   };
 }
 
-function infoText(dump: Dump): string {
-  const info = dumpInfo(dump);
+function infoText(dump: Dump, stacks: ThreadStack[]): string {
+  const info = dumpInfo(dump, stacks);
   const f = (v: bigint) => formatAddress(dump.arch, v);
   const out: string[] = [];
   out.push(`${info.path}`);
@@ -122,6 +124,10 @@ function infoText(dump: Dump): string {
       if (c.vector) for (const line of vectorLines(c.vector)) out.push(`      ${line}`);
     }
   }
+  for (const stack of stacks) {
+    out.push(`  stack of thread ${stack.threadId} (from ${stack.context})`);
+    for (const line of stackLines(dump, stack)) out.push(`    ${line}`);
+  }
   // One line per module file tried: used (and what shows it is the build) or not (and why).
   for (const u of info.files) out.push(`  file     ${u.message}`);
   const shown = new Set(info.files.map((u) => u.message));
@@ -140,8 +146,10 @@ export function addInfoCommand(program: Command, io: Io): void {
     .option('--json', 'print as JSON')
     .option('--binary <file>', 'ELF executable or library: symbols and the code the dump lacks (repeatable)', (v: string, all: string[]) => [...all, v], [])
     .option('--sysroot <dir>', "prefix for the file paths the dump names ('/' for this machine's own files, never used unasked)")
-    .action(async (path: string, flags: { json?: boolean; binary: string[]; sysroot?: string }) => {
+    .option('--all-threads', 'walk the stack of every thread, not only the faulting one')
+    .action(async (path: string, flags: { json?: boolean; binary: string[]; sysroot?: string; allThreads?: boolean }) => {
       const dump = await openDump(path, { binaries: flags.binary, sysroot: flags.sysroot });
-      io.out(flags.json ? jsonText(dumpInfo(dump)) : infoText(dump));
+      const stacks = await threadStacks(dump, { allThreads: flags.allThreads === true });
+      io.out(flags.json ? jsonText(dumpInfo(dump, stacks)) : infoText(dump, stacks));
     });
 }

@@ -58,6 +58,11 @@ function buildThreads(facts: TranscriptFacts, named: bigint[]): { threads: DumpT
     if (!thread) byId.set(fact.thread, (thread = { id: fact.thread, contexts: [] }));
     thread.contexts.push(fact.context);
   }
+  for (const { thread: id, stack } of facts.stacks) {
+    let thread = byId.get(id);
+    if (!thread) byId.set(id, (thread = { id, contexts: [] }));
+    (thread.recordedStacks ??= []).push(stack);
+  }
   const threads = [...byId.values()].sort((a, b) => {
     if (faultFact && a.id === faultFact.thread) return -1;
     if (faultFact && b.id === faultFact.thread) return 1;

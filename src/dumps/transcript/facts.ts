@@ -13,7 +13,7 @@
  */
 import type { Arch } from '../../../emu/registers.ts';
 import { DumpFormatError, type DumpErrorCode } from '../errors.ts';
-import type { DumpModule, DumpNote, Fault, MemoryKind, Provenance, RegisterContext } from '../model.ts';
+import type { DumpModule, DumpNote, Fault, MemoryKind, Provenance, RegisterContext, RecordedStack } from '../model.ts';
 import { SparseMemory } from '../sparse-memory.ts';
 import type { SymbolText } from '../symbol-table.ts';
 import { formatBytes, hexWidth, showAddress } from '../hex.ts';
@@ -56,6 +56,8 @@ export class TranscriptFacts {
   readonly contexts: ContextFact[] = [];
   readonly modules: DumpModule[] = [];
   readonly notes: DumpNote[] = [];
+  /** Stack listings (`kb`), with the thread they list. */
+  readonly stacks: Array<{ thread: number; stack: RecordedStack }> = [];
   fault?: Fault;
   /** The context `r` output describes after `.trap ADDR` / `.cxr ADDR`, until reset. */
   scope?: ContextFact;

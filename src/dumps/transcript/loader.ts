@@ -36,6 +36,7 @@ import { lexTranscript, type TranscriptCommand, type TranscriptLine } from './le
 import { readListing } from './listing.ts';
 import { MEMORY_DISPLAY_VERBS, readMemoryDisplay } from './memory-commands.ts';
 import { startsRegisterBlock } from './register-block.ts';
+import { readStackListing, STACK_VERB } from './stack-commands.ts';
 import { readSymbolListing } from './symbol-commands.ts';
 
 type Reader = (command: TranscriptCommand, facts: TranscriptFacts) => void;
@@ -66,6 +67,7 @@ const EDITS = /^e[abdfpqwu]?$|^ez[au]?$/;
 function readerFor(verb: string): Reader | undefined {
   if (verb in READERS) return READERS[verb];
   if (/^lm[a-z]*$/.test(verb)) return readSymbolListing;
+  if (STACK_VERB.test(verb)) return readStackListing;
   return undefined;
 }
 
