@@ -10,7 +10,8 @@
  * const dump = await openDump('crash.txt');
  * ```
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
+import { openRegularFile } from './binary/regular-file.ts';
 import { DumpFormatError } from './errors.ts';
 import type { Dump } from './model.ts';
 import { loadTranscript } from './transcript/loader.ts';
@@ -35,8 +36,8 @@ export interface OpenOptions {
 
 export type SniffedFormat = 'minidump' | 'elf-core' | 'kernel-dump' | 'windbg-transcript' | 'compressed';
 
-/** The first 8 bytes of `path` (fewer for a shorter file). */
-function readHead(path: string, fd = openSync(path, 'r')): Buffer {
+/** The first 8 bytes of `path` (fewer for a shorter file); anything but a regular file is refused. */
+function readHead(path: string, fd = openRegularFile(path, 'dump').fd): Buffer {
   const head = Buffer.alloc(8);
   try {
     return head.subarray(0, readSync(fd, head, 0, 8, 0));
@@ -47,13 +48,7 @@ function readHead(path: string, fd = openSync(path, 'r')): Buffer {
 
 /** The format of the file at `path`, from its first bytes. */
 export function sniffFormat(path: string): SniffedFormat {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (error) {
-    throw new DumpFormatError('dump', path, `Cannot open the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { code: 'io' });
-  }
-  const magic = readHead(path, fd);
+  const magic = readHead(path);
   if (compressionOf(magic)) return 'compressed';
   if (magic.subarray(0, 4).toString('latin1') === 'MDMP') return 'minidump';
   if (magic[0] === 0x7f && magic.subarray(1, 4).toString('latin1') === 'ELF') return 'elf-core';

@@ -24,7 +24,8 @@
  * dump.memory.read(0x80a5b020n, 4);         // Uint8Array [0xe4, 0xe3, 0x82, 0x80]
  * ```
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
+import { openRegularFile } from '../binary/regular-file.ts';
 import { DumpFormatError } from '../errors.ts';
 import type { Dump } from '../model.ts';
 import { transcriptArch } from './arch-evidence.ts';
@@ -86,12 +87,34 @@ function decode(bytes: Buffer): string {
   return bytes.toString('utf8');
 }
 
+/**
+ * The largest transcript read, 256 MiB: a pasted or logged session is a
+ * few MiB at most, and the text is read whole (about four bytes of memory
+ * per byte of file once split into lines).
+ */
+export const TRANSCRIPT_SIZE_LIMIT = 256 * 1024 * 1024;
+
 function readText(path: string): string {
+  const { fd, size } = openRegularFile(path, TRANSCRIPT_FORMAT);
   try {
-    return decode(readFileSync(path));
+    if (size > TRANSCRIPT_SIZE_LIMIT) {
+      throw new DumpFormatError(TRANSCRIPT_FORMAT, path, `The file is ${size} bytes, more than a transcript is read (${TRANSCRIPT_SIZE_LIMIT} bytes = 256 MiB) and no dump format faultline knows`, { code: 'unsupported' });
+    }
+    // At most the size stat gave: a file that grows while being read cannot make this unbounded.
+    const bytes = Buffer.alloc(size);
+    let done = 0;
+    while (done < size) {
+      const n = readSync(fd, bytes, done, size - done, done);
+      if (n === 0) break;
+      done += n;
+    }
+    return decode(bytes.subarray(0, done));
   } catch (error) {
+    if (error instanceof DumpFormatError) throw error;
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new DumpFormatError(TRANSCRIPT_FORMAT, path, `Cannot read transcript ${path}: ${reason}`, { code: 'io' });
+  } finally {
+    closeSync(fd);
   }
 }
 
