@@ -65,7 +65,14 @@ export async function openDump(path: string, options: OpenOptions = {}): Promise
     case 'compressed': {
       const plain = await decompressToTemporary(path, compressionOf(readHead(path))!);
       if (sniffFormat(plain) !== 'elf-core') throw new DumpFormatError('dump', path, 'The decompressed file is not an ELF core', { code: 'bad-magic' });
-      const dump = openElfCore(plain, { binaries: options.binaries, sysroot: options.sysroot });
+      let dump: Dump;
+      try {
+        dump = openElfCore(plain, { binaries: options.binaries, sysroot: options.sysroot });
+      } catch (error) {
+        // Name the file the user gave, not the temporary copy.
+        if (!(error instanceof DumpFormatError) || error.path !== plain) throw error;
+        throw new DumpFormatError(error.format, path, `Decompressed: ${error.message}`, { offset: error.offset, code: error.code });
+      }
       dump.notes.unshift({ level: 'info', message: `decompressed from ${path}` });
       return dump;
     }
