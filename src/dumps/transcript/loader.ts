@@ -38,6 +38,7 @@ import { readListing } from './listing.ts';
 import { MEMORY_DISPLAY_VERBS, readMemoryDisplay } from './memory-commands.ts';
 import { startsRegisterBlock } from './register-block.ts';
 import { readSymbolListing } from './symbol-commands.ts';
+import { shortText, quoteInput } from '../../quote.ts';
 
 type Reader = (command: TranscriptCommand, facts: TranscriptFacts) => void;
 
@@ -75,7 +76,7 @@ function readCommand(command: TranscriptCommand, facts: TranscriptFacts): void {
   if (reader) return reader(command, facts);
   if (command.verb === '.thread' || command.verb === '.process') facts.scope = undefined;
   if (EDITS.test(command.verb)) {
-    facts.note('warning', `\`${command.text}\` edits memory: later output may not be what the dump holds`, facts.provenance(command, command.line));
+    facts.note('warning', `\`${shortText(command.text, 60)}\` edits memory: later output may not be what the dump holds`, facts.provenance(command, command.line));
   } else if (command.output.some((l) => l.text.trim() !== '')) {
     facts.noteSkipped(command, 'faultline does not read this command; its output is kept as text');
   }
@@ -118,11 +119,6 @@ function readText(path: string): string {
   }
 }
 
-function printable(text: string): string {
-  const clean = text.replace(/[^\x20-\x7e]/g, '?').trim();
-  return clean.length > 60 ? `${clean.slice(0, 57)}...` : clean;
-}
-
 /** Without any prompt, a pasted register block (with its pc line) is still read, as `r` output. */
 function readPromptless(preamble: TranscriptLine[], facts: TranscriptFacts): void {
   const first = preamble.find((l) => l.text.trim() !== '');
@@ -130,7 +126,7 @@ function readPromptless(preamble: TranscriptLine[], facts: TranscriptFacts): voi
   const start = preamble.findIndex((l) => startsRegisterBlock(l.text));
   if (start < 0) {
     facts.fail(
-      `${facts.path} is not a WinDbg transcript: no prompt such as '1: kd>' or '0:000>' and no register block; line ${first.line} reads '${printable(first.text)}'`,
+      `${facts.path} is not a WinDbg transcript: no prompt such as '1: kd>' or '0:000>' and no register block; line ${first.line} reads ${quoteInput(first.text.trim(), 60)}`,
       first.line,
       'bad-magic',
     );
