@@ -66,15 +66,31 @@ export function isAddressToken(token: string): boolean {
  * ```
  */
 export function readReferences(text: string, provenance: { source: string; line?: number }, facts: TranscriptFacts): void {
-  // One pass over the tokens (a regular expression over the whole line backtracks quadratically on long tokens).
+  for (const reference of referencesIn(text)) {
+    const symbol = parseSymbolText(reference.name);
+    if (symbol) facts.addSymbolAt(symbol, parseHex(reference.address)!, provenance);
+  }
+}
+
+/**
+ * The `name (address)` pairs in `text`, in order, in one pass over its
+ * tokens (a regular expression over the whole line backtracks
+ * quadratically on long tokens).
+ *
+ * @example
+ * ```ts
+ * referencesIn('call hal!HalBeginSystemInterrupt (80a604be)'); // [{ name: 'hal!HalBeginSystemInterrupt', address: '80a604be' }]
+ * ```
+ */
+export function referencesIn(text: string): { name: string; address: string }[] {
+  const found: { name: string; address: string }[] = [];
   const tokens = text.split(/\s+/);
   for (let i = 0; i + 1 < tokens.length; i++) {
     const address = REFERENCE_ADDRESS.exec(tokens[i + 1]!);
-    if (!address) continue;
-    const name = referencedName(tokens[i]!);
-    const symbol = name === undefined ? undefined : parseSymbolText(name);
-    if (symbol) facts.addSymbolAt(symbol, parseHex(address[1]!)!, provenance);
+    const name = address ? referencedName(tokens[i]!) : undefined;
+    if (name !== undefined) found.push({ name, address: address![1]! });
   }
+  return found;
 }
 
 /**
