@@ -98,7 +98,11 @@ function runInto(argv: string[], fd: number, ceiling: bigint, path: string, name
         child.kill('SIGKILL');
       }
     }, WATCH_MS);
+    let settled = false;
     const done = (error?: DumpFormatError): void => {
+      // 'error' (the command cannot start) may be followed by 'close'; the first one settles.
+      if (settled) return;
+      settled = true;
       clearInterval(watch);
       if (error) reject(error);
       else resolve();
@@ -110,6 +114,7 @@ function runInto(argv: string[], fd: number, ceiling: bigint, path: string, name
       done(new DumpFormatError(name, path, `Cannot decompress the ${name} stream: ${reason}`, { code: 'unsupported' }));
     });
     child.on('close', (code, signal) => {
+      if (settled) return;
       if (overflow) {
         done(new DumpFormatError(name, path, `Cannot decompress the ${name} stream: its output passed ${ceiling} bytes, more than the input can hold or the temporary directory has free`, { code: 'bad-field' }));
       } else if (code === 0) {
