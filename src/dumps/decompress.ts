@@ -24,7 +24,7 @@
  * ```
  */
 import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, statfsSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { FileSource } from './binary/file-source.ts';
@@ -78,16 +78,30 @@ function freeBytes(dir: string): bigint | undefined {
   }
 }
 
+/** What the output must start with, and the error when it does not (checked as soon as enough is written). */
+export interface ExpectedHead {
+  magic: Uint8Array;
+  message: string;
+}
+
 /**
- * Runs `argv`, its standard output into `fd`; resolves when it exits 0,
- * rejects with its complaint otherwise, and kills it once `fd` holds more
- * than `ceiling` bytes.
+ * Runs `argv`, its standard output into `fd` (opened for reading too);
+ * resolves when it exits 0, rejects with its complaint otherwise, and kills
+ * it once `fd` holds more than `ceiling` bytes or starts with anything but
+ * `head.magic`.
  */
-function runInto(argv: string[], fd: number, ceiling: bigint, path: string, name: string): Promise<void> {
+function runInto(argv: string[], fd: number, ceiling: bigint, path: string, name: string, head?: ExpectedHead): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, 'pipe'] });
     let stderr = '';
     let overflow = false;
+    let wrongHead = false;
+    const headOk = (): boolean => {
+      if (!head) return true;
+      const bytes = Buffer.alloc(head.magic.length);
+      const n = readSync(fd, bytes, 0, bytes.length, 0);
+      return n < bytes.length || bytes.equals(head.magic);
+    };
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (text: string) => {
       if (stderr.length < 4096) stderr += text;
@@ -95,6 +109,9 @@ function runInto(argv: string[], fd: number, ceiling: bigint, path: string, name
     const watch = setInterval(() => {
       if (BigInt(fstatSync(fd).size) > ceiling) {
         overflow = true;
+        child.kill('SIGKILL');
+      } else if (!headOk()) {
+        wrongHead = true;
         child.kill('SIGKILL');
       }
     }, WATCH_MS);
@@ -115,7 +132,9 @@ function runInto(argv: string[], fd: number, ceiling: bigint, path: string, name
     });
     child.on('close', (code, signal) => {
       if (settled) return;
-      if (overflow) {
+      if (wrongHead || (code === 0 && !headOk())) {
+        done(new DumpFormatError('dump', path, head!.message, { code: 'bad-magic' }));
+      } else if (overflow) {
         done(new DumpFormatError(name, path, `Cannot decompress the ${name} stream: its output passed ${ceiling} bytes, more than the input can hold or the temporary directory has free`, { code: 'bad-field' }));
       } else if (code === 0) {
         done();
@@ -127,8 +146,12 @@ function runInto(argv: string[], fd: number, ceiling: bigint, path: string, name
   });
 }
 
-/** Decompresses `path` into a temporary file and returns its path; an unsupported compressor or a bad stream is a DumpFormatError. */
-export async function decompressToTemporary(path: string, compression: Compression): Promise<string> {
+/**
+ * Decompresses `path` into a temporary file and returns its path; an
+ * unsupported compressor, a bad stream, or output that does not start with
+ * `head.magic` (stopped at once) is a DumpFormatError.
+ */
+export async function decompressToTemporary(path: string, compression: Compression, head?: ExpectedHead): Promise<string> {
   if (compression.name !== 'zstd' && compression.name !== 'xz') {
     throw new DumpFormatError('dump', path, `The file is compressed with ${compression.name}: decompress it with \`${compression.command}\` first`, { code: 'unsupported' });
   }
@@ -144,9 +167,9 @@ export async function decompressToTemporary(path: string, compression: Compressi
       file.close();
     }
   }
-  const fd = openSync(out, 'w');
+  const fd = openSync(out, 'w+');
   try {
-    await runInto(commandFor(compression.name, path), fd, ceiling ?? BigInt(Number.MAX_SAFE_INTEGER), path, compression.name);
+    await runInto(commandFor(compression.name, path), fd, ceiling ?? BigInt(Number.MAX_SAFE_INTEGER), path, compression.name, head);
   } finally {
     closeSync(fd);
   }

@@ -34,6 +34,8 @@ export interface OpenOptions {
   sysroot?: string;
 }
 
+const ELF_MAGIC = Uint8Array.of(0x7f, 0x45, 0x4c, 0x46);
+
 export type SniffedFormat = 'minidump' | 'elf-core' | 'kernel-dump' | 'windbg-transcript' | 'compressed';
 
 /** The first 8 bytes of `path` (fewer for a shorter file); anything but a regular file is refused. */
@@ -63,7 +65,7 @@ export async function openDump(path: string, options: OpenOptions = {}): Promise
   const format = sniffFormat(path);
   switch (format) {
     case 'compressed': {
-      const plain = await decompressToTemporary(path, compressionOf(readHead(path))!);
+      const plain = await decompressToTemporary(path, compressionOf(readHead(path))!, { magic: ELF_MAGIC, message: 'The decompressed file is not an ELF core' });
       if (sniffFormat(plain) !== 'elf-core') throw new DumpFormatError('dump', path, 'The decompressed file is not an ELF core', { code: 'bad-magic' });
       let dump: Dump;
       try {
