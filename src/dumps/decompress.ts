@@ -44,13 +44,20 @@ const DISK_MARGIN = 64n * 1024n * 1024n;
 function temporaryFile(path: string): string {
   if (!cleanupRegistered) {
     cleanupRegistered = true;
-    process.on('exit', () => {
-      for (const dir of temporaryDirs) rmSync(dir, { recursive: true, force: true });
-    });
+    process.on('exit', removeDecompressed);
   }
   const dir = mkdtempSync(join(tmpdir(), 'faultline-core-'));
   temporaryDirs.push(dir);
   return join(dir, basename(path).replace(/\.(zst|zstd|xz)$/, '') || 'core');
+}
+
+/**
+ * Removes every temporary file made so far (they are removed at exit
+ * anyway); for a long-running process that opens many compressed cores,
+ * after closing them.
+ */
+export function removeDecompressed(): void {
+  for (const dir of temporaryDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** The command line that decompresses `path` to standard output within the memory limit. */
