@@ -96,7 +96,7 @@ function mutateOnce(input: Uint8Array, fields: number[], others: Uint8Array[], r
       // Delete a chunk.
       const at = pos();
       const length = 1 + random(Math.min(256, bytes.length - at || 1));
-      bytes = Uint8Array.from([...bytes.subarray(0, at), ...bytes.subarray(at + length)]);
+      bytes = concat(bytes.subarray(0, at), bytes.subarray(at + length));
       break;
     }
     case 7: {
