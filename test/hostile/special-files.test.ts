@@ -60,3 +60,21 @@ describe('faultline info on a path that is not a regular file', () => {
     expect(code).toBe(0);
   });
 });
+
+describe('other inputs that are files: a FIFO is refused, not opened', () => {
+  it('trace --image FIFO@ADDR', async () => {
+    const fifo = join(dir, 'image-fifo');
+    execFileSync('mkfifo', [fifo]);
+    const { code, err } = await runCli('trace', '--arch', 'x86', '--image', `${fifo}@0x1000`, '--from', '0x1000', '--count', '1');
+    expect(code).toBe(2);
+    expect(err).toBe(`faultline: Cannot open image ${fifo}: Not a regular file (a FIFO)\n`);
+  }, 10_000);
+
+  it('report FIFO --html', async () => {
+    const fifo = join(dir, 'report-fifo');
+    execFileSync('mkfifo', [fifo]);
+    const { code, err } = await runCli('report', fifo, '--html', join(dir, 'out.html'));
+    expect(code).toBe(2);
+    expect(err).toBe(`faultline: ${fifo}: Not a regular file (a FIFO)\n`);
+  }, 10_000);
+});
