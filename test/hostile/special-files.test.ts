@@ -77,4 +77,12 @@ describe('other inputs that are files: a FIFO is refused, not opened', () => {
     expect(code).toBe(2);
     expect(err).toBe(`faultline: ${fifo}: Not a regular file (a FIFO)\n`);
   }, 10_000);
+
+  it('show FIFO', async () => {
+    const fifo = join(dir, 'trace-fifo');
+    execFileSync('mkfifo', [fifo]);
+    const { code, err } = await runCli('show', fifo);
+    expect(code).toBe(2);
+    expect(err).toBe(`faultline: Cannot read trace ${fifo}: not a regular file\n`);
+  }, 10_000);
 });
