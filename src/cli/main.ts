@@ -15,6 +15,7 @@ import { addTraceCommand } from './commands/trace.ts';
 import { addShowCommand } from './commands/show.ts';
 import { addExplainCommands } from './commands/explain.ts';
 import { addInfoCommand } from './commands/info.ts';
+import { addBatchCommand } from './commands/batch.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -42,6 +43,7 @@ export function buildProgram(io: Io = processIo): Command {
   addExplainCommands(program, io);
   addTraceCommand(program, io);
   addShowCommand(program, io);
+  addBatchCommand(program, io);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: io.out, writeErr: () => {} });
   return program;
 }
