@@ -16,6 +16,7 @@ import { addShowCommand } from './commands/show.ts';
 import { addExplainCommands } from './commands/explain.ts';
 import { addInfoCommand } from './commands/info.ts';
 import { addBatchCommand } from './commands/batch.ts';
+import { addFleetCommand } from './commands/fleet.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -44,6 +45,7 @@ export function buildProgram(io: Io = processIo): Command {
   addTraceCommand(program, io);
   addShowCommand(program, io);
   addBatchCommand(program, io);
+  addFleetCommand(program, io);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: io.out, writeErr: () => {} });
   return program;
 }

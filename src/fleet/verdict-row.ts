@@ -58,6 +58,8 @@ function mnemonicOf(line: string): string | undefined {
 function splitSymbol(symbol: string | undefined): { module?: string; function?: string } {
   if (!symbol) return {};
   const bare = symbol.replace(/\+0x[0-9a-f]+$/i, '');
+  // An address the dump has no name for (`00000000`00400100`) names no module.
+  if (/^[0-9a-f`]+$/i.test(bare)) return {};
   const bang = bare.indexOf('!');
   return bang < 0 ? { module: bare } : { module: bare.slice(0, bang), function: bare.slice(bang + 1) };
 }
