@@ -17,6 +17,7 @@ import { addExplainCommands } from './commands/explain.ts';
 import { addInfoCommand } from './commands/info.ts';
 import { addBatchCommand } from './commands/batch.ts';
 import { addFleetCommand } from './commands/fleet.ts';
+import { addWorkerCommand } from './commands/worker.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -46,6 +47,7 @@ export function buildProgram(io: Io = processIo): Command {
   addShowCommand(program, io);
   addBatchCommand(program, io);
   addFleetCommand(program, io);
+  addWorkerCommand(program, io);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: io.out, writeErr: () => {} });
   return program;
 }

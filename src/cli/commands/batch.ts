@@ -3,6 +3,9 @@
  * every dump the inputs name (dumps, directories, JSON Lines manifests) in
  * parallel worker processes, each dump bounded in time, and stores each
  * verdict with its evidence in a DuckDB file. Rerunning skips what is done.
+ * With `--queue redis://HOST:PORT` the dumps go on a BullMQ queue that
+ * `faultline worker` processes take (src/fleet/queue.ts), and their
+ * results come back here to be stored.
  *
  * @example
  * ```sh
@@ -35,6 +38,7 @@ export interface BatchFlags {
   binary: string[];
   sysroot?: string;
   retryErrors?: boolean;
+  queue?: string;
 }
 
 const collect = (value: string, all: string[] = []) => [...all, value];
@@ -100,6 +104,7 @@ export function addBatchCommand(program: Command, io: Io): void {
     .option('--binary <file>', 'executable or library for every dump (repeatable; a manifest adds its own)', collect, [])
     .option('--sysroot <dir>', 'prefix for the file paths cores name (a manifest line may give its own)')
     .option('--retry-errors', 'explain again the dumps stored as errors')
+    .option('--queue <url>', 'put the dumps on a BullMQ queue in Redis (redis://HOST:PORT) for `faultline worker` processes, and store their results')
     .action(async (inputs: string[], flags: BatchFlags) => {
       const jobCount = flags.jobs === undefined ? availableParallelism() : parseCount(flags.jobs, '--jobs');
       const timeoutMs = parseSeconds(flags.timeout, '--timeout');
@@ -109,7 +114,12 @@ export function addBatchCommand(program: Command, io: Io): void {
       const progress = batchProgress(flags.json, io);
       let summary: BatchSummary;
       try {
-        summary = await runBatch(store, jobs, { jobs: jobCount, timeoutMs, explain, retryErrors: flags.retryErrors, onDump: progress.onDump });
+        if (flags.queue) {
+          const { runQueuedBatch } = await import('../../fleet/queue.ts');
+          summary = await runQueuedBatch(store, jobs, { url: flags.queue, timeoutMs, explain, retryErrors: flags.retryErrors, onDump: progress.onDump });
+        } else {
+          summary = await runBatch(store, jobs, { jobs: jobCount, timeoutMs, explain, retryErrors: flags.retryErrors, onDump: progress.onDump });
+        }
       } finally {
         progress.finish();
         store.close();
