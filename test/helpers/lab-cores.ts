@@ -9,6 +9,7 @@
  * const cores = makeLabCores(dir, 200); // ['/tmp/…/c000/core', …]
  * ```
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { toolchainFor } from '../../lab/toolchain.ts';
 import { buildBugs, crashBugs, nativeCoreProblem } from '../lab/crash-cores.ts';
@@ -37,6 +38,7 @@ export function labCoresProblem(): string | undefined {
 export function makeLabCores(dir: string, count: number): string[] {
   const toolchain = toolchainFor('x64');
   if ('missing' in toolchain) throw new Error(labCoresProblem());
+  mkdirSync(dir, { recursive: true });
   const program = buildBugs(toolchain, dir);
   const cores: string[] = [];
   for (let i = 0; i < count; i++) {
