@@ -89,7 +89,8 @@ describe('fleet report', () => {
     expect(rows.map((r) => r.machine)).toEqual(report.machines.map((m: { machine: string }) => m.machine));
   }, 120_000);
 
-  it('a missing store is one line and exit 2', async () => {
+  it('a missing store, or no subcommand, is one line and exit 2', async () => {
+    expect(await runCli('fleet')).toMatchObject({ code: 2, err: "faultline: 'fleet' needs a subcommand: faultline fleet report [--db FILE] (see faultline fleet report --help)\n" });
     const db = join(dir, 'none.duckdb');
     expect(await runCli('fleet', 'report', '--db', db)).toMatchObject({ code: 2, err: `faultline: Cannot open the store ${db}: no such file (faultline batch … --db ${db} writes it)\n` });
     writeFileSync(join(dir, 'not.duckdb'), 'hello');

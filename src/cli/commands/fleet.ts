@@ -84,5 +84,9 @@ export function addFleetCommand(program: Command, io: Io): void {
         store.close();
       }
     });
+  // `faultline fleet` alone is a usage error, said in one line like any other.
+  fleet.action(() => {
+    throw new InputError(`'fleet' needs a subcommand: faultline fleet report [--db FILE] (see faultline fleet report --help)`);
+  });
   fleet.exitOverride().configureOutput({ writeOut: io.out, writeErr: () => {} });
 }
