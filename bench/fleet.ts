@@ -35,7 +35,7 @@ async function benchReport(dir: string): Promise<void> {
   const db = join(dir, 'synthetic.duckdb');
   const store = await FleetStore.open(db);
   const t0 = performance.now();
-  await fillSynthetic(store, { dumps: 1_000_000, machines: 20_000, hardwareShare: 0.01, planted: { machine: 'planted', dumps: 40, hardware: 5 } });
+  await fillSynthetic(store, { dumps: 1_000_000, machines: 20_000, hardwareShare: 0.01, planted: { machine: 'planted', dumps: 40, hardware: 8 } });
   store.close();
   const fillMs = performance.now() - t0;
   const t1 = performance.now();

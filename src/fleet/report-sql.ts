@@ -39,28 +39,27 @@ FROM dumps WHERE status = 'explained'
 GROUP BY verdict ORDER BY dumps DESC, verdict`,
 
   machines: `
-WITH d AS (
-  SELECT coalesce(machine, '(none)') AS machine, verdict, hardware, bit,
-         coalesce(module || '!' || "function", symbol, address) AS site
-  FROM dumps WHERE status = 'explained'
-), per AS (
-  SELECT machine,
-         count(*) AS dumps,
-         count(*) FILTER (WHERE hardware) AS hardware,
+WITH totals AS (
+  SELECT coalesce(machine, '(none)') AS machine, count(*) AS dumps,
+         count(*) FILTER (WHERE verdict = 'inconclusive') AS inconclusive
+  FROM dumps WHERE status = 'explained' GROUP BY 1
+), hw AS (
+  SELECT coalesce(machine, '(none)') AS machine,
+         count(*) AS hardware,
          count(*) FILTER (WHERE verdict = 'cpu-fault') AS cpu_fault,
          count(*) FILTER (WHERE verdict = 'memory-corruption') AS memory_corruption,
          count(*) FILTER (WHERE verdict = 'code-corruption') AS code_corruption,
-         count(*) FILTER (WHERE verdict = 'inconclusive') AS inconclusive,
-         count(DISTINCT site) FILTER (WHERE hardware) AS hardware_sites,
-         count(DISTINCT site) FILTER (WHERE hardware AND bit IS NOT NULL) AS single_bit_sites
-  FROM d GROUP BY machine
+         count(DISTINCT coalesce(module || '!' || "function", symbol, address)) AS hardware_sites,
+         count(DISTINCT coalesce(module || '!' || "function", symbol, address)) FILTER (WHERE bit IS NOT NULL) AS single_bit_sites
+  FROM dumps WHERE hardware GROUP BY 1
 ), fleet AS (
-  SELECT sum(dumps) AS n, sum(hardware) AS k, count(*) AS machines FROM per
+  SELECT (SELECT sum(dumps) FROM totals) AS n, (SELECT sum(hardware) FROM hw) AS k, (SELECT count(*) FROM totals) AS machines
 ), rated AS (
-  SELECT per.*, fleet.machines,
-         per.hardware / per.dumps AS rate,
-         (fleet.k - per.hardware + 0.5) / (fleet.n - per.dumps + 1) AS base_rate
-  FROM per, fleet
+  SELECT totals.machine, totals.dumps, hw.hardware, hw.cpu_fault, hw.memory_corruption, hw.code_corruption, totals.inconclusive,
+         hw.hardware_sites, hw.single_bit_sites, fleet.machines,
+         hw.hardware / totals.dumps AS rate,
+         (fleet.k - hw.hardware + 0.5) / (fleet.n - totals.dumps + 1) AS base_rate
+  FROM hw JOIN totals USING (machine), fleet
 ), tail AS (
   SELECT *,
          CASE WHEN rate <= base_rate THEN 1.0
@@ -75,20 +74,25 @@ SELECT machine, dumps, hardware, cpu_fault, memory_corruption, code_corruption, 
        least(1.0, machines * p) AS chance,
        greatest(0.0, 1 - machines * p) AS confidence
 FROM tail
-WHERE hardware > 0
 ORDER BY recurrent DESC, chance ASC, hardware DESC, machine
 LIMIT $top`,
 
   cpus: `
-SELECT coalesce(machine, '(none)') AS machine, coalesce(cpu, '(none)') AS cpu,
-       count(*) AS dumps,
-       count(*) FILTER (WHERE hardware) AS hardware,
-       count(*) FILTER (WHERE verdict = 'cpu-fault') AS cpu_fault,
-       count(*) FILTER (WHERE verdict = 'memory-corruption') AS memory_corruption,
-       count(DISTINCT coalesce(module || '!' || "function", symbol, address)) FILTER (WHERE hardware) AS hardware_sites
-FROM dumps WHERE status = 'explained'
-GROUP BY ALL
-HAVING count(*) FILTER (WHERE hardware) > 0
+WITH hw AS (
+  SELECT coalesce(machine, '(none)') AS machine, coalesce(cpu, '(none)') AS cpu,
+         count(*) AS hardware,
+         count(*) FILTER (WHERE verdict = 'cpu-fault') AS cpu_fault,
+         count(*) FILTER (WHERE verdict = 'memory-corruption') AS memory_corruption,
+         count(DISTINCT coalesce(module || '!' || "function", symbol, address)) AS hardware_sites
+  FROM dumps WHERE hardware GROUP BY 1, 2
+), totals AS (
+  SELECT coalesce(machine, '(none)') AS machine, coalesce(cpu, '(none)') AS cpu, count(*) AS dumps
+  FROM dumps
+  WHERE status = 'explained' AND coalesce(machine, '(none)') IN (SELECT machine FROM hw)
+  GROUP BY 1, 2
+)
+SELECT hw.machine, hw.cpu, totals.dumps, hw.hardware, hw.cpu_fault, hw.memory_corruption, hw.hardware_sites
+FROM hw JOIN totals USING (machine, cpu)
 ORDER BY hardware DESC, hardware_sites DESC, machine, cpu
 LIMIT $top`,
 
@@ -114,11 +118,17 @@ GROUP BY module ORDER BY hardware DESC, module
 LIMIT $top`,
 
   observed: `
-SELECT observed, count(*) AS dumps, count(*) FILTER (WHERE hardware) AS hardware,
-       count(DISTINCT coalesce(machine, '(none)')) AS machines, string_agg(DISTINCT verdict, ',' ORDER BY verdict) AS verdicts
-FROM dumps WHERE status = 'explained' AND observed IS NOT NULL
-GROUP BY observed HAVING count(*) > 1
-ORDER BY dumps DESC, observed
+WITH hw AS (
+  SELECT observed, count(*) AS hardware, count(DISTINCT coalesce(machine, '(none)')) AS machines
+  FROM dumps WHERE hardware AND observed IS NOT NULL GROUP BY 1
+), seen AS (
+  SELECT observed, count(*) AS dumps, count(*) FILTER (WHERE verdict = 'software') AS software
+  FROM dumps WHERE status = 'explained' AND observed IN (SELECT observed FROM hw) GROUP BY 1
+)
+SELECT observed, seen.dumps, hw.hardware, hw.machines, seen.software
+FROM hw JOIN seen USING (observed)
+WHERE seen.dumps > 1
+ORDER BY hardware DESC, dumps DESC, observed
 LIMIT $top`,
 } as const;
 

@@ -30,17 +30,21 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Resolves once `child` printed `text` on stdout or stderr. */
-function printed(child: ChildProcess, text: string | RegExp, output: { text: string }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = (chunk: Buffer) => {
-      output.text += chunk.toString();
-      if (typeof text === 'string' ? output.text.includes(text) : text.test(output.text)) resolve();
-    };
-    child.stdout?.on('data', check);
-    child.stderr?.on('data', check);
-    child.once('exit', (code) => reject(new Error(`exited (${code}) before printing ${text}: ${output.text.slice(-500)}`)));
-  });
+/** Everything `child` prints on stdout and stderr, as it comes. */
+function watch(child: ChildProcess): { text: string; exited: boolean } {
+  const output = { text: '', exited: false };
+  child.stdout?.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
+  child.once('exit', () => (output.exited = true));
+  return output;
+}
+
+/** Resolves once `test` holds for what the child printed so far. */
+async function until(output: { text: string; exited: boolean }, test: (text: string) => boolean, what: string): Promise<void> {
+  while (!test(output.text)) {
+    if (output.exited) throw new Error(`exited before ${what}: ${output.text.slice(-500)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 const missing = lacks('redis-server') || labCoresProblem() !== undefined;
@@ -54,7 +58,7 @@ describe.skipIf(missing)('batch --queue with faultline worker on Redis', () => {
     const port = await freePort();
     const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(redis);
-    await printed(redis, 'Ready to accept connections', { text: '' });
+    await until(watch(redis), (text) => text.includes('Ready to accept connections'), 'redis-server was ready');
     url = `redis://127.0.0.1:${port}`;
   });
 
@@ -68,15 +72,17 @@ describe.skipIf(missing)('batch --queue with faultline worker on Redis', () => {
     const start = async () => {
       const child = spawn(process.execPath, [BIN, 'worker', '--queue', url, '--jobs', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(child);
-      const output = { text: '' };
-      await printed(child, 'taking jobs', output);
+      const output = watch(child);
+      await until(output, (text) => text.includes('taking jobs'), 'the worker connected');
       return { child, output };
     };
     const [a, b] = await Promise.all([start(), start()]);
     const db = join(dir, 'fleet.duckdb');
     const batch = runCli('batch', join(dir, 'cores'), '--queue', url, '--db', db, '--json', '--search-replays', '20', '--window', '40');
-    // Worker a holds its next job as soon as it reports one: kill it then, without letting it finish.
-    await printed(a.child, /(worker: .*\n){3}/, a.output);
+    // Worker a takes its next job as soon as it reports one: kill it then, holding that job. (The job it just
+    // reported may not have reached Redis yet: then b explains that one again, and it is stored once.)
+    const results = (text: string) => text.split('\n').filter((line) => line.startsWith('worker: /')).length;
+    await until(a.output, (text) => results(text) >= 4, 'worker a explained four dumps');
     a.child.kill('SIGKILL');
     const { code, out, err } = await batch;
     expect(code, err).toBe(0);
@@ -88,6 +94,7 @@ describe.skipIf(missing)('batch --queue with faultline worker on Redis', () => {
     expect(rows.every((r) => r.status === 'explained')).toBe(true);
     const by = (pid: number | undefined) => rows.filter((r) => String(r.worker).endsWith(`:${pid}`)).length;
     expect(by(a.child.pid)).toBeGreaterThanOrEqual(3);
+    expect(results(b.output.text)).toBeGreaterThanOrEqual(DUMPS - by(a.child.pid));
     expect(by(a.child.pid)).toBeLessThan(DUMPS / 2);
     expect(by(a.child.pid) + by(b.child.pid)).toBe(DUMPS);
 

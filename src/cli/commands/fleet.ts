@@ -55,7 +55,7 @@ export function fleetReportText(report: FleetReport): string {
   section('Bit positions of hardware verdicts', report.bits, [['bit', 'bit'], ['hardware', 'hw'], ['machines', 'machines'], ['one_to_zero', '1->0'], ['zero_to_one', '0->1']]);
   section('Instructions the faults hit', report.instructions, [['instruction', 'instruction'], ['hardware', 'hw'], ['machines', 'machines'], ['branch_target', 'branch target'], ['loaded_value', 'loaded value']]);
   section('Modules', report.modules, [['module', 'module'], ['hardware', 'hw'], ['machines', 'machines']]);
-  section('Observed values seen more than once', report.observed, [['observed', 'observed'], ['dumps', 'dumps'], ['hardware', 'hw'], ['machines', 'machines'], ['verdicts', 'verdicts']]);
+  section('Observed values of hardware verdicts seen in more than one dump', report.observed, [['observed', 'observed'], ['dumps', 'dumps'], ['hardware', 'hw'], ['machines', 'machines'], ['software', 'software']]);
   out.push('', `(${report.queryMs} ms; the queries: faultline fleet report --sql)`, '');
   return out.join('\n');
 }
