@@ -18,6 +18,9 @@ import { addShowCommand } from './commands/show.ts';
 import { addExplainCommands } from './commands/explain.ts';
 import { addInfoCommand } from './commands/info.ts';
 import { addRecordCommand } from './commands/record.ts';
+import { addBatchCommand } from './commands/batch.ts';
+import { addFleetCommand } from './commands/fleet.ts';
+import { addWorkerCommand } from './commands/worker.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -48,6 +51,9 @@ export function buildProgram(io: Io = processIo): Command {
   addRecordCommand(program, io);
   addDiffCommand(program, io);
   addDecodeCheckCommand(program, io);
+  addBatchCommand(program, io);
+  addFleetCommand(program, io);
+  addWorkerCommand(program, io);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: io.out, writeErr: () => {} });
   return program;
 }
