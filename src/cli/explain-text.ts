@@ -61,7 +61,7 @@ export function explainText(report: ExplainReport, arch: Arch): string {
     }
     out.push(`  as written, the code ends: ${w.end}`);
     for (const c of w.code?.fromFiles ?? []) {
-      const how = c.checkedBy === 'build id' ? `build id ${c.buildId}` : c.checkedBy === 'PE stamp' ? 'PE TimeDateStamp and SizeOfImage' : c.checkedBy === 'CodeView' ? 'CodeView GUID and age' : 'its bytes agree with the dump\'s';
+      const how = c.checkedBy === 'build id' ? `build id ${c.buildId}` : c.checkedBy === 'PE stamp' ? 'PE TimeDateStamp and SizeOfImage' : c.checkedBy === 'CodeView' ? 'CodeView GUID and age' : c.checkedBy === 'named' ? 'named with --binary, unchecked' : 'its bytes agree with the dump\'s';
       out.push(`  replayed code from a file, not the dump: ${f(c.start)}..${f(c.end)} (${c.instructions} instruction${c.instructions === 1 ? '' : 's'}) from ${c.file} (${how})`);
     }
     for (const note of w.notes) out.push(`  note: ${note}`);

@@ -29,12 +29,15 @@ export interface Provenance {
  * the build the dump ran: its GNU build id is the one the dump records
  * ('build id'), the bytes the dump holds for it agree with it ('bytes'), or
  * a PE image's TimeDateStamp and SizeOfImage are the module's ('PE stamp'),
- * or its CodeView PDB GUID and age are the minidump's ('CodeView').
+ * or its CodeView PDB GUID and age are the minidump's ('CodeView'), or,
+ * where the dump holds nothing of the file to check (qemu-user's cores: no
+ * NT_FILE, no page of the executable), the user named it with --binary
+ * ('named': unchecked, and said so).
  */
 export interface FileOrigin {
   path: string;
   buildId?: string;
-  checkedBy: 'build id' | 'bytes' | 'PE stamp' | 'CodeView';
+  checkedBy: 'build id' | 'bytes' | 'PE stamp' | 'CodeView' | 'named';
 }
 
 /**

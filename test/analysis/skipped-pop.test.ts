@@ -54,7 +54,7 @@ describe.skipIf(!native)('a skipped instruction (x86-64)', () => {
       commands: [`break *0x${restore.toString(16)}`, 'continue', 'set $pc = $pc + 2', 'continue'],
     });
     const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
-    const report = await explain(dump, { searchReplays: 600 });
+    const report = await explain(dump, { searchReplays: 1500, searchBudgetMs: 120_000 });
     expect(report.fault?.access).toBe("execute");
     expect(report.candidates.some((c) => c.kind === 'ret' && /^ret/.test(c.instruction.text))).toBe(true);
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'skip' });
@@ -65,5 +65,5 @@ describe.skipIf(!native)('a skipped instruction (x86-64)', () => {
     }
     // The code as written is not an account of this state.
     expect(report.hypotheses.find((h) => h.id === 'as-written')?.explains).not.toBe(true);
-  }, 120_000);
+  }, 300_000);
 });

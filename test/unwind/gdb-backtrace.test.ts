@@ -44,7 +44,7 @@ for (const [arch, variants] of CASES) {
         const gap = arch === 'arm64' && variant === 'O2' && mode === 'assert';
         it.skipIf(gap)(`${variant} ${mode}`, async () => {
           const run = crashCore(arch, variant, mode, dir);
-          const dump = openElfCore(run.core, { binaries: [run.binary], ...(run.toolchain.sysroot ? { sysroot: run.toolchain.sysroot } : {}) });
+          const dump = openElfCore(run.core, { binaries: [run.binary], sysroot: run.toolchain.sysroot ?? '/' });
           try {
             const faulting = dump.fault?.kind === 'signal' ? dump.fault.threadId : undefined;
             const thread = dump.threads.find((t) => t.id === faulting) ?? dump.threads[0]!;

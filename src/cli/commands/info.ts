@@ -20,7 +20,7 @@ import type { Io } from '../main.ts';
 
 /** How a file was shown to be the dump's build, in a few words. */
 function checkedText(origin: FileOrigin): string {
-  return origin.checkedBy === 'build id' ? `build id ${origin.buildId}` : origin.checkedBy === 'PE stamp' ? 'PE TimeDateStamp and SizeOfImage' : origin.checkedBy === 'CodeView' ? 'CodeView GUID and age' : `bytes agree${origin.buildId ? `, build id ${origin.buildId}` : ''}`;
+  return origin.checkedBy === 'build id' ? `build id ${origin.buildId}` : origin.checkedBy === 'PE stamp' ? 'PE TimeDateStamp and SizeOfImage' : origin.checkedBy === 'CodeView' ? 'CodeView GUID and age' : origin.checkedBy === 'named' ? 'named with --binary, unchecked' : `bytes agree${origin.buildId ? `, build id ${origin.buildId}` : ''}`;
 }
 
 /** Where the byte at `pc` came from: the dump, a module file, or nowhere. */

@@ -148,7 +148,7 @@ function comparedSpans(mappings: FileMapping[], path: string, segments: ResolveC
 }
 
 /** What showed `resolved` to be the build the process ran, or why it is not. */
-type Identity = { checkedBy: 'build id' | 'bytes'; buildId?: string; agreement?: Agreement } | { problem: string };
+type Identity = { checkedBy: 'build id' | 'bytes' | 'named'; buildId?: string; agreement?: Agreement } | { problem: string };
 
 /**
  * Whether `resolved` is provably the file the process had mapped: by the
@@ -163,6 +163,8 @@ function identify(resolved: ResolvedFile, mappings: FileMapping[], context: Reso
   }
   const agreement = compareWithFile((at, n) => context.coreMemory.readPartial(at, n), resolved.file, comparedSpans(mappings, resolved.path, context.segments, context.pageSize));
   const problem = agreementProblem(agreement, 'ELF header page and code');
+  // Nothing to check it against (no build id, none of its bytes: qemu-user's cores) and the user named it: used, unchecked.
+  if (problem && agreement.compared === 0 && resolved.how !== 'sysroot') return { checkedBy: 'named', buildId: fileId };
   return problem ? { problem } : { checkedBy: 'bytes', buildId: fileId, agreement };
 }
 
@@ -218,9 +220,10 @@ export function resolveMappedFiles(mappings: FileMapping[], options: MappedFileO
     }
     const a = identity.agreement;
     const why = identity.checkedBy === 'build id' ? `its build id ${identity.buildId} is the core's`
+      : identity.checkedBy === 'named' ? 'unchecked: the core holds neither a build id nor any of its bytes, and --binary names it'
       : `the core holds no build id for it, and the ${a!.compared} bytes it holds of it agree${a!.differing ? ` but for ${a!.differing}, the first at ${hex(a!.first!)}` : ''}`;
     const message = `${named} fills what the core leaves out of ${basename(candidate.path)}: ${why}${host ? ' (--sysroot /)' : ''}`;
-    context.notes.push({ level: host || a?.differing ? 'warning' : 'info', message });
+    context.notes.push({ level: host || a?.differing || identity.checkedBy === 'named' ? 'warning' : 'info', message });
     context.uses.push({ file: candidate.foundAt, for: candidate.path, used: true, host, buildId: identity.buildId, message });
     candidate.origin = { path: candidate.foundAt, checkedBy: identity.checkedBy, ...(identity.buildId ? { buildId: identity.buildId } : {}) };
     resolved.set(candidate.path, candidate);

@@ -36,7 +36,8 @@ describe.skipIf(process.platform !== 'linux' || process.arch !== 'x64' || lacks(
     core = join(dir, 'p.core');
     gdbOut = execFileSync('gdb', ['-batch', '-nx', '-ex', 'break pick', '-ex', 'run', '-ex', `gcore ${core}`,
       '-ex', 'printf "pc=%lx\\n", $pc', '-ex', 'printf "table=%lx\\n", &table', '-ex', 'printf "word=%x\\n", ((int *)&table)[2]', '--args', program], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    dump = openElfCore(core);
+    // The program and this machine's own libc are the build that ran: named, and asked for with --sysroot /.
+    dump = openElfCore(core, { binaries: [program], sysroot: '/' });
   }, 60_000);
   afterAll(() => {
     dump?.close();
@@ -64,7 +65,7 @@ describe.skipIf(process.platform !== 'linux' || process.arch !== 'x64' || lacks(
 
   it('replays the table load from the core', async () => {
     const pc = gdbValue('pc');
-    const run = await runCli('trace', core, '--from', `0x${pc.toString(16)}`, '--count', '4', '--format', 'jsonl');
+    const run = await runCli('trace', core, '--binary', join(dir, 'p'), '--sysroot', '/', '--from', `0x${pc.toString(16)}`, '--count', '4', '--format', 'jsonl');
     expect(run.err).not.toMatch(/not mapped|not in the dump/);
     expect(run.code).toBe(0);
     const reads = run.out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { memory?: Array<{ kind: string; address: string; value: string }> })
