@@ -281,6 +281,8 @@ export function searchWindow(ctx: SearchContext): SearchResult {
  */
 function spStep(ctx: SearchContext, index: number): bigint | undefined {
   const sp = spRegister(ctx.dump.arch);
+  // Two replays, counted against the search's allowance like the fault replays.
+  ctx.budget.replays -= 2;
   const before = ctx.window.replayer.run({ kind: 'stop', index });
   const after = ctx.window.replayer.run({ kind: 'stop', index: index + 1 });
   if (!before.injected || !after.injected || !before.knownRegisters.has(sp) || !after.knownRegisters.has(sp)) return undefined;

@@ -108,18 +108,23 @@ export async function runBatch(store: FleetStore, jobs: DumpJob[], options: Batc
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.jobs, pending.length)) }, (_, i) => lane(i)));
+  return summarize(jobs.length, pending.length, done, errors, started, times, verdicts);
+}
+
+/** A batch's counts, rate and per-dump time quantiles (`times` in ms, any order), from `started` (performance.now()). */
+export function summarize(inputs: number, pending: number, done: number, errors: number, started: number, times: number[], verdicts: BatchSummary['verdicts']): BatchSummary {
   const seconds = (performance.now() - started) / 1000;
-  times.sort((a, b) => a - b);
+  const sorted = [...times].sort((a, b) => a - b);
   return {
     schema: 'faultline/batch/1',
-    inputs: jobs.length,
-    skipped: jobs.length - pending.length,
+    inputs,
+    skipped: inputs - pending,
     explained: done - errors,
     errors,
     seconds: Math.round(seconds * 100) / 100,
     rate: seconds > 0 ? Math.round((done / seconds) * 100) / 100 : 0,
-    p50Ms: round(quantile(times, 0.5)),
-    p99Ms: round(quantile(times, 0.99)),
+    p50Ms: round(quantile(sorted, 0.5)),
+    p99Ms: round(quantile(sorted, 0.99)),
     verdicts,
   };
 }

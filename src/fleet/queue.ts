@@ -26,7 +26,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { ExplainOptions } from '../analysis/explain.ts';
 import { ExplainProcess } from '../cli/isolated-explain.ts';
 import { InputError } from '../errors.ts';
-import { explainJob, isDone, quantile, type BatchSummary } from './batch.ts';
+import { explainJob, isDone, summarize, type BatchSummary } from './batch.ts';
 import type { DumpJob } from './inputs.ts';
 import type { DumpOutcome, FleetStore } from './store.ts';
 
@@ -193,24 +193,9 @@ export async function runQueuedBatch(store: FleetStore, jobs: DumpJob[], options
     await Promise.allSettled([events.close(), queue.close()]);
     for (const client of clients) client.disconnect();
   }
-  const seconds = (performance.now() - started) / 1000;
-  times.sort((a, b) => a - b);
-  const done = pending.length;
-  return {
-    schema: 'faultline/batch/1',
-    inputs: jobs.length,
-    skipped: jobs.length - pending.length,
-    explained: done - errors,
-    errors,
-    seconds: Math.round(seconds * 100) / 100,
-    rate: seconds > 0 ? Math.round((done / seconds) * 100) / 100 : 0,
-    p50Ms: round(quantile(times, 0.5)),
-    p99Ms: round(quantile(times, 0.99)),
-    verdicts,
-  };
+  return summarize(jobs.length, pending.length, pending.length, errors, started, times, verdicts);
 }
 
-const round = (v: number | undefined) => (v === undefined ? undefined : Math.round(v));
 
 export interface QueueWorkerOptions {
   url: string;

@@ -9,6 +9,16 @@ afterEach(() => {
   while (open.length) open.pop()!.dispose();
 });
 
+/** An x86-64 engine with `code` at 0x401000 and a stack page around rsp 0x7800. */
+function engineWith(code: string): Emulator {
+  const emu = Emulator.open('x64');
+  open.push(emu);
+  emu.mapBytes(0x401000n, assemble('x64', code));
+  emu.map(0x7000n, 0x2000);
+  emu.writeRegisters({ rsp: 0x7800n });
+  return emu;
+}
+
 // glibc's lazy-binding trampoline (_dl_runtime_resolve_xsavec) saves and restores the extended state around
 // _dl_fixup; Unicorn 2.0.1 has no XSAVE family and raises #UD on them.
 describe('XSAVE-family instructions Unicorn lacks', () => {
@@ -26,18 +36,13 @@ describe('XSAVE-family instructions Unicorn lacks', () => {
   });
 
   it.skipIf(lacks('binutils'))('a run steps over them and goes on, registers as a save and restore leave them', () => {
-    const emu = Emulator.open('x64');
-    open.push(emu);
-    const code = assemble('x64', `
+    const emu = engineWith(`
       mov eax, 1
       xsavec [rsp+0x40]
       mov ebx, 2
       xrstor [rsp+0x40]
       mov ecx, 3
       int3`);
-    emu.mapBytes(0x401000n, code);
-    emu.map(0x7000n, 0x2000);
-    emu.writeRegisters({ rsp: 0x7800n });
     const result = emu.run({ from: 0x401000n, maxInstructions: 100 });
     expect(result).toMatchObject({ kind: 'trapped', vector: 3 });
     expect([emu.readRegister('rax'), emu.readRegister('rbx'), emu.readRegister('rcx')]).toEqual([1n, 2n, 3n]);
@@ -45,16 +50,11 @@ describe('XSAVE-family instructions Unicorn lacks', () => {
   });
 
   it.skipIf(lacks('binutils'))('a counted run that meets one ends there as #UD (its count would be lost)', () => {
-    const emu = Emulator.open('x64');
-    open.push(emu);
-    const code = assemble('x64', `
+    const emu = engineWith(`
       mov eax, 1
       xsavec [rsp+0x40]
       mov ebx, 2
       int3`);
-    emu.mapBytes(0x401000n, code);
-    emu.map(0x7000n, 0x2000);
-    emu.writeRegisters({ rsp: 0x7800n });
     const result = emu.run({ from: 0x401000n, count: 3, maxInstructions: 3 });
     expect(result).toMatchObject({ kind: 'trapped', name: 'invalid instruction', pc: 0x401005n });
   });
