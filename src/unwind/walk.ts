@@ -21,7 +21,7 @@ import type { Dump, RegisterContext } from '../dumps/model.ts';
 import { CodeMap } from './code-map.ts';
 import { cfiRow, evaluate, type CfiRow, type RegisterRule } from './dwarf-cfi.ts';
 import { CfiError } from './dwarf-reader.ts';
-import { elfUnwindTables, type UnwindTables } from './elf-unwind-tables.ts';
+import { elfSectionUnwindTables, elfUnwindTables, type UnwindTables } from './elf-unwind-tables.ts';
 import { archRegisters, DEFAULT_LIMITS, wordMask, type ArchRegisters, type StackFrame, type StackWalk, type WalkLimits } from './frame.ts';
 import { peUnwindTables, type PeUnwinder } from './pe-unwind.ts';
 
@@ -184,6 +184,8 @@ export class StackWalker {
       tables = {};
       try {
         tables.elf = elfUnwindTables(this.dump.memory, image.base, image.name);
+        const path = this.dump.modules.find((m) => m.base === image.base)?.path;
+        if (!tables.elf && path !== undefined) tables.elf = elfSectionUnwindTables(this.dump.memory, image.base, image.name, path);
         if (!tables.elf && this.dump.arch === 'x64') tables.pe = peUnwindTables(this.dump.memory, image.base, image.name);
       } catch (error) {
         tables.broken = (error as Error).message;
