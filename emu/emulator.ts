@@ -52,6 +52,14 @@ export interface RunObserver {
   finish(): void;
   executed(): number;
   stoppedByLimit(): boolean;
+  /**
+   * Instructions still owed when the observer stopped before a block that
+   * would pass the limit (the block recorder): the run goes on that many,
+   * counted exactly by Unicorn.
+   */
+  takeOwed?(): number;
+  /** Told how the run ended before `finish`, so it can settle a block cut short. */
+  settle?(result: RunResult): void;
 }
 
 export const DEFAULT_MAX_INSTRUCTIONS = 10_000_000;
@@ -404,18 +412,39 @@ export class Emulator {
     this.lastUntil = until;
     this.syncExits(until);
     this.watchdog?.arm(timeoutUs);
-    const status = uc.uc_emu_start(
+    let status = uc.uc_emu_start(
       this.engine,
       from,
       until,
       this.watchdog ? 0 : timeoutUs,
       counting ? limit : 0,
     );
+    const owed = status === UC_ERR_OK && !this.stopResult ? this.observer?.takeOwed?.() ?? 0 : 0;
+    if (owed > 0) {
+      // Unicorn's own count is exact inside a block; its hook needs blocks translated again.
+      this.flushTranslations();
+      this.countedLastRun = true;
+      status = uc.uc_emu_start(this.engine, this.pc(), until, this.watchdog ? 0 : timeoutUs, owed);
+    }
     this.watchdog?.arm(0);
     this.hooks.codeHasRun = true;
-    this.observer?.finish();
+    let result: RunResult;
+    try {
+      result = this.outcome(status, options, goal, limit, timeoutMs, started);
+      if (this.observer?.settle) {
+        this.observer.settle(result);
+        result = { ...result, instructions: this.observer.executed() };
+      }
+    } finally {
+      this.observer?.finish();
+    }
     const hookError = this.hooks.takeError();
     if (hookError !== undefined) throw hookError;
+    return result;
+  }
+
+  /** How a run ended, from Unicorn's status and the stops hooks asked for. */
+  private outcome(status: number, options: RunOptions, goal: boolean, limit: number, timeoutMs: number, started: number): RunResult {
     const instructions = this.observer?.executed();
     const pc = this.pc();
     const fetchStop = this.pager?.takeFetchStop();

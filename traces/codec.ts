@@ -14,13 +14,13 @@
 import { Packr, Unpackr } from 'msgpackr';
 import type { Arch, RegisterName } from '../emu/registers.ts';
 import { TraceFormatError } from './errors.ts';
-import type { TraceBatch, TraceEvent, TraceHeader } from './model.ts';
+import type { TraceBatch, TraceBlock, TraceBlockBatch, TraceEvent, TraceHeader } from './model.ts';
 
-/** The format version this code writes and the highest it reads. */
-export const FORMAT_VERSION = 1;
+/** The highest format version this code reads (it writes 1 from `Recorder`, 2 from `BlockRecorder`). */
+export const FORMAT_VERSION = 2;
 
-/** "FLTRACE" then the format version byte: the first 8 bytes of every trace file. */
-export const TRACE_MAGIC = Uint8Array.of(0x46, 0x4c, 0x54, 0x52, 0x41, 0x43, 0x45, FORMAT_VERSION);
+/** "FLTRACE" then the format version byte (here 1): the first 8 bytes of every trace file. */
+export const TRACE_MAGIC = Uint8Array.of(0x46, 0x4c, 0x54, 0x52, 0x41, 0x43, 0x45, 1);
 
 /** Bytes of the file prefix: the 7 magic characters and the version byte. */
 export const PRELUDE_SIZE = TRACE_MAGIC.length;
@@ -29,6 +29,7 @@ export const PRELUDE_SIZE = TRACE_MAGIC.length;
 export type TraceMessage =
   | { type: 'header'; header: TraceHeader }
   | { type: 'batch'; batch: TraceBatch }
+  | { type: 'blocks'; batch: TraceBlockBatch }
   | { type: 'event'; event: TraceEvent }
   | { type: 'end'; reason?: string; instructions?: number }
   | { type: 'unknown'; tag: unknown };
@@ -92,12 +93,14 @@ export function encodePrelude(header: TraceHeader): Uint8Array {
     mode: modeOf(header.arch),
     ...(header.source !== undefined && { source: header.source }),
     registers: header.registers,
+    ...(header.checkpoint !== undefined && { checkpoint: header.checkpoint }),
     start: { names, values: littleEndianBytes(values) },
     ...(header.memory !== undefined && { memory: header.memory }),
     ...(header.created !== undefined && { created: header.created }),
   });
   const out = new Uint8Array(PRELUDE_SIZE + message.length);
   out.set(TRACE_MAGIC, 0);
+  out[PRELUDE_SIZE - 1] = header.version ?? 1;
   out.set(message, PRELUDE_SIZE);
   return out;
 }
@@ -152,6 +155,53 @@ export function encodeBatch(batch: TraceBatch, code: ReadonlyMap<bigint, Uint8Ar
     memSize: batch.memSize.subarray(0, mems),
     memValue: littleEndianBytes(batch.memValue.subarray(0, mems)),
     code: { address: littleEndianBytes(addresses), length: lengths, bytes },
+    events: batch.events.map((event) => eventFields(event, u64)),
+  });
+}
+
+/**
+ * A version-2 `blocks` message, encoded straight from the recorder's views
+ * (msgpack copies each column once into its buffer).
+ */
+export function encodeBlocks(batch: TraceBlockBatch): Uint8Array {
+  const k = batch.newBlocks.length;
+  const ids = new Uint32Array(k);
+  const addresses = new BigUint64Array(k);
+  const lengths = new Uint32Array(k);
+  const counts = new Uint32Array(k);
+  let byteTotal = 0;
+  let sizeTotal = 0;
+  batch.newBlocks.forEach((b, i) => {
+    ids[i] = b.id; addresses[i] = b.pc; lengths[i] = b.bytes.length; counts[i] = b.sizes.length;
+    byteTotal += b.bytes.length; sizeTotal += b.sizes.length;
+  });
+  const bytes = new Uint8Array(byteTotal);
+  const sizes = new Uint8Array(sizeTotal);
+  let at = 0;
+  let sat = 0;
+  for (const b of batch.newBlocks) {
+    bytes.set(b.bytes, at); at += b.bytes.length;
+    sizes.set(b.sizes, sat); sat += b.sizes.length;
+  }
+  return encode({
+    type: 'blocks',
+    first: batch.first,
+    count: batch.count,
+    blocks: littleEndianBytes(batch.blocks),
+    last: batch.lastCount,
+    ...(batch.stop !== undefined && { stop: batch.stop }),
+    memKind: batch.memKind,
+    memSize: batch.memSize,
+    memAddress: littleEndianBytes(batch.memAddress),
+    memValue: littleEndianBytes(batch.memValue),
+    start: littleEndianBytes(batch.start),
+    end: littleEndianBytes(batch.end),
+    ...(k > 0 && {
+      code: {
+        id: littleEndianBytes(ids), address: littleEndianBytes(addresses), length: littleEndianBytes(lengths),
+        bytes, count: littleEndianBytes(counts), sizes,
+      },
+    }),
     events: batch.events.map((event) => eventFields(event, u64)),
   });
 }
@@ -242,6 +292,12 @@ function decodeHeader(fields: Fields): TraceHeader {
     names.forEach((name, i) => { startRegisters[String(name) as RegisterName] = values[i]!; });
   }
   const header: TraceHeader = { version, arch, registers: registers as RegisterName[], startRegisters };
+  if (fields.checkpoint !== undefined) {
+    if (!Array.isArray(fields.checkpoint) || !fields.checkpoint.every((r) => typeof r === 'string')) {
+      throw new TraceFormatError(`Field 'checkpoint' should be an array of strings, got ${describe(fields.checkpoint)}`);
+    }
+    header.checkpoint = fields.checkpoint as RegisterName[];
+  }
   const source = optionalString(fields, 'source');
   const memory = optionalString(fields, 'memory');
   const created = optionalString(fields, 'created');
@@ -334,6 +390,56 @@ function decodeBatch(fields: Fields, defaultFirst: number): TraceBatch {
   return batch;
 }
 
+function decodeBlockTable(value: unknown): TraceBlock[] {
+  if (!isFields(value)) return [];
+  const ids = column(Uint32Array, value, 'id', 0);
+  const addresses = column(BigUint64Array, value, 'address', 0);
+  const lengths = column(Uint32Array, value, 'length', 0);
+  const counts = column(Uint32Array, value, 'count', 0);
+  const bytes = optionalBytes(value, 'bytes') ?? new Uint8Array(0);
+  const sizes = optionalBytes(value, 'sizes') ?? new Uint8Array(0);
+  if ([addresses, lengths, counts].some((c) => c.length !== ids.length)) {
+    throw new TraceFormatError(`Block table columns differ in length: id ${ids.length}, address ${addresses.length}, length ${lengths.length}, count ${counts.length}`);
+  }
+  const blocks: TraceBlock[] = [];
+  let at = 0;
+  let sat = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const end = at + lengths[i]!;
+    const send = sat + counts[i]!;
+    if (end > bytes.length || send > sizes.length) throw new TraceFormatError(`Block table entry ${i} at 0x${addresses[i]!.toString(16)} runs past its bytes or sizes`);
+    blocks.push({ id: ids[i]!, pc: addresses[i]!, bytes: new Uint8Array(bytes.subarray(at, end)), sizes: new Uint8Array(sizes.subarray(sat, send)) });
+    at = end;
+    sat = send;
+  }
+  return blocks;
+}
+
+function decodeBlocks(fields: Fields, defaultFirst: number): TraceBlockBatch {
+  const batch: TraceBlockBatch = {
+    first: optionalCount(fields, 'first') ?? defaultFirst,
+    count: optionalCount(fields, 'count') ?? 0,
+    blocks: column(Uint32Array, fields, 'blocks', 0),
+    lastCount: optionalCount(fields, 'last') ?? 0,
+    memKind: column(Uint8Array, fields, 'memKind', 0),
+    memSize: column(Uint8Array, fields, 'memSize', 0),
+    memAddress: column(BigUint64Array, fields, 'memAddress', 0),
+    memValue: column(BigUint64Array, fields, 'memValue', 0),
+    start: column(BigUint64Array, fields, 'start', 0),
+    end: column(BigUint64Array, fields, 'end', 0),
+    newBlocks: decodeBlockTable(fields.code),
+    events: decodeEvents(fields.events),
+  };
+  const stop = optionalString(fields, 'stop');
+  if (stop === 'fault' || stop === 'trapped' || stop === 'invalid' || stop === 'error') batch.stop = stop;
+  const mems = batch.memAddress.length;
+  if ([batch.memKind, batch.memSize, batch.memValue].some((c) => c.length !== mems)) {
+    throw new TraceFormatError(`Memory columns differ in length: memKind ${batch.memKind.length}, memAddress ${mems}, memSize ${batch.memSize.length}, memValue ${batch.memValue.length}`);
+  }
+  if (batch.start.length !== batch.end.length) throw new TraceFormatError(`Checkpoints 'start' (${batch.start.length}) and 'end' (${batch.end.length}) differ in length`);
+  return batch;
+}
+
 /**
  * One decoded msgpack value as a trace message. `nextFirst` is the sequence
  * number a batch without `first` starts at. Throws `TraceFormatError` for a
@@ -344,6 +450,7 @@ export function decodeMessage(value: unknown, nextFirst: number): TraceMessage {
   switch (value.type) {
     case 'header': return { type: 'header', header: decodeHeader(value) };
     case 'batch': return { type: 'batch', batch: decodeBatch(value, nextFirst) };
+    case 'blocks': return { type: 'blocks', batch: decodeBlocks(value, nextFirst) };
     case 'event': {
       const event = decodeEvent(value);
       return event ? { type: 'event', event } : { type: 'unknown', tag: `event ${String(value.kind)}` };

@@ -16,6 +16,7 @@ import type { TraceMessage } from './codec.ts';
 import { TraceDecoder } from './decoder.ts';
 import { TraceFormatError } from './errors.ts';
 import type { TraceBatch, TraceEvent, TraceHeader } from './model.ts';
+import { BlockExpander } from './replay.ts';
 
 export { instructionsOf, type TraceContents } from './instructions.ts';
 
@@ -38,17 +39,26 @@ function ioError(path: string, error: unknown): TraceFormatError {
   return new TraceFormatError(`Cannot read trace ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
 }
 
-/** Adds decoded messages to `into`. */
-function collect(into: TraceFile, messages: readonly TraceMessage[]): void {
+/** Adds decoded messages to `into`; version-2 batches of blocks are replayed into per-instruction batches. */
+function collect(into: TraceFile, messages: readonly TraceMessage[], expander: () => BlockExpander): void {
   for (const message of messages) {
     switch (message.type) {
       case 'header': into.header ??= message.header; break;
       case 'batch': into.batches.push(message.batch); into.events.push(...message.batch.events); break;
+      case 'blocks':
+        into.batches.push(...expander().expand(message.batch));
+        into.events.push(...message.batch.events);
+        break;
       case 'event': into.events.push(message.event); break;
       case 'end': if (message.reason !== undefined) into.stopReason = message.reason; break;
       case 'unknown': break;
     }
   }
+}
+
+function requireHeader(trace: TraceFile): TraceHeader {
+  if (!trace.header) throw new TraceFormatError('A blocks message comes before the trace header', { code: 'bad-message' });
+  return trace.header;
 }
 
 /** Reads a whole trace from its bytes or its path. */
@@ -65,7 +75,12 @@ export function readTrace(source: Uint8Array | string): TraceFile {
   }
   const decoder = new TraceDecoder();
   const trace: TraceFile = { batches: [], events: [], truncated: false, trailingBytes: 0 };
-  collect(trace, decoder.push(bytes));
+  let expander: BlockExpander | undefined;
+  try {
+    collect(trace, decoder.push(bytes), () => (expander ??= new BlockExpander(requireHeader(trace))));
+  } finally {
+    expander?.dispose();
+  }
   trace.truncated = !decoder.ended;
   trace.trailingBytes = decoder.pendingBytes;
   return trace;

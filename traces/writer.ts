@@ -15,9 +15,9 @@
  * ```
  */
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { encodeBatch, encodeEnd, encodeEvent, encodePrelude } from './codec.ts';
+import { encodeBatch, encodeBlocks, encodeEnd, encodeEvent, encodePrelude } from './codec.ts';
 import { TraceFormatError } from './errors.ts';
-import type { TraceBatch, TraceEvent, TraceHeader } from './model.ts';
+import type { TraceBatch, TraceBlockBatch, TraceEvent, TraceHeader } from './model.ts';
 import type { TraceSink } from './sink.ts';
 
 export { TraceBuffer } from './buffer.ts';
@@ -72,6 +72,18 @@ export class TraceWriter implements TraceSink {
     this.requireOpen('writeBatch');
     this.emit(encodeBatch(batch, this.newCode(batch.code)));
     this.instructionCount += batch.count;
+  }
+
+  /** Writes one version-2 batch of blocks (views are encoded at once; the header must say version 2). */
+  writeBlocks(batch: TraceBlockBatch): void {
+    this.requireOpen('writeBlocks');
+    this.emit(encodeBlocks(batch));
+    this.instructionCount += batch.count;
+  }
+
+  /** The block recorder's sink interface: same as `writeBlocks`. */
+  onBlocks(batch: TraceBlockBatch): void {
+    this.writeBlocks(batch);
   }
 
   /** The sink interface: same as `writeBatch`. */

@@ -29,6 +29,7 @@ extern uc_err uc_emu_stop(uc_engine *uc);
 #define UC_HOOK_MEM_READ (1 << 10)
 #define UC_HOOK_MEM_WRITE (1 << 11)
 #define UC_HOOK_MEM_READ_AFTER (1 << 13)
+#define UC_HOOK_BLOCK_RECORD (1 << 3)
 #define UC_MEM_WRITE 17
 #define PAGE 4096u
 #define MAX_REGS 64
@@ -245,6 +246,275 @@ void ft_recorder_free(ft_recorder *r) {
   if (r->read_hook) uc_hook_del(r->uc, r->read_hook);
   if (r->write_hook) uc_hook_del(r->uc, r->write_hook);
   free(r->b.pc);
+  free(r);
+}
+
+/*
+ * Block recorder: the fast full trace. A block hook appends the id of each
+ * executed basic block (ids are given out once per distinct pc and size;
+ * JavaScript decodes a new block once and returns its instruction count),
+ * the memory hooks append every access, and registers are read only at
+ * checkpoints: when a batch starts and when it ends. Per-instruction pcs and
+ * register changes are rebuilt when the trace is read, by replaying a batch
+ * from its start registers over the memory its reads recorded
+ * (traces/replay.ts). No per-instruction hook: Unicorn translates blocks
+ * without a helper call per instruction, which is where the speed comes from.
+ */
+typedef uint32_t (*ft_new_block_fn)(uint32_t id, uint64_t pc, uint32_t size);
+
+typedef struct {
+  uint32_t *block;       /* [capacity] block id of each executed block */
+  uint8_t *mem_kind;     /* [mem_capacity] 0 read, 1 write */
+  uint8_t *mem_size;     /* [mem_capacity] */
+  uint64_t *mem_address; /* [mem_capacity] */
+  uint64_t *mem_value;   /* [mem_capacity] */
+  uint64_t *start_regs;  /* [MAX_REGS] registers before the batch's first block */
+  uint64_t *end_regs;    /* [MAX_REGS] registers after its last instruction */
+  /* [0] blocks, [1] memory accesses, [2] instructions, [3] flags (1: memory overflowed). */
+  uint32_t *counts;
+  uint32_t capacity, mem_capacity;
+} ft_block_buffers;
+
+typedef struct {
+  uc_engine *uc;
+  ft_block_buffers b;
+  ft_flush_fn flush;
+  ft_new_block_fn new_block;
+  int reg_ids[MAX_REGS];
+  void *reg_ptrs[2][MAX_REGS];
+  int nregs;
+  uint64_t mask;
+  bool want_mem, tail;
+  uint64_t executed, limit; /* limit 0 = none */
+  uint64_t owed;            /* instructions still to run when a block would have passed the limit */
+  uint32_t stopped_by_limit;
+  /* Distinct blocks: open addressing over (pc, size) -> id; icount[id] instructions. */
+  uint64_t *key_pc;
+  uint32_t *key_size, *key_id;
+  uint32_t table_capacity, blocks;
+  uint32_t *icount;
+  uint32_t icount_capacity;
+  uint32_t last_id;
+  uc_hook block_hook, read_hook, write_hook, sync_hook;
+} ft_blocks;
+
+#define MEM_SLACK 65536u
+
+static uint32_t hash_block(uint64_t pc, uint32_t size) {
+  uint64_t h = (pc ^ ((uint64_t)size << 48)) * 0x9e3779b97f4a7c15ull;
+  return (uint32_t)(h >> 32);
+}
+
+static bool grow_table(ft_blocks *r) {
+  uint32_t cap = r->table_capacity ? r->table_capacity * 2 : 4096;
+  uint64_t *pcs = calloc(cap, sizeof *pcs);
+  uint32_t *sizes = calloc(cap, sizeof *sizes), *ids = calloc(cap, sizeof *ids);
+  if (!pcs || !sizes || !ids) { free(pcs); free(sizes); free(ids); return false; }
+  for (uint32_t i = 0; i < r->table_capacity; i++) {
+    if (!r->key_id[i]) continue;
+    uint32_t slot = hash_block(r->key_pc[i], r->key_size[i]) & (cap - 1);
+    while (ids[slot]) slot = (slot + 1) & (cap - 1);
+    pcs[slot] = r->key_pc[i]; sizes[slot] = r->key_size[i]; ids[slot] = r->key_id[i];
+  }
+  free(r->key_pc); free(r->key_size); free(r->key_id);
+  r->key_pc = pcs; r->key_size = sizes; r->key_id = ids; r->table_capacity = cap;
+  return true;
+}
+
+/* The id of block (pc, size), 0 when out of memory; a new block is decoded by JavaScript (new_block). */
+static uint32_t block_id(ft_blocks *r, uint64_t pc, uint32_t size) {
+  uint32_t mask = r->table_capacity - 1, slot = hash_block(pc, size) & mask;
+  while (r->key_id[slot]) {
+    if (r->key_pc[slot] == pc && r->key_size[slot] == size) return r->key_id[slot] - 1;
+    slot = (slot + 1) & mask;
+  }
+  if ((r->blocks + 1) * 2 > r->table_capacity) {
+    if (!grow_table(r)) return UINT32_MAX;
+    return block_id(r, pc, size);
+  }
+  if (r->blocks == r->icount_capacity) {
+    uint32_t cap = r->icount_capacity * 2;
+    uint32_t *icount = realloc(r->icount, cap * sizeof *icount);
+    if (!icount) return UINT32_MAX;
+    r->icount = icount; r->icount_capacity = cap;
+  }
+  uint32_t id = r->blocks++;
+  r->key_pc[slot] = pc; r->key_size[slot] = size; r->key_id[slot] = id + 1;
+  uint32_t n = r->new_block(id, pc, size);
+  r->icount[id] = n ? n : 1;
+  return id;
+}
+
+/*
+ * Reads the checkpoint registers. The pc is the last of them; in a block
+ * hook Unicorn's pc may lag (it is kept exact only where a hook needs it), so
+ * there the block's address replaces it (`pc` not UINT64_MAX).
+ */
+static void read_checkpoint(ft_blocks *r, uint64_t *into, uint64_t pc) {
+  uc_reg_read_batch(r->uc, r->reg_ids, r->reg_ptrs[into == r->b.end_regs], r->nregs);
+  for (int i = 0; i < r->nregs; i++) into[i] &= r->mask;
+  if (pc != UINT64_MAX) into[r->nregs - 1] = pc & r->mask;
+}
+
+/* Hands the batch to JavaScript with its end registers (the state now, at `pc`) and starts the next from them. */
+static void flush_blocks(ft_blocks *r, uint64_t pc) {
+  ft_block_buffers *b = &r->b;
+  if (b->counts[0] == 0) return;
+  read_checkpoint(r, b->end_regs, pc);
+  r->flush(0);
+  memcpy(b->start_regs, b->end_regs, sizeof(uint64_t) * (size_t)r->nregs);
+  b->counts[0] = b->counts[1] = b->counts[2] = b->counts[3] = 0;
+}
+
+static void on_block_record(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+  ft_blocks *r = user;
+  ft_block_buffers *b = &r->b;
+  uint32_t id = block_id(r, address, size);
+  if (id == UINT32_MAX) { b->counts[3] |= 2; uc_emu_stop(uc); return; }
+  uint32_t n = r->icount[id];
+  if (r->limit && !r->tail && r->executed + n > r->limit) {
+    /* Stopped before the block runs; the caller runs the instructions owed with Unicorn's exact count. */
+    r->owed = r->limit - r->executed;
+    r->stopped_by_limit = 1;
+    uc_emu_stop(uc);
+    return;
+  }
+  if (b->counts[0] >= b->capacity || b->counts[1] + MEM_SLACK > b->mem_capacity) flush_blocks(r, address);
+  if (b->counts[0] == 0) read_checkpoint(r, b->start_regs, address);
+  b->block[b->counts[0]++] = id;
+  b->counts[2] += n;
+  r->executed += n;
+  r->last_id = id;
+}
+
+static void on_block_memory(uc_engine *uc, int type, uint64_t address, int size, int64_t value, void *user) {
+  ft_blocks *r = user;
+  ft_block_buffers *b = &r->b;
+  uint32_t n = b->counts[1];
+  if (n >= b->mem_capacity || b->counts[0] == 0) {
+    if (b->counts[0]) { b->counts[3] |= 1; uc_emu_stop(uc); }
+    return;
+  }
+  b->mem_kind[n] = type == UC_MEM_WRITE ? 1 : 0;
+  b->mem_address[n] = address;
+  b->mem_size[n] = (uint8_t)size;
+  uint64_t v = (uint64_t)value;
+  if (size < 8) v &= (((uint64_t)1) << (size * 8)) - 1;
+  b->mem_value[n] = v;
+  b->counts[1] = n + 1;
+}
+
+/* Does nothing: a UC_HOOK_MEM_READ makes Unicorn keep the pc exact before each load, so a fault names its instruction. */
+static void on_block_sync(uc_engine *uc __attribute__((unused)), int type __attribute__((unused)), uint64_t address __attribute__((unused)),
+                          int size __attribute__((unused)), int64_t value __attribute__((unused)), void *user __attribute__((unused))) {}
+
+static size_t block_layout(ft_block_buffers *b, uint8_t *base, uint32_t cap, uint32_t mcap) {
+  size_t at = 0;
+#define PLACE(field, type, n) b->field = (type *)(base ? base + at : NULL); at = align8(at + sizeof(type) * (size_t)(n));
+  PLACE(block, uint32_t, cap)
+  PLACE(mem_kind, uint8_t, mcap)
+  PLACE(mem_size, uint8_t, mcap)
+  PLACE(mem_address, uint64_t, mcap)
+  PLACE(mem_value, uint64_t, mcap)
+  PLACE(start_regs, uint64_t, MAX_REGS)
+  PLACE(end_regs, uint64_t, MAX_REGS)
+  PLACE(counts, uint32_t, 4)
+#undef PLACE
+  b->capacity = cap; b->mem_capacity = mcap;
+  return at;
+}
+
+ft_blocks *ft_blocks_new(uc_engine *uc, const int *reg_ids, int nregs, uint64_t mask, uint32_t capacity, uint32_t mem_capacity,
+                         ft_flush_fn flush, ft_new_block_fn new_block, int want_mem) {
+  if (nregs > MAX_REGS || capacity == 0) return NULL;
+  ft_blocks *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  uint32_t mcap = mem_capacity + MEM_SLACK;
+  size_t total = block_layout(&r->b, NULL, capacity, mcap);
+  uint8_t *base = calloc(1, total);
+  r->icount_capacity = 1024;
+  r->icount = calloc(r->icount_capacity, sizeof *r->icount);
+  if (!base || !r->icount || !grow_table(r)) goto fail;
+  block_layout(&r->b, base, capacity, mcap);
+  r->uc = uc;
+  r->flush = flush;
+  r->new_block = new_block;
+  r->nregs = nregs;
+  r->mask = mask;
+  r->want_mem = want_mem != 0;
+  for (int i = 0; i < nregs; i++) {
+    r->reg_ids[i] = reg_ids[i];
+    r->reg_ptrs[0][i] = &r->b.start_regs[i];
+    r->reg_ptrs[1][i] = &r->b.end_regs[i];
+  }
+  if (uc_hook_add(uc, &r->block_hook, UC_HOOK_BLOCK_RECORD, (void *)on_block_record, r, 1, 0) != 0) goto fail;
+  if (r->want_mem) {
+    if (uc_hook_add(uc, &r->read_hook, UC_HOOK_MEM_READ_AFTER, (void *)on_block_memory, r, 1, 0) != 0) goto fail;
+    if (uc_hook_add(uc, &r->write_hook, UC_HOOK_MEM_WRITE, (void *)on_block_memory, r, 1, 0) != 0) goto fail;
+  }
+  if (uc_hook_add(uc, &r->sync_hook, UC_HOOK_MEM_READ, (void *)on_block_sync, r, 1, 0) != 0) goto fail;
+  return r;
+fail:
+  if (r->block_hook) uc_hook_del(uc, r->block_hook);
+  if (r->read_hook) uc_hook_del(uc, r->read_hook);
+  free(base);
+  free(r->icount); free(r->key_pc); free(r->key_size); free(r->key_id);
+  free(r);
+  return NULL;
+}
+
+void *ft_blocks_base(ft_blocks *r) { return r->b.block; }
+size_t ft_blocks_block_size(ft_blocks *r) {
+  ft_block_buffers scratch;
+  return block_layout(&scratch, NULL, r->b.capacity, r->b.mem_capacity);
+}
+size_t ft_blocks_offset(ft_blocks *r, int field) {
+  void *fields[] = {r->b.block, r->b.mem_kind, r->b.mem_size, r->b.mem_address, r->b.mem_value, r->b.start_regs, r->b.end_regs, r->b.counts};
+  if (field < 0 || field >= (int)(sizeof fields / sizeof fields[0])) return (size_t)-1;
+  return (size_t)((uint8_t *)fields[field] - (uint8_t *)r->b.block);
+}
+
+/* Starts a run with an instruction limit (0 = none). */
+void ft_blocks_begin(ft_blocks *r, uint64_t limit) {
+  r->executed = 0;
+  r->limit = limit;
+  r->owed = 0;
+  r->tail = false;
+  r->stopped_by_limit = 0;
+}
+
+/* The instructions owed after a stop before a block that would pass the limit; from now on blocks are recorded unchecked. */
+uint64_t ft_blocks_take_owed(ft_blocks *r) {
+  uint64_t owed = r->owed;
+  r->owed = 0;
+  if (owed) r->tail = true;
+  return owed;
+}
+
+/* Ends a run: the last block's instruction count as resolved by JavaScript, then the final flush. */
+void ft_blocks_finish(ft_blocks *r, uint32_t last_count) {
+  ft_block_buffers *b = &r->b;
+  if (b->counts[0] > 0) {
+    uint32_t full = r->icount[r->last_id];
+    b->counts[2] = b->counts[2] - full + last_count;
+    r->executed = r->executed - full + last_count;
+  }
+  flush_blocks(r, UINT64_MAX);
+}
+
+uint64_t ft_blocks_executed(ft_blocks *r) { return r->executed; }
+uint32_t ft_blocks_stopped_by_limit(ft_blocks *r) { return r->stopped_by_limit; }
+/* The last block recorded in the current batch (valid when counts[0] > 0). */
+uint32_t ft_blocks_last(ft_blocks *r) { return r->last_id; }
+
+void ft_blocks_free(ft_blocks *r) {
+  if (!r) return;
+  uc_hook_del(r->uc, r->block_hook);
+  if (r->read_hook) uc_hook_del(r->uc, r->read_hook);
+  if (r->write_hook) uc_hook_del(r->uc, r->write_hook);
+  if (r->sync_hook) uc_hook_del(r->uc, r->sync_hook);
+  free(r->b.block);
+  free(r->icount); free(r->key_pc); free(r->key_size); free(r->key_id);
   free(r);
 }
 

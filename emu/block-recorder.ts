@@ -1,0 +1,274 @@
+/**
+ * The fast full trace: records each executed basic block (an id into a
+ * table of distinct blocks), every memory access, and the registers only at
+ * checkpoints (before a batch's first block and after its last
+ * instruction). Per-instruction pcs and register changes are rebuilt when
+ * the trace is read, by replaying a batch from its start registers over the
+ * memory its reads recorded (`traces/replay.ts`). Native only: without the
+ * C library, callers use `Recorder` (one hook per instruction).
+ *
+ * A sink's `onBlocks` sees views of the native buffers, valid only during
+ * the call: the trace writer encodes them straight into the file.
+ *
+ * @example
+ * ```ts
+ * const recorder = BlockRecorder.attach(emu, { decode: sizesOf, sink: { onBlocks: (b) => writer.writeBlocks(b) } });
+ * emu.run({ from: 0x401000n, count: 1000 });
+ * recorder.detach();
+ * ```
+ */
+import koffi from 'koffi';
+import { FlushCallback, NewBlockCallback, nativeBlockRecorder, type NativeBlockLibrary } from './native.ts';
+import { u64 } from './ffi.ts';
+import { pcRegister, registerMask, registersOf, unicornRegisterId, type Arch, type RegisterName } from './registers.ts';
+import type { Emulator, RunObserver } from './emulator.ts';
+import type { RunResult } from './run-result.ts';
+import type { TraceBlock, TraceBlockBatch, TraceEvent, TraceEventInput } from '../traces/model.ts';
+
+/** A distinct basic block: where it starts, its bytes and the size of each of its instructions. */
+export type BlockInfo = TraceBlock;
+
+/**
+ * One batch of blocks. Every block runs whole except the last, which ran its
+ * first `lastCount` instructions. `start` and `end` hold the checkpoint
+ * registers in `checkpointRegisters` order (the pc last).
+ */
+export type BlockBatch = TraceBlockBatch;
+
+/** Receives batches; the typed arrays are views valid only during the call. */
+export interface BlockSink {
+  onBlocks(batch: BlockBatch): void;
+}
+
+/** Instruction sizes of the code `bytes` at `address`, in order (stopping where the bytes stop decoding). */
+export type BlockDecoder = (bytes: Uint8Array, address: bigint) => Uint8Array;
+
+export interface BlockRecordOptions {
+  sink: BlockSink;
+  /** Needed on x86 and x64 (instruction lengths vary); AArch64 instructions are 4 bytes. */
+  decode?: BlockDecoder;
+  memory?: boolean;
+  /** Blocks per batch (default 32 768). */
+  batchBlocks?: number;
+  /** Memory accesses per batch before it is flushed early (default 262 144). */
+  batchAccesses?: number;
+}
+
+/** The registers a checkpoint holds, in order: the per-instruction recorder's list, then the pc. */
+export function checkpointRegisters(arch: Arch): RegisterName[] {
+  const skip = new Set<RegisterName>([pcRegister(arch), 'fs_base', 'gs_base', 'tpidr_el0']);
+  return [...registersOf(arch).filter((r) => !skip.has(r)), pcRegister(arch)];
+}
+
+const FIELDS = ['blocks', 'memKind', 'memSize', 'memAddress', 'memValue', 'start', 'end', 'counts'] as const;
+const TYPES = [Uint32Array, Uint8Array, Uint8Array, BigUint64Array, BigUint64Array, BigUint64Array, BigUint64Array, Uint32Array];
+
+interface Views {
+  blocks: Uint32Array; memKind: Uint8Array; memSize: Uint8Array; memAddress: BigUint64Array; memValue: BigUint64Array;
+  start: BigUint64Array; end: BigUint64Array; counts: Uint32Array;
+}
+
+export class BlockRecorder implements RunObserver {
+  /** Checkpoint register order; the per-instruction registers are all but the last (the pc). */
+  readonly registers: RegisterName[];
+  private readonly views: Views;
+  private readonly table: BlockInfo[] = [];
+  private fresh: BlockInfo[] = [];
+  private sequence = 0;
+  private pendingEvents: TraceEvent[] = [];
+  private lastCount: number | undefined;
+  /** Instructions of the last block that did not run (known once settled, applied in C by finish). */
+  private cutBy = 0;
+  private callbackError: unknown;
+  private tail = false;
+  private stop: BlockBatch['stop'];
+
+  private constructor(
+    private readonly emu: Emulator,
+    private readonly lib: NativeBlockLibrary,
+    private readonly handle: unknown,
+    private readonly callbacks: Array<ReturnType<typeof koffi.register>>,
+    registers: RegisterName[],
+    private readonly sink: BlockSink,
+  ) {
+    this.registers = registers;
+    const block = koffi.view(lib.ft_blocks_base(handle), Number(lib.ft_blocks_block_size(handle)));
+    const offsets = FIELDS.map((_, i) => Number(lib.ft_blocks_offset(handle, i)));
+    const ends = [...offsets.slice(1), block.byteLength];
+    this.views = Object.fromEntries(FIELDS.map((name, i) => {
+      const Type = TYPES[i]!;
+      return [name, new Type(block, offsets[i]!, (ends[i]! - offsets[i]!) / Type.BYTES_PER_ELEMENT)];
+    })) as unknown as Views;
+  }
+
+  /** Records every later run of `emu`, or returns undefined when the native library lacks the block recorder. */
+  static attach(emu: Emulator, options: BlockRecordOptions): BlockRecorder | undefined {
+    const lib = nativeBlockRecorder();
+    if (!lib) return undefined;
+    const decode = options.decode ?? (emu.arch === 'arm64' ? fixedWidth : undefined);
+    if (!decode) throw new Error(`Block recording on ${emu.arch} needs an instruction decoder`);
+    const registers = checkpointRegisters(emu.arch);
+    const ids = Int32Array.from(registers, (r) => unicornRegisterId(emu.arch, r)!);
+    let recorder: BlockRecorder | undefined;
+    const flush = koffi.register(() => recorder!.drain(), koffi.pointer(FlushCallback));
+    const newBlock = koffi.register((id: number, pc: number | bigint, size: number) => recorder!.decodeBlock(id, u64(pc), size, decode), koffi.pointer(NewBlockCallback));
+    const handle = lib.ft_blocks_new(
+      emu.engine, ids, ids.length, registerMask(emu.arch), options.batchBlocks ?? 32_768, options.batchAccesses ?? 262_144,
+      flush, newBlock, options.memory === false ? 0 : 1,
+    );
+    if (!handle) {
+      koffi.unregister(flush);
+      koffi.unregister(newBlock);
+      return undefined;
+    }
+    recorder = new BlockRecorder(emu, lib, handle, [flush, newBlock], registers, options.sink);
+    emu.setObserver(recorder);
+    emu.flushTranslations();
+    return recorder;
+  }
+
+  /** The distinct blocks recorded so far, by id. */
+  get blocks(): readonly BlockInfo[] {
+    return this.table;
+  }
+
+  /** Adds an event (trap, stop) at the current position. */
+  addEvent(event: TraceEventInput): void {
+    this.pendingEvents.push({ ...event, index: event.index ?? Math.max(0, this.sequence - 1) } as TraceEvent);
+  }
+
+  /** Hands events added since the last batch to the sink (in a batch of no blocks). */
+  flushEvents(): void {
+    if (!this.pendingEvents.length) return;
+    const empty = new BigUint64Array(0);
+    this.sink.onBlocks({
+      first: this.sequence, count: 0, blocks: new Uint32Array(0), lastCount: 0, memKind: new Uint8Array(0), memSize: new Uint8Array(0),
+      memAddress: empty, memValue: empty, start: empty, end: empty, newBlocks: this.takeFresh(), events: this.takeEvents(),
+    });
+  }
+
+  begin(limit: number): void {
+    this.lastCount = undefined;
+    this.cutBy = 0;
+    this.tail = false;
+    this.stop = undefined;
+    this.lib.ft_blocks_begin(this.handle, BigInt(limit));
+  }
+
+  takeOwed(): number {
+    const owed = Number(this.lib.ft_blocks_take_owed(this.handle));
+    if (owed > 0) this.tail = true;
+    return owed;
+  }
+
+  /**
+   * Resolves the last block from where the run ended: a fault, trap or
+   * count stop inside it means only the instructions before the pc ran
+   * (and the one at the pc, when it faulted or trapped while running).
+   */
+  settle(result: RunResult): void {
+    if (this.views.counts[0] === 0) return;
+    const last = this.table[Number(this.lib.ft_blocks_last(this.handle))]!;
+    const full = last.sizes.length || 1;
+    if (result.kind === 'fault' || result.kind === 'error') this.stop = result.kind;
+    if (result.kind === 'trapped') this.stop = result.name === 'invalid instruction' ? 'invalid' : 'trapped';
+    const cut = this.tail || this.stop !== undefined;
+    if (!cut || result.pc < last.pc || result.pc >= last.pc + BigInt(last.bytes.length)) return;
+    const offset = Number(result.pc - last.pc);
+    let at = 0;
+    let count = 0;
+    while (count < last.sizes.length && at < offset) at += last.sizes[count++]!;
+    const ranAtPc = at === offset && count < full && (result.kind === 'trapped' || result.kind === 'error' || (result.kind === 'fault' && result.access !== 'fetch'));
+    this.lastCount = Math.min(full, count + (ranAtPc ? 1 : 0));
+    this.cutBy = full - this.lastCount;
+  }
+
+  finish(): void {
+    const last = this.views.counts[0] ? this.table[Number(this.lib.ft_blocks_last(this.handle))] : undefined;
+    this.lib.ft_blocks_finish(this.handle, this.lastCount ?? (last ? last.sizes.length || 1 : 0));
+    this.cutBy = 0;
+    this.flushEvents();
+    if (this.callbackError !== undefined) {
+      const error = this.callbackError;
+      this.callbackError = undefined;
+      throw error;
+    }
+  }
+
+  executed(): number { return Number(this.lib.ft_blocks_executed(this.handle)) - this.cutBy; }
+  stoppedByLimit(): boolean { return this.lib.ft_blocks_stopped_by_limit(this.handle) !== 0; }
+
+  /** Stops recording and releases the hooks. */
+  detach(): void {
+    this.emu.setObserver(undefined);
+    this.lib.ft_blocks_free(this.handle);
+    for (const callback of this.callbacks) koffi.unregister(callback);
+    this.emu.flushTranslations();
+  }
+
+  private decodeBlock(id: number, pc: bigint, size: number, decode: BlockDecoder): number {
+    try {
+      const bytes = this.emu.read(pc, size).slice();
+      const sizes = decode(bytes, pc);
+      const info = { id, pc, bytes, sizes };
+      this.table[id] = info;
+      this.fresh.push(info);
+      return sizes.length;
+    } catch (error) {
+      this.callbackError ??= error;
+      this.table[id] = { id, pc, bytes: new Uint8Array(0), sizes: new Uint8Array(0) };
+      return 1;
+    }
+  }
+
+  private takeFresh(): BlockInfo[] {
+    const fresh = this.fresh;
+    this.fresh = [];
+    return fresh;
+  }
+
+  private takeEvents(): TraceEvent[] {
+    const events = this.pendingEvents;
+    this.pendingEvents = [];
+    return events;
+  }
+
+  /** Called from C when a batch is full or the run ended: the batch as views of the native buffers. */
+  private drain(): void {
+    try {
+      const v = this.views;
+      const blocks = v.counts[0]!;
+      const accesses = v.counts[1]!;
+      const count = v.counts[2]!;
+      if (v.counts[3]) throw new Error(`The block recorder lost data (flags ${v.counts[3]}): a block made more memory accesses than a batch holds`);
+      const n = this.registers.length;
+      const lastBlock = this.table[v.blocks[blocks - 1]!]!;
+      const batch: BlockBatch = {
+        first: this.sequence, count, blocks: v.blocks.subarray(0, blocks),
+        lastCount: count - (this.countOf(v.blocks.subarray(0, blocks)) - (lastBlock.sizes.length || 1)),
+        memKind: v.memKind.subarray(0, accesses), memSize: v.memSize.subarray(0, accesses),
+        memAddress: v.memAddress.subarray(0, accesses), memValue: v.memValue.subarray(0, accesses),
+        start: v.start.subarray(0, n), end: v.end.subarray(0, n),
+        newBlocks: this.takeFresh(), events: [],
+        ...(this.stop !== undefined && { stop: this.stop }),
+      };
+      this.stop = undefined;
+      this.sequence += count;
+      batch.events = this.takeEvents();
+      this.sink.onBlocks(batch);
+    } catch (error) {
+      this.callbackError ??= error;
+    }
+  }
+
+  private countOf(blocks: Uint32Array): number {
+    let total = 0;
+    for (let i = 0; i < blocks.length; i++) total += this.table[blocks[i]!]!.sizes.length || 1;
+    return total;
+  }
+}
+
+/** AArch64: every instruction is 4 bytes. */
+function fixedWidth(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(Math.max(1, bytes.length >> 2)).fill(4);
+}
