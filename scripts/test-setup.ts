@@ -7,12 +7,10 @@
  * Then it builds the native recorder if `npm install` could not (no C
  * compiler then). It never fails the test run.
  */
-import { existsSync } from 'node:fs';
 import { locateUnicorn } from '../emu/library.ts';
-import { NATIVE_RECORDER_PATH } from '../emu/native.ts';
 import { canInstallPackages, installPackages } from '../lab/toolchain.ts';
 import { lacks, missingPackages, TEST_PACKAGES } from '../test/helpers/system.ts';
-import { buildNativeRecorder } from './native-recorder.ts';
+import { buildNativeRecorder, nativeRecorderStale } from './native-recorder.ts';
 
 function say(line: string): void {
   process.stderr.write(`faultline: ${line}\n`);
@@ -30,4 +28,5 @@ if (missing.length > 0) {
 }
 
 const unicorn = locateUnicorn();
-if (unicorn && !existsSync(NATIVE_RECORDER_PATH) && !lacks('gcc')) buildNativeRecorder(unicorn.path, say);
+// Built again when emu/native/recorder.c is newer than the library (a checkout that added functions to it).
+if (unicorn && nativeRecorderStale() && !lacks('gcc')) buildNativeRecorder(unicorn.path, say);
