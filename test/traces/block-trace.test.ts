@@ -1,0 +1,133 @@
+/**
+ * The block recorder's traces (format version 2), read back through the
+ * replay, against the per-instruction recorder on the same programs:
+ * instruction by instruction the same pc, bytes, registers changed and
+ * memory accesses, across batch boundaries, a fault, a trap and an
+ * instruction-limit stop inside a block.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BlockRecorder } from '../../emu/block-recorder.ts';
+import { Emulator, type RunOptions } from '../../emu/emulator.ts';
+import { nativeBlockRecorder } from '../../emu/native.ts';
+import { Recorder } from '../../emu/recorder.ts';
+import type { Arch } from '../../emu/registers.ts';
+import { createSizeDecoder } from '../../src/disasm/disassembler.ts';
+import { instructionsOf } from '../../traces/instructions.ts';
+import type { TraceBatch, TraceInstruction } from '../../traces/model.ts';
+import { readTrace, streamTrace } from '../../traces/reader.ts';
+import { TraceWriter } from '../../traces/writer.ts';
+import { assemble } from '../helpers/assemble.ts';
+import { lacks } from '../helpers/system.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'faultline-blocks-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Program {
+  arch: Arch;
+  code: string;
+  run: RunOptions;
+}
+
+/** A fresh engine: code at 0x1000, data at 0x2000 (0x80a5d8fc at its start), a stack page at 0x7000; 0x9000 is unmapped. */
+function machine(arch: Arch, code: Uint8Array): Emulator {
+  const emu = Emulator.open(arch);
+  emu.mapBytes(0x1000n, code);
+  emu.map(0x2000n, 0x1000);
+  emu.map(0x7000n, 0x1000);
+  emu.writeValue(0x2000n, 4, 0x80a5d8fcn);
+  emu.writeRegisters(arch === 'arm64' ? { sp: 0x7800n, x1: 0x2000n } : arch === 'x64' ? { rsp: 0x7800n } : { esp: 0x7800n });
+  return emu;
+}
+
+function text(insn: TraceInstruction | undefined): string {
+  if (!insn) return 'none';
+  const hex = (v: bigint) => v.toString(16);
+  const bytes = insn.bytes ? Buffer.from(insn.bytes).toString('hex') : '-';
+  const regs = insn.changed.map(([name, value]) => `${name}=${hex(value)}`).join(' ');
+  const memory = insn.memory.map((m) => `${m.kind} ${hex(m.address)}:${m.size}=${hex(m.value)}`).join(' ');
+  return `${insn.index} ${hex(insn.pc)} ${insn.size} ${bytes} | ${regs} | ${memory}`;
+}
+
+/** Runs `program` under both recorders; the block trace goes through a file and is read back. */
+async function bothWays(name: string, program: Program, batchBlocks: number) {
+  const code = assemble(program.arch, program.code);
+  const reference = machine(program.arch, code);
+  const batches: TraceBatch[] = [];
+  const recorder = Recorder.attach(reference, { onBatch: (b) => batches.push(b) });
+  const header = { version: 1, arch: program.arch, registers: recorder.registers, startRegisters: reference.readRegisters() };
+  const expected = reference.run(program.run);
+  recorder.detach();
+  reference.dispose();
+
+  const emu = machine(program.arch, code);
+  const path = join(dir, `${name}.fltrace`);
+  const writer = TraceWriter.open(path);
+  const blocks = BlockRecorder.attach(emu, { decode: await createSizeDecoder(program.arch), sink: writer, batchBlocks })!;
+  writer.writeHeader({ version: 2, arch: program.arch, registers: blocks.registers.slice(0, -1), checkpoint: blocks.registers, startRegisters: emu.readRegisters() });
+  const result = emu.run(program.run);
+  blocks.detach();
+  emu.dispose();
+  writer.close('done');
+  return {
+    expected, result, path,
+    want: [...instructionsOf(header, batches)].map(text),
+    got: [...instructionsOf(readTrace(path).header!, readTrace(path).batches)].map(text),
+  };
+}
+
+const LOOP_X86 = 'mov ecx, 40\nl: add eax, [0x2000]\npush eax\npop ebx\ndec ecx\njnz l\nint3';
+const CASES: Array<[string, Program]> = [
+  ['x86 trap', { arch: 'x86', code: 'mov eax, [0x2000]\npush eax\ninc eax\nint3', run: { from: 0x1000n } }],
+  ['x86 read fault inside a block', { arch: 'x86', code: 'mov eax, [0x2000]\npush eax\ninc eax\nmov ebx, [0x9000]\nnop\nint3', run: { from: 0x1000n } }],
+  ['x86 write fault inside a block', { arch: 'x86', code: 'mov eax, [0x2000]\npush eax\ninc eax\nmov [0x9000], eax\nnop\nint3', run: { from: 0x1000n } }],
+  ['x86 count stop inside a block', { arch: 'x86', code: LOOP_X86, run: { from: 0x1000n, count: 123 } }],
+  ['x86 instruction budget', { arch: 'x86', code: LOOP_X86, run: { from: 0x1000n, maxInstructions: 77 } }],
+  ['x86 invalid instruction', { arch: 'x86', code: 'inc eax\nud2\nnop', run: { from: 0x1000n } }],
+  ['x64 calls, loads and stores', {
+    arch: 'x64',
+    code: 'mov ecx, 30\nl: call f\nadd [0x2000], rax\ndec ecx\njnz l\nmov rax, [0x9000]\nf: mov rax, [0x2000]\nimul rax, rax, 3\nret',
+    run: { from: 0x1000n },
+  }],
+  ['arm64 loop with loads and stores', {
+    arch: 'arm64',
+    code: 'mov x2, #25\nl: ldr w0, [x1]\nadd w0, w0, #1\nstr w0, [x1, #4]\nstp x0, x2, [sp, #-16]!\nldp x3, x4, [sp], #16\nsubs x2, x2, #1\nb.ne l\nbrk #0',
+    run: { from: 0x1000n, count: 150 },
+  }],
+];
+
+describe.skipIf(lacks('binutils') || lacks('gcc') || !nativeBlockRecorder())('block traces read back as the per-instruction recorder records', () => {
+  for (const [name, program] of CASES) {
+    it.skipIf(program.arch === 'arm64' && lacks('binutils-aarch64-linux-gnu'))(name, async () => {
+      const { expected, result, want, got } = await bothWays(name.replace(/\W+/g, '-'), program, 3);
+      expect(result.kind).toBe(expected.kind);
+      expect(result.pc).toBe(expected.pc);
+      expect(result.instructions).toBe(expected.instructions);
+      expect(want.length).toBe(expected.instructions);
+      expect(got).toEqual(want);
+    });
+  }
+
+  it('writes version 2 with a block table, and streams the same batches as a whole read', async () => {
+    const { path, got } = await bothWays('stream', CASES[3]![1], 2);
+    const bytes = readFileSync(path);
+    expect(bytes[7]).toBe(2);
+    const stream = streamTrace(path);
+    expect(stream.instructions).toBe(123);
+    expect(stream.range).toEqual({ first: 0, last: 122 });
+    const streamed = [...instructionsOf(stream.header!, { [Symbol.iterator]: () => stream.batches() }, stream.events, stream.range)].map(text);
+    expect(streamed).toEqual(got);
+  });
+
+  it('refuses a blocks message whose replay does not match its recorded memory', async () => {
+    const { path } = await bothWays('tampered', CASES[0]![1], 8);
+    const bytes = readFileSync(path);
+    // The value read from 0x2000 (fc d8 a5 80, stored little-endian in the memValue column) changed in the file.
+    const at = bytes.indexOf(Buffer.from([0xfc, 0xd8, 0xa5, 0x80, 0, 0, 0, 0, 0xfc, 0xd8, 0xa5, 0x80]));
+    expect(at).toBeGreaterThan(0);
+    bytes[at + 8] ^= 1;
+    expect(() => readTrace(new Uint8Array(bytes))).toThrow(/Blocks message at instruction 0: the replay's memory access 1 \(0x77fc\) differs from the recorded one/);
+  });
+});
