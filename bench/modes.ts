@@ -239,7 +239,7 @@ export function measureBlockRecording(workload: Workload, decode: BlockDecoder, 
     let blocks = 0;
     const recorder = BlockRecorder.attach(emu, {
       decode,
-      sink: { onBlocks: (b) => { instructions += b.count; memoryAccesses += b.memKind.length; blocks += b.blocks.length; writer?.writeBlocks(b); } },
+      sink: { onBlocks: (b) => { instructions += b.count; memoryAccesses += b.accesses; blocks += b.blockCount; writer?.writeBlocks(b); } },
     });
     if (!recorder) throw new Error('The native library lacks the block recorder: rebuild it (npm run postinstall)');
     writer?.writeHeader({ version: 2, arch: 'x64', source: 'bench', registers: recorder.registers.slice(0, -1), checkpoint: recorder.registers, startRegisters: emu.readRegisters() });

@@ -50,8 +50,8 @@ export interface BlockRecordOptions {
   memory?: boolean;
   /** Blocks per batch (default 32 768). */
   batchBlocks?: number;
-  /** Memory accesses per batch before it is flushed early (default 262 144). */
-  batchAccesses?: number;
+  /** Bytes of compact memory accesses per batch before it is flushed early (default 4 MiB). */
+  batchMemoryBytes?: number;
 }
 
 /** The registers a checkpoint holds, in order: the per-instruction recorder's list, then the pc. */
@@ -60,12 +60,13 @@ export function checkpointRegisters(arch: Arch): RegisterName[] {
   return [...registersOf(arch).filter((r) => !skip.has(r)), pcRegister(arch)];
 }
 
-const FIELDS = ['blocks', 'memKind', 'memSize', 'memAddress', 'memValue', 'start', 'end', 'counts'] as const;
-const TYPES = [Uint32Array, Uint8Array, Uint8Array, BigUint64Array, BigUint64Array, BigUint64Array, BigUint64Array, Uint32Array];
+const FIELDS = ['blocks', 'memory', 'start', 'end', 'counts'] as const;
+const TYPES = [Uint8Array, Uint8Array, BigUint64Array, BigUint64Array, Uint32Array];
 
 interface Views {
-  blocks: Uint32Array; memKind: Uint8Array; memSize: Uint8Array; memAddress: BigUint64Array; memValue: BigUint64Array;
-  start: BigUint64Array; end: BigUint64Array; counts: Uint32Array;
+  blocks: Uint8Array; memory: Uint8Array; start: BigUint64Array; end: BigUint64Array;
+  /** [0] blocks, [1] accesses, [2] instructions, [3] flags, [4] bytes of blocks, [5] bytes of memory. */
+  counts: Uint32Array;
 }
 
 export class BlockRecorder implements RunObserver {
@@ -113,7 +114,7 @@ export class BlockRecorder implements RunObserver {
     const flush = koffi.register(() => recorder!.drain(), koffi.pointer(FlushCallback));
     const newBlock = koffi.register((id: number, pc: number | bigint, size: number) => recorder!.decodeBlock(id, u64(pc), size, decode), koffi.pointer(NewBlockCallback));
     const handle = lib.ft_blocks_new(
-      emu.engine, ids, ids.length, registerMask(emu.arch), options.batchBlocks ?? 32_768, options.batchAccesses ?? 262_144,
+      emu.engine, ids, ids.length, registerMask(emu.arch), options.batchBlocks ?? 32_768, options.batchMemoryBytes ?? 4 << 20,
       flush, newBlock, options.memory === false ? 0 : 1,
     );
     if (!handle) {
@@ -142,8 +143,8 @@ export class BlockRecorder implements RunObserver {
     if (!this.pendingEvents.length) return;
     const empty = new BigUint64Array(0);
     this.sink.onBlocks({
-      first: this.sequence, count: 0, blocks: new Uint32Array(0), lastCount: 0, memKind: new Uint8Array(0), memSize: new Uint8Array(0),
-      memAddress: empty, memValue: empty, start: empty, end: empty, newBlocks: this.takeFresh(), events: this.takeEvents(),
+      first: this.sequence, count: 0, blocks: new Uint8Array(0), blockCount: 0, lastCount: 0, memory: new Uint8Array(0), accesses: 0,
+      start: empty, end: empty, newBlocks: this.takeFresh(), events: this.takeEvents(),
     });
   }
 
@@ -237,17 +238,16 @@ export class BlockRecorder implements RunObserver {
   private drain(): void {
     try {
       const v = this.views;
-      const blocks = v.counts[0]!;
-      const accesses = v.counts[1]!;
       const count = v.counts[2]!;
       if (v.counts[3]) throw new Error(`The block recorder lost data (flags ${v.counts[3]}): a block made more memory accesses than a batch holds`);
       const n = this.registers.length;
-      const lastBlock = this.table[v.blocks[blocks - 1]!]!;
+      const lastBlock = this.table[Number(this.lib.ft_blocks_last(this.handle))]!;
+      const full = lastBlock.sizes.length || 1;
       const batch: BlockBatch = {
-        first: this.sequence, count, blocks: v.blocks.subarray(0, blocks),
-        lastCount: count - (this.countOf(v.blocks.subarray(0, blocks)) - (lastBlock.sizes.length || 1)),
-        memKind: v.memKind.subarray(0, accesses), memSize: v.memSize.subarray(0, accesses),
-        memAddress: v.memAddress.subarray(0, accesses), memValue: v.memValue.subarray(0, accesses),
+        first: this.sequence, count, blocks: v.blocks.subarray(0, v.counts[4]!), blockCount: v.counts[0]!,
+        // The C side counts the last block as settled: a batch flushed mid-run ends with a whole block.
+        lastCount: this.lastCount ?? full,
+        memory: v.memory.subarray(0, v.counts[5]!), accesses: v.counts[1]!,
         start: v.start.subarray(0, n), end: v.end.subarray(0, n),
         newBlocks: this.takeFresh(), events: [],
         ...(this.stop !== undefined && { stop: this.stop }),
@@ -259,12 +259,6 @@ export class BlockRecorder implements RunObserver {
     } catch (error) {
       this.callbackError ??= error;
     }
-  }
-
-  private countOf(blocks: Uint32Array): number {
-    let total = 0;
-    for (let i = 0; i < blocks.length; i++) total += this.table[blocks[i]!]!.sizes.length || 1;
-    return total;
   }
 }
 

@@ -187,13 +187,12 @@ export function encodeBlocks(batch: TraceBlockBatch): Uint8Array {
     type: 'blocks',
     first: batch.first,
     count: batch.count,
-    blocks: littleEndianBytes(batch.blocks),
+    blocks: batch.blocks,
+    blockCount: batch.blockCount,
     last: batch.lastCount,
     ...(batch.stop !== undefined && { stop: batch.stop }),
-    memKind: batch.memKind,
-    memSize: batch.memSize,
-    memAddress: littleEndianBytes(batch.memAddress),
-    memValue: littleEndianBytes(batch.memValue),
+    memory: batch.memory,
+    accesses: batch.accesses,
     start: littleEndianBytes(batch.start),
     end: littleEndianBytes(batch.end),
     ...(k > 0 && {
@@ -419,12 +418,11 @@ function decodeBlocks(fields: Fields, defaultFirst: number): TraceBlockBatch {
   const batch: TraceBlockBatch = {
     first: optionalCount(fields, 'first') ?? defaultFirst,
     count: optionalCount(fields, 'count') ?? 0,
-    blocks: column(Uint32Array, fields, 'blocks', 0),
+    blocks: new Uint8Array(optionalBytes(fields, 'blocks') ?? new Uint8Array(0)),
+    blockCount: optionalCount(fields, 'blockCount') ?? 0,
     lastCount: optionalCount(fields, 'last') ?? 0,
-    memKind: column(Uint8Array, fields, 'memKind', 0),
-    memSize: column(Uint8Array, fields, 'memSize', 0),
-    memAddress: column(BigUint64Array, fields, 'memAddress', 0),
-    memValue: column(BigUint64Array, fields, 'memValue', 0),
+    memory: new Uint8Array(optionalBytes(fields, 'memory') ?? new Uint8Array(0)),
+    accesses: optionalCount(fields, 'accesses') ?? 0,
     start: column(BigUint64Array, fields, 'start', 0),
     end: column(BigUint64Array, fields, 'end', 0),
     newBlocks: decodeBlockTable(fields.code),
@@ -432,10 +430,6 @@ function decodeBlocks(fields: Fields, defaultFirst: number): TraceBlockBatch {
   };
   const stop = optionalString(fields, 'stop');
   if (stop === 'fault' || stop === 'trapped' || stop === 'invalid' || stop === 'error') batch.stop = stop;
-  const mems = batch.memAddress.length;
-  if ([batch.memKind, batch.memSize, batch.memValue].some((c) => c.length !== mems)) {
-    throw new TraceFormatError(`Memory columns differ in length: memKind ${batch.memKind.length}, memAddress ${mems}, memSize ${batch.memSize.length}, memValue ${batch.memValue.length}`);
-  }
   if (batch.start.length !== batch.end.length) throw new TraceFormatError(`Checkpoints 'start' (${batch.start.length}) and 'end' (${batch.end.length}) differ in length`);
   return batch;
 }

@@ -99,18 +99,20 @@ export interface TraceBlock {
 /**
  * A version-2 batch as stored: the blocks run (ids), every memory access in
  * order, and the checkpoint registers before its first and after its last
- * instruction. Every block runs whole except the last (`lastCount`).
- * `traces/replay.ts` rebuilds the per-instruction `TraceBatch`.
+ * instruction. Every block runs whole except the last (`lastCount`). Block
+ * ids and accesses are compact byte streams (FORMAT.md; `accesses.ts` reads
+ * them); `traces/replay.ts` rebuilds the per-instruction `TraceBatch`.
  */
 export interface TraceBlockBatch {
   first: number;
   count: number;
-  blocks: Uint32Array;
+  /** Block ids as LEB128 varints, `blockCount` of them. */
+  blocks: Uint8Array;
+  blockCount: number;
   lastCount: number;
-  memKind: Uint8Array;
-  memSize: Uint8Array;
-  memAddress: BigUint64Array;
-  memValue: BigUint64Array;
+  /** Memory accesses, `accesses` of them: kind and size byte, zigzag varint address delta, varint value. */
+  memory: Uint8Array;
+  accesses: number;
   start: BigUint64Array;
   end: BigUint64Array;
   /** Blocks first stored with this batch. */

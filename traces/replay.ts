@@ -23,6 +23,7 @@ import { PAGE_SIZE } from '../emu/lazy-pages.ts';
 import type { RegisterName } from '../emu/registers.ts';
 import { TraceFormatError } from './errors.ts';
 import type { TraceBatch, TraceBlock, TraceBlockBatch, TraceHeader } from './model.ts';
+import { decodeAccesses, decodeBlockIds, type Accesses } from './accesses.ts';
 
 const PAGE = BigInt(PAGE_SIZE);
 const SEGMENTS = new Set<RegisterName>(['cs', 'ss', 'ds', 'es', 'fs', 'gs']);
@@ -47,9 +48,11 @@ export class BlockExpander {
   /** The per-instruction batches of `batch` (its events ride on the last). */
   expand(batch: TraceBlockBatch): TraceBatch[] {
     for (const block of batch.newBlocks) this.blocks.set(block.id, block);
-    if (batch.count === 0 || batch.blocks.length === 0) return [emptyBatch(batch)];
+    if (batch.count === 0 || batch.blockCount === 0) return [emptyBatch(batch)];
     const emu = this.engine();
-    this.seed(emu, batch);
+    const ids = decodeBlockIds(batch.blocks, batch.blockCount);
+    const accesses = decodeAccesses(batch.memory, batch.accesses);
+    this.seed(emu, batch, ids, accesses);
     const n = this.checkpoint.length;
     const state = Array.from(batch.start);
     if (state.length !== n) throw this.error(batch, `its start checkpoint holds ${state.length} registers, not ${n}`);
@@ -66,7 +69,7 @@ export class BlockExpander {
       if (ran !== batch.count - 1) throw this.error(batch, `the replay ran ${ran} of its ${batch.count} instructions (${result.kind} at 0x${result.pc.toString(16)})`);
     }
     const lastPc = batch.count > 1 ? emu.pc() : from;
-    const merged = this.withLast(batch, concat(this.out, batch.first), state, lastPc);
+    const merged = this.withLast(batch, ids, accesses, concat(this.out, batch.first), state, lastPc);
     merged.events = batch.events;
     return [merged];
   }
@@ -103,9 +106,9 @@ export class BlockExpander {
   }
 
   /** Code bytes of the batch's blocks, then each byte the batch read before it wrote it. */
-  private seed(emu: Emulator, batch: TraceBlockBatch): void {
+  private seed(emu: Emulator, batch: TraceBlockBatch, ids: Uint32Array, accesses: Accesses): void {
     const seen = new Set<number>();
-    for (const id of batch.blocks) {
+    for (const id of ids) {
       if (seen.has(id)) continue;
       seen.add(id);
       const block = this.blocks.get(id);
@@ -113,43 +116,46 @@ export class BlockExpander {
       this.mapPages(emu, block.pc, block.bytes.length);
       emu.write(block.pc, block.bytes);
     }
-    const pages = new Map<bigint, { bytes: Uint8Array; known: Uint8Array; written: Uint8Array }>();
-    const pageOf = (page: bigint) => {
-      let entry = pages.get(page);
-      if (!entry) pages.set(page, (entry = { bytes: new Uint8Array(PAGE_SIZE), known: new Uint8Array(PAGE_SIZE), written: new Uint8Array(PAGE_SIZE) }));
-      return entry;
-    };
-    for (let i = 0; i < batch.memAddress.length; i++) {
-      const address = batch.memAddress[i]!;
-      const size = batch.memSize[i]!;
-      this.mapPages(emu, address, size);
-      const write = batch.memKind[i] === 1;
-      let value = batch.memValue[i]!;
-      let page = address - (address % PAGE);
-      let entry = pageOf(page);
-      let offset = Number(address - page);
-      for (let k = 0; k < size; k++, offset++) {
-        if (offset === PAGE_SIZE) {
-          page += PAGE;
-          entry = pageOf(page);
-          offset = 0;
+    // Pages by number (high word × 2^20 + page of the low word: exact below 2^53), without a bigint per access.
+    const pages = new Map<number, { bytes: Uint8Array; state: Uint8Array }>();
+    const KNOWN = 1;
+    const WRITTEN = 2;
+    const { kind, size: sizes, addressWords, valueWords } = accesses;
+    let lastKey = -1;
+    let entry: { bytes: Uint8Array; state: Uint8Array } | undefined;
+    for (let i = 0; i < kind.length; i++) {
+      const size = sizes[i]!;
+      const write = kind[i] === 1;
+      let lo = addressWords[2 * i]!;
+      let hi = addressWords[2 * i + 1]!;
+      const vLo = valueWords[2 * i]!;
+      const vHi = valueWords[2 * i + 1]!;
+      for (let k = 0; k < size; k++) {
+        const key = hi * 0x10_0000 + (lo >>> 12);
+        if (key !== lastKey) {
+          entry = pages.get(key);
+          if (!entry) pages.set(key, (entry = { bytes: new Uint8Array(PAGE_SIZE), state: new Uint8Array(PAGE_SIZE) }));
+          lastKey = key;
         }
-        const byte = k < 8 ? Number(value & 0xffn) : 0;
-        if (k < 8) value >>= 8n;
-        if (write) entry.written[offset] = 1;
-        else if (!entry.written[offset] && !entry.known[offset] && k < 8) {
-          entry.known[offset] = 1;
-          entry.bytes[offset] = byte;
+        const offset = lo & 0xfff;
+        if (write) entry!.state[offset] |= WRITTEN;
+        else if (entry!.state[offset] === 0 && k < 8) {
+          entry!.state[offset] = KNOWN;
+          entry!.bytes[offset] = k < 4 ? (vLo >>> (8 * k)) & 0xff : (vHi >>> (8 * (k - 4))) & 0xff;
         }
+        lo = (lo + 1) >>> 0;
+        if (lo === 0) hi = (hi + 1) >>> 0;
       }
     }
-    for (const [page, entry] of pages) {
+    for (const [key, page] of pages) {
+      const base = BigInt(Math.floor(key / 0x10_0000)) * 0x1_0000_0000n + BigInt((key % 0x10_0000) * PAGE_SIZE);
+      this.mapPages(emu, base, PAGE_SIZE);
       let at = 0;
       while (at < PAGE_SIZE) {
-        if (!entry.known[at]) { at++; continue; }
+        if (!(page.state[at]! & KNOWN)) { at++; continue; }
         let end = at;
-        while (end < PAGE_SIZE && entry.known[end]) end++;
-        emu.write(page + BigInt(at), entry.bytes.subarray(at, end));
+        while (end < PAGE_SIZE && page.state[end]! & KNOWN) end++;
+        emu.write(base + BigInt(at), page.bytes.subarray(at, end));
         at = end;
       }
     }
@@ -160,8 +166,8 @@ export class BlockExpander {
    * bytes from its block, its registers from the end checkpoint (the state
    * the recording read after it) and its accesses from the recording.
    */
-  private withLast(batch: TraceBlockBatch, replay: TraceBatch, start: bigint[], pc: bigint): TraceBatch {
-    const block = this.blocks.get(batch.blocks[batch.blocks.length - 1]!)!;
+  private withLast(batch: TraceBlockBatch, ids: Uint32Array, accesses: Accesses, replay: TraceBatch, start: bigint[], pc: bigint): TraceBatch {
+    const block = this.blocks.get(ids[ids.length - 1]!)!;
     let offset = 0;
     for (let i = 0; i < batch.lastCount - 1; i++) offset += block.sizes[i] ?? 0;
     if (block.pc + BigInt(offset) !== pc) {
@@ -183,11 +189,11 @@ export class BlockExpander {
       }
     }
     const before = replay.memAddress.length;
-    const recorded = batch.memAddress.length;
+    const recorded = accesses.kind.length;
     if (before > recorded) throw this.error(batch, `the replay made ${before} memory accesses before its last instruction; ${recorded} were recorded`);
     for (let j = 0; j < before; j++) {
-      if (replay.memAddress[j] !== batch.memAddress[j] || replay.memValue[j] !== batch.memValue[j] || replay.memKind[j] !== batch.memKind[j]) {
-        throw this.error(batch, `the replay's memory access ${j} (0x${replay.memAddress[j]!.toString(16)}) differs from the recorded one (0x${batch.memAddress[j]!.toString(16)})`);
+      if (replay.memAddress[j] !== accesses.address[j] || replay.memValue[j] !== accesses.value[j] || replay.memKind[j] !== accesses.kind[j]) {
+        throw this.error(batch, `the replay's memory access ${j} (0x${replay.memAddress[j]!.toString(16)}) differs from the recorded one (0x${accesses.address[j]!.toString(16)})`);
       }
     }
     const code = new Map(replay.code);
@@ -207,7 +213,7 @@ export class BlockExpander {
     return {
       count: n + 1, first: batch.first, pc: pcs, size: sizes,
       regStart, regIndex: Uint8Array.from(regIndex), regValue: BigUint64Array.from(regValue),
-      memStart, memKind: batch.memKind.slice(), memAddress: batch.memAddress.slice(), memSize: batch.memSize.slice(), memValue: batch.memValue.slice(),
+      memStart, memKind: accesses.kind, memAddress: accesses.address, memSize: accesses.size, memValue: accesses.value,
       code, events: [],
     };
   }

@@ -124,10 +124,14 @@ describe.skipIf(lacks('binutils') || lacks('gcc') || !nativeBlockRecorder())('bl
   it('refuses a blocks message whose replay does not match its recorded memory', async () => {
     const { path } = await bothWays('tampered', CASES[0]![1], 8);
     const bytes = readFileSync(path);
-    // The value read from 0x2000 (fc d8 a5 80, stored little-endian in the memValue column) changed in the file.
-    const at = bytes.indexOf(Buffer.from([0xfc, 0xd8, 0xa5, 0x80, 0, 0, 0, 0, 0xfc, 0xd8, 0xa5, 0x80]));
+    // The access column: read 4 bytes at 0x2000 (head 08, address delta 0x4000 as a varint, 0x80a5d8fc as a varint),
+    // then the write of the same value at 0x77fc; flip a bit of the value written.
+    const access = Buffer.from([0x08, 0x80, 0x80, 0x01, 0xfc, 0xb1, 0x97, 0x85, 0x08, 0x09]);
+    const at = bytes.indexOf(access);
     expect(at).toBeGreaterThan(0);
-    bytes[at + 8] ^= 1;
+    const written = at + access.length + 3; // its head byte and the 2-byte address delta 0x57fc * 2
+    expect(bytes[written]).toBe(0xfc);
+    bytes[written] ^= 2;
     expect(() => readTrace(new Uint8Array(bytes))).toThrow(/Blocks message at instruction 0: the replay's memory access 1 \(0x77fc\) differs from the recorded one/);
   });
 });
