@@ -69,9 +69,23 @@ export class BlockExpander {
       if (ran !== batch.count - 1) throw this.error(batch, `the replay ran ${ran} of its ${batch.count} instructions (${result.kind} at 0x${result.pc.toString(16)})`);
     }
     const lastPc = batch.count > 1 ? emu.pc() : from;
-    const merged = this.withLast(batch, ids, accesses, concat(this.out, batch.first), state, lastPc);
+    // The replay's batches as they are (renumbered); the last instruction joins the last of them.
+    const replayed = this.out.length ? this.out : [concat([], batch.first)];
+    let first = batch.first;
+    for (const b of replayed) {
+      b.first = first;
+      first += b.count;
+    }
+    const before = stateBefore(state.slice(0, this.header.registers.length), replayed);
+    const lastBatch = replayed[replayed.length - 1]!;
+    let earlier = 0;
+    for (const b of replayed.slice(0, -1)) {
+      this.checkAccesses(batch, b, accesses, earlier);
+      earlier += b.memAddress.length;
+    }
+    const merged = this.withLast(batch, ids, accesses, lastBatch, before, lastPc, earlier);
     merged.events = batch.events;
-    return [merged];
+    return [...replayed.slice(0, -1), merged];
   }
 
   /** Releases the replay engine. */
@@ -166,7 +180,7 @@ export class BlockExpander {
    * bytes from its block, its registers from the end checkpoint (the state
    * the recording read after it) and its accesses from the recording.
    */
-  private withLast(batch: TraceBlockBatch, ids: Uint32Array, accesses: Accesses, replay: TraceBatch, start: bigint[], pc: bigint): TraceBatch {
+  private withLast(batch: TraceBlockBatch, ids: Uint32Array, accesses: Accesses, replay: TraceBatch, state: bigint[], pc: bigint, earlier: number): TraceBatch {
     const block = this.blocks.get(ids[ids.length - 1]!)!;
     let offset = 0;
     for (let i = 0; i < batch.lastCount - 1; i++) offset += block.sizes[i] ?? 0;
@@ -176,26 +190,23 @@ export class BlockExpander {
     // Unicorn reports an instruction it cannot decode with no size; the per-instruction recorder keeps it so.
     const size = batch.stop === 'invalid' ? 0 : block.sizes[batch.lastCount - 1] ?? 0;
     const n = replay.count;
-    const state = start.slice(0, this.header.registers.length);
-    for (let j = 0; j < replay.regIndex.length; j++) state[replay.regIndex[j]!] = replay.regValue[j]!;
-    const regIndex: number[] = Array.from(replay.regIndex);
-    const regValue: bigint[] = Array.from(replay.regValue);
     // After a fault Unicorn's x86 flags were not brought up to date (no per-instruction hook did it): the instruction did not finish, so they stand.
     const flags = batch.stop === 'fault' || batch.stop === 'error' ? this.header.registers.indexOf('efl' as RegisterName) : -1;
-    for (let r = 0; r < state.length; r++) {
-      if (r !== flags && batch.end[r] !== state[r]) {
-        regIndex.push(r);
-        regValue.push(batch.end[r]!);
-      }
-    }
+    const changed: number[] = [];
+    for (let r = 0; r < state.length; r++) if (r !== flags && batch.end[r] !== state[r]) changed.push(r);
+    const prefix = replay.regIndex.length;
+    const regIndex = new Uint8Array(prefix + changed.length);
+    const regValue = new BigUint64Array(prefix + changed.length);
+    regIndex.set(replay.regIndex);
+    regValue.set(replay.regValue);
+    changed.forEach((r, k) => {
+      regIndex[prefix + k] = r;
+      regValue[prefix + k] = batch.end[r]!;
+    });
     const before = replay.memAddress.length;
-    const recorded = accesses.kind.length;
-    if (before > recorded) throw this.error(batch, `the replay made ${before} memory accesses before its last instruction; ${recorded} were recorded`);
-    for (let j = 0; j < before; j++) {
-      if (replay.memAddress[j] !== accesses.address[j] || replay.memValue[j] !== accesses.value[j] || replay.memKind[j] !== accesses.kind[j]) {
-        throw this.error(batch, `the replay's memory access ${j} (0x${replay.memAddress[j]!.toString(16)}) differs from the recorded one (0x${accesses.address[j]!.toString(16)})`);
-      }
-    }
+    const recorded = accesses.kind.length - earlier;
+    if (before > recorded) throw this.error(batch, `the replay made ${earlier + before} memory accesses before its last instruction; ${accesses.kind.length} were recorded`);
+    this.checkAccesses(batch, replay, accesses, earlier);
     const code = new Map(replay.code);
     if (size > 0) code.set(pc, block.bytes.slice(offset, offset + size));
     const pcs = new BigUint64Array(n + 1);
@@ -211,11 +222,28 @@ export class BlockExpander {
     memStart.set(replay.memStart.subarray(0, n + 1));
     memStart[n + 1] = recorded;
     return {
-      count: n + 1, first: batch.first, pc: pcs, size: sizes,
-      regStart, regIndex: Uint8Array.from(regIndex), regValue: BigUint64Array.from(regValue),
-      memStart, memKind: accesses.kind, memAddress: accesses.address, memSize: accesses.size, memValue: accesses.value,
+      count: n + 1, first: replay.first, pc: pcs, size: sizes,
+      regStart, regIndex, regValue,
+      memStart, memKind: accesses.kind.subarray(earlier), memAddress: accesses.address.subarray(earlier),
+      memSize: accesses.size.subarray(earlier), memValue: accesses.value.subarray(earlier),
       code, events: [],
     };
+  }
+
+  /** Throws unless the replay's accesses in `replay` are the recorded ones from `earlier` on (compared as 32-bit words: no bigint per access). */
+  private checkAccesses(batch: TraceBlockBatch, replay: TraceBatch, accesses: Accesses, earlier: number): void {
+    const n = replay.memAddress.length;
+    if (earlier + n > accesses.kind.length) throw this.error(batch, `the replay made more memory accesses than the ${accesses.kind.length} recorded`);
+    const replayAddress = new Uint32Array(replay.memAddress.buffer, replay.memAddress.byteOffset, n * 2);
+    const replayValue = new Uint32Array(replay.memValue.buffer, replay.memValue.byteOffset, n * 2);
+    const base = 2 * earlier;
+    for (let j = 0; j < n; j++) {
+      if (replayAddress[2 * j] !== accesses.addressWords[base + 2 * j] || replayAddress[2 * j + 1] !== accesses.addressWords[base + 2 * j + 1]
+        || replayValue[2 * j] !== accesses.valueWords[base + 2 * j] || replayValue[2 * j + 1] !== accesses.valueWords[base + 2 * j + 1]
+        || replay.memKind[j] !== accesses.kind[earlier + j]) {
+        throw this.error(batch, `the replay's memory access ${earlier + j} (0x${replay.memAddress[j]!.toString(16)}) differs from the recorded one (0x${accesses.address[earlier + j]!.toString(16)})`);
+      }
+    }
   }
 
   private error(batch: TraceBlockBatch, what: string): TraceFormatError {
@@ -229,6 +257,24 @@ function emptyBatch(batch: TraceBlockBatch): TraceBatch {
     regValue: new BigUint64Array(0), memStart: new Uint32Array(1), memKind: new Uint8Array(0), memAddress: new BigUint64Array(0),
     memSize: new Uint8Array(0), memValue: new BigUint64Array(0), code: new Map(), events: batch.events,
   };
+}
+
+/** The registers after `batches`, from `start`: each one's last change, found scanning back (no bigint per change). */
+function stateBefore(start: bigint[], batches: TraceBatch[]): bigint[] {
+  const state = start.slice();
+  const found = new Uint8Array(state.length);
+  let missing = state.length;
+  for (let b = batches.length - 1; b >= 0 && missing > 0; b--) {
+    const { regIndex, regValue } = batches[b]!;
+    for (let j = regIndex.length - 1; j >= 0 && missing > 0; j--) {
+      const r = regIndex[j]!;
+      if (found[r]) continue;
+      found[r] = 1;
+      missing--;
+      state[r] = regValue[j]!;
+    }
+  }
+  return state;
 }
 
 /** One batch holding `batches` in order (none: an empty batch at `first`). */
