@@ -159,11 +159,20 @@ export function encodeBatch(batch: TraceBatch, code: ReadonlyMap<bigint, Uint8Ar
   });
 }
 
+/** A msgpack `bin 32` header for `length` bytes. */
+function binHeader(length: number): Uint8Array {
+  const header = new Uint8Array(5);
+  header[0] = 0xc6;
+  new DataView(header.buffer).setUint32(1, length);
+  return header;
+}
+
 /**
- * A version-2 `blocks` message, encoded straight from the recorder's views
- * (msgpack copies each column once into its buffer).
+ * A version-2 `blocks` message as parts to write in order (one `writev`):
+ * the two large columns, block ids and accesses, are the recorder's own
+ * views, never copied; every other part is a fresh small buffer.
  */
-export function encodeBlocks(batch: TraceBlockBatch): Uint8Array {
+export function encodeBlocksParts(batch: TraceBlockBatch): Uint8Array[] {
   const k = batch.newBlocks.length;
   const ids = new Uint32Array(k);
   const addresses = new BigUint64Array(k);
@@ -183,15 +192,13 @@ export function encodeBlocks(batch: TraceBlockBatch): Uint8Array {
     bytes.set(b.bytes, at); at += b.bytes.length;
     sizes.set(b.sizes, sat); sat += b.sizes.length;
   }
-  return encode({
+  const small: Record<string, unknown> = {
     type: 'blocks',
     first: batch.first,
     count: batch.count,
-    blocks: batch.blocks,
     blockCount: batch.blockCount,
     last: batch.lastCount,
     ...(batch.stop !== undefined && { stop: batch.stop }),
-    memory: batch.memory,
     accesses: batch.accesses,
     start: littleEndianBytes(batch.start),
     end: littleEndianBytes(batch.end),
@@ -202,7 +209,27 @@ export function encodeBlocks(batch: TraceBlockBatch): Uint8Array {
       },
     }),
     events: batch.events.map((event) => eventFields(event, u64)),
-  });
+  };
+  const entries = Object.keys(small).length + 2;
+  const parts: Uint8Array[] = [Uint8Array.of(0xde, entries >> 8, entries & 0xff)];
+  // `pack` reuses its buffer (and a Buffer's slice is a view): each small part is copied.
+  const packed = (value: unknown) => new Uint8Array(packr.pack(value));
+  for (const [key, value] of Object.entries(small)) parts.push(packed(key), packed(value));
+  parts.push(packed('blocks'), binHeader(batch.blocks.length), batch.blocks);
+  parts.push(packed('memory'), binHeader(batch.memory.length), batch.memory);
+  return parts;
+}
+
+/** A version-2 `blocks` message as one buffer (see `encodeBlocksParts`). */
+export function encodeBlocks(batch: TraceBlockBatch): Uint8Array {
+  const parts = encodeBlocksParts(batch);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /** A message holding one event that is not part of a batch. */

@@ -14,8 +14,8 @@
  * writer.close('1000 instructions');
  * ```
  */
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { encodeBatch, encodeBlocks, encodeEnd, encodeEvent, encodePrelude } from './codec.ts';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
+import { encodeBatch, encodeBlocks, encodeBlocksParts, encodeEnd, encodeEvent, encodePrelude } from './codec.ts';
 import { TraceFormatError } from './errors.ts';
 import type { TraceBatch, TraceBlockBatch, TraceEvent, TraceHeader } from './model.ts';
 import type { TraceSink } from './sink.ts';
@@ -77,7 +77,8 @@ export class TraceWriter implements TraceSink {
   /** Writes one version-2 batch of blocks (views are encoded at once; the header must say version 2). */
   writeBlocks(batch: TraceBlockBatch): void {
     this.requireOpen('writeBlocks');
-    this.emit(encodeBlocks(batch));
+    if (typeof this.target === 'number') this.emitParts(encodeBlocksParts(batch));
+    else this.emit(encodeBlocks(batch));
     this.instructionCount += batch.count;
   }
 
@@ -130,6 +131,33 @@ export class TraceWriter implements TraceSink {
       while (done < bytes.length) done += writeSync(this.target, bytes, done, bytes.length - done);
     } catch (error) {
       const where = this.options.name ?? `descriptor ${this.target}`;
+      throw new TraceFormatError(`Cannot write trace to ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
+    }
+  }
+
+  /** Writes `parts` as one message with `writev`, the large ones straight from where they are. */
+  private emitParts(parts: Uint8Array[]): void {
+    const fd = this.target as number;
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    let done = 0;
+    try {
+      while (done < total) {
+        if (done === 0) {
+          done += writevSync(fd, parts);
+          continue;
+        }
+        // A short write: the rest part by part.
+        let skip = done;
+        for (const part of parts) {
+          if (skip >= part.length) { skip -= part.length; continue; }
+          let at = skip;
+          while (at < part.length) at += writeSync(fd, part, at, part.length - at);
+          skip = 0;
+        }
+        done = total;
+      }
+    } catch (error) {
+      const where = this.options.name ?? `descriptor ${fd}`;
       throw new TraceFormatError(`Cannot write trace to ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
     }
   }
