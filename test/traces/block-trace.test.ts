@@ -121,6 +121,21 @@ describe.skipIf(lacks('binutils') || lacks('gcc') || !nativeBlockRecorder())('bl
     expect(streamed).toEqual(got);
   });
 
+  it('writes the same bytes to a stream (one buffer per message) as to a descriptor (writev of parts)', async () => {
+    const { path } = await bothWays('descriptor', CASES[3]![1], 2);
+    const program = CASES[3]![1];
+    const emu = machine(program.arch, assemble(program.arch, program.code));
+    const chunks: Uint8Array[] = [];
+    const writer = new TraceWriter({ write: (chunk) => chunks.push(chunk) });
+    const blocks = BlockRecorder.attach(emu, { decode: await createSizeDecoder(program.arch), sink: writer, batchBlocks: 2 })!;
+    writer.writeHeader({ version: 2, arch: program.arch, registers: blocks.registers.slice(0, -1), checkpoint: blocks.registers, startRegisters: emu.readRegisters() });
+    emu.run(program.run);
+    blocks.detach();
+    emu.dispose();
+    writer.close('done');
+    expect(Buffer.concat(chunks).equals(readFileSync(path))).toBe(true);
+  });
+
   it('refuses a blocks message whose replay does not match its recorded memory', async () => {
     const { path } = await bothWays('tampered', CASES[0]![1], 8);
     const bytes = readFileSync(path);
