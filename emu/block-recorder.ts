@@ -156,6 +156,10 @@ export class BlockRecorder implements RunObserver {
     this.lib.ft_blocks_begin(this.handle, BigInt(limit));
   }
 
+  limitStopPc(): bigint | undefined {
+    return this.stoppedByLimit() ? BigInt(this.lib.ft_blocks_stop_pc(this.handle)) : undefined;
+  }
+
   takeOwed(): number {
     const owed = Number(this.lib.ft_blocks_take_owed(this.handle));
     if (owed > 0) this.tail = true;

@@ -58,6 +58,8 @@ export interface RunObserver {
    * counted exactly by Unicorn.
    */
   takeOwed?(): number;
+  /** Where the observer stopped the run before a block for its limit (Unicorn's pc may lag there). */
+  limitStopPc?(): bigint | undefined;
   /** Told how the run ended before `finish`, so it can settle a block cut short. */
   settle?(result: RunResult): void;
 }
@@ -419,12 +421,16 @@ export class Emulator {
       this.watchdog ? 0 : timeoutUs,
       counting ? limit : 0,
     );
+    const stopPc = status === UC_ERR_OK && !this.stopResult ? this.observer?.limitStopPc?.() : undefined;
+    if (stopPc !== undefined) this.writeRegister(pcRegister(this.arch), stopPc);
     const owed = status === UC_ERR_OK && !this.stopResult ? this.observer?.takeOwed?.() ?? 0 : 0;
     if (owed > 0) {
-      // Unicorn's own count is exact inside a block; its hook needs blocks translated again.
-      this.flushTranslations();
-      this.countedLastRun = true;
-      status = uc.uc_emu_start(this.engine, this.pc(), until, this.watchdog ? 0 : timeoutUs, owed);
+      // The observer's code hook over the cut block lets the owed instructions run: blocks are translated
+      // again for it (removing ranges would leave the CPU's jump cache on blocks without the hook).
+      this.hooks.codeHasRun = true;
+      this.flushAllTranslations();
+      status = uc.uc_emu_start(this.engine, this.pc(), until, this.watchdog ? 0 : timeoutUs, 0);
+      this.flushAllTranslations();
     }
     this.watchdog?.arm(0);
     this.hooks.codeHasRun = true;

@@ -61,6 +61,7 @@ const BLOCK_SIGNATURES = {
   ft_blocks_offset: 'size_t ft_blocks_offset(void *r, int field)',
   ft_blocks_begin: 'void ft_blocks_begin(void *r, uint64_t limit)',
   ft_blocks_take_owed: 'uint64_t ft_blocks_take_owed(void *r)',
+  ft_blocks_stop_pc: 'uint64_t ft_blocks_stop_pc(void *r)',
   ft_blocks_finish: 'void ft_blocks_finish(void *r, uint32_t last_count)',
   ft_blocks_executed: 'uint64_t ft_blocks_executed(void *r)',
   ft_blocks_stopped_by_limit: 'uint32_t ft_blocks_stopped_by_limit(void *r)',

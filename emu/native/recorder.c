@@ -302,6 +302,10 @@ typedef struct {
   bool want_mem, tail;
   uint64_t executed, limit; /* limit 0 = none */
   uint64_t owed;            /* instructions still to run when a block would have passed the limit */
+  uint64_t stop_pc;         /* the block not run then: Unicorn's pc lags in a block hook */
+  uint32_t stop_size;
+  uint64_t tail_left;       /* instructions the tail hook still lets run */
+  uc_hook tail_hook;
   uint32_t stopped_by_limit;
   /* Distinct blocks: open addressing over (pc, size) -> id; icount[id] instructions. */
   uint64_t *key_pc;
@@ -393,6 +397,8 @@ static void on_block_record(uc_engine *uc, uint64_t address, uint32_t size, void
   if (r->limit && !r->tail && r->executed + n > r->limit) {
     /* Stopped before the block runs; the caller runs the instructions owed with Unicorn's exact count. */
     r->owed = r->limit - r->executed;
+    r->stop_pc = address;
+    r->stop_size = size;
     r->stopped_by_limit = 1;
     uc_emu_stop(uc);
     return;
@@ -505,16 +511,38 @@ void ft_blocks_begin(ft_blocks *r, uint64_t limit) {
 }
 
 /* The instructions owed after a stop before a block that would pass the limit; from now on blocks are recorded unchecked. */
+/* Counts the owed instructions of the cut block and stops before the first one past them. */
+static void on_tail_code(uc_engine *uc, uint64_t address __attribute__((unused)), uint32_t size __attribute__((unused)), void *user) {
+  ft_blocks *r = user;
+  if (r->tail_left == 0) { uc_emu_stop(uc); return; }
+  r->tail_left--;
+}
+
+/* Where the run stopped before a block for the limit (valid when ft_blocks_stopped_by_limit). */
+uint64_t ft_blocks_stop_pc(ft_blocks *r) { return r->stop_pc; }
+
+/*
+ * The instructions owed, with a code hook over the cut block only that lets
+ * exactly that many run (the caller drops translated blocks so it takes
+ * effect); from now on blocks are recorded unchecked.
+ */
 uint64_t ft_blocks_take_owed(ft_blocks *r) {
   uint64_t owed = r->owed;
   r->owed = 0;
-  if (owed) r->tail = true;
+  if (!owed) return 0;
+  r->tail = true;
+  r->tail_left = owed;
+  if (uc_hook_add(r->uc, &r->tail_hook, UC_HOOK_CODE, (void *)on_tail_code, r, r->stop_pc, r->stop_pc + r->stop_size - 1) != 0) {
+    r->tail_hook = 0;
+    return 0;
+  }
   return owed;
 }
 
 /* Ends a run: the last block's instruction count as resolved by JavaScript, then the final flush. */
 void ft_blocks_finish(ft_blocks *r, uint32_t last_count) {
   ft_block_buffers *b = &r->b;
+  if (r->tail_hook) { uc_hook_del(r->uc, r->tail_hook); r->tail_hook = 0; }
   if (b->counts[0] > 0) {
     uint32_t full = r->icount[r->last_id];
     b->counts[2] = b->counts[2] - full + last_count;

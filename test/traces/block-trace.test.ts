@@ -5,7 +5,9 @@
  * memory accesses, across batch boundaries, a fault, a trap and an
  * instruction-limit stop inside a block.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { openRawImages, parseImageSpec } from '../../src/dumps/raw/images.ts';
+import { traceRun } from '../../src/analysis/trace-run.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -134,6 +136,22 @@ describe.skipIf(lacks('binutils') || lacks('gcc') || !nativeBlockRecorder())('bl
     emu.dispose();
     writer.close('done');
     expect(Buffer.concat(chunks).equals(readFileSync(path))).toBe(true);
+  });
+
+  it('stops at the count inside a block over lazily paged images (the pc in a block hook lags)', async () => {
+    const image = join(dir, 'loop.bin');
+    writeFileSync(image, assemble('x86', LOOP_X86));
+    const stack = join(dir, 'stack.bin');
+    writeFileSync(stack, new Uint8Array(0x1000));
+    const registers = { esp: 0x7800n, eax: 0n };
+    const run = (blocks: boolean) => {
+      const dump = openRawImages('x86', [parseImageSpec(`${image}@0x1000`), parseImageSpec(`${stack}@0x7000`), parseImageSpec(`${stack}@0x2000`)], registers);
+      return traceRun({ dump, registers, from: 0x1000n, count: 123, onBatch: () => {}, ...(blocks && { blocks: { decode, sink: { onBlocks: () => {} } } }) }).result;
+    };
+    const decode = await createSizeDecoder('x86');
+    const expected = run(false);
+    expect(expected).toMatchObject({ kind: 'reached', instructions: 123 });
+    expect(run(true)).toEqual(expected);
   });
 
   it('refuses a blocks message whose replay does not match its recorded memory', async () => {
