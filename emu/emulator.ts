@@ -426,11 +426,11 @@ export class Emulator {
     const owed = status === UC_ERR_OK && !this.stopResult ? this.observer?.takeOwed?.() ?? 0 : 0;
     if (owed > 0) {
       // The observer's code hook over the cut block lets the owed instructions run: blocks are translated
-      // again for it (removing ranges would leave the CPU's jump cache on blocks without the hook).
+      // again for it. Not UC_CTL_TB_FLUSH: in Unicorn 2.0.1 it touches the whole code buffer (about 1 GB of RSS).
       this.hooks.codeHasRun = true;
-      this.flushAllTranslations();
+      this.flushTranslations();
       status = uc.uc_emu_start(this.engine, this.pc(), until, this.watchdog ? 0 : timeoutUs, 0);
-      this.flushAllTranslations();
+      this.flushTranslations();
     }
     this.watchdog?.arm(0);
     this.hooks.codeHasRun = true;
