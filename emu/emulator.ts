@@ -24,7 +24,7 @@ import { trapName } from './traps.ts';
 import { Watchdog } from './watchdog.ts';
 import { X86Segments } from './segments.ts';
 import { faultOf, isSegment, mergeRanges } from './emulator-helpers.ts';
-import { abortsUnicorn, poisonedStarts } from './unicorn-quirks.ts';
+import { abortsUnicorn, poisonedStarts, stateSaveLength } from './unicorn-quirks.ts';
 import type { MemorySource, UnknownFill } from './memory-source.ts';
 import type { RunResult } from './run-result.ts';
 import {
@@ -65,6 +65,8 @@ export interface RunObserver {
 }
 
 export const DEFAULT_MAX_INSTRUCTIONS = 10_000_000;
+/** Most XSAVE-family instructions one run steps over (each ends a Unicorn run, which is then resumed). */
+const MAX_STATE_SKIPS = 64;
 export const DEFAULT_TIMEOUT_MS = 10_000;
 const NO_ADDRESS = 0xffff_ffff_ffff_ffffn;
 const UC_QUERY_TIMEOUT = 4;
@@ -79,6 +81,11 @@ export class Emulator {
   private pager?: LazyPager;
   private snapshots?: SnapshotManager;
   private stopResult?: RunResult;
+  /** XSAVE-family instructions the emulator let save and restore nothing (see stateSaveLength). */
+  statesSkipped = 0;
+  /** Set by the invalid-instruction hook when it stepped over one: Unicorn stops there, and `run` goes on. */
+  private resumeAfterSkip = false;
+  private skippedPc = 0n;
   private observer?: RunObserver;
   private readonly watchdog: Watchdog | undefined;
   private disposed = false;
@@ -365,7 +372,16 @@ export class Emulator {
       this.stopWith({ kind: 'trapped', vector: intno, name: trapName(this.arch, intno), pc: this.pc() });
     });
     this.hooks.add(UC_HOOK.INSN_INVALID, InvalidInstructionCallback, () => {
-      this.stopWith({ kind: 'trapped', vector: this.arch === 'arm64' ? 1 : 6, name: 'invalid instruction', pc: this.pc() });
+      const pc = this.pc();
+      const skip = stateSaveLength(this.arch, this.tryRead(pc, 16));
+      if (skip !== undefined) {
+        this.statesSkipped++;
+        this.resumeAfterSkip = true;
+        this.skippedPc = pc;
+        this.writeRegister(this.arch === 'x86' ? 'eip' : 'rip', pc + BigInt(skip));
+        return true;
+      }
+      this.stopWith({ kind: 'trapped', vector: this.arch === 'arm64' ? 1 : 6, name: 'invalid instruction', pc });
       return false;
     });
     if (this.arch !== 'arm64') {
@@ -414,13 +430,18 @@ export class Emulator {
     this.lastUntil = until;
     this.syncExits(until);
     this.watchdog?.arm(timeoutUs);
-    let status = uc.uc_emu_start(
-      this.engine,
-      from,
-      until,
-      this.watchdog ? 0 : timeoutUs,
-      counting ? limit : 0,
-    );
+    let status = 0;
+    // Unicorn ends a run at every invalid instruction, even one its hook stepped over: go on from there (bounded;
+    // a counted run's count would be lost, so it ends there as #UD).
+    for (let resumes = 0; ; resumes++) {
+      this.resumeAfterSkip = false;
+      status = uc.uc_emu_start(this.engine, resumes === 0 ? from : this.pc(), until, this.watchdog ? 0 : timeoutUs, counting ? limit : 0);
+      if (!this.resumeAfterSkip || this.stopResult || status !== UC_ERR_OK || resumes >= MAX_STATE_SKIPS) break;
+      if (goal || this.timedOut(timeoutMs, started) || this.pc() === until) break;
+    }
+    if (this.resumeAfterSkip && goal && !this.stopResult) {
+      this.stopResult = { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: this.skippedPc };
+    }
     const stopPc = status === UC_ERR_OK && !this.stopResult ? this.observer?.limitStopPc?.() : undefined;
     if (stopPc !== undefined) this.writeRegister(pcRegister(this.arch), stopPc);
     const owed = status === UC_ERR_OK && !this.stopResult ? this.observer?.takeOwed?.() ?? 0 : 0;

@@ -53,3 +53,38 @@ export function abortsUnicorn(arch: Arch, bytes: Uint8Array): boolean {
   if (bytes[i] !== 0xff || i + 1 >= bytes.length) return false;
   return farThroughRegister(bytes[i + 1]!);
 }
+
+/**
+ * The length of an XSAVE-family instruction at the start of `bytes` (`xsave`,
+ * `xsaveopt`, `xrstor`: 0f ae /4 /6 /5; `xsavec`, `xsaves`, `xrstors`: 0f c7
+ * /4 /5 /3, each with a memory operand), or undefined. Unicorn 2.0.1 lacks
+ * them, and glibc's dynamic linker runs them on every lazy binding
+ * (`_dl_runtime_resolve_xsavec`): the emulator lets them save and restore
+ * nothing, which leaves the registers as a save and restore would.
+ */
+export function stateSaveLength(arch: Arch, bytes: Uint8Array): number | undefined {
+  if (arch === 'arm64') return undefined;
+  let i = 0;
+  while (i < bytes.length && i < 14 && LEGACY_PREFIXES.has(bytes[i]!)) i++;
+  if (arch === 'x64' && i < bytes.length && (bytes[i]! & 0xf0) === 0x40) i++;
+  if (bytes[i] !== 0x0f || i + 2 >= bytes.length) return undefined;
+  const opcode = bytes[i + 1]!;
+  const modrm = bytes[i + 2]!;
+  const mod = modrm >> 6;
+  const reg = (modrm >> 3) & 7;
+  const rm = modrm & 7;
+  if (mod === 3) return undefined;
+  if (!(opcode === 0xae && (reg === 4 || reg === 5 || reg === 6)) && !(opcode === 0xc7 && (reg === 3 || reg === 4 || reg === 5))) return undefined;
+  let length = i + 3;
+  if (rm === 4) {
+    if (length >= bytes.length) return undefined;
+    const base = bytes[length]! & 7;
+    length++;
+    if (mod === 0 && base === 5) length += 4;
+  } else if (mod === 0 && rm === 5) {
+    length += 4;
+  }
+  if (mod === 1) length += 1;
+  if (mod === 2) length += 4;
+  return length <= bytes.length ? length : undefined;
+}

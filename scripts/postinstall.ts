@@ -2,13 +2,15 @@
  * `npm install`'s last step: find Unicorn 2; on Debian/Ubuntu as root,
  * install `libunicorn2` when it is missing; otherwise print exactly what to
  * install. Then build the native recorder (scripts/native-recorder.ts) when
- * a C compiler is present. Never fails the install: faultline prints the same
+ * a C compiler is present, and `faultline record`'s single-step helper
+ * (src/record/stepper-build.ts). Never fails the install: faultline prints the same
  * hint at run time.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { locateUnicorn, unicornInstallHint } from '../emu/library.ts';
 import { buildNativeRecorder } from './native-recorder.ts';
+import { buildStepper } from '../src/record/stepper-build.ts';
 
 function say(line: string): void {
   process.stderr.write(`faultline: ${line}\n`);
@@ -40,3 +42,4 @@ function ensureUnicorn(): string | undefined {
 
 const path = ensureUnicorn();
 if (path) buildNativeRecorder(path, say);
+if (process.platform === 'linux' && process.arch === 'x64') buildStepper(say);

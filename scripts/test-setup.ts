@@ -4,13 +4,15 @@
  * FAULTLINE_NO_INSTALL=1, it installs the missing ones (lab/toolchain.ts:
  * one `apt-get update`, then the packages); otherwise, or when apt-get
  * fails, it prints one line naming them, and the tests that need them skip.
- * Then it builds the native recorder if `npm install` could not (no C
- * compiler then). It never fails the test run.
+ * Then it builds the native recorder and `faultline record`'s helper if
+ * `npm install` could not (no C compiler then). It never fails the test run.
  */
+import { existsSync } from 'node:fs';
 import { locateUnicorn } from '../emu/library.ts';
 import { canInstallPackages, installPackages } from '../lab/toolchain.ts';
 import { lacks, missingPackages, TEST_PACKAGES } from '../test/helpers/system.ts';
 import { buildNativeRecorder, nativeRecorderStale } from './native-recorder.ts';
+import { buildStepper, STEPPER_PATH } from '../src/record/stepper-build.ts';
 
 function say(line: string): void {
   process.stderr.write(`faultline: ${line}\n`);
@@ -30,3 +32,4 @@ if (missing.length > 0) {
 const unicorn = locateUnicorn();
 // Built again when emu/native/recorder.c is newer than the library (a checkout that added functions to it).
 if (unicorn && nativeRecorderStale() && !lacks('gcc')) buildNativeRecorder(unicorn.path, say);
+if (process.platform === 'linux' && process.arch === 'x64' && !existsSync(STEPPER_PATH) && !lacks('gcc')) buildStepper(say);

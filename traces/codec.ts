@@ -115,6 +115,11 @@ export function eventFields(event: TraceEvent, u64Field: (value: bigint) => unkn
     case 'fault': return { kind: 'fault', index: event.index, address: u64Field(event.address), access: event.access, pc: u64Field(event.pc), reason: event.reason };
     case 'stop': return { kind: 'stop', index: event.index, reason: event.reason, pc: u64Field(event.pc) };
     case 'injected': return { kind: 'injected', index: event.index, description: event.description };
+    case 'sync': return { kind: 'sync', index: event.index, pc: u64Field(event.pc), name: event.name };
+    case 'signal': return {
+      kind: 'signal', index: event.index, pc: u64Field(event.pc), signal: event.signal, name: event.name,
+      ...(event.registers ? { registers: Object.fromEntries(event.registers.map(([name, value]) => [name, u64Field(value)])) } : {}),
+    };
   }
 }
 
@@ -281,6 +286,14 @@ function optionalU64(fields: Fields, name: string): bigint | undefined {
   throw new TraceFormatError(`Field '${name}' should be an unsigned 64-bit integer, got ${describe(value)}`);
 }
 
+/** A map of register name to u64 (a signal event's `registers`). */
+function optionalRegisterMap(fields: Fields, name: string): Array<[RegisterName, bigint]> | undefined {
+  const value = fields[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) throw new TraceFormatError(`Field '${name}' should be a map of register name to value, got ${describe(value)}`);
+  return Object.keys(value).map((register) => [register as RegisterName, optionalU64(value as Fields, register)!]);
+}
+
 function describe(value: unknown): string {
   if (value instanceof Uint8Array) return `bin of ${value.length} bytes`;
   if (Array.isArray(value)) return `an array of ${value.length}`;
@@ -349,6 +362,11 @@ function decodeEvent(fields: Fields): TraceEvent | undefined {
     }
     case 'stop': return { kind: 'stop', index, reason: optionalString(fields, 'reason') ?? '', pc };
     case 'injected': return { kind: 'injected', index, description: optionalString(fields, 'description') ?? '' };
+    case 'sync': return { kind: 'sync', index, pc, name: optionalString(fields, 'name') ?? '' };
+    case 'signal': {
+      const registers = optionalRegisterMap(fields, 'registers');
+      return { kind: 'signal', index, pc, signal: typeof fields.signal === 'number' ? fields.signal : 0, name: optionalString(fields, 'name') ?? '', ...(registers ? { registers } : {}) };
+    }
     default: return undefined;
   }
 }

@@ -36,7 +36,14 @@ export type TraceEvent =
   | { kind: 'trap'; index: number; vector: number; pc: bigint; /** As an engineer says it: `int 3`, `brk`, `syscall`. */ name?: string }
   | { kind: 'fault'; index: number; address: bigint; access: 'read' | 'write' | 'fetch'; pc: bigint; reason: string }
   | { kind: 'stop'; index: number; reason: string; pc: bigint }
-  | { kind: 'injected'; index: number; description: string };
+  | { kind: 'injected'; index: number; description: string }
+  /** A recorded run's sync point: an instruction whose result the CPU or the kernel chose (`syscall`, `rdtsc`, `cpuid`, `rdrand`); its register changes are that result. */
+  | { kind: 'sync'; index: number; pc: bigint; name: string }
+  /**
+   * A signal stopped a recorded program at pc (a fault there, or one sent to it), or was delivered to its handler;
+   * `index` is the last instruction before it; `registers` what the kernel changed without an instruction (entering the handler).
+   */
+  | { kind: 'signal'; index: number; pc: bigint; signal: number; name: string; registers?: Array<[RegisterName, bigint]> };
 
 /**
  * A run of consecutive instructions in columnar form. `index` fields are

@@ -11,7 +11,7 @@
  * for (const insn of instructionsOf(trace.header!, trace.batches, trace.events)) console.log(insn.pc.toString(16));
  * ```
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import type { TraceMessage } from './codec.ts';
 import { TraceDecoder } from './decoder.ts';
 import { TraceFormatError } from './errors.ts';
@@ -67,8 +67,11 @@ export function readTrace(source: Uint8Array | string): TraceFile {
   let bytes: Uint8Array;
   if (typeof source === 'string') {
     try {
+      // A directory, FIFO or device is refused before it is read (a FIFO would block, /dev/zero never end).
+      if (!statSync(source).isFile()) throw new TraceFormatError(`Cannot read trace ${source}: not a regular file`, { code: 'io' });
       bytes = readFileSync(source);
     } catch (error) {
+      if (error instanceof TraceFormatError) throw error;
       throw ioError(source, error);
     }
   } else {

@@ -46,6 +46,12 @@ export interface Candidate {
   unknownReason?: string;
   /** One line each: how this candidate was found. */
   evidence: string[];
+  /**
+   * A `ret` that popped exactly the faulting pc from the slot just below a
+   * function's return address: the function returned with its stack one slot
+   * short. Its window is the epilogue alone (from the last branch or call).
+   */
+  popped?: true;
 }
 
 /** Stack slots scanned for return addresses, from sp up. */
@@ -127,7 +133,8 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
       kind: 'call', instruction: call, sp: (slot + size) & mask, slot, returnAddress: value, ...target,
       evidence: [`[${f(slot)}] holds ${f(value)}, the return address of ${f(call.address)} ${call.text}`],
     });
-    if (innermostFrame) innermost = { call, target: target.expected };
+    // The function the innermost call entered: where the pc is, unless it called on (its callees have returned).
+    if (innermostFrame || (!innermost && target.expected !== undefined)) innermost = { call, target: target.expected };
   }
 
   // Returns just taken: the return address is still where `ret` read it (the slot just below sp;
@@ -144,6 +151,21 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
         if (neighbour >= 0x1000n && code.endingAt(neighbour, (insn) => insn.kind === 'call')) {
           whats.push({ address: neighbour, why: `${where} holds ${f(returned.value)}, the pc, one bit (bit ${bit}) from ${f(neighbour)}, a return address: a ret took a corrupt value` });
         }
+      }
+    }
+    // The pc itself just below the innermost return address: the function that call entered returned through a
+    // slot of its own frame (a pop it skipped, a stack it left unbalanced, a saved value overwritten).
+    const frame = out.find((c) => c.kind === 'call' && c.slot !== undefined && c.slot >= sp);
+    if (whats.length === 0 && returned.slot !== undefined && returned.value === site.pc && frame?.expected !== undefined && executableStart(code, frame.expected)) {
+      for (const ret of returnsIn(code, frame.expected)) {
+        out.push({
+          kind: 'ret', instruction: ret, sp: returned.sp, slot: returned.slot, returnAddress: frame.returnAddress, popped: true,
+          unknownReason: `the ret took [${f(returned.slot)}], below the return address at [${f(frame.slot!)}]`,
+          evidence: [
+            `${where} holds ${f(returned.value)}, the pc: a ret took it`,
+            `${f(ret.address)} ${ret.text} returns from ${dump.symbols.format(frame.expected)}, which ${f(frame.instruction.address)} ${frame.instruction.text} called; its return address is at [${f(frame.slot!)}]`,
+          ],
+        });
       }
     }
     for (const w of whats) {
@@ -176,6 +198,17 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
         if (code.dump.symbols.lookup(to)?.offset === 0n && !functions.includes(to)) functions.push(to);
       }
     }
+    // A direct branch whose target is one bit from the pc: the CPU took it and went astray (the target is in the
+    // instruction, so only a fault on its way to the pc explains the difference).
+    const width = Number(size) * 8;
+    const oneBitFromPc = (target: bigint) => target !== site.pc && (((target ^ site.pc) & ((target ^ site.pc) - 1n)) === 0n) && ((target ^ site.pc) >> BigInt(width)) === 0n;
+    for (const branch of functions.flatMap((entry) => instructionsIn(code, entry, (insn) => (insn.kind === 'jump' || insn.kind === 'conditional') && directTarget(insn) !== undefined && oneBitFromPc(directTarget(insn)!)))) {
+      const target = directTarget(branch)!;
+      out.push({
+        kind: 'jmp', instruction: branch, sp, expected: target,
+        evidence: [`${f(branch.address)} ${branch.text} in ${dump.symbols.format(innermost.target)} branches to ${f(target)}, one bit from the pc`],
+      });
+    }
     for (const jump of functions.flatMap((entry) => indirectJumpsIn(code, entry))) {
       const target = transferTarget(dump, registers, jump, sp);
       out.push({
@@ -185,6 +218,11 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
     }
   }
   return out;
+}
+
+/** True when the code at `entry` is in the dump. */
+function executableStart(code: CodeReader, entry: bigint): boolean {
+  return code.decodeAt(entry) !== undefined;
 }
 
 /** The returns of the function starting at `entry` (at most a few). */

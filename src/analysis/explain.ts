@@ -43,6 +43,7 @@ import { codeByteHypotheses } from './code-bytes.ts';
 import { Replayer, type ReplayOutcome } from './replay.ts';
 import { moduleFiles } from '../dumps/module-files.ts';
 import { arrivalCheck } from './arrival.ts';
+import { replayedCodeOrigin, type CodeOrigin } from './code-origin.ts';
 
 export interface ExplainOptions {
   stepOvers?: StepOverSpec[];
@@ -95,6 +96,8 @@ export interface WindowReport {
   /** How the code as written ends in this window. */
   end: string;
   notes: string[];
+  /** Where the code the window replays came from: the dump's bytes, or module files (with their build ids). */
+  code: CodeOrigin;
 }
 
 export type HypothesisReport = Omit<Hypothesis, 'injection'>;
@@ -149,7 +152,7 @@ function chooseCandidates(site: FaultSite, candidates: Candidate[], width: numbe
   const related = (c: Candidate) => c.expected !== undefined && (c.expected === site.pc || compareBits(c.expected, site.pc, width).relation === 'one-bit');
   const rank = (c: Candidate): number | undefined => {
     if (c.kind === 'fault') return 0;
-    if (related(c)) return 1;
+    if (related(c) || c.popped) return 1;
     if (c.kind === 'link-register' || (c.kind === 'call' && c.sp === innermost)) return 2;
     if (c.kind === 'jmp') return 3;
     if (c.kind === 'ret') return undefined;
@@ -192,7 +195,7 @@ function candidateReport(dump: Dump, c: Candidate, site: FaultSite): CandidateRe
   };
 }
 
-function windowReport(dump: Dump, id: string, c: Candidate, w: Window): WindowReport {
+function windowReport(dump: Dump, id: string, c: Candidate, w: Window, code: CodeReader): WindowReport {
   const f = (v: bigint) => formatAddress(dump.arch, v);
   return {
     id,
@@ -208,6 +211,8 @@ function windowReport(dump: Dump, id: string, c: Candidate, w: Window): WindowRe
     recovered: w.recovered.map((r) => ({ register: r.register, slot: r.slot < 0n ? 'stepped' : hex(r.slot), value: hex(r.value) })),
     end: describeEnd(w.faithful.outcome.result, f) + (w.faithful.outcome.resultKnown ? '' : ' (in one run; the runs disagree)'),
     notes: w.notes,
+    // The listing's instructions and every instruction the faithful run executed.
+    code: replayedCodeOrigin(dump, [...w.instructions, ...w.faithful.path.map((address) => ({ address, size: code.decodeAt(address)?.size ?? 1 }))]),
   };
 }
 
@@ -269,7 +274,8 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     const hypotheses: Hypothesis[] = [];
     const contexts: SearchContext[] = [];
     for (const [n, candidate] of chosen.entries()) {
-      const built = buildWindow(dump, code, effects, site, { instruction: candidate.instruction, sp: candidate.sp, kind: candidate.kind === 'fault' ? 'fault' : 'transfer' }, {
+      const anchor = { instruction: candidate.instruction, sp: candidate.sp, kind: candidate.kind === 'fault' ? 'fault' as const : 'transfer' as const, epilogue: candidate.popped };
+      const built = buildWindow(dump, code, effects, site, anchor, {
         maxInstructions: options.windowInstructions ?? 100, extra: 64, stepOvers: options.stepOvers ?? [],
       });
       if ('failed' in built) {
@@ -278,7 +284,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       }
       windows.push(built);
       const id = `w${n}`;
-      report.windows.push(windowReport(dump, id, candidate, built));
+      report.windows.push(windowReport(dump, id, candidate, built, code));
       const context: CheckContext = {
         written: new Set([...built.written, ...built.recovered.map((r) => r.register)]),
         initial: built.replay.registers,
@@ -317,7 +323,10 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     // The fault's own pattern, unreplayed: when no window could be replayed, or when the pattern settles it alone
     // (an abort, executing the stack); otherwise the windows' accounts carry the pattern with their checks.
     const fromSite = siteHypothesis(dump, site, code);
-    if (fromSite.explains && (windows.length === 0 || site.kind === 'abort' || fromSite.evidence.some((e) => /execute the stack/.test(e.text)))) hypotheses.push(fromSite);
+    if (fromSite.explains && (windows.length === 0 || site.kind === 'abort' || fromSite.evidence.some((e) => /execute the stack/.test(e.text)))) {
+      for (const check of replayedContradiction(hypotheses)) addCheck(fromSite, check);
+      hypotheses.push(fromSite);
+    }
     // The widest family, any register before any instruction, only when nothing else fits and time remains.
     if (!options.hypotheses && options.exhaustive !== false && !hypotheses.some((h) => h.explains)) {
       const budget = { deadline, replays: replaysLeft };
@@ -366,6 +375,24 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     disassembler.close();
   }
   return finish(report, started);
+}
+
+/**
+ * The fault's own pattern says the code as written led there. When the code
+ * as written, replayed, reaches this very trap in some window but with
+ * values the dump contradicts, and in no window without, the replay
+ * outweighs the pattern: a mismatch for the unreplayed account.
+ */
+function replayedContradiction(hypotheses: Hypothesis[]): Check[] {
+  const replayed = hypotheses.filter((h) => h.id === 'as-written' && h.checks[0]?.what === 'trap' && h.checks[0].status === 'match');
+  if (replayed.length === 0 || replayed.some((h) => h.explains)) return [];
+  // The window where the code as written comes closest: fewest values it gets wrong.
+  const wrongIn = (h: Hypothesis) => h.checks.filter((c) => c.status === 'mismatch' && c.basis === 'computed');
+  const h = replayed.sort((a, b) => wrongIn(a).length - wrongIn(b).length)[0]!;
+  return wrongIn(h).map((c) => ({
+    ...c, what: `${c.what} (replayed in ${h.window})`,
+    note: `the code as written, replayed in window ${h.window}, reaches this trap with ${c.what} ${c.actual ?? '?'}, not ${c.expected ?? '?'}`,
+  }));
 }
 
 /** Adds a check that counts against `h` (a mismatch: it no longer explains the dump). */

@@ -14,7 +14,7 @@
  * found.tried;      // { 'branch-target': 480, 'loaded-value': 1024, … }
  * ```
  */
-import { pointerSize, registerMask, type RegisterName } from '../../emu/registers.ts';
+import { pointerSize, registerMask, spRegister, type RegisterName } from '../../emu/registers.ts';
 import { isMapped } from '../dumps/address-map.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress, hex } from '../format.ts';
@@ -79,6 +79,9 @@ function searchedRegisters(dump: Dump): RegisterName[] {
 }
 
 const X86_FLAG_BITS = [0, 2, 4, 6, 7, 10, 11];
+
+/** Instructions from the focus within which branch targets are searched before anything else. */
+const NEAR_FOCUS = 64;
 const NZCV_BITS = [28, 29, 30, 31];
 
 /** Replays `injection`; a hypothesis when it reproduces the trap and nothing mismatches. */
@@ -208,14 +211,18 @@ export function searchWindow(ctx: SearchContext): SearchResult {
   const writers = new Map<RegisterName, number>();
   const writes = skippable.map((s) => ctx.effects.of(s.insn!.bytes, s.pc)?.written ?? []);
   // Writes up to the anchor: what runs after it in the faithful replay is the code as written, not the hypothesis's path.
-  for (const [n, w] of writes.entries()) if (skippable[n]!.index <= window.anchorIndex) for (const r of w) writers.set(r, (writers.get(r) ?? 0) + 1);
+  // A faulting anchor writes nothing: the CPU stopped on it.
+  const lastWriter = window.anchor.kind === 'fault' ? window.anchorIndex - 1 : window.anchorIndex;
+  for (const [n, w] of writes.entries()) if (skippable[n]!.index <= lastWriter) for (const r of w) writers.set(r, (writers.get(r) ?? 0) + 1);
   const recorded = ctx.site.context?.registers ?? {};
+  const sp = spRegister(dump.arch);
   count('skip', skippable.length);
   for (const [n, s] of skippable.entries()) {
     task(s.index, 'skip', () => {
       const keepValues: Partial<Record<RegisterName, bigint>> = {};
       for (const r of writes[n]!) if (writers.get(r) === 1 && recorded[r] !== undefined && window.replay.unknown?.has(r)) keepValues[r] = recorded[r];
-      const h = tryInjection(ctx, { kind: 'skip', index: s.index, size: s.insn!.size, keep: Object.keys(keepValues).length ? keepValues : undefined }, {
+      const spShift = s.index < window.anchorIndex && writes[n]!.includes(sp) ? spStep(ctx, s.index) : undefined;
+      const h = tryInjection(ctx, { kind: 'skip', index: s.index, size: s.insn!.size, keep: Object.keys(keepValues).length ? keepValues : undefined, spShift }, {
         id: `skip@${s.pc.toString(16)}`, class: 'cpu-fault', location: 'skip', family: 'skip',
         description: `${f(s.pc)} ${s.insn!.text} not executed`, address: s.pc,
       }, () => tried.skip!);
@@ -227,7 +234,10 @@ export function searchWindow(ctx: SearchContext): SearchResult {
 
   // Before the focus first, nearest first; then after it (a path that went on past where the dump's state was left).
   const distance = (index: number) => (index <= focus ? focus - index : 2 * (index - focus));
-  tasks.sort((a, b) => distance(a.index) - distance(b.index) || a.order - b.order);
+  // Branch targets near the focus first: only flips that land in code are replayed, a few per transfer, while a
+  // load or a store costs a replay per bit.
+  const early = (t: { family: Family; index: number }) => (t.family === 'branch-target' && distance(t.index) <= NEAR_FOCUS ? 0 : 1);
+  tasks.sort((a, b) => early(a) - early(b) || distance(a.index) - distance(b.index) || a.order - b.order);
   for (const [n, t] of tasks.entries()) {
     if (outOfTime()) {
       for (const rest of tasks.slice(n)) if (!incomplete.includes(rest.family)) incomplete.push(rest.family);
@@ -264,8 +274,28 @@ export function searchWindow(ctx: SearchContext): SearchResult {
 }
 
 /**
+ * How far the instruction at path `index` moves the stack pointer, as the
+ * code as written runs it (a `pop` +8, `add rsp, 0x28`), when it moves it
+ * up and every lane agrees; undefined when it moves it down, not at all, or
+ * by what the dump does not say (`leave` from an unknown frame pointer).
+ */
+function spStep(ctx: SearchContext, index: number): bigint | undefined {
+  const sp = spRegister(ctx.dump.arch);
+  // Two replays, counted against the search's allowance like the fault replays.
+  ctx.budget.replays -= 2;
+  const before = ctx.window.replayer.run({ kind: 'stop', index });
+  const after = ctx.window.replayer.run({ kind: 'stop', index: index + 1 });
+  if (!before.injected || !after.injected || !before.knownRegisters.has(sp) || !after.knownRegisters.has(sp)) return undefined;
+  const step = (after.final[sp]! - before.final[sp]!) & registerMask(ctx.dump.arch);
+  const signed = step > registerMask(ctx.dump.arch) >> 1n ? step - registerMask(ctx.dump.arch) - 1n : step;
+  // Only a step up (a pop, freeing a frame): a skipped push or frame allocation leaves memory as the dump shows it
+  // either way, so the shifted replay could not be told from the code as written.
+  return signed <= 0n || signed > 0x10000n ? undefined : signed;
+}
+
+/**
  * The faithful path's index nearest the state the dump recorded: the
- * faulting instruction itself; for a call anchor, the instruction that
+ * faulting instruction itself or a jump anchor; for a call anchor, the instruction that
  * returns from that call (the dump's stack is the caller's again) or, when
  * the code as written never returns, the path's end.
  */
@@ -275,6 +305,8 @@ function focusIndex(ctx: SearchContext): number {
   const last = Math.max(0, path.length - 1);
   if (window.anchor.kind === 'fault') return Math.min(window.anchorIndex, last);
   const call = window.anchor.instruction;
+  // A jump or return anchor is where the dump's state was left: the state just after it.
+  if (call.kind === 'jump' || call.kind === 'conditional' || call.kind === 'return') return Math.min(window.anchorIndex, last);
   if (call.kind !== 'call') return last;
   const back = path.indexOf(call.address + BigInt(call.size), window.anchorIndex + 1);
   return back > 0 ? back - 1 : last;

@@ -138,9 +138,9 @@ export function findFaultSite(dump: Dump): FaultSite | undefined {
   if (reportedPc === undefined) return undefined;
   if (fault?.kind === 'signal') {
     const kind = SIGNAL_KINDS[fault.signal] ?? 'other';
-    // SIGTRAP from int3/brk: x86 reports the pc after the int3.
-    const pc = kind === 'breakpoint' && dump.arch !== 'arm64' ? reportedPc - 1n : reportedPc;
-    const site: FaultSite = { kind, pc, reportedPc, context, threadId, summary: `signal ${fault.signal} (${kind}) at ${hex(pc)}` };
+    const trap = kind === 'breakpoint' && dump.arch !== 'arm64' ? x86TrapSite(dump, reportedPc) : { pc: reportedPc, note: '' };
+    const pc = trap.pc;
+    const site: FaultSite = { kind, pc, reportedPc, context, threadId, summary: `signal ${fault.signal} (${kind}) at ${hex(pc)}${trap.note}` };
     if (kind === 'access-violation' && dump.arch === 'x64' && fault.code === SI_KERNEL && (fault.address ?? 0n) === 0n) {
       site.generalProtection = true;
       site.summary += ' (general protection: a non-canonical address)';
@@ -152,4 +152,21 @@ export function findFaultSite(dump: Dump): FaultSite | undefined {
     return withFetchFault(dump, site);
   }
   return { kind: 'other', pc: reportedPc, reportedPc, context, threadId, summary: `stopped at ${hex(reportedPc)}` };
+}
+
+/**
+ * Where an x86 SIGTRAP happened. An `int 3` (`cc`, or `cd 03`) traps with the
+ * pc after it, so the trapping instruction is the one ending at the pc. A
+ * debugger's breakpoint is not: gdb puts its `int 3` back to the original
+ * byte and rewinds the pc to the breakpoint, and a single step or hardware
+ * breakpoint stops before the next instruction; then no `int 3` ends at the
+ * pc and the pc itself is the site (a core written at a gdb breakpoint).
+ * When the bytes before the pc are not in the dump, an `int 3` is assumed.
+ */
+function x86TrapSite(dump: Dump, reportedPc: bigint): { pc: bigint; note: string } {
+  const before = dump.memory.read(reportedPc - 2n, 2);
+  if (!before) return { pc: reportedPc - 1n, note: '' };
+  if (before[1] === 0xcc) return { pc: reportedPc - 1n, note: '' };
+  if (before[0] === 0xcd && before[1] === 0x03) return { pc: reportedPc - 2n, note: '' };
+  return { pc: reportedPc, note: ' (no int 3 ends at the pc: a debugger\'s breakpoint or single step stopped before this instruction)' };
 }

@@ -11,6 +11,7 @@
  */
 import { Emulator } from '../../emu/emulator.ts';
 import type { RegisterName, RegisterValues } from '../../emu/registers.ts';
+import { writeVectorRegisters, type VectorRegisters } from '../../emu/vector-registers.ts';
 import type { UnknownFill } from '../../emu/memory-source.ts';
 import { memorySourceOf } from '../dumps/memory-source.ts';
 import type { Dump } from '../dumps/model.ts';
@@ -28,10 +29,10 @@ export function loadableRegisters(values: RegisterValues): RegisterValues {
 
 /**
  * An emulator for `dump`'s architecture with its memory as the lazy source
- * and `registers` loaded. With `fill`, bytes the dump lacks in memory it
+ * and `registers` loaded (and `vector`, the x87/SSE/AVX state, when given). With `fill`, bytes the dump lacks in memory it
  * says was mapped read as that fill (see `UnknownFill`) instead of stopping.
  */
-export function machineFor(dump: Dump, registers: RegisterValues, options: { fill?: UnknownFill } = {}): Emulator {
+export function machineFor(dump: Dump, registers: RegisterValues, options: { fill?: UnknownFill; vector?: VectorRegisters } = {}): Emulator {
   const emu = Emulator.open(dump.arch);
   try {
     // Raw images hold no stack: writes there create memory. A dump's absent memory stays absent.
@@ -40,6 +41,8 @@ export function machineFor(dump: Dump, registers: RegisterValues, options: { fil
       { fill: options.fill },
     );
     emu.writeRegisters(loadableRegisters(registers));
+    // x87/SSE/AVX state from the dump (a core's NT_X86_XSTATE): without it MXCSR and the xmm registers start at zero.
+    if (options.vector && dump.arch !== 'arm64') writeVectorRegisters(emu, options.vector);
   } catch (error) {
     emu.dispose();
     throw error;

@@ -51,8 +51,11 @@ export type Injection =
    * Instruction `index` (`size` bytes long) is not executed. `keep` are
    * registers only that instruction writes in the window: without it they
    * keep their start values, which are then the values the dump recorded.
+   * `spShift`: the instruction moved the stack pointer by this much before
+   * the window's anchor, whose stack pointer the dump pins: without it the
+   * window started that much higher (a skipped `pop` leaves sp 8 lower).
    */
-  | { kind: 'skip'; index: number; size: number; keep?: RegisterValues }
+  | { kind: 'skip'; index: number; size: number; keep?: RegisterValues; spShift?: bigint }
   /** No fault: the run stops before instruction `index` (to see the state there). */
   | { kind: 'stop'; index: number }
   /** Instruction `index` accesses `address` instead of where its operands point, and faults there. */
@@ -322,6 +325,10 @@ class Lane {
       return finish(rest(), true);
     }
     if (injection.kind === 'skip' && injection.keep) emu.writeRegisters(injection.keep);
+    if (injection.kind === 'skip' && injection.spShift) {
+      const sp = spRegister(arch);
+      emu.writeRegister(sp, (emu.readRegister(sp) + injection.spShift) & mask);
+    }
     if (injection.index > 0) {
       // A stepped-over call is not in the traced path (its hook moves the pc
       // first) but Unicorn counts it: add the ones before the injection point.

@@ -14,11 +14,14 @@ import type { RunResult } from '../../emu/run-result.ts';
 import type { TraceBatch, TraceEventInput, TraceHeader } from '../../traces/model.ts';
 import type { Dump } from '../dumps/model.ts';
 import { machineFor } from './machine.ts';
+import type { VectorRegisters } from '../../emu/vector-registers.ts';
 
 export interface TraceRunOptions {
   dump: Dump;
   /** The state at `from`; the pc is set to `from`. */
   registers: RegisterValues;
+  /** x87/SSE/AVX registers to start with (a core thread's `vector`). */
+  vector?: VectorRegisters;
   from: bigint;
   until?: bigint;
   count?: number;
@@ -51,7 +54,7 @@ export interface TraceRunResult {
 export function traceRun(options: TraceRunOptions): TraceRunResult {
   const { dump } = options;
   const registers = { ...options.registers, [pcRegister(dump.arch)]: options.from };
-  const emu = machineFor(dump, registers);
+  const emu = machineFor(dump, registers, options.vector ? { vector: options.vector } : {});
   const batches: TraceBatch[] = [];
   const sink = options.onBatch ?? ((b: TraceBatch) => batches.push(b));
   let header: TraceHeader | undefined;

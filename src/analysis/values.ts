@@ -125,6 +125,9 @@ export function validity(dump: Dump, code: CodeReader, value: bigint, role: Valu
   }
   const name = exactSymbol(dump.symbols, value);
   if (role === 'code') {
+    // A symbol in memory the dump maps without execute permission (`_end`, a variable) is no code pointer's target.
+    const region = regionOf(dump, value);
+    if (region ? !region.execute : isMapped(dump, value) === false) return undefined;
     const imported = importedName(dump, slot);
     if (imported && dump.symbols.resolve(imported) === value) return { what: `${imported}, which the slot's name says it holds`, strength: 'strong' };
     if (name) return { what: `the start of ${name}`, strength: 'strong' };

@@ -46,6 +46,8 @@ export interface WindowAnchor {
   sp: bigint;
   /** `fault`: the faulting instruction; `transfer`: a transfer that led to the fault. */
   kind: 'fault' | 'transfer';
+  /** Reach back only to the last conditional branch or call: the window is a function's epilogue. */
+  epilogue?: boolean;
 }
 
 export interface Window {
@@ -113,13 +115,13 @@ function writtenRanges(traced: TracedRun, end: number): Array<{ address: bigint;
 /**
  * Registers whose fill every lane stored somewhere: the window saved them
  * (push, spill) before changing them, so the slot the dump holds is their
- * start value. The zeros lane is not used to match (every zero store would).
+ * start value. Each lane is looked at just after the store (a lane that went
+ * on may have overwritten the slot since); the zeros lane alone is not
+ * enough to match (every zero store would).
  */
-function recoverFromSlots(dump: Dump, traced: TracedRun, unknown: ReadonlySet<RegisterName>): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
+function recoverFromSlots(dump: Dump, replayer: Replayer, traced: TracedRun, unknown: ReadonlySet<RegisterName>): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
   const arch = dump.arch;
   const mask = registerMask(arch);
-  const runs = traced.outcome.runs;
-  if (runs.length < 3) return [];
   const value = (written: Map<bigint, number>, at: bigint, size: number): bigint | undefined => {
     let v = 0n;
     for (let i = size - 1; i >= 0; i--) {
@@ -129,26 +131,40 @@ function recoverFromSlots(dump: Dump, traced: TracedRun, unknown: ReadonlySet<Re
     }
     return v;
   };
+  // The lanes' memory just after instruction `index`, one replay per store looked at.
+  const after = new Map<number, Array<Map<bigint, number>> | undefined>();
+  const lanesAfter = (index: number) => {
+    if (!after.has(index)) {
+      const outcome = after.size < MAX_SLOT_PROBES ? replayer.run({ kind: 'stop', index: index + 1 }) : undefined;
+      after.set(index, outcome && outcome.injected && outcome.runs.length >= 3 ? outcome.runs.map((r) => r.written) : undefined);
+    }
+    return after.get(index);
+  };
   const found: Array<{ register: RegisterName; slot: bigint; value: bigint }> = [];
-  const starts = new Set<bigint>();
-  for (const w of traced.writes) starts.add(w.address);
   for (const register of unknown) {
     if (register === 'efl' || register === 'nzcv') continue;
-    for (const size of pointerSize(arch) === 8 ? [8, 4] : [4]) {
+    search: for (const size of pointerSize(arch) === 8 ? [8, 4] : [4]) {
       const width = (1n << BigInt(size * 8)) - 1n;
-      const fills: Array<[number, bigint]> = [[0, 0n], [1, registerFill('ones', register, mask) & width], [2, registerFill('hash', register, mask) & width]];
-      const slot = [...starts].find((at) => fills.every(([lane, fill]) => value(runs[lane]!.written, at, size) === fill));
-      if (slot === undefined) continue;
-      const held = dump.memory.read(slot, size);
-      if (!held) continue;
-      let v = 0n;
-      for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(held[i]!);
-      found.push({ register, slot, value: v });
-      break;
+      const fills = [0n, registerFill('ones', register, mask) & width, registerFill('hash', register, mask) & width];
+      for (const w of traced.writes) {
+        for (let at = w.address; at + BigInt(size) <= w.address + BigInt(w.size); at += BigInt(size)) {
+          const lanes = lanesAfter(w.index);
+          if (!lanes || !fills.every((fill, lane) => value(lanes[lane]!, at, size) === fill)) continue;
+          const held = dump.memory.read(at, size);
+          if (!held) continue;
+          let v = 0n;
+          for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(held[i]!);
+          found.push({ register, slot: at, value: v });
+          break search;
+        }
+      }
     }
   }
   return found;
 }
+
+/** Stores looked at, at most, to find where a window saved its registers. */
+const MAX_SLOT_PROBES = 24;
 
 /**
  * Registers the window changes by a fixed amount (a loop counter `add w21,
@@ -197,6 +213,49 @@ function recoverByInversion(
 }
 
 /**
+ * Registers the code as written writes after a call anchor and before it
+ * returns from that call (or, when it never does, before its path ends).
+ */
+function writtenAfterAnchor(code: CodeReader, effects: Effects, anchor: WindowAnchor, faithful: TracedRun): RegisterName[] {
+  if (anchor.kind !== 'transfer' || anchor.instruction.kind !== 'call') return [];
+  const path = faithful.path;
+  const at = path.indexOf(anchor.instruction.address);
+  if (at < 0) return [];
+  const back = path.indexOf(anchor.instruction.address + BigInt(anchor.instruction.size), at + 1);
+  const end = back >= 0 ? back : path.length;
+  const out = new Set<RegisterName>();
+  const arch = code.dump.arch;
+  for (let k = at + 1; k < end; k++) {
+    for (const r of effects.of(code.knownBytes(path[k]!, arch === 'arm64' ? 4 : 15), path[k]!)?.written ?? []) out.add(r);
+  }
+  return [...out];
+}
+
+/**
+ * Registers among `wanted` that the function a call anchor enters stores
+ * before changing them: replayed from the anchor, each lane stores its fill
+ * there, and the slot the dump holds is the value at the anchor.
+ */
+function savedByCallee(
+  dump: Dump, anchor: WindowAnchor, registers: RegisterValues, unknown: ReadonlySet<RegisterName>, wanted: RegisterName[],
+): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
+  const arch = dump.arch;
+  const call = anchor.instruction;
+  const probe = new Replayer(dump, {
+    start: call.address, registers: { ...registers, [spRegister(arch)]: anchor.sp, [pcRegister(arch)]: call.address }, unknown,
+    maxInstructions: CALLEE_PROBE, until: call.address + BigInt(call.size),
+  });
+  try {
+    return recoverFromSlots(dump, probe, probe.runTraced(), new Set(wanted));
+  } finally {
+    probe.dispose();
+  }
+}
+
+/** Instructions of the callee replayed to find where it saves registers. */
+const CALLEE_PROBE = 256;
+
+/**
  * Builds the window that ends at `anchor`, trying the earliest start first;
  * a start whose replay does not reach the anchor is dropped.
  */
@@ -214,6 +273,9 @@ export function buildWindow(
   const pc = pcRegister(arch);
   const specs = new Map(options.stepOvers.map((s) => [s.address, s]));
   const stopAtUnknownCall = (insn: Instruction) => {
+    if (anchor.epilogue && (insn.kind === 'conditional' || insn.kind === 'call')) {
+      return `the epilogue of ${anchor.instruction.text} starts after ${f(insn.address)} ${insn.text}`;
+    }
     if (specs.has(insn.address)) return undefined;
     const target = callsUnknownCode(code, insn);
     return target === undefined ? undefined
@@ -225,7 +287,7 @@ export function buildWindow(
   let stoppedBy = straight.stoppedBy;
   // Only for a short run: a longer one is evidence enough, and a forward branch is often a loop's entry (the replay
   // would run the whole loop again from its start).
-  for (const branch of run.length < SHORT_RUN ? forwardBranchesTo(code, run[0]!.address) : []) {
+  for (const branch of run.length < SHORT_RUN && !anchor.epilogue ? forwardBranchesTo(code, run[0]!.address) : []) {
     const before = straightRunBefore(code, branch, options.maxInstructions - run.length, stopAtUnknownCall);
     run = [...before.instructions, ...run];
     stoppedBy = `${before.stoppedBy} (then ${formatAddress(arch, branch.address)} ${branch.text} to ${formatAddress(arch, straight.instructions[0]!.address)})`;
@@ -274,6 +336,7 @@ export function buildWindow(
     const recovered: Window['recovered'] = [];
     // 2. The window proper, three lanes; registers it saved before changing come back from their slots.
     let extra = options.extra;
+    let extended = false;
     for (let round = 0; round < 3; round++) {
       const replay: ReplayWindow = {
         start, registers, unknown, unknownMemory, stepOvers: steps,
@@ -297,7 +360,38 @@ export function buildWindow(
         round--;
         continue;
       }
-      const back = recoverFromSlots(dump, faithful, unknown).filter((r) => !recordedUnknown.has(r.register));
+      // Code the emulator cannot run (an instruction Unicorn lacks, in a callee: the dynamic linker's xsavec, AVX-512
+      // string functions) stops the code as written before the anchor: a later start may step past it.
+      if (end.kind === 'trapped' && end.name === 'invalid instruction' && !faithful.path.includes(anchor.instruction.address)
+        && !run.some((insn) => insn.address === end.pc) && i + 1 < run.length) {
+        replayer.dispose();
+        notes.push(`a replay from ${f(start)} stops at an instruction the emulator cannot run, at ${f(end.pc)}, before ${f(anchor.instruction.address)}`);
+        break;
+      }
+      // Registers the code changes after a call anchor, before it returns to where the dump's state was left (the
+      // callee's frame pointer): where the callee saved them, the dump holds their start values.
+      if (round === 0 && !extended) {
+        const more = writtenAfterAnchor(code, effects, anchor, faithful).filter((r) => r !== sp && r !== pc && !unknown.has(r));
+        if (more.length > 0) {
+          extended = true;
+          // Not written before the anchor, their value there is their start value: where the callee saves them
+          // (push rbp, stp x29, x30), the dump's slot gives it back.
+          // The others keep the recorded value: the path after the anchor is the code as written, which a fault
+          // may have left early, so what it writes there is no proof the dump's value is a later one.
+          const saved = savedByCallee(dump, anchor, registers, new Set([...unknown, ...more]), more).filter((r) => r.value !== registers[r.register]);
+          for (const r of saved) {
+            registers[r.register] = r.value;
+            recovered.push(r);
+            written.add(r.register);
+          }
+          if (saved.length > 0) {
+            replayer.dispose();
+            round--;
+            continue;
+          }
+        }
+      }
+      const back = recoverFromSlots(dump, replayer, faithful, unknown).filter((r) => !recordedUnknown.has(r.register));
       const saved = new Set(back.map((r) => r.register));
       const unsaved = new Set([...unknown].filter((r) => !saved.has(r) && !recordedUnknown.has(r)));
       back.push(...recoverByInversion(dump, replay, anchor, unsaved, recorded));

@@ -60,6 +60,10 @@ export function explainText(report: ExplainReport, arch: Arch): string {
       out.push(`  ${r.register} = ${f(r.value)}, ${r.slot === 'stepped' ? 'undoing the fixed step the window applies to it' : `from the slot the window saved it to, [${f(r.slot)}]`}`);
     }
     out.push(`  as written, the code ends: ${w.end}`);
+    for (const c of w.code?.fromFiles ?? []) {
+      const how = c.checkedBy === 'build id' ? `build id ${c.buildId}` : c.checkedBy === 'PE stamp' ? 'PE TimeDateStamp and SizeOfImage' : c.checkedBy === 'CodeView' ? 'CodeView GUID and age' : c.checkedBy === 'named' ? 'named with --binary, unchecked' : 'its bytes agree with the dump\'s';
+      out.push(`  replayed code from a file, not the dump: ${f(c.start)}..${f(c.end)} (${c.instructions} instruction${c.instructions === 1 ? '' : 's'}) from ${c.file} (${how})`);
+    }
     for (const note of w.notes) out.push(`  note: ${note}`);
     out.push('');
   }

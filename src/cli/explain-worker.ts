@@ -4,7 +4,9 @@
  * report back. Before each replay it writes the replay's key to a journal
  * file with a synchronous write, so that if Unicorn aborts the process
  * (`tcg fatal error`), the parent knows which replay did it and starts a
- * new worker that skips it.
+ * new worker that skips it. A request with `keep` leaves the process
+ * running for the next one (`faultline batch` reuses its workers: starting
+ * one costs seconds of module loading).
  *
  * @example
  * ```ts
@@ -28,6 +30,10 @@ export interface WorkerRequest {
   journal: string;
   /** Send `WorkerProgress` messages. */
   progress?: boolean;
+  /** Attach the verdict's replayed window (`trace`, for the HTML report); default true. */
+  trace?: boolean;
+  /** Stay alive for the next request after replying (batch workers); default false: exit. */
+  keep?: boolean;
 }
 
 export type WorkerReply = { kind: 'report'; report: ExplainDocument } | { kind: 'error'; line: string; code: number; stack?: string };
@@ -71,7 +77,8 @@ async function serve(request: WorkerRequest): Promise<WorkerReply> {
   try {
     const dump = await openDump(request.path, request.open);
     try {
-      return { kind: 'report', report: await attachTrace(dump, await explain(dump, request.options), request.options) };
+      const report = await explain(dump, request.options);
+      return { kind: 'report', report: request.trace === false ? report : await attachTrace(dump, report, request.options) };
     } finally {
       (dump as { close?: () => void }).close?.();
     }
@@ -84,6 +91,11 @@ async function serve(request: WorkerRequest): Promise<WorkerReply> {
   }
 }
 
-process.once('message', (request: WorkerRequest) => {
-  void serve(request).then((reply) => process.send!(reply, () => process.exit(0)));
+// A parent that went away takes its kept worker with it.
+process.on('disconnect', () => process.exit(0));
+// Requests are served one at a time: the parent sends the next only after this one's reply.
+process.on('message', (request: WorkerRequest) => {
+  void serve(request).then((reply) => process.send!(reply, () => {
+    if (!request.keep) process.exit(0);
+  }));
 });

@@ -6,12 +6,19 @@
  * with that replay skipped, and the report says which replay was lost.
  * Set FAULTLINE_IN_PROCESS=1 to run in this process instead (debugging).
  *
+ * `faultline batch` passes its own `ExplainProcess`, kept alive from one
+ * dump to the next, and a time bound: past it the worker is killed and the
+ * dump is an error.
+ *
  * @example
  * ```ts
  * const { report, aborted } = await explainIsolated('core', { binaries: ['./crash'] }, {});
+ * const worker = new ExplainProcess();
+ * await explainIsolated('core', {}, {}, undefined, { worker, timeoutMs: 30_000, trace: false });
+ * worker.dispose();
  * ```
  */
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,34 +42,120 @@ export class WorkerError extends Error {
 /** Receives the worker's progress: replays run so far, and the time since the analysis started. */
 export type ExplainProgress = (replays: number, elapsedMs: number) => void;
 
-function runWorker(request: WorkerRequest, onProgress?: ExplainProgress): Promise<{ reply?: WorkerReply; signal?: string; exitCode?: number | null }> {
-  const worker = new URL('./explain-worker.ts', import.meta.url).pathname;
-  const tsx = import.meta.resolve('tsx');
-  return new Promise((resolve) => {
-    const child = fork(worker, [], { execArgv: ['--import', tsx], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    let reply: WorkerReply | undefined;
-    child.stderr?.on('data', () => {});
-    child.on('message', (message: WorkerReply | WorkerProgress) => {
-      if (message.kind === 'progress') onProgress?.(message.replays, message.elapsedMs);
-      else reply = message;
-    });
-    child.on('error', () => resolve({ reply }));
-    child.on('exit', (code, signal) => resolve({ reply, signal: signal ?? undefined, exitCode: code }));
-    child.send(request);
-  });
+interface RunOutcome {
+  reply?: WorkerReply;
+  signal?: string;
+  exitCode?: number | null;
 }
 
-export async function explainIsolated(path: string, open: OpenOptions, options: ExplainOptions, onProgress?: ExplainProgress): Promise<{ report: ExplainDocument; aborted: string[] }> {
+/**
+ * One explain worker process, started on first use and kept for the next
+ * request when `keep` is set; a worker that died or was killed is replaced
+ * on the next request.
+ */
+export class ExplainProcess {
+  private child?: ChildProcess;
+  private pending?: (outcome: RunOutcome) => void;
+  private reply?: WorkerReply;
+  private onProgress?: ExplainProgress;
+
+  private start(): ChildProcess {
+    const worker = new URL('./explain-worker.ts', import.meta.url).pathname;
+    const tsx = import.meta.resolve('tsx');
+    const child = fork(worker, [], { execArgv: ['--import', tsx], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    child.stderr?.on('data', () => {});
+    child.on('message', (message: WorkerReply | WorkerProgress) => {
+      if (child !== this.pendingChild) return;
+      if (message.kind === 'progress') {
+        this.onProgress?.(message.replays, message.elapsedMs);
+        return;
+      }
+      this.reply = message;
+      // A kept worker stays alive: its reply ends the request.
+      if (this.keep) this.settle(child, { reply: message });
+    });
+    const gone = (outcome: RunOutcome) => {
+      if (this.child === child) this.child = undefined;
+      this.settle(child, outcome);
+    };
+    child.on('error', () => gone({ reply: this.reply }));
+    child.on('exit', (code, signal) => gone({ reply: this.reply, signal: signal ?? undefined, exitCode: code }));
+    return child;
+  }
+
+  private keep = false;
+
+  private pendingChild?: ChildProcess;
+
+  /** Ends the request `child` is running, if it runs one. */
+  private settle(child: ChildProcess, outcome: RunOutcome): void {
+    if (child !== this.pendingChild) return;
+    const pending = this.pending;
+    this.pending = undefined;
+    this.pendingChild = undefined;
+    pending?.(outcome);
+  }
+
+  /** Sends `request` and waits for the reply, or for the process to die. */
+  run(request: WorkerRequest, onProgress?: ExplainProgress): Promise<RunOutcome> {
+    this.child ??= this.start();
+    const child = this.child;
+    this.keep = request.keep === true;
+    this.reply = undefined;
+    this.onProgress = onProgress;
+    return new Promise((resolve) => {
+      this.pending = resolve;
+      this.pendingChild = child;
+      child.send(request);
+    });
+  }
+
+  /** Kills the worker (a request it runs ends as a death by SIGKILL). */
+  kill(): void {
+    this.child?.kill('SIGKILL');
+  }
+
+  /** Ends a kept worker. */
+  dispose(): void {
+    const child = this.child;
+    this.child = undefined;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+export interface IsolationOptions {
+  /** A worker to reuse (kept alive between requests); default: a new one for this explain. */
+  worker?: ExplainProcess;
+  /** Wall-time bound of the whole explain, aborts included: past it the worker is killed and a WorkerError thrown. */
+  timeoutMs?: number;
+  /** Attach the replayed window (`trace`); default true. */
+  trace?: boolean;
+}
+
+export async function explainIsolated(path: string, open: OpenOptions, options: ExplainOptions, onProgress?: ExplainProgress, isolation: IsolationOptions = {}): Promise<{ report: ExplainDocument; aborted: string[] }> {
   if (process.env.FAULTLINE_IN_PROCESS === '1') {
     const dump = await openDump(path, open);
-    return { report: await attachTrace(dump, await explain(dump, options), options), aborted: [] };
+    const report = await explain(dump, options);
+    return { report: isolation.trace === false ? report : await attachTrace(dump, report, options), aborted: [] };
   }
+  const worker = isolation.worker ?? new ExplainProcess();
+  const keep = isolation.worker !== undefined;
+  let timedOut = false;
+  const timer = isolation.timeoutMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    worker.kill();
+  }, isolation.timeoutMs);
   const dir = mkdtempSync(join(tmpdir(), 'faultline-explain-'));
   const aborted: string[] = [];
+  const run = async (journal: string, runOptions: ExplainOptions) => {
+    const outcome = await worker.run({ path, open, options: runOptions, skip: aborted, journal, progress: onProgress !== undefined, trace: isolation.trace, keep }, onProgress);
+    if (timedOut) throw new WorkerError(`explain took longer than ${isolation.timeoutMs! / 1000} s and was stopped`, 1);
+    return outcome;
+  };
   try {
     for (let attempt = 0; attempt < MAX_WORKERS; attempt++) {
       const journal = join(dir, `journal-${attempt}`);
-      const { reply, signal, exitCode } = await runWorker({ path, open, options, skip: aborted, journal, progress: onProgress !== undefined }, onProgress);
+      const { reply, signal, exitCode } = await run(journal, options);
       if (reply?.kind === 'report') {
         for (const key of aborted) reply.report.unchecked.push(`a replay aborted the emulator and was skipped (${key})`);
         return { report: reply.report, aborted };
@@ -81,14 +174,14 @@ export async function explainIsolated(path: string, open: OpenOptions, options: 
       aborted.push(key);
     }
     // Replays keep aborting (each a different one): the account without the fault search, which is where they run.
-    const journal = join(dir, 'journal-last');
-    const { reply } = await runWorker({ path, open, options: { ...options, exhaustive: false }, skip: aborted, journal });
+    const { reply } = await run(join(dir, 'journal-last'), { ...options, exhaustive: false });
     if (reply?.kind === 'report') {
       reply.report.unchecked.push(`the fault search: ${aborted.length} of its replays aborted the emulator, so it was not run`);
       return { report: reply.report, aborted };
     }
     throw new WorkerError(`${MAX_WORKERS} replays in a row aborted the emulator; giving up`, 1);
   } finally {
+    if (timer) clearTimeout(timer);
     rmSync(dir, { recursive: true, force: true });
   }
 }

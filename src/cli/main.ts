@@ -10,11 +10,17 @@
  */
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
-import { describeError } from './errors.ts';
+import { describeError, ExitStatus } from './errors.ts';
+import { addDiffCommand } from './commands/diff.ts';
+import { addDecodeCheckCommand } from './commands/decode-check.ts';
 import { addTraceCommand } from './commands/trace.ts';
 import { addShowCommand } from './commands/show.ts';
 import { addExplainCommands } from './commands/explain.ts';
 import { addInfoCommand } from './commands/info.ts';
+import { addRecordCommand } from './commands/record.ts';
+import { addBatchCommand } from './commands/batch.ts';
+import { addFleetCommand } from './commands/fleet.ts';
+import { addWorkerCommand } from './commands/worker.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -42,6 +48,12 @@ export function buildProgram(io: Io = processIo): Command {
   addExplainCommands(program, io);
   addTraceCommand(program, io);
   addShowCommand(program, io);
+  addRecordCommand(program, io);
+  addDiffCommand(program, io);
+  addDecodeCheckCommand(program, io);
+  addBatchCommand(program, io);
+  addFleetCommand(program, io);
+  addWorkerCommand(program, io);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: io.out, writeErr: () => {} });
   return program;
 }
@@ -56,6 +68,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     if (error instanceof CommanderError && (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version')) {
       return 0;
     }
+    if (error instanceof ExitStatus) return error.code;
     const { line, code } = describeError(error);
     io.err(`faultline: ${line}\n`);
     if (argv.includes('--debug') && error instanceof Error && error.stack) io.err(`${error.stack}\n`);

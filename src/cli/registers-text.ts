@@ -15,6 +15,7 @@
  */
 import type { Arch, RegisterName, RegisterValues } from '../../emu/registers.ts';
 import { formatValue } from '../format.ts';
+import type { VectorState } from '../dumps/model.ts';
 
 const LAYOUT: Record<Arch, RegisterName[][]> = {
   x86: [['eax', 'ebx', 'ecx', 'edx', 'esi', 'edi'], ['eip', 'esp', 'ebp', 'efl'], ['cs', 'ss', 'ds', 'es', 'fs', 'gs']],
@@ -44,5 +45,23 @@ export function registerLines(arch: Arch, registers: RegisterValues, unknown: re
       });
     if (cells.length) lines.push(cells.join(' '));
   }
+  return lines;
+}
+
+/**
+ * The x87/SSE/AVX state as `r` shows it with WinDbg's `rM 0x1ff`-style
+ * extras: control words, then xmm (or ymm, 64 hex digits, when the dump
+ * holds AVX state), two to a line; registers that are zero are left out.
+ */
+export function vectorLines(state: VectorState): string[] {
+  const lines = [`fpcw=${state.fcw.toString(16).padStart(4, '0')} fpsw=${state.fsw.toString(16).padStart(4, '0')} fptw=${state.ftw.toString(16).padStart(2, '0')} mxcsr=${state.mxcsr.toString(16).padStart(8, '0')}`];
+  const cells: string[] = [];
+  state.xmm.forEach((low, i) => {
+    const high = state.ymmHigh?.[i];
+    const value = high === undefined ? low : low | (high << 128n);
+    if (value === 0n) return;
+    cells.push(`${high === undefined ? 'xmm' : 'ymm'}${i}=${value.toString(16).padStart(high === undefined ? 32 : 64, '0')}`);
+  });
+  for (let i = 0; i < cells.length; i += 2) lines.push(cells.slice(i, i + 2).join(' '));
   return lines;
 }

@@ -18,8 +18,42 @@ export interface Provenance {
   source: string;
   /** 1-based line in a transcript. */
   line?: number;
-  /** Byte offset in the dump file. */
+  /** Byte offset in the dump file (in `file.path` when `file` is set). */
   offset?: bigint;
+  /** Set when the bytes came from a module file rather than from the dump. */
+  file?: FileOrigin;
+}
+
+/**
+ * A module file that filled memory the dump lacks, and what showed it to be
+ * the build the dump ran: its GNU build id is the one the dump records
+ * ('build id'), the bytes the dump holds for it agree with it ('bytes'), or
+ * a PE image's TimeDateStamp and SizeOfImage are the module's ('PE stamp'),
+ * or its CodeView PDB GUID and age are the minidump's ('CodeView'), or,
+ * where the dump holds nothing of the file to check (qemu-user's cores: no
+ * NT_FILE, no page of the executable), the user named it with --binary
+ * ('named': unchecked, and said so).
+ */
+export interface FileOrigin {
+  path: string;
+  buildId?: string;
+  checkedBy: 'build id' | 'bytes' | 'PE stamp' | 'CodeView' | 'named';
+}
+
+/**
+ * What a module file did for a dump: used (and why it is the same build) or
+ * not used (and why not). `message` is the line `info` shows.
+ */
+export interface FileUse {
+  /** The file on this machine. */
+  file: string;
+  /** The module or mapped path it was tried for. */
+  for: string;
+  used: boolean;
+  buildId?: string;
+  /** The file is this machine's own (`--sysroot /`), not one the user named. */
+  host?: boolean;
+  message: string;
 }
 
 /** What kind of bytes a memory range holds, when the dump says. */
@@ -120,6 +154,46 @@ export interface RegisterContext {
   unknown?: RegisterName[];
   /** x86 trap frame error code, when shown. */
   errorCode?: bigint;
+  /** x87/SSE/AVX registers, when the dump holds them (a Linux core's NT_FPREGSET or NT_X86_XSTATE). */
+  vector?: VectorState;
+  provenance: Provenance;
+}
+
+/**
+ * The x87, SSE and AVX state of an x86 thread, as the FXSAVE area lays it
+ * out (and XSAVE's AVX component for the upper halves of ymm registers).
+ */
+export interface VectorState {
+  /** x87 control word (FCW), status word (FSW, TOP in bits 11–13), abridged tag byte (FXSAVE's FTW: bit i set = physical register i valid). */
+  fcw: number;
+  fsw: number;
+  ftw: number;
+  mxcsr: number;
+  /** st(0)…st(7), relative to TOP as FXSAVE stores them: 80-bit values (64-bit significand, then sign and exponent). */
+  st: bigint[];
+  /** xmm0… (16 on x86-64, 8 on i386), 128-bit little-endian values. */
+  xmm: bigint[];
+  /** Bits 128–255 of ymm0…, when the dump holds AVX state. */
+  ymmHigh?: bigint[];
+  provenance: Provenance;
+}
+
+/** A frame a debugger printed (a transcript's `kb`): what it said, not what faultline found. */
+export interface RecordedFrame {
+  index: number;
+  /** Child-SP (x64, ARM64) or ChildEBP (x86). */
+  frameAddress: bigint;
+  returnAddress: bigint;
+  /** `module!function+0xoff` as printed. */
+  site: string;
+  provenance: Provenance;
+}
+
+/** A stack listing a debugger printed (`k`, `kb`, `kv`, `kp`, `kn`). */
+export interface RecordedStack {
+  /** The command, as typed. */
+  command: string;
+  frames: RecordedFrame[];
   provenance: Provenance;
 }
 
@@ -129,6 +203,8 @@ export interface DumpThread {
   name?: string;
   /** Most specific first: the trap frame of the fault comes before the thread's context. */
   contexts: RegisterContext[];
+  /** Stack listings the dump holds as text (transcripts), in the order printed. */
+  recordedStacks?: RecordedStack[];
 }
 
 /** A resolved address: `module!symbol+0xoff`, or `module+0xoff` without a symbol. */
@@ -206,4 +282,6 @@ export interface Dump {
   /** Kernel dumps: machine, processor count, build, dump type. */
   machine?: MachineFacts;
   notes: DumpNote[];
+  /** Module files tried for the dump (`--binary`, `--sysroot`), used or not. */
+  files?: FileUse[];
 }

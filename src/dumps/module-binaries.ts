@@ -24,7 +24,8 @@ import { PF_W, PF_X } from './elf/program-headers.ts';
 import { readElfSymbols } from './elf/symbols.ts';
 import { LayeredMemory, type PartialMemoryView } from './layered-memory.ts';
 import { layeredSymbols } from './layered-symbols.ts';
-import type { Dump, DumpNote } from './model.ts';
+import { agreementProblem, compareWithFile } from './file-agreement.ts';
+import type { Dump, DumpNote, FileOrigin, FileUse } from './model.ts';
 import { filePlacements } from './module-files.ts';
 import { matchModuleFiles, type MatchedFile, type ModuleFileOptions } from './module-match.ts';
 import { showAddress } from './hex.ts';
@@ -37,7 +38,7 @@ function fillPieces(matches: MatchedFile[], notes: DumpNote[]): MemoryPiece[] {
   const pieces = matches
     .flatMap((m) => filePlacements(m).filter((p) => (p.flags & PF_W) === 0).map((p): MemoryPiece => ({
       start: p.start, end: p.end, source: m.image.file, fileOffset: p.fileOffset,
-      provenance: { source: m.path, offset: p.fileOffset }, kind: p.flags & PF_X ? 'code' : 'data',
+      provenance: { source: m.path, offset: p.fileOffset, file: originOf(m) }, kind: p.flags & PF_X ? 'code' : 'data',
     })))
     .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   const kept: MemoryPiece[] = [];
@@ -50,6 +51,12 @@ function fillPieces(matches: MatchedFile[], notes: DumpNote[]): MemoryPiece[] {
     kept.push(piece);
   }
   return kept;
+}
+
+/** What shows `m` to be the dump's build, for the provenance of the bytes it fills. */
+function originOf(m: MatchedFile): FileOrigin {
+  const id = m.image.buildId();
+  return { path: m.path, checkedBy: m.how === 'build id' ? 'build id' : 'bytes', ...(id ? { buildId: id } : {}) };
 }
 
 function fileSymbols(dump: Dump, matches: MatchedFile[]): SymbolIndex {
@@ -66,51 +73,30 @@ function fileSymbols(dump: Dump, matches: MatchedFile[]): SymbolIndex {
   return index;
 }
 
-/** Bytes compared per file when checking a name-only match against the dump. */
-const COMPARED_BYTES = 0x40000;
-
 /**
- * How many of the bytes the dump holds in `match`'s read-only segments
- * differ from the file's (up to COMPARED_BYTES compared), and the first.
+ * Keeps the matches shown to be the build the dump ran. A build id match
+ * is; a file matched by name only is when the bytes the dump holds in its
+ * read-only segments agree with it (a few differing bytes are what
+ * faultline looks for, a flipped bit in code, so they are noted and the
+ * file kept); a file the dump holds none of the bytes of cannot be shown
+ * to be the same build, and is not used.
  */
-function disagreement(match: MatchedFile, memory: PartialMemoryView): { compared: number; differing: number; first?: bigint } {
-  const result: { compared: number; differing: number; first?: bigint } = { compared: 0, differing: 0 };
-  for (const p of filePlacements(match).filter((q) => (q.flags & PF_W) === 0)) {
-    for (let at = p.start; at < p.end && result.compared < COMPARED_BYTES; at += 0x1000n) {
-      const length = Number(p.end - at < 0x1000n ? p.end - at : 0x1000n);
-      const held = memory.readPartial(at, length);
-      if (!held.known.includes(1)) continue;
-      const file = match.image.file.read(p.fileOffset + (at - p.start), length, `${match.path} at ${showAddress(at)}`);
-      for (let i = 0; i < length; i++) {
-        if (held.known[i] !== 1) continue;
-        result.compared++;
-        if (held.bytes[i] === file[i]) continue;
-        result.differing++;
-        result.first ??= at + BigInt(i);
-      }
-    }
-  }
-  return result;
-}
-
-/**
- * Keeps the matches the dump's own bytes do not contradict. A file matched
- * by name only is another build when many of the bytes the dump holds in
- * its code differ; a few differing bytes are what faultline looks for (a
- * flipped bit in code), so they are noted and the file kept.
- */
-function agreeing(matches: MatchedFile[], memory: PartialMemoryView, notes: DumpNote[]): MatchedFile[] {
+function agreeing(matches: MatchedFile[], memory: PartialMemoryView, notes: DumpNote[], uses: FileUse[]): MatchedFile[] {
   return matches.filter((m) => {
     if (m.how === 'build id') return true;
-    const { compared, differing, first } = disagreement(m, memory);
-    if (differing === 0) return true;
-    const where = `${differing} of the ${compared} bytes the dump holds in its code differ from the file's, the first at ${showAddress(first!)}`;
-    if (differing > Math.max(16, compared / 8)) {
-      notes.push({ level: 'warning', message: `${m.path} is not the ${m.module.name} the dump ran: ${where}; not used` });
+    const spans = filePlacements(m).filter((q) => (q.flags & PF_W) === 0);
+    const agreement = compareWithFile((at, n) => memory.readPartial(at, n), m.image.file, spans);
+    const problem = agreementProblem(agreement);
+    if (problem) {
+      const message = `${m.path} is not shown to be the ${m.module.name} the dump ran: ${problem}; not used`;
+      notes.push({ level: 'warning', message });
+      uses.push({ file: m.path, for: m.module.name, used: false, message });
       m.image.close();
       return false;
     }
-    notes.push({ level: 'info', message: `${m.path} (for ${m.module.name}): ${where}; the dump's bytes are kept` });
+    const { compared, differing, first } = agreement;
+    if (differing) notes.push({ level: 'info', message: `${m.path} (for ${m.module.name}): ${differing} of the ${compared} bytes the dump holds in its code differ from the file's, the first at ${showAddress(first!)}; the dump's bytes are kept` });
+    m.agreement = agreement;
     return true;
   });
 }
@@ -132,14 +118,19 @@ function hasPartialReads(memory: Dump['memory']): memory is PartialMemoryView {
  */
 export function withModuleFiles(dump: Dump, options: ModuleFileOptions): Dump | ClosableDump {
   if (!options.binaries?.length && !options.sysroot) return dump;
-  const found = matchModuleFiles(dump.modules, options, dump.notes);
+  const uses: FileUse[] = [];
+  const found = matchModuleFiles(dump.modules, options, dump.notes, uses);
   const held = dump.memory;
-  const matches = hasPartialReads(held) ? agreeing(found, held, dump.notes) : found;
-  if (matches.length === 0) return dump;
+  const matches = hasPartialReads(held) ? agreeing(found, held, dump.notes, uses) : found;
   for (const m of matches) {
-    const how = m.how === 'build id' ? 'matched by build id' : 'matched by name only: the dump records no build id for it';
-    dump.notes.push({ level: 'info', message: `${m.path} gives ${m.module.name} at ${showAddress(m.module.base)} its symbols and the code the dump lacks (${how})` });
+    const how = m.how === 'build id' ? `its build id ${m.module.buildId} is the dump's`
+      : m.agreement ? `matched by name; the dump records no build id for it, and the ${m.agreement.compared} bytes it holds of it agree` : 'matched by name';
+    const message = `${m.path} gives ${m.module.name} at ${showAddress(m.module.base)} its symbols and the code the dump lacks: ${how}`;
+    dump.notes.push({ level: 'info', message });
+    uses.push({ file: m.path, for: m.module.name, used: true, buildId: m.image.buildId(), message });
   }
+  dump.files = [...(dump.files ?? []), ...uses];
+  if (matches.length === 0) return dump;
   let memory = dump.memory;
   if (hasPartialReads(held)) memory = new LayeredMemory(held, new PieceMemory(fillPieces(matches, dump.notes)));
   else dump.notes.push({ level: 'warning', message: `The ${dump.format} memory cannot be layered, so no code is filled from module files` });

@@ -4,7 +4,8 @@
  * (like WinDbg's `!chkimg`). For an ELF core, the files its mappings were
  * resolved to; for other dumps, `--binary` files matched to the dump's
  * modules by build id or name (module-match.ts) and placed at the module's
- * base by their `PT_LOAD` segments.
+ * base by their `PT_LOAD` segments. Only files the dump admitted as its
+ * build when it was opened (`dump.files`) are used.
  *
  * @example
  * ```ts
@@ -64,10 +65,17 @@ export function filePlacements(match: MatchedFile): FilePlacement[] {
   }));
 }
 
+/**
+ * Placements of `binaries` matched to `dump`'s modules, only those the
+ * dump admitted when it was opened with them (`dump.files`: same build by
+ * build id or held bytes); a file not shown to be the build is not
+ * compared with, since its differences would be another build's.
+ */
 function placementsOfBinaries(dump: Dump, binaries: string[]): Placed[] {
+  const admitted = new Set((dump.files ?? []).filter((u) => u.used).map((u) => u.file));
   const out: Placed[] = [];
   for (const match of matchModuleFiles(dump.modules, { binaries }, [])) {
-    out.push(...filePlacements(match));
+    if (admitted.has(match.path)) out.push(...filePlacements(match));
     match.image.close();
   }
   return out;

@@ -31,7 +31,8 @@ import { join } from 'node:path';
 import { ET_EXEC } from './elf/elf-header.ts';
 import { ElfImage } from './elf/elf-image.ts';
 import { baseName } from './minidump/module-names.ts';
-import type { DumpModule, DumpNote } from './model.ts';
+import type { Agreement } from './file-agreement.ts';
+import type { DumpModule, DumpNote, FileUse } from './model.ts';
 
 /** Where to look for module files. */
 export interface ModuleFileOptions {
@@ -51,6 +52,8 @@ export interface MatchedFile {
   /** Run-time address minus link-time address (0 for an `ET_EXEC` file). */
   bias: bigint;
   how: 'build id' | 'name';
+  /** For a match by name: how the bytes the dump holds agree with the file (module-binaries.ts). */
+  agreement?: Agreement;
 }
 
 const PAGE = 0x1000n;
@@ -121,13 +124,17 @@ function open(path: string, notes: DumpNote[]): ElfImage | undefined {
  * // 'other-build/libc.so.6: build id 1a2b… ≠ dump's 3c4d… (libc.so), not used'
  * ```
  */
-export function matchModuleFiles(modules: DumpModule[], options: ModuleFileOptions, notes: DumpNote[]): MatchedFile[] {
+export function matchModuleFiles(modules: DumpModule[], options: ModuleFileOptions, notes: DumpNote[], uses: FileUse[] = []): MatchedFile[] {
   const matches: MatchedFile[] = [];
   const taken = new Set<DumpModule>();
+  const refuse = (path: string, module: DumpModule, message: string): void => {
+    notes.push({ level: 'warning', message });
+    uses.push({ file: path, for: module.name, used: false, message });
+  };
   const accept = (path: string, image: ElfImage, module: DumpModule, how: MatchedFile['how']): boolean => {
     const where = placement(image, module);
     if ('problem' in where) {
-      notes.push({ level: 'warning', message: `${path} (for ${module.name} by ${how}): ${where.problem}, not used` });
+      refuse(path, module, `${path} (for ${module.name} by ${how}): ${where.problem}, not used`);
       return false;
     }
     taken.add(module);
@@ -145,7 +152,7 @@ export function matchModuleFiles(modules: DumpModule[], options: ModuleFileOptio
     for (const module of free.filter((m) => m !== byId && namedFor(m, path))) {
       if (module.buildId !== undefined && module.buildId !== id) {
         const mine = id === undefined ? 'has no build id' : `build id ${id}`;
-        notes.push({ level: 'warning', message: `${path}: ${mine} ≠ dump's ${module.buildId} (${module.name}), not used` });
+        refuse(path, module, `${path}: ${mine} ≠ dump's ${module.buildId} (${module.name}), not used`);
         refused = true;
         continue;
       }

@@ -10,7 +10,8 @@
  * const dump = await openDump('crash.txt');
  * ```
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
+import { openRegularFile } from './binary/regular-file.ts';
 import { DumpFormatError } from './errors.ts';
 import type { Dump } from './model.ts';
 import { loadTranscript } from './transcript/loader.ts';
@@ -33,10 +34,12 @@ export interface OpenOptions {
   sysroot?: string;
 }
 
+const ELF_MAGIC = Uint8Array.of(0x7f, 0x45, 0x4c, 0x46);
+
 export type SniffedFormat = 'minidump' | 'elf-core' | 'kernel-dump' | 'windbg-transcript' | 'compressed';
 
-/** The first 8 bytes of `path` (fewer for a shorter file). */
-function readHead(path: string, fd = openSync(path, 'r')): Buffer {
+/** The first 8 bytes of `path` (fewer for a shorter file); anything but a regular file is refused. */
+function readHead(path: string, fd = openRegularFile(path, 'dump').fd): Buffer {
   const head = Buffer.alloc(8);
   try {
     return head.subarray(0, readSync(fd, head, 0, 8, 0));
@@ -45,15 +48,18 @@ function readHead(path: string, fd = openSync(path, 'r')): Buffer {
   }
 }
 
+/** Whether `path` starts with 'MZ' (a PE image); an unreadable file is left to the matchers to report. */
+function isPeFile(path: string): boolean {
+  try {
+    return readHead(path).subarray(0, 2).toString('latin1') === 'MZ';
+  } catch {
+    return false;
+  }
+}
+
 /** The format of the file at `path`, from its first bytes. */
 export function sniffFormat(path: string): SniffedFormat {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (error) {
-    throw new DumpFormatError('dump', path, `Cannot open the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { code: 'io' });
-  }
-  const magic = readHead(path, fd);
+  const magic = readHead(path);
   if (compressionOf(magic)) return 'compressed';
   if (magic.subarray(0, 4).toString('latin1') === 'MDMP') return 'minidump';
   if (magic[0] === 0x7f && magic.subarray(1, 4).toString('latin1') === 'ELF') return 'elf-core';
@@ -68,9 +74,16 @@ export async function openDump(path: string, options: OpenOptions = {}): Promise
   const format = sniffFormat(path);
   switch (format) {
     case 'compressed': {
-      const plain = await decompressToTemporary(path, compressionOf(readHead(path))!);
+      const plain = await decompressToTemporary(path, compressionOf(readHead(path))!, { magic: ELF_MAGIC, message: 'The decompressed file is not an ELF core' });
       if (sniffFormat(plain) !== 'elf-core') throw new DumpFormatError('dump', path, 'The decompressed file is not an ELF core', { code: 'bad-magic' });
-      const dump = openElfCore(plain, { binaries: options.binaries, sysroot: options.sysroot });
+      let dump: Dump;
+      try {
+        dump = openElfCore(plain, { binaries: options.binaries, sysroot: options.sysroot });
+      } catch (error) {
+        // Name the file the user gave, not the temporary copy.
+        if (!(error instanceof DumpFormatError) || error.path !== plain) throw error;
+        throw new DumpFormatError(error.format, path, `Decompressed: ${error.message}`, { offset: error.offset, code: error.code });
+      }
       dump.notes.unshift({ level: 'info', message: `decompressed from ${path}` });
       return dump;
     }
@@ -79,7 +92,12 @@ export async function openDump(path: string, options: OpenOptions = {}): Promise
     case 'minidump': {
       const dump = openMinidump(path);
       try {
-        return withModuleFiles(dump, options);
+        // PE images (Windows modules) are matched as kernel dumps match them, plus the minidump's CodeView GUID and age;
+        // ELF files by build id or name.
+        const pe = (options.binaries ?? []).filter(isPeFile);
+        const elf = withModuleFiles(dump, { ...options, binaries: (options.binaries ?? []).filter((b) => !pe.includes(b)) });
+        const closable = 'close' in elf ? (elf as Dump & { close(): void }) : Object.assign(elf, { close: () => dump.close() });
+        return withPeModuleFiles(closable, { binaries: pe, sysroot: dump.os === 'windows' ? options.sysroot : undefined });
       } catch (error) {
         dump.close();
         throw error;

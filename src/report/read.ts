@@ -9,7 +9,8 @@
  * const document = readExplainDocument('crash.json'); // InputError "crash.json: verdict.confidence: expected a number"
  * ```
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
+import { openRegularFile } from '../dumps/binary/regular-file.ts';
 import type { ExplainDocument } from '../analysis/window-trace.ts';
 import { InputError } from '../errors.ts';
 
@@ -128,14 +129,15 @@ export function validateExplainDocument(value: unknown, file: string): ExplainDo
 /** Reads and checks the report in `path`. */
 export function readExplainDocument(path: string): ExplainDocument {
   let fd: number;
+  let size: number;
   try {
-    fd = openSync(path, 'r');
+    ({ fd, size } = openRegularFile(path, 'report'));
   } catch (error) {
-    throw new InputError(`${path}: Cannot open the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    // A directory, FIFO or device is refused before it is read (a FIFO would block).
+    throw new InputError(`${path}: ${(error as Error).message}`);
   }
   let text: string;
   try {
-    const size = fstatSync(fd).size;
     if (size > MAX_REPORT_BYTES) throw new InputError(`${path}: ${size} bytes is larger than a report can be (${MAX_REPORT_BYTES})`);
     const bytes = Buffer.alloc(size);
     let done = 0;

@@ -58,7 +58,7 @@ describe.skipIf(!native)('a transfer to a non-canonical address (x86-64 #GP)', (
     { how: 'r', mnemonic: / ret/, name: 'a return' },
   ])('through $name: software, the CPU stopped on the transfer with the stack untouched', async ({ how, mnemonic }) => {
     const { core } = await runToCore(toolchain as Toolchain, { program: binary, args: [how], commands: ['continue'], signal: 'SIGSEGV', core: join(dir, `core-${how}`) });
-    const dump = await openDump(core, { binaries: [binary] });
+    const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
     {
       const report = await explain(dump, { searchReplays: 400 });
       expect(report.fault?.summary).toMatch(/general protection/);

@@ -96,6 +96,15 @@ describe('an AArch64 core (qemu-aarch64, crash.S beside it)', () => {
     expect(report.fault).toMatchObject({ kind: 'access-violation', pc: '0x400100', symbol: 'crash-aarch64!crash_here+0x4' });
     expect(report.verdict).toMatchObject({ class: 'software', observed: '0x10' });
     expect(report.unchecked.some((u) => u.startsWith('the fault address'))).toBe(true);
+    // QEMU left the code out of the core (its page holds the ELF header): every replayed instruction came from the file,
+    // crash_here's two (0x4000fc, 0x400100) among them; the core holds the file's first page (via the data mapping) and it agrees.
+    expect(report.window!.code.fromDump).toBe(0);
+    expect(report.window!.code.fromFiles).toContainEqual({ start: '0x4000fc', end: '0x400104', file: fixture(`${dir}/crash-aarch64`), checkedBy: 'bytes', instructions: 2 });
+  });
+
+  it('without the executable, no code is replayed and none is said to come from a file', async () => {
+    const report = await explain(await openDump(fixture('faultline/qemu-aarch64/crash-aarch64.core')));
+    for (const w of report.windows) expect(w.code.fromFiles).toEqual([]);
   });
 });
 
@@ -117,7 +126,8 @@ describe('cores of programs crashed here as a faulty machine would', () => {
   for (const [arch, kind, verdict] of cases) {
     it.skipIf(toolchainMissing(arch).length > 0)(`${arch} ${kind}`, async () => {
       const { core, binary, writer } = await makeCrashCore(arch, kind, dir);
-      const dump = await openDump(core, { binaries: [binary] });
+      // The core was written here: its libraries are this machine's (`--sysroot /`), checked by build id.
+      const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
       expect(dump.arch).toBe(arch);
       expect(dump.fault).toMatchObject({ kind: 'signal', signal: kind === 'software' ? 11 : 5 });
       // gcore saves the signal's siginfo; qemu's core has only NT_PRSTATUS, so no fault address.
@@ -128,7 +138,7 @@ describe('cores of programs crashed here as a faulty machine would', () => {
         expect(dump.fault).toMatchObject({ provenance: { source: 'NT_SIGINFO' }, address: 0n });
       }
       // In a worker: a flip that lands on an instruction Unicorn cannot translate aborts the process running it.
-      const { report } = await explainIsolated(core, { binaries: [binary] }, {});
+      const { report } = await explainIsolated(core, { binaries: [binary], sysroot: '/' }, {});
       expect(report.verdict).toMatchObject(verdict);
       if (kind !== 'software') {
         // `target` is 4 past a 16-byte boundary; the CPU landed on the int 3 padding before it.

@@ -105,10 +105,11 @@ describe('x64 kd transcript with .cxr, dqs and u', () => {
     expect(dump.symbols.format(0xfffff8800b3e6470n)).toBe('fffff880`0b3e6470');
   });
 
-  it('skips the banner and k, keeping their text', () => {
+  it('skips the banner, keeping its text, and reads k as a recorded stack', () => {
     const skipped = dump.notes.filter((n) => /skipped/i.test(n.message));
-    expect(skipped.map((n) => n.provenance?.line)).toEqual([1, 28]);
-    expect(skipped[1]!.text).toContain('Child-SP');
+    expect(skipped.map((n) => n.provenance?.line)).toEqual([1]);
+    const [stack] = dump.threads[0]!.recordedStacks!;
+    expect(stack!.frames).toMatchObject([{ index: 0, frameAddress: 0xfffff8800b3e6470n, returnAddress: 0xfffff80002d8e2a4n, site: 'nt!ObfDereferenceObject+0x2b', provenance: { line: 30 } }]);
     expect(dump.notes.filter((n) => n.level === 'warning')).toEqual([]);
   });
 });

@@ -42,6 +42,8 @@ export interface ModuleSpec {
   size: bigint;
   /** Exported names written into a PE header page at `base`. */
   exports?: { name: string; address: bigint }[];
+  /** The LDR_DATA_TABLE_ENTRY's TimeDateStamp (0 when absent). */
+  timeDateStamp?: number;
 }
 
 export interface KernelDumpSpec {
@@ -391,7 +393,7 @@ function moduleListPage(arch: KernelArch, listVa: bigint, modules: ModuleSpec[])
     const base = putString(m.file);
     page.set(writeStruct(layout, {
       InLoadOrderFlink: addressOf(i + 1), InLoadOrderBlink: addressOf(i - 1),
-      DllBase: m.base, SizeOfImage: m.size, FullDllName: full, BaseDllName: base,
+      DllBase: m.base, SizeOfImage: m.size, FullDllName: full, BaseDllName: base, TimeDateStamp: m.timeDateStamp ?? 0,
     }), entryAt(i));
   });
   if (strings > PAGE) throw new Error('Builder: the module list does not fit one page');

@@ -23,7 +23,7 @@ import { toolchainFor, type LabArch, type Toolchain } from '../../lab/toolchain.
 /** Every Debian package a test uses. */
 export const TEST_PACKAGES = [
   'gcc', 'binutils', 'gcc-multilib', 'binutils-aarch64-linux-gnu', 'gcc-aarch64-linux-gnu',
-  'gdb', 'gdb-multiarch', 'qemu-user', 'zstd', 'xz-utils', 'lz4', 'chromium',
+  'gdb', 'gdb-multiarch', 'qemu-user', 'zstd', 'xz-utils', 'lz4', 'chromium', 'redis-server',
 ] as const;
 export type TestPackage = (typeof TEST_PACKAGES)[number];
 
@@ -59,6 +59,8 @@ const PRESENT: Record<TestPackage, () => boolean> = {
   lz4: () => onPath('lz4'),
   // The HTML report tests drive it through playwright-core (test/report/html.test.ts).
   chromium: () => onPath('chromium'),
+  // The queue tests start their own server on a free loopback port (test/fleet/queue.test.ts).
+  'redis-server': () => onPath('redis-server'),
 };
 
 /** The packages FAULTLINE_TEST_MISSING names. */

@@ -159,7 +159,7 @@ describe.skipIf(noBrowser)('the HTML report in Chromium', () => {
 
   it.skipIf(toolchainMissing('x64').length > 0)('a real core: a call target flipped under gdb', async () => {
     const { core, binary } = await makeCrashCore('x64', 'cpu-target', dir);
-    const { json, html } = await explainToHtml(['explain', core, '--binary', binary], 'core');
+    const { json, html } = await explainToHtml(['explain', core, '--binary', binary, '--sysroot', '/'], 'core');
     expect(json.verdict).toMatchObject({ class: 'cpu-fault', location: 'branch-target', bit: 2 });
     const page = await checkPage(html, json);
     expect(await page.locator('#trace').innerText()).toContain('callsite');

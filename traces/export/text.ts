@@ -48,7 +48,8 @@ function bytesColumn(arch: Arch, bytes: Uint8Array | undefined): string {
   return hexBytes(bytes);
 }
 
-function instructionLine(arch: Arch, insn: TraceInstruction, disassembler: Disassembler | undefined, exactName?: (address: bigint) => string | undefined): string {
+/** One instruction as WinDbg steps it: address, bytes and, with a disassembler, the instruction. */
+export function instructionLine(arch: Arch, insn: TraceInstruction, disassembler: Disassembler | undefined, exactName?: (address: bigint) => string | undefined): string {
   const address = formatAddress(arch, insn.pc);
   const bytes = bytesColumn(arch, insn.bytes);
   if (!disassembler) return `${address} ${bytes}`;
@@ -59,7 +60,8 @@ function instructionLine(arch: Arch, insn: TraceInstruction, disassembler: Disas
   return `${address} ${column} ${exactName ? symbolizeOperandText(text, exactName) : text}`;
 }
 
-function memoryLine(arch: Arch, access: MemoryAccess): string {
+/** One memory access: `  [address] <- value (size)`. */
+export function memoryLine(arch: Arch, access: MemoryAccess): string {
   const digits = Math.max(1, Math.min(access.size, 8)) * 2;
   const arrow = access.kind === 'write' ? '<-' : '->';
   return `  [${formatAddress(arch, access.address)}] ${arrow} ${access.value.toString(16).padStart(digits, '0')} (${access.size})`;
@@ -75,6 +77,11 @@ export function eventLine(arch: Arch, event: TraceEvent): string {
     case 'fault': return `  *** fault: ${event.access} of ${formatAddress(arch, event.address)} at ${formatAddress(arch, event.pc)}: ${event.reason}`;
     case 'stop': return `  *** stop at ${formatAddress(arch, event.pc)}: ${event.reason}`;
     case 'injected': return `  *** injected: ${event.description}`;
+    case 'sync': return `  *** sync point ${event.name} at ${formatAddress(arch, event.pc)}`;
+    case 'signal': {
+      const set = event.registers?.map(([name, value]) => `${name}=${formatValue(arch, value)}`).join(' ');
+      return `  *** signal ${event.name} (${event.signal}) at ${formatAddress(arch, event.pc)}${set ? `: ${set}` : ''}`;
+    }
   }
 }
 

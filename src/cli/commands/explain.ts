@@ -65,7 +65,7 @@ function addExplainOptions(command: Command): Command {
     .option('--search-seconds <s>', 'time budget of the search over fault models', '10')
     .option('--search-replays <n>', 'fault replays the search may run: the same verdict however busy the machine (with a generous --search-seconds)')
     .option('--binary <file>', 'executable or library to fill code a core leaves out (repeatable)', collect, [])
-    .option('--sysroot <dir>', 'prefix for the file paths a core names');
+    .option('--sysroot <dir>', "prefix for the file paths a core names ('/' for this machine's own files, never used unasked)");
 }
 
 async function runExplain(path: string, flags: ExplainFlags, io: Io): Promise<void> {

@@ -20,7 +20,7 @@ import { describeRunResult, type RunResult } from '../../../emu/run-result.ts';
 import { formatAddress } from '../../format.ts';
 import { openDump } from '../../dumps/open.ts';
 import { findFaultSite } from '../../analysis/fault-site.ts';
-import type { Dump } from '../../dumps/model.ts';
+import type { Dump, VectorState } from '../../dumps/model.ts';
 import { TRACE_FORMATS, writeTraceFileWith, type TraceFormat } from '../render.ts';
 import { printTrace } from './show.ts';
 import { createSizeDecoder } from '../../disasm/disassembler.ts';
@@ -29,6 +29,8 @@ import { basename } from 'node:path';
 import { BlockCollector, coverageModules, drcovFile } from '../../../traces/export/drcov.ts';
 import { writeWhole } from '../../report/write.ts';
 import { progressBar } from '../progress.ts';
+import { createDisassembler } from '../../disasm/disassembler.ts';
+import { unemulatedInstruction } from '../../analysis/unemulated.ts';
 import type { TraceBatch } from '../../../traces/model.ts';
 
 const ARCHES = ['x86', 'x64', 'arm64'] as const;
@@ -81,7 +83,7 @@ export function addTraceCommand(program: Command, io: Io): void {
     .argument('[dump]', 'a dump to trace in (its memory, and a thread\'s registers); without it, --image files')
     .option('--thread <id>', 'start from this thread\'s recorded registers (default: the faulting thread)')
     .option('--binary <file>', 'executable or library to fill code a core leaves out (repeatable)', (v: string, all: string[]) => [...all, v], [])
-    .option('--sysroot <dir>', 'prefix for the file paths a core names')
+    .option('--sysroot <dir>', "prefix for the file paths a core names ('/' for this machine's own files, never used unasked)")
     .addOption(new Option('--arch <arch>', 'architecture').choices(ARCHES as unknown as string[]))
     .option('--image <file@addr>', 'raw memory image placed at an address (repeatable)', (v: string, all: string[]) => [...all, v], [])
     .option('--regs <list>', 'registers, e.g. eax=0x1,esp=0xf78aecac')
@@ -98,8 +100,11 @@ export function addTraceCommand(program: Command, io: Io): void {
     });
 }
 
+/** What `trace` runs: traceRun's options with the budgets always set. */
+type TraceRunBounds = Parameters<typeof traceRun>[0] & { maxInstructions: number; timeoutMs: number };
+
 /** The dump to trace in: a dump file and one of its threads, or raw images and the registers given. */
-async function traceSource(dumpPath: string | undefined, options: TraceOptions): Promise<{ dump: Dump; registers: RegisterValues; images?: RawImage[] }> {
+async function traceSource(dumpPath: string | undefined, options: TraceOptions): Promise<{ dump: Dump; registers: RegisterValues; vector?: VectorState; images?: RawImage[] }> {
   if (dumpPath !== undefined) {
     if (options.image.length) throw new InputError('trace takes a dump or --image files, not both');
     const dump = await openDump(dumpPath, { binaries: options.binary, sysroot: options.sysroot });
@@ -110,7 +115,8 @@ async function traceSource(dumpPath: string | undefined, options: TraceOptions):
     if (!thread) throw new InputError(options.thread === undefined ? `${dumpPath} holds no thread` : `${dumpPath} has no thread ${options.thread} (threads: ${dump.threads.map((t) => t.id).join(', ')})`);
     const state = options.state ? readStateFile(options.state, dump.arch) : undefined;
     const registers = { ...thread.contexts[0]?.registers, ...state?.registers, ...(options.regs ? parseRegisterList(dump.arch, options.regs) : {}) };
-    return { dump, registers };
+    const vector = thread.contexts[0]?.vector;
+    return { dump, registers, ...(vector ? { vector } : {}) };
   }
   if (options.image.length === 0) throw new InputError('trace needs a dump or at least one --image FILE@ADDR');
   if (options.thread !== undefined) throw new InputError('--thread needs a dump');
@@ -125,18 +131,40 @@ async function traceSource(dumpPath: string | undefined, options: TraceOptions):
 async function runTrace(dumpPath: string | undefined, options: TraceOptions, io: Io): Promise<void> {
   if (options.until === undefined && options.count === undefined) throw new InputError('trace needs --until ADDR or --count N');
   if (options.format === 'drcov' && !options.out) throw new InputError('--format drcov writes a binary file: give --out FILE');
-  const { dump, registers, images } = await traceSource(dumpPath, options);
+  const { dump, registers, vector, images } = await traceSource(dumpPath, options);
   const arch = dump.arch;
-  const runOptions = {
+  const runOptions: TraceRunBounds = {
     dump,
     registers,
+    vector,
     from: parseAddress(options.from, '--from'),
     until: options.until === undefined ? undefined : parseAddress(options.until, '--until'),
     count: options.count === undefined ? undefined : parseCount(options.count, '--count'),
     maxInstructions: parseCount(options.maxInstructions, '--max-instructions'),
     timeoutMs: parseSeconds(options.timeout, '--timeout'),
   };
-  const describe = (result: RunResult) => describeRunResult(result, (v) => formatAddress(arch, v));
+  const disasm = arch === 'arm64' ? undefined : await createDisassembler(arch);
+  const describe = (result: RunResult) => {
+    const line = describeRunResult(result, (v) => formatAddress(arch, v));
+    if (!disasm || result.kind !== 'trapped' || result.vector !== 6) return line;
+    // An instruction a CPU runs but Unicorn does not (glibc's XSAVEC, AVX2, AVX-512 paths) is named as such.
+    let bytes: Uint8Array | undefined;
+    for (let n = 15; n > 0 && !bytes; n--) bytes = dump.memory.read(result.pc, n);
+    const unemulated = bytes && unemulatedInstruction(disasm, bytes, result.pc);
+    return unemulated ? `${line}: ${unemulated.text}` : line;
+  };
+  try {
+    await traceWith(options, io, dump, images, runOptions, describe);
+  } finally {
+    disasm?.close();
+  }
+}
+
+async function traceWith(
+  options: TraceOptions, io: Io, dump: Dump, images: RawImage[] | undefined,
+  runOptions: TraceRunBounds, describe: (result: RunResult) => string,
+): Promise<void> {
+  const arch = dump.arch;
   // Progress on a terminal: instructions so far against the count (or the budget), and the time left.
   const bar = progressBar('tracing', { json: options.format === 'jsonl' });
   const started = performance.now();

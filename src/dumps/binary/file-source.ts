@@ -10,9 +10,10 @@
  * file.close();
  * ```
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { DumpFormatError } from '../errors.ts';
 import { ByteReader } from './byte-reader.ts';
+import { openRegularFile } from './regular-file.ts';
 
 /** Small reads are served from cached chunks of this size (memory, code and headers are read a few bytes at a time). */
 const CHUNK = 16 * 1024;
@@ -32,17 +33,10 @@ export class FileSource {
     this.fd = fd;
   }
 
-  /** Opens `path` read-only; a missing or unreadable file is a DumpFormatError with code 'io'. */
+  /** Opens `path` read-only; a missing or unreadable file, or one that is not a regular file, is a DumpFormatError with code 'io'. */
   static open(path: string, format: string): FileSource {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'error';
-      throw new DumpFormatError(format, path, `Cannot open the file (${code})`, { code: 'io' });
-    }
-    const size = BigInt(fstatSync(fd).size);
-    return new FileSource(path, format, fd, size);
+    const { fd, size } = openRegularFile(path, format);
+    return new FileSource(path, format, fd, BigInt(size));
   }
 
   /** Exactly `length` bytes at `offset`; throws `truncated` when the file is shorter. */

@@ -28,11 +28,18 @@ export interface MemoryPiece {
   kind?: MemoryKind;
 }
 
-/** Memory a segment promises (`p_memsz`) but whose bytes the core does not hold. */
+/**
+ * Memory the process had but whose bytes the core does not hold: the part of
+ * a segment past its file bytes (`p_filesz < p_memsz`), or a file mapping
+ * the core has no segment for at all (gdb's `gcore` leaves out read-only
+ * file mappings). `flags` are the segment's or the file's `p_flags`.
+ */
 export interface SegmentGap {
   start: bigint;
   end: bigint;
-  segment: ProgramHeader;
+  flags: number;
+  /** The segment promising the bytes; absent for a mapping without one. */
+  segment?: ProgramHeader;
 }
 
 const hex = (value: bigint): string => `0x${value.toString(16)}`;
@@ -78,7 +85,7 @@ export function loadSegments(file: FileSource, loads: ProgramHeader[], bits: 32 
     if (segment.filesz > 0n) {
       pieces.push({ start: segment.vaddr, end: segment.vaddr + segment.filesz, source: file, fileOffset: segment.offset, provenance, kind });
     }
-    if (segment.filesz < segment.memsz) gaps.push({ start: segment.vaddr + segment.filesz, end: segment.vaddr + segment.memsz, segment });
+    if (segment.filesz < segment.memsz) gaps.push({ start: segment.vaddr + segment.filesz, end: segment.vaddr + segment.memsz, flags: segment.flags, segment });
   }
   return { pieces, gaps };
 }

@@ -16,8 +16,10 @@
  */
 import type { ByteReader } from '../binary/byte-reader.ts';
 import {
-  NT_386_TLS, NT_ARM_TLS, NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, NT_SIGINFO, noteTypeName, type ElfNote,
+  NT_386_TLS, NT_ARM_TLS, NT_AUXV, NT_FILE, NT_PRFPREG, NT_PRPSINFO, NT_PRSTATUS, NT_SIGINFO, NT_X86_XSTATE, noteTypeName, type ElfNote,
 } from './notes.ts';
+import type { VectorState } from '../model.ts';
+import { holdsFxsave, readVectorState } from './vector-notes.ts';
 import { readPrstatus, type Prstatus, type PrstatusLayout } from './prstatus.ts';
 import {
   readArmTls, readAuxv, readFileNote, readPrpsinfo, readSiginfo, readX86Tls, type AuxvEntry, type FileNote, type Prpsinfo, type Siginfo,
@@ -34,8 +36,10 @@ export interface CoreThread {
   status: Prstatus;
   prstatus: NoteRef;
   siginfo?: { info: Siginfo; ref: NoteRef };
-  /** Names of the register-set notes present (`NT_FPREGSET`, `NT_X86_XSTATE`, …): recorded, not decoded. */
+  /** Names of the register-set notes present (`NT_FPREGSET`, `NT_X86_XSTATE`, …). */
   regsets: string[];
+  /** x87/SSE/AVX registers from NT_X86_XSTATE, else x86-64's NT_FPREGSET. */
+  vector?: VectorState;
 }
 
 /** Process-wide facts. */
@@ -89,6 +93,7 @@ export function readCoreNotes(notes: ElfNote[], layout: PrstatusLayout, bits: 32
     } else if (current && (note.name === 'CORE' || note.name === 'LINUX')) {
       current.regsets.push(ref.type);
       applyThreadPointer(current, note.name, note.type, note.desc);
+      applyVectorState(current, note, ref, layout, bits);
     } else {
       other.push(ref);
     }
@@ -97,6 +102,17 @@ export function readCoreNotes(notes: ElfNote[], layout: PrstatusLayout, bits: 32
 }
 
 /** `fs_base`/`gs_base` from `NT_386_TLS` (through the selectors) and `tpidr_el0` from `NT_ARM_TLS`. */
+function applyVectorState(thread: CoreThread, note: ElfNote, ref: NoteRef, layout: PrstatusLayout, bits: 32 | 64): void {
+  if (layout.arch === 'arm64' || !holdsFxsave(note.desc)) return;
+  const provenance = { source: ref.type, offset: ref.offset };
+  if (note.name === 'LINUX' && note.type === NT_X86_XSTATE) {
+    thread.vector = readVectorState(note.desc, 'NT_X86_XSTATE', bits, provenance);
+  } else if (note.name === 'CORE' && note.type === NT_PRFPREG && bits === 64 && !thread.vector) {
+    // i386's NT_FPREGSET is the FSAVE layout, not FXSAVE: only NT_X86_XSTATE is read there.
+    thread.vector = readVectorState(note.desc, 'NT_FPREGSET', bits, provenance);
+  }
+}
+
 function applyThreadPointer(thread: CoreThread, name: string, type: number, desc: ByteReader): void {
   const registers = thread.status.registers;
   if (name === 'LINUX' && type === NT_386_TLS && registers.eip !== undefined) {

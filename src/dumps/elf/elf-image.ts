@@ -15,7 +15,7 @@
  */
 import { FileSource } from '../binary/file-source.ts';
 import { readElfHeader, type ElfHeader } from './elf-header.ts';
-import { NT_GNU_BUILD_ID, walkNotes } from './notes.ts';
+import { gnuBuildId, walkNotes } from './notes.ts';
 import { PT_LOAD, PT_NOTE, readProgramHeaders, segmentName, type ProgramHeader } from './program-headers.ts';
 
 /** Note segments larger than this are not searched for a build id (bounded reads). */
@@ -69,8 +69,8 @@ export class ElfImage {
       const name = segmentName(segment);
       try {
         const reader = this.file.reader(segment.offset, Number(segment.filesz), name);
-        const note = walkNotes(reader, name, segment.align === 8n ? 8 : 4).notes.find((n) => n.name === 'GNU' && n.type === NT_GNU_BUILD_ID);
-        if (note) return Array.from(note.desc.slice(0, note.desc.length, 'build id'), (b) => b.toString(16).padStart(2, '0')).join('');
+        const id = gnuBuildId(walkNotes(reader, name, segment.align === 8n ? 8 : 4).notes);
+        if (id !== undefined) return id;
       } catch {
         continue;
       }

@@ -4,17 +4,24 @@
  * file-backed code (`coredump_filter`), so without the executable and its
  * libraries the bytes at the pc are missing.
  *
- * A mapped path is looked for, in order: among `binaries` by basename,
- * under `sysroot`, and at the path itself. An explicit binary whose name
+ * A mapped path is looked for, in order: among `binaries` by basename, and
+ * under `sysroot`; never at the path itself on this machine unless the
+ * user says so with `sysroot` `/` (this machine's libraries are rarely the
+ * crashed machine's build). An explicit binary whose name
  * matches no mapped path is taken for the executable when its entry point
  * plus a page-aligned bias is the core's `AT_ENTRY` (a core names the file
  * as it was on the machine that crashed, often `a.out`). A core without
  * `NT_FILE` (QEMU's, kernels before 3.7) gets the executable's mappings
  * from its own `PT_LOAD` headers the same way.
  *
- * A file found is checked against the bytes the core holds at the start of
- * its first mapping (the ELF header page, which kernels dump): a different
- * build is reported and not used.
+ * A file found is used only when it is provably the build the process ran:
+ * its `.note.gnu.build-id` is the build id the core holds in the file's
+ * first page (core-build-id.ts), or, when the core holds no id, the bytes
+ * the core holds of it (first page, executable segments) agree with the
+ * file at the `NT_FILE` offsets (file-agreement.ts). Any other file is
+ * reported ("build id 1a2b… ≠ core's 3c4d…, not used") and its memory
+ * stays unknown. Filled bytes carry the file and its build id in their
+ * provenance.
  *
  * @example
  * ```ts
@@ -23,14 +30,16 @@
  * ```
  */
 import { existsSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { FileSource } from '../binary/file-source.ts';
 import { DumpFormatError } from '../errors.ts';
-import type { DumpNote } from '../model.ts';
+import { agreementProblem, compareWithFile, type Agreement, type FileSpan } from '../file-agreement.ts';
+import type { DumpNote, FileOrigin, FileUse } from '../model.ts';
+import { heldBuildId } from './core-build-id.ts';
 import type { MemoryPiece, PieceMemory, SegmentGap } from './core-memory.ts';
 import { ET_EXEC } from './elf-header.ts';
 import { ElfImage } from './elf-image.ts';
-import { PF_X } from './program-headers.ts';
+import { PF_R, PF_X } from './program-headers.ts';
 import type { FileMapping } from './process-notes.ts';
 
 /** Where to look for mapped files. */
@@ -41,8 +50,8 @@ export interface MappedFileOptions {
   sysroot?: string;
 }
 
-/** How a mapped file was found. */
-export type FoundBy = 'binaries' | 'sysroot' | 'path' | 'entry';
+/** How a mapped file was found: never at a path on this machine the user did not name (`--sysroot /` names this machine's root). */
+export type FoundBy = 'binaries' | 'sysroot' | 'entry';
 
 /** A mapped path and the local file standing in for it. */
 export interface ResolvedFile {
@@ -55,6 +64,8 @@ export interface ResolvedFile {
   image?: ElfImage;
   /** Mapping address minus link-time address, when known from `AT_ENTRY`. */
   bias?: bigint;
+  /** Set once the file is shown to be the build the process ran. */
+  origin?: FileOrigin;
 }
 
 /** Memory a segment promises that stayed without bytes, and why. */
@@ -73,7 +84,11 @@ export interface ResolveContext {
   /** `AT_ENTRY` from `NT_AUXV`. */
   entry?: bigint;
   pageSize: bigint;
+  /** The core's PT_LOAD segments and their rights (which bytes must equal the file's). */
+  segments: { start: bigint; end: bigint; write: boolean; execute: boolean }[];
   notes: DumpNote[];
+  /** Each file tried, used or not, with the line `info` shows. */
+  uses: FileUse[];
 }
 
 const hex = (value: bigint): string => `0x${value.toString(16)}`;
@@ -111,36 +126,46 @@ function openMapped(path: string, foundAt: string, how: FoundBy, notes: DumpNote
   return { path, foundAt, how, file, image };
 }
 
-/** The first mapping of `path` (lowest file offset, then address). */
-function firstMapping(mappings: FileMapping[], path: string): FileMapping | undefined {
-  let best: FileMapping | undefined;
-  for (const m of mappings) {
-    if (m.path !== path) continue;
-    if (!best || m.fileOffset < best.fileOffset || (m.fileOffset === best.fileOffset && m.start < best.start)) best = m;
+/**
+ * Where the core holds bytes of `path` that must equal the file's when it
+ * is the same build: its first page (ELF header, program headers, notes)
+ * and what of its mappings lies in executable, read-only segments. Other
+ * read-only pages may hold relocated data (RELRO), which differs from the
+ * file by design.
+ */
+function comparedSpans(mappings: FileMapping[], path: string, segments: ResolveContext['segments'], pageSize: bigint): FileSpan[] {
+  const spans: FileSpan[] = [];
+  for (const m of mappings.filter((x) => x.path === path)) {
+    if (m.fileOffset === 0n) spans.push({ start: m.start, end: m.start + pageSize < m.end ? m.start + pageSize : m.end, fileOffset: 0n });
+    for (const s of segments) {
+      if (!s.execute || s.write) continue;
+      const start = s.start > m.start ? s.start : m.start;
+      const end = s.end < m.end ? s.end : m.end;
+      if (start < end) spans.push({ start, end, fileOffset: m.fileOffset + (start - m.start) });
+    }
   }
-  return best;
+  return spans;
 }
 
+/** What showed `resolved` to be the build the process ran, or why it is not. */
+type Identity = { checkedBy: 'build id' | 'bytes' | 'named'; buildId?: string; agreement?: Agreement } | { problem: string };
+
 /**
- * Compares the core's bytes at the start of `path`'s first mapping with the
- * file's: 'match', 'mismatch' (first differing address), or 'unverified'
- * when the core holds none of them.
+ * Whether `resolved` is provably the file the process had mapped: by the
+ * GNU build id the core holds for it, else by the bytes the core holds.
  */
-function verify(resolved: ResolvedFile, mappings: FileMapping[], context: ResolveContext): { status: 'match' | 'unverified' } | { status: 'mismatch'; address: bigint } {
-  const first = firstMapping(mappings, resolved.path);
-  if (!first) return { status: 'unverified' };
-  const available = resolved.file.size - first.fileOffset;
-  let length = first.end - first.start;
-  if (length > 0x1000n) length = 0x1000n;
-  if (length > available) length = available;
-  if (length <= 0n) return { status: 'unverified' };
-  const core = context.coreMemory.readPartial(first.start, Number(length));
-  if (!core.known.some((k) => k === 1)) return { status: 'unverified' };
-  const bytes = resolved.file.read(first.fileOffset, Number(length), `${resolved.foundAt} at ${hex(first.fileOffset)}`);
-  for (let i = 0; i < bytes.length; i++) {
-    if (core.known[i] === 1 && core.bytes[i] !== bytes[i]) return { status: 'mismatch', address: first.start + BigInt(i) };
+function identify(resolved: ResolvedFile, mappings: FileMapping[], context: ResolveContext): Identity {
+  const fileId = resolved.image?.buildId();
+  const coreId = heldBuildId((at, n) => context.coreMemory.read(at, n), mappings, resolved.path);
+  if (coreId !== undefined) {
+    if (fileId === coreId) return { checkedBy: 'build id', buildId: fileId };
+    return { problem: `${fileId === undefined ? 'has no build id' : `build id ${fileId}`} ≠ core's ${coreId}` };
   }
-  return { status: 'match' };
+  const agreement = compareWithFile((at, n) => context.coreMemory.readPartial(at, n), resolved.file, comparedSpans(mappings, resolved.path, context.segments, context.pageSize));
+  const problem = agreementProblem(agreement, 'ELF header page and code');
+  // Nothing to check it against (no build id, none of its bytes: qemu-user's cores) and the user named it: used, unchecked.
+  if (problem && agreement.compared === 0 && resolved.how !== 'sysroot') return { checkedBy: 'named', buildId: fileId };
+  return problem ? { problem } : { checkedBy: 'bytes', buildId: fileId, agreement };
 }
 
 /** The file offset of `address` in `image`, through the `PT_LOAD` holding it. */
@@ -165,8 +190,9 @@ function mappingsFromImage(image: ElfImage, bias: bigint, pageSize: bigint): Fil
 
 /**
  * Finds a local file for each path in `mappings` (which may grow: a core
- * without `NT_FILE` gets the executable's mappings). Files that differ from
- * the core's bytes are closed and reported in `context.notes`.
+ * without `NT_FILE` gets the executable's mappings). A file not shown to
+ * be the build the process ran (identify) is closed and reported in
+ * `context.notes` and `context.uses`, and its memory stays unknown.
  *
  * @example
  * ```ts
@@ -177,27 +203,30 @@ function mappingsFromImage(image: ElfImage, bias: bigint, pageSize: bigint): Fil
 export function resolveMappedFiles(mappings: FileMapping[], options: MappedFileOptions, context: ResolveContext): Map<string, ResolvedFile> {
   const resolved = new Map<string, ResolvedFile>();
   const binaries = options.binaries ?? [];
-  const usedBinaries = new Set<string>();
+  /** Files already tried, used or not: a binary refused by name is not tried again as the executable. */
+  const tried = new Set<string>();
   const accept = (candidate: ResolvedFile | undefined): void => {
     if (!candidate) return;
-    const check = verify(candidate, mappings, context);
-    if (check.status === 'mismatch') {
-      context.notes.push({
-        level: 'warning',
-        message: `${candidate.foundAt} is not the file ${candidate.path} the process had mapped (its bytes differ from the core's at ${hex(check.address)}): not used`,
-      });
+    tried.add(candidate.foundAt);
+    const host = candidate.how === 'sysroot' && resolve(options.sysroot!) === '/';
+    const named = `${host ? "this machine's own " : ''}${candidate.foundAt}${candidate.foundAt === candidate.path ? '' : ` (for ${candidate.path})`}`;
+    const identity = identify(candidate, mappings, context);
+    if ('problem' in identity) {
+      const message = `${named}: ${identity.problem}, not used`;
+      context.notes.push({ level: 'warning', message });
+      context.uses.push({ file: candidate.foundAt, for: candidate.path, used: false, host, message });
       candidate.file.close();
       return;
     }
-    if (check.status === 'unverified') {
-      // A file the user named is their claim; one found at the crashed machine's path may be another build.
-      context.notes.push({
-        level: candidate.how === 'path' ? 'warning' : 'info',
-        message: `${candidate.foundAt} stands in for ${candidate.path} unchecked: the core holds none of its first page`,
-      });
-    }
+    const a = identity.agreement;
+    const why = identity.checkedBy === 'build id' ? `its build id ${identity.buildId} is the core's`
+      : identity.checkedBy === 'named' ? 'unchecked: the core holds neither a build id nor any of its bytes, and --binary names it'
+      : `the core holds no build id for it, and the ${a!.compared} bytes it holds of it agree${a!.differing ? ` but for ${a!.differing}, the first at ${hex(a!.first!)}` : ''}`;
+    const message = `${named} fills what the core leaves out of ${basename(candidate.path)}: ${why}${host ? ' (--sysroot /)' : ''}`;
+    context.notes.push({ level: host || a?.differing || identity.checkedBy === 'named' ? 'warning' : 'info', message });
+    context.uses.push({ file: candidate.foundAt, for: candidate.path, used: true, host, buildId: identity.buildId, message });
+    candidate.origin = { path: candidate.foundAt, checkedBy: identity.checkedBy, ...(identity.buildId ? { buildId: identity.buildId } : {}) };
     resolved.set(candidate.path, candidate);
-    usedBinaries.add(candidate.foundAt);
   };
 
   for (const path of new Set(mappings.map((m) => m.path))) {
@@ -215,14 +244,11 @@ export function resolveMappedFiles(mappings: FileMapping[], options: MappedFileO
         continue;
       }
     }
-    if (!options.sysroot && plain.startsWith('/') && !path.endsWith(DELETED) && isFile(plain)) {
-      accept(openMapped(path, plain, 'path', context.notes));
-    }
   }
 
   // Explicit binaries no path matched: the executable, if its entry point agrees with AT_ENTRY.
   for (const binary of binaries) {
-    if (usedBinaries.has(binary) || context.entry === undefined) continue;
+    if (tried.has(binary) || context.entry === undefined) continue;
     let image: ElfImage;
     try {
       image = ElfImage.open(binary);
@@ -246,6 +272,42 @@ export function resolveMappedFiles(mappings: FileMapping[], options: MappedFileO
     accept({ path, foundAt: binary, how: 'entry', file: image.file, image, bias });
   }
   return resolved;
+}
+
+/**
+ * The parts of file mappings no `PT_LOAD` covers, as gaps to fill: gdb's
+ * `gcore` writes no segment for read-only file mappings (`.rodata`, jump
+ * tables, often the code of libraries), though `NT_FILE` lists them. Their
+ * flags come from the file's own `PT_LOAD` holding that file offset
+ * (read-only when the file is not found or has no such segment).
+ *
+ * @example
+ * ```ts
+ * const unlisted = unlistedMappings(mappings, loads, files); // [{ start: 0x555555556000n, end: 0x555555558000n, flags: PF_R }]
+ * ```
+ */
+export function unlistedMappings(mappings: FileMapping[], loads: readonly { vaddr: bigint; memsz: bigint }[], files: Map<string, ResolvedFile>): SegmentGap[] {
+  const covered = loads.filter((l) => l.memsz > 0n).map((l) => [l.vaddr, l.vaddr + l.memsz] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const gaps: SegmentGap[] = [];
+  for (const m of mappings) {
+    let at = m.start;
+    const add = (end: bigint) => {
+      if (end <= at) return;
+      const offset = m.fileOffset + (at - m.start);
+      const image = files.get(m.path)?.image;
+      const load = image?.loads().find((l) => offset >= l.offset && offset < l.offset + (l.filesz > 0n ? l.filesz : 1n));
+      gaps.push({ start: at, end, flags: load ? load.flags : PF_R });
+    };
+    for (const [start, end] of covered) {
+      if (end <= at) continue;
+      if (start >= m.end) break;
+      add(start < m.end ? start : m.end);
+      if (end > at) at = end;
+      if (at >= m.end) break;
+    }
+    if (at < m.end) add(m.end);
+  }
+  return gaps.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
 }
 
 /**
@@ -281,15 +343,15 @@ export function fillGaps(gaps: SegmentGap[], mappings: FileMapping[], files: Map
       }
       const fileEnd = m.start + (resolved.file.size - m.fileOffset);
       const dataEnd = fileEnd < end ? fileEnd : end;
-      const provenance = { source: resolved.foundAt, offset: m.fileOffset + (at - m.start) };
+      const provenance = { source: resolved.foundAt, offset: m.fileOffset + (at - m.start), ...(resolved.origin ? { file: resolved.origin } : {}) };
       if (dataEnd > at) {
-        pieces.push({ start: at, end: dataEnd, source: resolved.file, fileOffset: m.fileOffset + (at - m.start), provenance, kind: gap.segment.flags & PF_X ? 'code' : 'data' });
+        pieces.push({ start: at, end: dataEnd, source: resolved.file, fileOffset: m.fileOffset + (at - m.start), provenance, kind: gap.flags & PF_X ? 'code' : 'data' });
         at = dataEnd;
       }
       if (at < end) {
         const zeroEnd = ((fileEnd + mask) & ~mask) < end ? (fileEnd + mask) & ~mask : end;
         if (zeroEnd > at) {
-          pieces.push({ start: at, end: zeroEnd, fileOffset: 0n, provenance: { source: `zeros past the end of ${basename(resolved.foundAt)}` }, kind: 'data' });
+          pieces.push({ start: at, end: zeroEnd, fileOffset: 0n, provenance: { source: `zeros past the end of ${basename(resolved.foundAt)}`, ...(resolved.origin ? { file: resolved.origin } : {}) }, kind: 'data' });
           at = zeroEnd;
         }
         if (at < end) missing.push({ start: at, end, path: m.path, reason: 'past-end-of-file' });

@@ -114,7 +114,9 @@ export function walkNotes(reader: ByteReader, segment: string, alignment = 4): N
     if (nameEnd > end) {
       throw reader.error(at, `${label}: its name (n_namesz ${namesz}) runs past the end of ${segment} (${end - at - 12} bytes left)`, 'bad-field');
     }
-    const descStart = at + 12 + align(namesz, alignment);
+    // The descriptor starts at the next boundary after header and name (with 8-byte alignment, .note.gnu.property's
+    // 12 + 4 bytes put it at 16, not at 12 + align(4, 8) = 20); with 4 both readings agree.
+    const descStart = at + align(12 + namesz, alignment);
     if (descStart > end || descsz > end - descStart) {
       throw reader.error(at, `${label}: its descriptor (n_descsz 0x${descsz.toString(16)}) runs past the end of ${segment} (${Math.max(0, end - descStart)} bytes left)`, 'bad-field');
     }
@@ -132,4 +134,18 @@ export function walkNotes(reader: ByteReader, segment: string, alignment = 4): N
     at = descStart + align(descsz, alignment);
   }
   return { notes, padding };
+}
+
+/**
+ * The GNU build id among `notes` (`NT_GNU_BUILD_ID`, name `GNU`) as
+ * lower-case hex, or undefined.
+ *
+ * @example
+ * ```ts
+ * gnuBuildId(walkNotes(reader, 'PT_NOTE #2').notes); // '01df54a6045e657d3f8ffb9ce111878914f8bd6d'
+ * ```
+ */
+export function gnuBuildId(notes: ElfNote[]): string | undefined {
+  const note = notes.find((n) => n.name === 'GNU' && n.type === NT_GNU_BUILD_ID);
+  return note && Array.from(note.desc.bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }

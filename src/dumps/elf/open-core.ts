@@ -19,12 +19,12 @@ import { basename } from 'node:path';
 import { normaliseRegions } from '../address-map.ts';
 import { FileSource } from '../binary/file-source.ts';
 import { DumpFormatError } from '../errors.ts';
-import type { Dump, DumpModule, DumpNote, DumpThread, Fault } from '../model.ts';
+import type { Dump, DumpModule, DumpNote, DumpThread, Fault, FileUse } from '../model.ts';
 import { compressionOf } from './compression.ts';
-import { PieceMemory, loadSegments } from './core-memory.ts';
+import { PieceMemory, loadSegments, type MemoryPiece, type SegmentGap } from './core-memory.ts';
 import { readCoreNotes, type CoreNotes } from './core-notes.ts';
 import { ET_CORE, elfTypeName, readElfHeader } from './elf-header.ts';
-import { fillGaps, resolveMappedFiles, type FoundBy, type MappedFileOptions, type MissingRange } from './mapped-files.ts';
+import { fillGaps, resolveMappedFiles, unlistedMappings, type FoundBy, type MappedFileOptions, type MissingRange } from './mapped-files.ts';
 import { walkNotes, type ElfNote } from './notes.ts';
 import { prstatusLayout } from './prstatus.ts';
 import { AT_ENTRY, AT_PAGESZ, type AuxvEntry, type FileMapping } from './process-notes.ts';
@@ -49,7 +49,7 @@ export interface ElfCoreDetails {
   /** File-backed mappings: `NT_FILE`, or the executable's segments when the core has no `NT_FILE`. */
   mappings: FileMapping[];
   /** Each mapped path and the local file found for it, if any. */
-  files: { path: string; foundAt?: string; how?: FoundBy }[];
+  files: { path: string; foundAt?: string; how?: FoundBy; buildId?: string }[];
   /** Memory the core promises but neither it nor a found file holds. */
   missing: MissingRange[];
   /** Per thread (same order as `threads`): the register-set notes present. */
@@ -141,10 +141,14 @@ function readCore(file: FileSource, options: ElfCoreOptions, opened: FileSource[
   const pageSize = facts.process.files?.note.pageSize || auxv.find((a) => a.type === AT_PAGESZ)?.value || 0x1000n;
   if ((pageSize & (pageSize - 1n)) !== 0n) throw fail(`NT_FILE page size ${hex(pageSize)} is not a power of two`, facts.process.files?.ref.offset ?? 0n);
   const mappings = [...(facts.process.files?.note.mappings ?? [])];
-  const files = resolveMappedFiles(mappings, options, { coreMemory, entry, pageSize, notes });
+  const segmentRights = loads.map((l) => ({ start: l.vaddr, end: l.vaddr + l.memsz, write: (l.flags & PF_W) !== 0, execute: (l.flags & PF_X) !== 0 }));
+  const uses: FileUse[] = [];
+  const files = resolveMappedFiles(mappings, options, { coreMemory, entry, pageSize, segments: segmentRights, notes, uses });
   for (const f of files.values()) opened.push(f.file);
-  const filled = fillGaps(gaps, mappings, files, pageSize);
+  const unlisted = unlistedMappings(mappings, loads, files);
+  const filled = fillGaps([...gaps, ...unlisted].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0)), mappings, files, pageSize);
   const memory = new PieceMemory([...pieces, ...filled.pieces]);
+  reportUnlisted(unlisted, filled.pieces, notes);
   reportMissing(filled.missing, notes);
 
   const threads = toThreads(facts);
@@ -164,10 +168,15 @@ function readCore(file: FileSource, options: ElfCoreOptions, opened: FileSource[
     memory,
     // A core lists every mapping as a PT_LOAD, dumped or not.
     addressMap: {
-      regions: normaliseRegions(loads.map((s) => ({ start: s.vaddr, end: s.vaddr + s.memsz, read: (s.flags & PF_R) !== 0, write: (s.flags & PF_W) !== 0, execute: (s.flags & PF_X) !== 0 }))),
+      regions: normaliseRegions([
+        ...loads.map((s) => ({ start: s.vaddr, end: s.vaddr + s.memsz, read: (s.flags & PF_R) !== 0, write: (s.flags & PF_W) !== 0, execute: (s.flags & PF_X) !== 0 })),
+        // File mappings the core has no segment for were mapped all the same; their rights are the file's.
+        ...unlisted.map((g) => ({ start: g.start, end: g.end, read: true, write: (g.flags & PF_W) !== 0, execute: (g.flags & PF_X) !== 0 })),
+      ]),
       complete: true,
     },
     notes,
+    files: uses,
     elf: {
       bits: header.bits,
       abi: layout.abi,
@@ -178,7 +187,7 @@ function readCore(file: FileSource, options: ElfCoreOptions, opened: FileSource[
       mappings,
       files: [...new Set(mappings.map((m) => m.path))].map((p) => {
         const found = files.get(p);
-        return found ? { path: p, foundAt: found.foundAt, how: found.how } : { path: p };
+        return found ? { path: p, foundAt: found.foundAt, how: found.how, buildId: found.origin?.buildId } : { path: p };
       }),
       missing: filled.missing,
       regsets: facts.threads.map((t) => t.regsets),
@@ -196,6 +205,7 @@ function toThreads(facts: CoreNotes): DumpThread[] {
       kind: 'thread',
       label: `NT_PRSTATUS #${i} (LWP ${thread.status.pid})`,
       registers: thread.status.registers,
+      ...(thread.vector ? { vector: thread.vector } : {}),
       provenance: { source: thread.prstatus.type, offset: thread.prstatus.offset },
     }],
   }));
@@ -238,6 +248,23 @@ function toModules(mappings: FileMapping[]): DumpModule[] {
     .sort((a, b) => (a.base < b.base ? -1 : a.base > b.base ? 1 : 0));
 }
 
+/** One note for the file mappings the core has no segment for: how much of them the files filled. */
+function reportUnlisted(unlisted: SegmentGap[], filled: MemoryPiece[], notes: DumpNote[]): void {
+  if (unlisted.length === 0) return;
+  const total = unlisted.reduce((sum, g) => sum + (g.end - g.start), 0n);
+  let fromFiles = 0n;
+  const sources = new Set<string>();
+  for (const piece of filled) {
+    if (!unlisted.some((g) => piece.start >= g.start && piece.end <= g.end)) continue;
+    fromFiles += piece.end - piece.start;
+    if (piece.source) sources.add(basename(piece.provenance.source));
+  }
+  notes.push({
+    level: fromFiles < total ? 'warning' : 'info',
+    message: `The core has no segment for ${unlisted.length} file mapping${unlisted.length === 1 ? '' : 's'} NT_FILE lists (${sizeText(total)}; gdb's gcore leaves out read-only file mappings): ${sizeText(fromFiles)} filled from ${sources.size ? [...sources].join(', ') : 'no file'}`,
+  });
+}
+
 /** One note per file not found and one for memory no file backs, each listing up to 8 ranges. */
 function reportMissing(missing: MissingRange[], notes: DumpNote[]): void {
   const groups = new Map<string, MissingRange[]>();
@@ -250,7 +277,7 @@ function reportMissing(missing: MissingRange[], notes: DumpNote[]): void {
     const shown = ranges.slice(0, 8).map((r) => `${hex(r.start)}-${hex(r.end)}`).join(', ') + (ranges.length > 8 ? `, and ${ranges.length - 8} more` : '');
     const first = ranges[0]!;
     const what = key === '' ? 'memory no mapped file backs'
-      : first.reason === 'file-not-found' ? `${first.path} was not found (give it with binaries or sysroot)`
+      : first.reason === 'file-not-found' ? `${first.path} was not found or not the same build (give it with --binary or --sysroot; --sysroot / uses this machine's own files)`
       : `${first.path} ends before its mapping`;
     notes.push({ level: 'warning', message: `${sizeText(total)} the core leaves out stayed missing, ${what}: ${shown}` });
   }

@@ -6,7 +6,7 @@
  *
  * LDR_DATA_TABLE_ENTRY (`dt nt!_LDR_DATA_TABLE_ENTRY`): InLoadOrderLinks
  * 0x0; DllBase 0x18 / 0x30; SizeOfImage 0x20 / 0x40; FullDllName 0x24 /
- * 0x48; BaseDllName 0x2c / 0x58 (x86 / x64). UNICODE_STRING: Length (bytes)
+ * 0x48; BaseDllName 0x2c / 0x58; TimeDateStamp 0x44 / 0x80 (x86 / x64). UNICODE_STRING: Length (bytes)
  * 0x0, MaximumLength 0x2, Buffer 0x4 / 0x8.
  *
  * The walk is bounded: at most MAX_MODULES entries, and an entry seen twice
@@ -31,6 +31,8 @@ const MAX_NAME_BYTES = 1024;
 export interface KernelModule extends DumpModule {
   /** Address of its LDR_DATA_TABLE_ENTRY, or file offset of its triage driver entry. */
   entry: bigint;
+  /** The image's TimeDateStamp as the loader recorded it (0 or absent: not recorded). */
+  timeDateStamp?: number;
 }
 
 function word(memory: MemoryView, address: bigint, width: number): bigint | undefined {
@@ -81,7 +83,7 @@ export function uniqueNames<T extends DumpModule>(modules: T[]): T[] {
  */
 export function walkLoadedModules(memory: MemoryView, arch: Arch, head: Va, notes: DumpNote[]): KernelModule[] {
   const width = arch === 'x86' ? 4 : 8;
-  const at = arch === 'x86' ? { base: 0x18, size: 0x20, full: 0x24, name: 0x2c } : { base: 0x30, size: 0x40, full: 0x48, name: 0x58 };
+  const at = arch === 'x86' ? { base: 0x18, size: 0x20, full: 0x24, name: 0x2c, stamp: 0x44 } : { base: 0x30, size: 0x40, full: 0x48, name: 0x58, stamp: 0x80 };
   const modules: KernelModule[] = [];
   const seen = new Set<bigint>();
   let link = word(memory, head, width);
@@ -110,6 +112,8 @@ export function walkLoadedModules(memory: MemoryView, arch: Arch, head: Va, note
     const file = readUnicodeString(memory, link + BigInt(at.name), width) ?? path;
     const module: KernelModule = { name: file ? windbgModuleName(file) : `module_${base.toString(16)}`, base, size, entry: link };
     if (path) module.path = path;
+    const stamp = word(memory, link + BigInt(at.stamp), 4);
+    if (stamp) module.timeDateStamp = Number(stamp);
     modules.push(module);
     link = next;
   }

@@ -34,10 +34,11 @@ import { FileSource } from '../binary/file-source.ts';
 import { DumpFormatError } from '../errors.ts';
 import { LayeredMemory, type PartialMemoryView } from '../layered-memory.ts';
 import { layeredSymbols } from '../layered-symbols.ts';
-import type { Dump, DumpModule, DumpNote, MemoryRange, MemoryView, Provenance } from '../model.ts';
+import type { Dump, DumpModule, DumpNote, FileOrigin, FileUse, MemoryRange, MemoryView, Provenance } from '../model.ts';
 import { SymbolIndex } from '../symbol-table.ts';
 import { hexOf } from './address.ts';
 import { readPeExports } from './pe-exports.ts';
+import { debugIdentifier } from '../minidump/codeview.ts';
 
 const WRITABLE = 0x8000_0000;
 /** Sections of a PE image at most. */
@@ -118,6 +119,12 @@ export class PeImage implements PartialMemoryView {
       const size = nt.u32(relocDir + 4, 'BaseRelocationTable.Size');
       if (rva && size) image.relocations.push(...readRelocations(image.sectionBytes(pieces, rva, size), sizeOfImage));
     }
+    const debugDir = o + (plus ? 0x70 : 0x60) + 6 * 8;
+    if (nt.length >= debugDir + 8 && optionalSize >= debugDir + 8 - o) {
+      const rva = nt.u32(debugDir, 'Debug.VirtualAddress');
+      const size = nt.u32(debugDir + 4, 'Debug.Size');
+      if (rva && size && size <= 0x1c * 32) image.codeView = readCodeViewId(file, image.sectionBytes(pieces, rva, size));
+    }
     return image;
   }
 
@@ -189,15 +196,24 @@ export class PeImage implements PartialMemoryView {
     return known.every((k) => k === 1) ? bytes : undefined;
   }
 
+  /** What showed the file to be the module's build: set when it is used. */
+  checkedBy: FileOrigin['checkedBy'] = 'PE stamp';
+  /** Its CodeView PDB 7.0 GUID and age as minidumps print them (`5A98…FF1`), when its debug directory has one. */
+  codeView?: string;
+
+  get origin(): FileOrigin {
+    return { path: this.path, checkedBy: this.checkedBy };
+  }
+
   provenanceOf(address: bigint): Provenance | undefined {
     const rva = Number(address - this.base);
     if (address < this.base || rva >= this.sizeOfImage) return undefined;
     const p = this.pieces.find((s) => rva >= s.rva && rva < s.rva + s.virtualSize);
-    return p && { source: this.path, offset: BigInt(p.fileOffset + Math.min(rva - p.rva, p.size)) };
+    return p && { source: this.path, offset: BigInt(p.fileOffset + Math.min(rva - p.rva, p.size)), file: this.origin };
   }
 
   ranges(): MemoryRange[] {
-    return this.pieces.map((p) => ({ start: this.base + BigInt(p.rva), end: this.base + BigInt(p.rva + p.virtualSize), kind: p.rva === 0 ? 'data' : 'code', provenance: { source: this.path, offset: BigInt(p.fileOffset) } }));
+    return this.pieces.map((p) => ({ start: this.base + BigInt(p.rva), end: this.base + BigInt(p.rva + p.virtualSize), kind: p.rva === 0 ? 'data' : 'code', provenance: { source: this.path, offset: BigInt(p.fileOffset), file: this.origin } }));
   }
 
   close(): void {
@@ -316,6 +332,7 @@ export function withPeModuleFiles(dump: Dump & { close(): void }, options: { bin
   const memory = dump.memory as PartialMemoryView;
   const images: PeImage[] = [];
   const used = new Set<string>();
+  const uses: FileUse[] = [];
   for (const module of dump.modules) {
     const name = fileName(module);
     const candidates = (options.binaries ?? []).filter((b) => basename(b).toLowerCase() === name);
@@ -333,11 +350,15 @@ export function withPeModuleFiles(dump: Dump & { close(): void }, options: { bin
       used.add(path);
       const why = reject(image, module, memory);
       if (why) {
-        notes.push({ level: 'warning', message: `${path} is not the ${module.name} the dump ran: ${why}; not used` });
+        const message = `${path} is not the ${module.name} the dump ran: ${why}; not used`;
+        notes.push({ level: 'warning', message });
+        uses.push({ file: path, for: module.name, used: false, message });
         image.close();
         continue;
       }
-      notes.push({ level: 'info', message: `${path} gives ${module.name} at ${hexOf(module.base)} its headers, read-only sections${image.delta ? ' (relocated)' : ''} and exports where the dump lacks them` });
+      const message = `${path} gives ${module.name} at ${hexOf(module.base)} its headers, read-only sections${image.delta ? ' (relocated)' : ''} and exports where the dump lacks them: ${image.checkedBy === 'CodeView' ? `its CodeView GUID and age ${image.codeView} are the dump's` : image.checkedBy === 'PE stamp' ? `SizeOfImage ${hexOf(image.sizeOfImage)} and TimeDateStamp ${hexOf(image.timeDateStamp)} are the module's` : `SizeOfImage ${hexOf(image.sizeOfImage)} is the module's and the code bytes the dump holds agree`}`;
+      notes.push({ level: 'info', message });
+      uses.push({ file: path, for: module.name, used: true, message });
       images.push(image);
       break;
     }
@@ -345,6 +366,7 @@ export function withPeModuleFiles(dump: Dump & { close(): void }, options: { bin
   for (const b of options.binaries ?? []) {
     if (!used.has(b)) notes.push({ level: 'warning', message: `--binary ${b} matches no module of the dump by file name; not used` });
   }
+  dump.files = [...(dump.files ?? []), ...uses];
   if (images.length === 0) return dump;
   const files = new ImagesMemory(images);
   const closeDump = dump.close.bind(dump);
@@ -366,16 +388,54 @@ export function withPeModuleFiles(dump: Dump & { close(): void }, options: { bin
   };
 }
 
-/** Why `image` is not `module`, or undefined when it fits. */
-function reject(image: PeImage, module: DumpModule, memory: PartialMemoryView): string | undefined {
-  if (BigInt(image.sizeOfImage) !== module.size) return `its SizeOfImage ${hexOf(image.sizeOfImage)} is not the module's ${hexOf(module.size)}`;
+/**
+ * The GUID and age of the CodeView 'RSDS' record among the
+ * IMAGE_DEBUG_DIRECTORY entries in `directory` (0x1c bytes each: Type 0xc,
+ * SizeOfData 0x10, PointerToRawData 0x18; type 2 is CODEVIEW), or
+ * undefined.
+ */
+function readCodeViewId(file: FileSource, directory: Uint8Array): string | undefined {
+  const view = new DataView(directory.buffer, directory.byteOffset, directory.byteLength);
+  for (let at = 0; at + 0x1c <= directory.length; at += 0x1c) {
+    if (view.getUint32(at + 0xc, true) !== 2) continue;
+    const size = view.getUint32(at + 0x10, true);
+    const offset = BigInt(view.getUint32(at + 0x18, true));
+    if (size < 0x18 || offset + 0x18n > file.size) continue;
+    const record = file.read(offset, 0x18, 'CodeView record');
+    const r = new DataView(record.buffer, record.byteOffset, record.byteLength);
+    if (r.getUint32(0, true) !== 0x53445352) continue; // 'RSDS'
+    return debugIdentifier({ kind: 'pdb70', guid: record.slice(4, 20), age: r.getUint32(20, true), pdbFileName: '' });
+  }
+  return undefined;
+}
+
+/** The module's TimeDateStamp as the dump records it: its PE header's, else its loader entry's (a minidump's module record). */
+function heldStamp(module: DumpModule & { timeDateStamp?: number; timestamp?: number }, memory: PartialMemoryView): { stamp: number; where: string } | undefined {
   const lfanew = memory.read(module.base + 0x3cn, 4);
   if (lfanew) {
     const stamp = memory.read(module.base + BigInt(new DataView(lfanew.buffer, lfanew.byteOffset, 4).getUint32(0, true)) + 8n, 4);
-    const held = stamp && new DataView(stamp.buffer, stamp.byteOffset, 4).getUint32(0, true);
-    if (held !== undefined && held !== image.timeDateStamp) return `its TimeDateStamp ${hexOf(image.timeDateStamp)} is not the ${hexOf(held)} of the module's header in the dump`;
+    if (stamp) return { stamp: new DataView(stamp.buffer, stamp.byteOffset, 4).getUint32(0, true), where: "module's header in the dump" };
   }
+  if (module.timeDateStamp) return { stamp: module.timeDateStamp, where: "module's loader entry" };
+  return module.timestamp ? { stamp: module.timestamp, where: "module's record in the dump" } : undefined;
+}
+
+/**
+ * Why `image` is not `module`, or undefined when it is shown to be: its
+ * SizeOfImage is the module's, and its TimeDateStamp is the one the dump
+ * records (header, else loader entry) or, where it records none, the code
+ * bytes the dump holds agree with it.
+ */
+function reject(image: PeImage, module: DumpModule & { debugIdentifier?: string }, memory: PartialMemoryView): string | undefined {
+  if (BigInt(image.sizeOfImage) !== module.size) return `its SizeOfImage ${hexOf(image.sizeOfImage)} is not the module's ${hexOf(module.size)}`;
+  // A minidump's CodeView record names the build exactly (PDB GUID and age), as a build id does.
+  const cv = module.debugIdentifier !== undefined && /^[0-9A-F]{33,40}$/.test(module.debugIdentifier) ? module.debugIdentifier : undefined;
+  if (cv && image.codeView !== undefined && image.codeView !== cv) return `its CodeView GUID and age ${image.codeView} ≠ dump's ${cv}`;
+  const held = heldStamp(module, memory);
+  if (held && held.stamp !== image.timeDateStamp) return `its TimeDateStamp ${hexOf(image.timeDateStamp)} is not the ${hexOf(held.stamp)} of the ${held.where}`;
   const { compared, differing } = disagreement(image, memory);
   if (differing > Math.max(16, compared / 8)) return `${differing} of the ${compared} code bytes the dump holds differ from the file's`;
+  if (!held && compared === 0 && !(cv && image.codeView === cv)) return 'the dump records no TimeDateStamp for the module and holds none of its code to check it against';
+  image.checkedBy = cv && image.codeView === cv ? 'CodeView' : held ? 'PE stamp' : 'bytes';
   return undefined;
 }

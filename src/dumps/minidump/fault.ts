@@ -7,6 +7,15 @@
  * are cut to 32 bits: some writers leave garbage in the upper halves (see
  * Breakpad's minidump_32bit_crash_addr.dmp).
  *
+ * A Windows record whose ExceptionAddress is 0 takes the exception
+ * context's pc instead: a record a handler synthesised rather than one the
+ * CPU raised (the CRT's invalid-parameter handler and crashpad's
+ * dump-without-crash write STATUS_INVALID_PARAMETER and friends with no
+ * address; rust-minidump's invalid-parameter.dmp), whose context is where
+ * the process was. Any other address is kept even when the context's pc
+ * differs, since it names the faulting instruction where the context may
+ * not (an x86 `int 3` leaves the pc after it).
+ *
  * @example
  * ```ts
  * faultOf(exception, 'windows', 'x86', pc, notes); // { kind: 'exception', code: 0xc0000005n, … }
@@ -58,10 +67,15 @@ export function faultOf(exception: MinidumpException, os: string | undefined, ar
     notes.push({ level: 'warning', message: `ExceptionStream ${what} 0x${value.toString(16)} has upper bits set in an x86 dump; read as 0x${(value & 0xffff_ffffn).toString(16)}`, provenance });
     return value & 0xffff_ffffn;
   };
+  let address = mask(exception.exceptionAddress, 'ExceptionAddress');
+  if (address === 0n && pc !== undefined && pc !== 0n) {
+    notes.push({ level: 'info', message: `ExceptionStream ExceptionAddress is 0 (a synthesised record): the fault pc is the exception context's, 0x${pc.toString(16)}`, provenance });
+    address = pc;
+  }
   return {
     kind: 'exception',
     code: BigInt(code),
-    address: mask(exception.exceptionAddress, 'ExceptionAddress'),
+    address,
     parameters: exception.exceptionInformation.map((value, i) => mask(value, `ExceptionInformation[${i}]`)),
     threadId,
     provenance,

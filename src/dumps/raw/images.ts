@@ -7,7 +7,8 @@
  * const dump = openRawImages('x64', [parseImageSpec('code.bin@0x401000')], { rip: 0x401000n });
  * ```
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { openRegularFile } from '../binary/regular-file.ts';
 import type { Arch, RegisterValues } from '../../../emu/registers.ts';
 import type { Dump, MemoryRange, MemoryView, Provenance, SymbolTable } from '../model.ts';
 import { InputError } from '../../errors.ts';
@@ -28,13 +29,15 @@ export function parseImageSpec(spec: string): RawImage {
   const path = spec.slice(0, at);
   const address = parseAddress(spec.slice(at + 1), `address of image ${path}`);
   let fd: number;
+  let size: number;
   try {
-    fd = openSync(path, 'r');
+    ({ fd, size } = openRegularFile(path, 'image'));
   } catch (error) {
-    throw new InputError(`Cannot open image ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    // A directory, FIFO or device is refused before it is read (a FIFO would block).
+    const message = (error as Error).message.replace(/^Cannot open the file \((\w+)\)$/, '$1');
+    throw new InputError(`Cannot open image ${path}: ${message}`);
   }
   try {
-    const size = fstatSync(fd).size;
     if (size === 0) throw new InputError(`Image ${path} is empty`);
     return { path, address, size };
   } finally {

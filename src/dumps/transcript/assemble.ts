@@ -25,6 +25,7 @@ import type { Dump, DumpThread, RegisterContext } from '../model.ts';
 import { describeSymbol, SymbolIndex } from '../symbol-table.ts';
 import { showAddress } from '../hex.ts';
 import type { ContextFact, TranscriptFacts } from './facts.ts';
+import { shortText } from '../../quote.ts';
 
 function faultAddresses(facts: TranscriptFacts): bigint[] {
   return facts.fault?.kind === 'bugcheck' ? facts.fault.parameters : [];
@@ -58,6 +59,11 @@ function buildThreads(facts: TranscriptFacts, named: bigint[]): { threads: DumpT
     if (!thread) byId.set(fact.thread, (thread = { id: fact.thread, contexts: [] }));
     thread.contexts.push(fact.context);
   }
+  for (const { thread: id, stack } of facts.stacks) {
+    let thread = byId.get(id);
+    if (!thread) byId.set(id, (thread = { id, contexts: [] }));
+    (thread.recordedStacks ??= []).push(stack);
+  }
   const threads = [...byId.values()].sort((a, b) => {
     if (faultFact && a.id === faultFact.thread) return -1;
     if (faultFact && b.id === faultFact.thread) return 1;
@@ -76,7 +82,7 @@ function buildSymbols(facts: TranscriptFacts, arch: Arch): SymbolIndex {
     const first = result.existing.provenance;
     facts.note(
       'warning',
-      `Line ${fact.provenance.line} (\`${fact.provenance.source}\`) puts ${name} at ${showAddress(fact.base)}, but line ${first?.line} (\`${first?.source}\`) has ${describeSymbol(result.existing)}; keeping the first`,
+      `Line ${fact.provenance.line} (\`${shortText(fact.provenance.source, 60)}\`) puts ${name} at ${showAddress(fact.base)}, but line ${first?.line} (\`${shortText(first?.source ?? "", 60)}\`) has ${describeSymbol(result.existing)}; keeping the first`,
       fact.provenance,
     );
   }

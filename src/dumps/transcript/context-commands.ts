@@ -39,6 +39,7 @@ import type { ContextFact, TranscriptFacts } from './facts.ts';
 import type { TranscriptCommand } from './lexer.ts';
 import { readListing } from './listing.ts';
 import { readRegisterBlock, startsRegisterBlock, type RegisterBlock } from './register-block.ts';
+import { shortText, quoteInput } from '../../quote.ts';
 
 /** Registers an x64 KTRAP_FRAME does not save (WinDbg prints them as zero or stale). */
 const X64_TRAP_FRAME_UNSAVED: readonly RegisterName[] = ['rbx', 'rsi', 'rdi', 'r12', 'r13', 'r14', 'r15'];
@@ -56,9 +57,9 @@ function settleFlags(block: RegisterBlock, command: TranscriptCommand, facts: Tr
   const held = block.registers[name];
   if (held === undefined) {
     block.registers[name] = flags.value;
-    facts.note('info', `\`${command.text}\` shows no ${name}; built ${name}=${show(flags.value)} from its flag words (bits they do not show taken as clear)`, provenance);
+    facts.note('info', `\`${shortText(command.text, 60)}\` shows no ${name}; built ${name}=${show(flags.value)} from its flag words (bits they do not show taken as clear)`, provenance);
   } else if (((held ^ flags.value) & flags.mask) !== 0n) {
-    facts.note('warning', `\`${command.text}\` shows ${name}=${show(held)} but its flag words say ${show(flags.value)} (bits ${show(flags.mask)}); keeping ${name}`, provenance);
+    facts.note('warning', `\`${shortText(command.text, 60)}\` shows ${name}=${show(held)} but its flag words say ${show(flags.value)} (bits ${show(flags.mask)}); keeping ${name}`, provenance);
   }
 }
 
@@ -70,7 +71,7 @@ function mergeInto(scope: ContextFact, registers: RegisterValues, command: Trans
     else if (before !== value) {
       facts.note(
         'warning',
-        `\`${command.text}\` shows ${name}=${show(value)} but \`${scope.context.label}\` (line ${scope.context.provenance.line}) holds ${show(before)}; keeping ${show(before)}`,
+        `\`${shortText(command.text, 60)}\` shows ${name}=${show(value)} but \`${shortText(scope.context.label, 60)}\` (line ${scope.context.provenance.line}) holds ${show(before)}; keeping ${show(before)}`,
         facts.provenance(command, line),
       );
     }
@@ -89,7 +90,7 @@ function mergeInto(scope: ContextFact, registers: RegisterValues, command: Trans
 export function readContextCommand(command: TranscriptCommand, facts: TranscriptFacts, kind: RegisterContext['kind']): void {
   const output = command.output;
   if (command.verb === 'r' && command.args.includes('=')) {
-    facts.note('warning', `\`${command.text}\` changes a register: later register output may not be what the dump holds`, facts.provenance(command, command.line));
+    facts.note('warning', `\`${shortText(command.text, 60)}\` changes a register: later register output may not be what the dump holds`, facts.provenance(command, command.line));
     return;
   }
   const start = output.findIndex((l) => startsRegisterBlock(l.text));
@@ -102,7 +103,7 @@ export function readContextCommand(command: TranscriptCommand, facts: Transcript
   const registers = block.registers;
   settleFlags(block, command, facts);
   const provenance = facts.provenance(command, block.line);
-  if (block.unmodelled.length > 0) facts.note('info', `\`${command.text}\` shows registers faultline does not model: ${block.unmodelled.join(', ')}`, provenance);
+  if (block.unmodelled.length > 0) facts.note('info', `\`${shortText(command.text, 60)}\` shows registers faultline does not model: ${block.unmodelled.join(', ')}`, provenance);
   const pc = registers.rip ?? registers.eip ?? registers.pc;
   facts.noteUnread(command, readListing(command, output, block.end, facts, { headerFallback: pc }));
 
@@ -113,7 +114,7 @@ export function readContextCommand(command: TranscriptCommand, facts: Transcript
   const context: RegisterContext = { kind, label: command.text, registers, provenance };
   if (kind === 'trap-frame' && block.arch === 'x64') {
     context.unknown = [...X64_TRAP_FRAME_UNSAVED];
-    facts.note('info', `\`${command.text}\`: an x64 trap frame does not save ${X64_TRAP_FRAME_UNSAVED.join(', ')}; the values shown for them are not the machine's`, provenance);
+    facts.note('info', `\`${shortText(command.text, 60)}\`: an x64 trap frame does not save ${X64_TRAP_FRAME_UNSAVED.join(', ')}; the values shown for them are not the machine's`, provenance);
   }
   const address = kind === 'thread' ? undefined : parseHex(command.args.split(/\s+/).pop() ?? '');
   if (address !== undefined) context.address = address;
@@ -121,7 +122,7 @@ export function readContextCommand(command: TranscriptCommand, facts: Transcript
     const errorCode = ERROR_CODE.exec(entry.text);
     if (!errorCode) continue;
     const value = parseHex(errorCode[1]!);
-    if (value === undefined) facts.fail(`ErrCode '${errorCode[1]}' is not hex`, entry.line);
+    if (value === undefined) facts.fail(`ErrCode ${quoteInput(errorCode[1]!)} is not hex`, entry.line);
     context.errorCode = value;
   }
   const fact: ContextFact = { thread: command.thread, context };

@@ -13,11 +13,12 @@
  */
 import type { Arch } from '../../../emu/registers.ts';
 import { DumpFormatError, type DumpErrorCode } from '../errors.ts';
-import type { DumpModule, DumpNote, Fault, MemoryKind, Provenance, RegisterContext } from '../model.ts';
+import type { DumpModule, DumpNote, Fault, MemoryKind, Provenance, RegisterContext, RecordedStack } from '../model.ts';
 import { SparseMemory } from '../sparse-memory.ts';
 import type { SymbolText } from '../symbol-table.ts';
 import { formatBytes, hexWidth, showAddress } from '../hex.ts';
 import type { TranscriptCommand, TranscriptLine } from './lexer.ts';
+import { shortText, quoteInput } from '../../quote.ts';
 
 /** The format name transcript errors and dumps carry. */
 export const TRANSCRIPT_FORMAT = 'windbg-transcript';
@@ -56,6 +57,8 @@ export class TranscriptFacts {
   readonly contexts: ContextFact[] = [];
   readonly modules: DumpModule[] = [];
   readonly notes: DumpNote[] = [];
+  /** Stack listings (`kb`), with the thread they list. */
+  readonly stacks: Array<{ thread: number; stack: RecordedStack }> = [];
   fault?: Fault;
   /** The context `r` output describes after `.trap ADDR` / `.cxr ADDR`, until reset. */
   scope?: ContextFact;
@@ -103,8 +106,8 @@ export class TranscriptFacts {
       const before = conflict.existingProvenance;
       this.note(
         'warning',
-        `Memory at ${showAddress(conflict.address)} disagrees: line ${before.line} (\`${before.source}\`) shows ${formatBytes(conflict.existing)}, ` +
-          `line ${provenance.line} (\`${provenance.source}\`) shows ${formatBytes(conflict.incoming)}; keeping line ${before.line}'s`,
+        `Memory at ${showAddress(conflict.address)} disagrees: line ${before.line} (\`${shortText(before.source, 60)}\`) shows ${formatBytes(conflict.existing)}, ` +
+          `line ${provenance.line} (\`${shortText(provenance.source, 60)}\`) shows ${formatBytes(conflict.incoming)}; keeping line ${before.line}'s`,
         provenance,
       );
     }
@@ -127,7 +130,7 @@ export class TranscriptFacts {
     if (unread.length === 0) return;
     this.note(
       'info',
-      `${unread.length} line(s) of \`${command.text}\` output not understood; first: '${unread[0]!.text.trim()}'`,
+      `${unread.length} line(s) of \`${shortText(command.text, 60)}\` output not understood; first: ${quoteInput(unread[0]!.text.trim())}`,
       this.provenance(command, unread[0]!.line),
       unread.map((l) => l.text).join('\n'),
     );
@@ -135,7 +138,7 @@ export class TranscriptFacts {
 
   /** An info note that `command`'s output was not read, keeping the output as the note's text. */
   noteSkipped(command: TranscriptCommand, reason: string): void {
-    this.note('info', `Skipped \`${command.text}\`: ${reason}`, this.provenance(command, command.line), command.output.map((l) => l.text).join('\n'));
+    this.note('info', `Skipped \`${shortText(command.text, 60)}\`: ${reason}`, this.provenance(command, command.line), command.output.map((l) => l.text).join('\n'));
   }
 
   /** Adds a note for the user. */

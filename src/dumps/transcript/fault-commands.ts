@@ -26,10 +26,11 @@ import type { Fault } from '../model.ts';
 import { parseSymbolText } from '../symbol-table.ts';
 import type { TranscriptFacts } from './facts.ts';
 import type { TranscriptCommand, TranscriptLine } from './lexer.ts';
+import { shortText, quoteInput } from '../../quote.ts';
 
 function hexOrFail(token: string, what: string, entry: TranscriptLine, facts: TranscriptFacts): bigint {
   const value = parseHex(token);
-  if (value === undefined) facts.fail(`${what} '${token}' is not hex in '${entry.text.trim()}'`, entry.line);
+  if (value === undefined) facts.fail(`${what} ${quoteInput(token)} is not hex in ${quoteInput(entry.text.trim(), 60)}`, entry.line);
   return value;
 }
 
@@ -43,7 +44,7 @@ function record(fault: Fault, facts: TranscriptFacts): void {
     facts.fault = fault;
   } else if (!sameFault(facts.fault, fault)) {
     const first = facts.fault.provenance;
-    facts.note('warning', `Line ${fault.provenance.line} reports a different fault than line ${first.line} (\`${first.source}\`); keeping the first`, fault.provenance);
+    facts.note('warning', `Line ${fault.provenance.line} reports a different fault than line ${first.line} (\`${shortText(first.source, 60)}\`); keeping the first`, fault.provenance);
   }
 }
 

@@ -32,8 +32,10 @@ import { parseSymbolText, type SymbolText } from '../symbol-table.ts';
 import type { TranscriptFacts } from './facts.ts';
 import type { TranscriptCommand, TranscriptLine } from './lexer.ts';
 
-/** `name (address)` in operands: `call hal!HalBeginSystemInterrupt (80a604be)`. */
-const REFERENCE = /([A-Za-z0-9_.$@-]+![^\s()]+)\s+\(([0-9a-f]{8}(?:`[0-9a-f]{8})?|[0-9a-f]{16})\)/gi;
+/** The `(address)` that follows a referenced name: `(80a604be)`, `(fffff800`02a8c5d0)`. */
+const REFERENCE_ADDRESS = /^\(([0-9a-f]{8}(?:`[0-9a-f]{8})?|[0-9a-f]{16})\)/i;
+/** Characters of the module part of `module!symbol`. */
+const MODULE_CHAR = /[A-Za-z0-9_.$@-]/;
 /** `ds:0023:80a5b020=8082e3e4`, `ss:0018:fffff880`03836e10=000000000000000a`. */
 const EFFECTIVE_ADDRESS = /\b[a-z]{2}:(?:[0-9a-f]{4}:)?([0-9a-f]{8}(?:`[0-9a-f]{8})?|[0-9a-f]{16})=([0-9a-f?]+(?:`[0-9a-f?]+)?)(?:\s|$)/i;
 /** `hal!HalpIpiHandler+0xb1:` or with source: `app!main+0x12 [c:\src\main.c @ 40]:`. */
@@ -64,10 +66,47 @@ export function isAddressToken(token: string): boolean {
  * ```
  */
 export function readReferences(text: string, provenance: { source: string; line?: number }, facts: TranscriptFacts): void {
-  for (const match of text.matchAll(REFERENCE)) {
-    const symbol = parseSymbolText(match[1]!);
-    if (symbol) facts.addSymbolAt(symbol, parseHex(match[2]!)!, provenance);
+  for (const reference of referencesIn(text)) {
+    const symbol = parseSymbolText(reference.name);
+    if (symbol) facts.addSymbolAt(symbol, parseHex(reference.address)!, provenance);
   }
+}
+
+/**
+ * The `name (address)` pairs in `text`, in order, in one pass over its
+ * tokens (a regular expression over the whole line backtracks
+ * quadratically on long tokens).
+ *
+ * @example
+ * ```ts
+ * referencesIn('call hal!HalBeginSystemInterrupt (80a604be)'); // [{ name: 'hal!HalBeginSystemInterrupt', address: '80a604be' }]
+ * ```
+ */
+export function referencesIn(text: string): { name: string; address: string }[] {
+  const found: { name: string; address: string }[] = [];
+  const tokens = text.split(/\s+/);
+  for (let i = 0; i + 1 < tokens.length; i++) {
+    const address = REFERENCE_ADDRESS.exec(tokens[i + 1]!);
+    const name = address ? referencedName(tokens[i]!) : undefined;
+    if (name !== undefined) found.push({ name, address: address![1]! });
+  }
+  return found;
+}
+
+/**
+ * The `module!symbol` a token ends with, as WinDbg prints it before
+ * `(address)`: after the last parenthesis, from the first run of module
+ * characters followed by `!` and at least one more character.
+ */
+function referencedName(token: string): string | undefined {
+  const text = token.slice(Math.max(token.lastIndexOf('('), token.lastIndexOf(')')) + 1);
+  let runStart = 0;
+  for (let j = 0; j < text.length; j++) {
+    const c = text[j]!;
+    if (c === '!' && j > runStart && j < text.length - 1) return text.slice(runStart);
+    if (!MODULE_CHAR.test(c)) runStart = j + 1;
+  }
+  return undefined;
 }
 
 function readEffectiveAddress(text: string, command: TranscriptCommand, line: number, facts: TranscriptFacts): void {

@@ -24,7 +24,8 @@
  * dump.memory.read(0x80a5b020n, 4);         // Uint8Array [0xe4, 0xe3, 0x82, 0x80]
  * ```
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
+import { openRegularFile } from '../binary/regular-file.ts';
 import { DumpFormatError } from '../errors.ts';
 import type { Dump } from '../model.ts';
 import { transcriptArch } from './arch-evidence.ts';
@@ -36,7 +37,9 @@ import { lexTranscript, type TranscriptCommand, type TranscriptLine } from './le
 import { readListing } from './listing.ts';
 import { MEMORY_DISPLAY_VERBS, readMemoryDisplay } from './memory-commands.ts';
 import { startsRegisterBlock } from './register-block.ts';
+import { readStackListing, STACK_VERB } from './stack-commands.ts';
 import { readSymbolListing } from './symbol-commands.ts';
+import { shortText, quoteInput } from '../../quote.ts';
 
 type Reader = (command: TranscriptCommand, facts: TranscriptFacts) => void;
 
@@ -66,6 +69,7 @@ const EDITS = /^e[abdfpqwu]?$|^ez[au]?$/;
 function readerFor(verb: string): Reader | undefined {
   if (verb in READERS) return READERS[verb];
   if (/^lm[a-z]*$/.test(verb)) return readSymbolListing;
+  if (STACK_VERB.test(verb)) return readStackListing;
   return undefined;
 }
 
@@ -74,7 +78,7 @@ function readCommand(command: TranscriptCommand, facts: TranscriptFacts): void {
   if (reader) return reader(command, facts);
   if (command.verb === '.thread' || command.verb === '.process') facts.scope = undefined;
   if (EDITS.test(command.verb)) {
-    facts.note('warning', `\`${command.text}\` edits memory: later output may not be what the dump holds`, facts.provenance(command, command.line));
+    facts.note('warning', `\`${shortText(command.text, 60)}\` edits memory: later output may not be what the dump holds`, facts.provenance(command, command.line));
   } else if (command.output.some((l) => l.text.trim() !== '')) {
     facts.noteSkipped(command, 'faultline does not read this command; its output is kept as text');
   }
@@ -86,18 +90,35 @@ function decode(bytes: Buffer): string {
   return bytes.toString('utf8');
 }
 
+/**
+ * The largest transcript read, 256 MiB: a pasted or logged session is a
+ * few MiB at most, and the text is read whole (about four bytes of memory
+ * per byte of file once split into lines).
+ */
+export const TRANSCRIPT_SIZE_LIMIT = 256 * 1024 * 1024;
+
 function readText(path: string): string {
+  const { fd, size } = openRegularFile(path, TRANSCRIPT_FORMAT);
   try {
-    return decode(readFileSync(path));
+    if (size > TRANSCRIPT_SIZE_LIMIT) {
+      throw new DumpFormatError(TRANSCRIPT_FORMAT, path, `The file is ${size} bytes, more than a transcript is read (${TRANSCRIPT_SIZE_LIMIT} bytes = 256 MiB) and no dump format faultline knows`, { code: 'unsupported' });
+    }
+    // At most the size stat gave: a file that grows while being read cannot make this unbounded.
+    const bytes = Buffer.alloc(size);
+    let done = 0;
+    while (done < size) {
+      const n = readSync(fd, bytes, done, size - done, done);
+      if (n === 0) break;
+      done += n;
+    }
+    return decode(bytes.subarray(0, done));
   } catch (error) {
+    if (error instanceof DumpFormatError) throw error;
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new DumpFormatError(TRANSCRIPT_FORMAT, path, `Cannot read transcript ${path}: ${reason}`, { code: 'io' });
+  } finally {
+    closeSync(fd);
   }
-}
-
-function printable(text: string): string {
-  const clean = text.replace(/[^\x20-\x7e]/g, '?').trim();
-  return clean.length > 60 ? `${clean.slice(0, 57)}...` : clean;
 }
 
 /** Without any prompt, a pasted register block (with its pc line) is still read, as `r` output. */
@@ -107,7 +128,7 @@ function readPromptless(preamble: TranscriptLine[], facts: TranscriptFacts): voi
   const start = preamble.findIndex((l) => startsRegisterBlock(l.text));
   if (start < 0) {
     facts.fail(
-      `${facts.path} is not a WinDbg transcript: no prompt such as '1: kd>' or '0:000>' and no register block; line ${first.line} reads '${printable(first.text)}'`,
+      `${facts.path} is not a WinDbg transcript: no prompt such as '1: kd>' or '0:000>' and no register block; line ${first.line} reads ${quoteInput(first.text.trim(), 60)}`,
       first.line,
       'bad-magic',
     );

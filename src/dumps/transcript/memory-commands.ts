@@ -58,30 +58,48 @@ function isValueToken(token: string, size: number): boolean {
   return hexWidth(token) === size * 2 && (parseHex(token) !== undefined || isUnreadable(token));
 }
 
-/** What WinDbg shows in the ASCII column for `values`. */
-function asciiOf(values: string[], size: number): string {
+/** The ASCII column's characters for one value: printable bytes as themselves, others '.', unreadable '?'. */
+function asciiChars(token: string, size: number): string {
+  const value = parseHex(token);
+  const bytes = value === undefined ? undefined : littleEndian(value, size);
   let text = '';
-  for (const token of values) {
-    const value = parseHex(token);
-    const bytes = value === undefined ? undefined : littleEndian(value, size);
-    for (let i = 0; i < size; i++) {
-      const byte = bytes?.[i];
-      text += byte === undefined ? '?' : byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '.';
-    }
+  for (let i = 0; i < size; i++) {
+    const byte = bytes?.[i];
+    text += byte === undefined ? '?' : byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '.';
   }
-  return text.replace(/\s+/g, ' ').trim();
+  return text;
 }
 
 /**
  * How many of the value-looking tokens are values: in `db`/`dc` the ASCII
  * column may itself look like hex (`dc` of 'abcd'), so the split chosen is
- * the one whose remaining text is exactly the rendering of the values.
+ * the one whose remaining text is exactly the rendering of the values
+ * (spaces collapsed and trimmed, as the line was split into tokens).
+ *
+ * Linear in the line: the remaining text shrinks with each value taken
+ * while the rendering grows, so only a split whose lengths agree is
+ * compared, and at most one does.
  */
 function valueCount(candidates: string[], tokens: string[], layout: Layout): number {
   if (!layout.ascii) return candidates.length;
+  const rest = tokens.slice(1).join(' ');
+  // restStart[k]: where the text after k values starts in `rest`.
+  const restStart = [0];
+  for (let k = 0; k < candidates.length; k++) restStart.push(restStart[k]! + tokens[1 + k]!.length + 1);
+  // rendering: the ASCII column of all candidates, spaces collapsed, leading ones dropped; shown[k]: its length for k values, trailing space dropped.
+  const rendering: string[] = [];
+  const shown = [0];
+  for (const token of candidates) {
+    for (const c of asciiChars(token, layout.size)) {
+      if (c !== ' ') rendering.push(c);
+      else if (rendering.length > 0 && rendering[rendering.length - 1] !== ' ') rendering.push(' ');
+    }
+    shown.push(rendering[rendering.length - 1] === ' ' ? rendering.length - 1 : rendering.length);
+  }
+  const text = rendering.join('');
   for (let k = candidates.length; k >= 0; k--) {
-    const rest = tokens.slice(1 + k).join(' ');
-    if (rest === asciiOf(candidates.slice(0, k), layout.size)) return k;
+    const remaining = Math.max(0, rest.length - restStart[k]!);
+    if (remaining === shown[k] && rest.slice(restStart[k]!) === text.slice(0, shown[k])) return k;
   }
   return candidates.length;
 }

@@ -36,6 +36,7 @@ import { X64_REGISTERS, X86_REGISTERS, type RegisterName, type RegisterValues } 
 import { parseHex } from '../hex.ts';
 import { isFlagWord, shownFlags, type ShownFlags } from './flag-mnemonics.ts';
 import type { TranscriptLine } from './lexer.ts';
+import { shortText, quoteInput } from '../../quote.ts';
 
 /** The architectures a register block can show. */
 export type BlockArch = 'x86' | 'x64' | 'arm64';
@@ -153,26 +154,26 @@ export function readRegisterBlock(lines: TranscriptLine[], start: number, fail: 
       const assignment = ASSIGNMENT.exec(token);
       if (!assignment) {
         if (isFlagWord(token)) flagWords.push(token);
-        else if (!swallowing) fail(`Cannot read '${token}' in register line '${text.trim()}': expected NAME=VALUE or a flag word such as 'nv', 'zr' or 'N---'`, line);
+        else if (!swallowing) fail(`Cannot read ${quoteInput(token)} in register line ${quoteInput(text.trim(), 60)}: expected NAME=VALUE or a flag word such as 'nv', 'zr' or 'N---'`, line);
         continue;
       }
       const name = assignment[1]!.toLowerCase();
       const valueText = assignment[2]!;
       swallowing = false;
       if (name === 'iopl') {
-        if (!/^[0-3]$/.test(valueText)) fail(`iopl '${valueText}' in register line '${text.trim()}' is not 0-3`, line);
+        if (!/^[0-3]$/.test(valueText)) fail(`iopl ${quoteInput(valueText)} in register line ${quoteInput(text.trim(), 60)} is not 0-3`, line);
         iopl = BigInt(valueText);
         continue;
       }
       if (!MODELLED.has(name)) {
-        if (valueText === '') fail(`Register ${name} has no value in register line '${text.trim()}'`, line);
+        if (valueText === '') fail(`Register ${shortText(name)} has no value in register line ${quoteInput(text.trim(), 60)}`, line);
         unmodelled.push(name);
         swallowing = true;
         continue;
       }
       const value = parseHex(valueText);
-      if (value === undefined) fail(`Register ${name} has value '${valueText}', which is not hex`, line);
-      if (value > limitOf(name)) fail(`Register ${name} has value '${valueText}', too wide for ${name}`, line);
+      if (value === undefined) fail(`Register ${name} has value ${quoteInput(valueText)}, which is not hex`, line);
+      if (value > limitOf(name)) fail(`Register ${name} has value ${quoteInput(valueText)}, too wide for ${name}`, line);
       const arch = archOfRegisterName(name);
       if (arch) {
         first ??= { arch, name };

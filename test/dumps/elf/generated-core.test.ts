@@ -10,9 +10,9 @@
  * leaves the code out), the code once it is given the executable.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { toolchainFor, type Toolchain } from '../../../lab/toolchain.ts';
 import { openElfCore } from '../../../src/dumps/elf/open-core.ts';
@@ -92,8 +92,9 @@ describe.each(cases)('a $arch core of a gcc-built program', ({ arch, exe, names,
     if (writer === 'gdb gcore') expect(output).toMatch(/\$1 = 11\n\$2 = \(void \*\) 0x10\n/);
     const registers = parseRegisters(output);
 
-    // qemu's core names no files (no NT_FILE): the executable is given, found through AT_ENTRY.
-    const dump = openElfCore(core, writer === 'qemu' ? { binaries: [binary] } : {});
+    // qemu's core names no files (no NT_FILE): the executable is given, found through AT_ENTRY. gcore's names the
+    // files of this machine, which ran the program: `--sysroot /` says so (no host file is used unasked).
+    const dump = openElfCore(core, writer === 'qemu' ? { binaries: [binary] } : { sysroot: '/' });
     try {
       expect(dump.arch).toBe(arch);
       const ours = dump.threads[0]!.contexts[0]!.registers as Record<string, bigint | undefined>;
@@ -109,6 +110,21 @@ describe.each(cases)('a $arch core of a gcc-built program', ({ arch, exe, names,
       expect(dump.memory.read(ours[pc]!, 8)).toEqual(parseCode(output));
     } finally {
       dump.close();
+    }
+    // A rebuild of the same source with another build id is not the program that crashed: refused by the build id
+    // the core holds in the program's first page (gcore and qemu dump it), though its code is byte for byte the same.
+    const rebuilt = join(dir, `rebuilt-${exe}`, basename(binary));
+    mkdirSync(dirname(rebuilt), { recursive: true });
+    execFileSync((toolchain as Toolchain).cc, [...(toolchain as Toolchain).ccFlags, '-g', '-O0', '-Wl,--build-id=0x0123456789abcdef0123456789abcdef01234567', '-o', rebuilt, join(dir, 'crash.c')], { stdio: 'pipe' });
+    const theirs = /Build ID: ([0-9a-f]+)/.exec(execFileSync('readelf', ['-n', binary], { encoding: 'utf8' }))?.[1];
+    expect(theirs, 'readelf -n shows the build id gcc gave the program').toBeDefined();
+    const refused = openElfCore(core, { binaries: [rebuilt] });
+    try {
+      expect(refused.memory.ranges().filter((r) => r.provenance.file)).toEqual([]);
+      const line = refused.files!.find((f) => f.file === rebuilt)?.message;
+      expect(line).toMatch(new RegExp(`^${rebuilt.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}( \\(for [^)]+\\))?: build id 0123456789abcdef0123456789abcdef01234567 ≠ core's ${theirs}, not used$`));
+    } finally {
+      refused.close();
     }
   });
 

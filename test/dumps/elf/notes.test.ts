@@ -25,6 +25,17 @@ function header(namesz: number, descsz: number, type: number): Uint8Array {
 }
 
 describe('walkNotes', () => {
+  it('puts an 8-aligned descriptor at the boundary after header and name (.note.gnu.property, as gcc writes it)', () => {
+    // readelf -n on a gcc 12 x86-64 binary: PT_NOTE align 8, size 0x20: 12-byte header, "GNU\0", then the 16-byte
+    // NT_GNU_PROPERTY_TYPE_0 (5) descriptor at 0x10; a build id note follows in a second, 4-aligned segment.
+    const desc = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+    const bytes = concat([header(4, 16, 5), Uint8Array.of(0x47, 0x4e, 0x55, 0), desc]);
+    expect(bytes.length).toBe(0x20);
+    const { notes } = walkNotes(segment(bytes), 'PT_NOTE #4', 8);
+    expect(notes.map((n) => [n.name, n.type, n.descOffset])).toEqual([['GNU', 5, BASE + 0x10n]]);
+    expect(notes[0]!.desc.bytes).toEqual(desc);
+  });
+
   it('walks notes with their names, types and descriptor offsets', () => {
     const first = noteBytes(prstatusX64({ pid: 1, regs: {} }));
     const bytes = concat([first, noteBytes(emptyNote('LINUX', 0x202, 0x340))]);

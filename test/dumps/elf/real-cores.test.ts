@@ -3,8 +3,9 @@
  * crash) and an AArch64 core QEMU wrote here. Expected values are gdb's,
  * run by hand on these files and pasted below with the command used.
  */
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { openElfCore } from '../../../src/dumps/elf/open-core.ts';
+import { openElfCore, type ElfCoreDump } from '../../../src/dumps/elf/open-core.ts';
 
 const LLDB = 'test/fixtures/dumps/lldb/elf-core';
 const QEMU = 'test/fixtures/dumps/faultline/qemu-aarch64';
@@ -43,7 +44,9 @@ describe('lldb linux-x86_64.core', () => {
       // gdb bt: #1 0x400142 in foo (…)  #2 0x40015f in _start ()
       expect(dump.symbols.format(0x400142n)).toMatch(/^a\.out!foo\+0x/);
       expect(dump.symbols.format(0x40015fn)).toMatch(/^a\.out!_start\+0x/);
-      expect(dump.elf.files).toEqual([{ path: '/home/labath/test/a.out', foundAt: `${LLDB}/linux-x86_64.out`, how: 'entry' }]);
+      // file linux-x86_64.out: BuildID[sha1]=01df54a6045e657d3f8ffb9ce111878914f8bd6d; the core holds the same id in its first page.
+      expect(dump.elf.files).toEqual([{ path: '/home/labath/test/a.out', foundAt: `${LLDB}/linux-x86_64.out`, how: 'entry', buildId: '01df54a6045e657d3f8ffb9ce111878914f8bd6d' }]);
+      expect(dump.memory.provenanceOf(0x40011cn)).toEqual({ source: 'PT_LOAD #1', offset: 0x1000n });
     } finally {
       dump.close();
     }
@@ -92,6 +95,39 @@ describe('lldb thread_crash/linux-i386.core', () => {
       expect(dump.elf.missing.some((m) => m.path === '/lib32/libc-2.24.so' && m.reason === 'file-not-found')).toBe(true);
     } finally {
       dump.close();
+    }
+  });
+});
+
+/** Bytes in each source of `dump`'s memory. */
+function bytesBySource(dump: ElfCoreDump): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of dump.memory.ranges()) out[r.provenance.source] = (out[r.provenance.source] ?? 0) + Number(r.end - r.start);
+  return out;
+}
+
+describe('lldb thread_crash cores: no file stands in for another build', () => {
+  // readelf -lW: the program headers (#0 is the PT_NOTE) with file data are vvar, vdso (and vsyscall); every library and the executable were left out.
+  const cores = [
+    { core: 'linux-x86_64.core', held: { 'PT_LOAD #38': 0x2000, 'PT_LOAD #39': 0x2000, 'PT_LOAD #40': 0x1000 }, libgcc: '/lib/x86_64-linux-gnu/libgcc_s.so.1' },
+    { core: 'linux-i386.core', held: { 'PT_LOAD #28': 0x2000, 'PT_LOAD #29': 0x2000 }, libgcc: '/usr/lib32/libgcc_s.so.1' },
+  ];
+  it.each(cores)('$core holds exactly what its PT_LOADs hold, with or without --sysroot /', ({ core, held, libgcc }) => {
+    const bare = openElfCore(`${LLDB}/thread_crash/${core}`);
+    const host = openElfCore(`${LLDB}/thread_crash/${core}`, { sysroot: '/' });
+    try {
+      expect(bytesBySource(bare)).toEqual(held);
+      expect(bare.files).toEqual([]);
+      // This machine's libgcc_s.so.1 is another build: the core holds none of its bytes to show otherwise.
+      expect(bytesBySource(host)).toEqual(held);
+      expect(host.files!.every((f) => !f.used)).toBe(true);
+      if (existsSync(libgcc)) {
+        expect(host.files).toContainEqual({ file: libgcc, for: libgcc, used: false, host: true,
+          message: `this machine's own ${libgcc}: the dump holds none of its ELF header page and code to check it against, and no build id, not used` });
+      }
+    } finally {
+      bare.close();
+      host.close();
     }
   });
 });

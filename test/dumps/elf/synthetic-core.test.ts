@@ -37,10 +37,15 @@ const AT_ENTRY = 9;
 const CODE = pattern(0x1000, 0x31);
 const STACK = pattern(0x2000, 0x90);
 
-/** A small x86-64 executable based at `vaddr`: one text segment (file offset 0x1000 at `vaddr` + 0x1000) holding CODE, and symbols. */
-function executable(type: 2 | 3, vaddr: bigint, entry: bigint, bits: 32 | 64 = 64, machine = 62): Uint8Array {
+/**
+ * A small x86-64 executable based at `vaddr`: one text segment (file offset
+ * 0x1000 at `vaddr` + 0x1000) holding CODE, symbols, and a GNU build id
+ * note in its first page when `buildId` is given.
+ */
+function executable(type: 2 | 3, vaddr: bigint, entry: bigint, bits: 32 | 64 = 64, machine = 62, buildId?: Uint8Array): Uint8Array {
   return buildElf({
     bits, machine, type, entry,
+    ...(buildId ? { notes: [{ name: 'GNU', type: 3, desc: buildId }] } : {}),
     segments: [{ vaddr: vaddr + 0x1000n, data: CODE, flags: 5 }],
     sections: symbolSections(bits, [
       { name: '_start', value: entry, size: 0x10n },
@@ -55,7 +60,7 @@ function executable(type: 2 | 3, vaddr: bigint, entry: bigint, bits: 32 | 64 = 6
  * 0x1000 = the text PT_LOAD of `executable`), without its code, and crashed
  * at 0x401124 reading 0x10.
  */
-function x64Core(exePath: string, options: { withFile?: boolean; headerPage?: Uint8Array } = {}): Uint8Array {
+function x64Core(exePath: string, options: { withFile?: boolean; headerPage?: Uint8Array; code?: Uint8Array } = {}): Uint8Array {
   const withFile = options.withFile ?? true;
   return buildElf({
     bits: 64, machine: 62,
@@ -72,7 +77,7 @@ function x64Core(exePath: string, options: { withFile?: boolean; headerPage?: Ui
     ],
     segments: [
       options.headerPage ? { vaddr: 0x400000n, data: options.headerPage, flags: 4 } : { vaddr: 0x400000n, memsz: 0x1000n, flags: 4 },
-      { vaddr: 0x401000n, memsz: 0x1000n, flags: 5 },
+      options.code ? { vaddr: 0x401000n, data: options.code, memsz: 0x1000n, flags: 5 } : { vaddr: 0x401000n, memsz: 0x1000n, flags: 5 },
       { vaddr: 0x7ffe0000000n, data: STACK, flags: 6 },
     ],
   });
@@ -92,6 +97,7 @@ describe('openElfCore on synthetic cores', () => {
 
   it('reads stack bytes from the core and reports the code it leaves out', () => {
     const dump = open(write('x64-missing.core', x64Core('/nonexistent/build/app')));
+    expect(dump.files).toEqual([]);
     expect(dump.memory.read(0x7ffe0000010n, 4)).toEqual(STACK.subarray(0x10, 0x14));
     expect(dump.memory.provenanceOf(0x7ffe0000010n)).toMatchObject({ source: 'PT_LOAD #3' });
     expect(dump.memory.read(0x401124n, 4)).toBeUndefined();
@@ -102,18 +108,23 @@ describe('openElfCore on synthetic cores', () => {
       { start: 0x401000n, end: 0x402000n, path: '/nonexistent/build/app', reason: 'file-not-found' },
     ]);
     expect(dump.notes.map((n) => n.message)).toContain(
-      '8.0 KiB the core leaves out stayed missing, /nonexistent/build/app was not found (give it with binaries or sysroot): 0x400000-0x401000, 0x401000-0x402000',
+      "8.0 KiB the core leaves out stayed missing, /nonexistent/build/app was not found or not the same build (give it with --binary or --sysroot; --sysroot / uses this machine's own files): 0x400000-0x401000, 0x401000-0x402000",
     );
     expect(dump.symbols.format(0x401124n)).toBe('app+0x1124');
   });
 
   it('fills the code from a binary given by path, matched by basename, and names symbols', () => {
-    const exe = write('app', executable(2, 0x400000n, 0x401000n));
-    const dump = open(write('x64-fill.core', x64Core('/nonexistent/build/app')), { binaries: [exe] });
+    const bytes = executable(2, 0x400000n, 0x401000n);
+    const exe = write('app', bytes);
+    // Without a build id, the ELF header page the core holds is what shows the file is the same build.
+    const dump = open(write('x64-fill.core', x64Core('/nonexistent/build/app', { headerPage: bytes.subarray(0, 0x1000) })), { binaries: [exe] });
     // The text PT_LOAD is at file offset 0x1000 and vaddr 0x401000; NT_FILE maps file offset 0 at 0x400000.
     expect(dump.memory.read(0x401124n, 8)).toEqual(CODE.subarray(0x124, 0x12c));
     // Provenance names the file and where the piece holding the byte starts in it.
-    expect(dump.memory.provenanceOf(0x401124n)).toEqual({ source: exe, offset: 0x1000n });
+    expect(dump.memory.provenanceOf(0x401124n)).toEqual({ source: exe, offset: 0x1000n, file: { path: exe, checkedBy: 'bytes' } });
+    expect(dump.memory.provenanceOf(0x400000n)).toEqual({ source: 'PT_LOAD #1', offset: 0x1000n });
+    expect(dump.files).toEqual([{ file: exe, for: '/nonexistent/build/app', used: true, host: false,
+      message: `${exe} (for /nonexistent/build/app) fills what the core leaves out of app: the core holds no build id for it, and the 4096 bytes it holds of it agree` }]);
     expect(dump.memory.ranges().map((r) => [r.start, r.end, r.kind])).toEqual([
       [0x400000n, 0x401000n, 'data'], [0x401000n, 0x402000n, 'code'], [0x7ffe0000000n, 0x7ffe0002000n, 'data'],
     ]);
@@ -130,7 +141,7 @@ describe('openElfCore on synthetic cores', () => {
     const exe = executable(2, 0x400000n, 0x401000n);
     mkdirSync(join(sysroot, 'opt/app'), { recursive: true });
     writeFileSync(join(sysroot, 'opt/app/server'), exe);
-    const dump = open(write('x64-sysroot.core', x64Core('/opt/app/server')), { sysroot });
+    const dump = open(write('x64-sysroot.core', x64Core('/opt/app/server', { headerPage: exe.subarray(0, 0x1000) })), { sysroot });
     expect(dump.elf.files).toEqual([{ path: '/opt/app/server', foundAt: join(sysroot, 'opt/app/server'), how: 'sysroot' }]);
     expect(dump.symbols.format(0x401124n)).toBe('server!crash_here+0x4');
   });
@@ -140,13 +151,37 @@ describe('openElfCore on synthetic cores', () => {
     const other = pattern(0x1000, 0x77);
     const dump = open(write('x64-mismatch.core', x64Core('/build/app2', { headerPage: other })), { binaries: [exe] });
     expect(dump.memory.read(0x401124n, 4)).toBeUndefined();
-    expect(dump.notes.some((n) => n.level === 'warning' && n.message.startsWith(`${exe} is not the file /build/app2 the process had mapped`))).toBe(true);
+    // Most of the header page differs (the first byte is the ELF magic's 0x7f against the pattern's 0x77).
+    expect(dump.notes.map((n) => n.message)).toContainEqual(expect.stringMatching(new RegExp(`^${exe.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(for /build/app2\\): \\d{4} of the 4096 bytes the dump holds in its ELF header page and code differ from the file's, the first at 00400000, not used$`)));
     expect(dump.elf.files).toEqual([{ path: '/build/app2' }]);
   });
 
+  it('uses a file whose build id is the one the core holds in its header page, and refuses another build', () => {
+    const id = Uint8Array.from({ length: 20 }, (_, i) => 0xa0 + i);
+    const bytes = executable(2, 0x400000n, 0x401000n, 64, 62, id);
+    const exe = write('app3', bytes);
+    const core = write('x64-buildid.core', x64Core('/build/app3', { headerPage: bytes.subarray(0, 0x1000) }));
+    const dump = open(core, { binaries: [exe] });
+    const hexId = Buffer.from(id).toString('hex');
+    expect(dump.memory.read(0x401124n, 8)).toEqual(CODE.subarray(0x124, 0x12c));
+    expect(dump.memory.provenanceOf(0x401124n)).toEqual({ source: exe, offset: 0x1000n, file: { path: exe, checkedBy: 'build id', buildId: hexId } });
+    expect(dump.elf.files).toEqual([{ path: '/build/app3', foundAt: exe, how: 'binaries', buildId: hexId }]);
+    // A rebuild: same code, another build id. The code bytes agree, the id does not: not used.
+    const otherId = id.map((b) => b ^ 0xff);
+    const rebuilt = join(dir, 'rebuilt');
+    mkdirSync(rebuilt, { recursive: true });
+    writeFileSync(join(rebuilt, 'app3'), executable(2, 0x400000n, 0x401000n, 64, 62, otherId));
+    const refused = open(core, { binaries: [join(rebuilt, 'app3')] });
+    expect(refused.memory.read(0x401124n, 1)).toBeUndefined();
+    const line = `${join(rebuilt, 'app3')} (for /build/app3): build id ${Buffer.from(otherId).toString('hex')} ≠ core's ${hexId}, not used`;
+    expect(refused.files).toEqual([{ file: join(rebuilt, 'app3'), for: '/build/app3', used: false, host: false, message: line }]);
+    expect(refused.notes).toContainEqual({ level: 'warning', message: line });
+  });
+
   it('takes a differently named binary for the executable when its entry point matches AT_ENTRY', () => {
-    const exe = write('my-build', executable(2, 0x400000n, 0x401000n));
-    const dump = open(write('x64-entry.core', x64Core('/home/someone/a.out')), { binaries: [exe] });
+    const bytes = executable(2, 0x400000n, 0x401000n);
+    const exe = write('my-build', bytes);
+    const dump = open(write('x64-entry.core', x64Core('/home/someone/a.out', { headerPage: bytes.subarray(0, 0x1000) })), { binaries: [exe] });
     expect(dump.elf.files).toEqual([{ path: '/home/someone/a.out', foundAt: exe, how: 'entry' }]);
     expect(dump.symbols.format(0x401124n)).toBe('a.out!crash_here+0x4');
     const wrong = write('other-build', executable(2, 0x400000n, 0x401010n));
@@ -157,7 +192,15 @@ describe('openElfCore on synthetic cores', () => {
 
   it('maps the executable from its own headers when the core has no NT_FILE (QEMU, old kernels)', () => {
     const exe = write('qemu-app', executable(2, 0x400000n, 0x401000n));
-    const dump = open(write('x64-nofile.core', x64Core('unused', { withFile: false })), { binaries: [exe] });
+    // The file's only PT_LOAD starts at offset 0x1000: no header page to hold, so the check is the code the core holds.
+    const held = x64Core('unused', { withFile: false, code: CODE.subarray(0, 0x100) });
+    const dump = open(write('x64-nofile.core', held), { binaries: [exe] });
+    expect(dump.memory.provenanceOf(0x401124n)).toMatchObject({ source: exe, file: { path: exe, checkedBy: 'bytes' } });
+    const bare = open(write('x64-nofile-bare.core', x64Core('unused', { withFile: false })), { binaries: [exe] });
+    // A core that holds nothing of the file (qemu-user's: no NT_FILE, no page of the executable) cannot refute it:
+    // the file the user named is used, marked unchecked, with a warning.
+    expect(bare.memory.provenanceOf(0x401124n)).toMatchObject({ source: exe, file: { path: exe, checkedBy: 'named' } });
+    expect(bare.notes.find((n) => n.message.startsWith(`${exe} fills what the core leaves out`))).toMatchObject({ level: 'warning', message: expect.stringMatching(/unchecked: the core holds neither a build id nor any of its bytes/) });
     expect(dump.memory.read(0x401124n, 8)).toEqual(CODE.subarray(0x124, 0x12c));
     expect(dump.modules).toEqual([{ name: 'qemu-app', base: 0x401000n, size: 0x1000n, path: exe }]);
     expect(dump.symbols.format(0x401124n)).toBe('qemu-app!crash_here+0x4');
@@ -177,7 +220,7 @@ describe('openElfCore on synthetic cores', () => {
         auxv(64, [[AT_ENTRY, 0x555555554040n]]),
         fileNote(64, 0x1000n, [{ start: 0x555555555000n, end: 0x555555556000n, pageOffset: 1n, path: '/srv/pie' }]),
       ],
-      segments: [{ vaddr: 0x555555555000n, memsz: 0x1000n, flags: 5 }],
+      segments: [{ vaddr: 0x555555555000n, data: CODE.subarray(0, 0x100), memsz: 0x1000n, flags: 5 }],
     });
     const dump = open(write('pie.core', core), { binaries: [exe] });
     expect(dump.symbols.format(0x555555555137n)).toBe('pie!main+0x7');
@@ -189,7 +232,7 @@ describe('openElfCore on synthetic cores', () => {
     const core = buildElf({
       bits: 64, machine: 62,
       notes: [prstatusX64({ pid: 5, regs: {} }), fileNote(64, 0x1000n, [{ start: 0x10000n, end: 0x13000n, pageOffset: 0n, path: '/lib/short.so' }])],
-      segments: [{ vaddr: 0x10000n, memsz: 0x3000n, flags: 4 }],
+      segments: [{ vaddr: 0x10000n, data: pattern(0x1800, 3).subarray(0, 0x1000), memsz: 0x3000n, flags: 4 }],
     });
     const dump = open(write('short.core', core), { binaries: [short] });
     expect(dump.memory.read(0x117fen, 4)).toEqual(Uint8Array.of(...pattern(0x1800, 3).subarray(0x17fe), 0, 0));

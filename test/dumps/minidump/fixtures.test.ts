@@ -140,6 +140,24 @@ describe('Windows dumps, as PROVENANCE.md describes them', () => {
     expect(dump.symbols.format(0x7ff738721331n)).toMatch(/^crash\+0x[0-9a-f]+$/);
   });
 
+  it('invalid-parameter.dmp: a synthesised STATUS_INVALID_PARAMETER with ExceptionAddress 0 faults at the context\'s rip', () => {
+    const dump = open('rust-minidump/invalid-parameter.dmp');
+    // PROVENANCE: amd64 winNT (OS 10.0.17134); 6 threads, 31 modules [main: CrashTest.exe];
+    // STATUS_INVALID_PARAMETER at rip=0x7ff61bcfa9a3; code bytes at PC present (0x7ff61bcfa923+0x100).
+    // The record's ExceptionAddress (EXCEPTION_RECORD + 0x10 in the stream) is 0: read it from the file itself.
+    const bytes = readFileSync(fixture('rust-minidump/invalid-parameter.dmp'));
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const streams = Array.from({ length: view.getUint32(8, true) }, (_, i) => view.getUint32(12, true) + i * 12);
+    const exception = streams.find((at) => view.getUint32(at, true) === 6)!;
+    const record = view.getUint32(exception + 8, true) + 8; // MINIDUMP_EXCEPTION_STREAM: ThreadId, __alignment, then the record
+    expect(view.getUint32(record, true)).toBe(0xc000000d);
+    expect(view.getBigUint64(record + 0x10, true)).toBe(0n);
+    expect(faultingThread(dump).contexts[0]!.registers.rip).toBe(0x7ff61bcfa9a3n);
+    expect(dump.fault).toMatchObject({ kind: 'exception', code: 0xc000000dn, address: 0x7ff61bcfa9a3n });
+    expect(dump.notes.map((n) => n.message)).toContain("ExceptionStream ExceptionAddress is 0 (a synthesised record): the fault pc is the exception context's, 0x7ff61bcfa9a3");
+    expect(dump.memory.read(0x7ff61bcfa923n, 0x100)).toHaveLength(0x100);
+  });
+
   it('thread_name_list.dmp: the names its ThreadNames stream holds, "overflow thread" faulting', () => {
     const dump = open('breakpad/thread_name_list.dmp');
     // PROVENANCE: 6 threads, 17 modules [main: allocer32.exe], read of 0xf1004 at eip=0x4015fd; also ThreadNames.

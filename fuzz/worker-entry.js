@@ -1,0 +1,7 @@
+// The fuzzer's worker threads start here: TypeScript through tsx's loader, as bin/faultline.js
+// does, then the module workerData names (worker.ts by default).
+import { workerData } from 'node:worker_threads';
+import { register } from 'tsx/esm/api';
+
+register();
+await import(workerData?.module ?? './worker.ts');

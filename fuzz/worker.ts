@@ -1,0 +1,56 @@
+/**
+ * The fuzzer's worker thread: mutates seeds, writes each input to the
+ * `current` file (so the main thread can keep it if the input hangs or eats
+ * memory and the thread is stopped), runs the target on it, and saves
+ * inputs that crash. Progress is shared through `Float64Array` slots the
+ * main thread polls (see main.ts).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { workerData, parentPort } from 'node:worker_threads';
+import { fieldOffsets, mutateBinary, mutateText, seededRandom } from './mutate.ts';
+import { SLOT, type WorkerInput } from './progress.ts';
+import { isExpectedError, TARGETS } from './targets.ts';
+
+const input = workerData as WorkerInput;
+const target = TARGETS.find((t) => t.name === input.target)!;
+const progress = new Float64Array(input.progress);
+const random = seededRandom(input.seed);
+const seeds = input.seeds.map((s) => Uint8Array.from(s.bytes));
+const fields = seeds.map((s) => fieldOffsets(s));
+const texts = seeds.map((s) => Buffer.from(s).toString('utf8'));
+const seen = new Set<string>();
+
+/** Saves `bytes` as a crash in the corpus (once per crash signature). */
+function saveCrash(bytes: Uint8Array, error: unknown): void {
+  const e = error as Error;
+  const signature = `${e?.name}: ${String(e?.message).slice(0, 80)} @ ${(e?.stack ?? '').split('\n')[1]?.trim()}`;
+  if (seen.has(signature)) return;
+  seen.add(signature);
+  mkdirSync(input.corpus, { recursive: true });
+  const name = `crash-${createHash('sha1').update(bytes).digest('hex').slice(0, 12)}${target.ext}`;
+  const path = join(input.corpus, name);
+  if (!existsSync(path)) writeFileSync(path, bytes);
+  parentPort!.postMessage({ kind: 'crash', file: path, signature });
+}
+
+for (let n = 0; n < input.execs && progress[SLOT.stop] === 0; n++) {
+  const which = random(seeds.length);
+  const bytes = target.kind === 'text'
+    ? Buffer.from(mutateText(texts[which]!, texts, random), 'utf8')
+    : mutateBinary(seeds[which]!, seeds, random, fields[which]);
+  writeFileSync(input.current, bytes);
+  const started = performance.now();
+  progress[SLOT.started] = performance.timeOrigin + started;
+  progress[SLOT.running] = 1;
+  try {
+    await target.run(input.current);
+  } catch (error) {
+    if (!isExpectedError(error)) saveCrash(bytes, error);
+  }
+  progress[SLOT.running] = 0;
+  progress[SLOT.slowest] = Math.max(progress[SLOT.slowest]!, performance.now() - started);
+  progress[SLOT.execs]! += 1;
+}
+parentPort!.postMessage({ kind: 'done' });

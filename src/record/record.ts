@@ -1,0 +1,268 @@
+/**
+ * `faultline record`: runs a program under ptrace single-step (the native
+ * helper, `native/stepper.c`) and turns what the CPU did into a `.fltrace`:
+ * per instruction its pc, bytes and size (the size from Capstone) and the
+ * registers it changed; sync points (`syscall`, `rdtsc`, `cpuid`, `rdrand`
+ * …: their register changes are what the kernel or the CPU returned) and
+ * signals as events. Memory accesses are not recorded (ptrace does not see
+ * them). x86-64 Linux only.
+ *
+ * @example
+ * ```ts
+ * const summary = await recordProgram({ program: './a.out', args: [], out: 'run.fltrace', maxInstructions: 1_000_000 });
+ * console.log(summary.instructions, summary.ending);
+ * ```
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { constants } from 'node:os';
+import { InputError } from '../errors.ts';
+import { createDisassembler, type Disassembler } from '../disasm/disassembler.ts';
+import { writeTraceFileWith, type TraceWriter } from '../../traces/writer.ts';
+import type { TraceBatch, TraceEvent, TraceHeader } from '../../traces/model.ts';
+import type { RegisterName } from '../../emu/registers.ts';
+import { buildStepper, STEPPER_PATH, STEPPER_SOURCE } from './stepper-build.ts';
+import { StepFile, USER_REGS, type RegisterChanges } from './step-file.ts';
+
+/** The trace's register order: x86-64's general registers, flags, segments and bases (the pc has its own column). */
+export const RECORDED_REGISTERS: RegisterName[] = [
+  'rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15',
+  'efl', 'cs', 'ss', 'ds', 'es', 'fs', 'gs', 'fs_base', 'gs_base',
+];
+
+/** Instructions whose results the CPU or the kernel chose: a replay must be given them. */
+const SYNC_MNEMONICS = new Set(['syscall', 'sysenter', 'rdtsc', 'rdtscp', 'cpuid', 'rdrand', 'rdseed', 'xgetbv', 'rdpid', 'rdpkru']);
+
+const BATCH = 65_536;
+
+export interface RecordOptions {
+  program: string;
+  args: string[];
+  out: string;
+  maxInstructions: number;
+  /** What the program's standard streams are connected to (default: this process's). */
+  stdio?: 'inherit' | 'ignore';
+  /** Called after each batch with the instructions converted so far. */
+  onProgress?: (instructions: number) => void;
+}
+
+export interface RecordSummary {
+  instructions: number;
+  /** How the program ended: `exited with status 3`, `killed by SIGSEGV`, `instruction budget of 1000 reached`. */
+  ending: string;
+  exitStatus?: number;
+  signal?: string;
+  /** Seconds the program ran under the helper (the recording itself). */
+  seconds: number;
+  /** Instructions per second while recording. */
+  rate: number;
+}
+
+function signalName(signal: number): string {
+  const entry = Object.entries(constants.signals).find(([, n]) => n === signal);
+  return entry ? entry[0] : `signal ${signal}`;
+}
+
+/** Finds or builds the helper (again when its source is newer: a helper from an older checkout may write another layout). */
+function stepperPath(): string {
+  if (existsSync(STEPPER_PATH) && statSync(STEPPER_PATH).mtimeMs >= statSync(STEPPER_SOURCE).mtimeMs) return STEPPER_PATH;
+  const lines: string[] = [];
+  if (!buildStepper((line) => lines.push(line))) throw new InputError(lines.join('; '));
+  return STEPPER_PATH;
+}
+
+/** Runs the helper to completion; its own errors (ptrace refused, program not found) become one line. */
+async function runStepper(raw: string, options: RecordOptions): Promise<{ seconds: number }> {
+  const started = performance.now();
+  const child = spawn(stepperPath(), [raw, String(options.maxInstructions), options.program, ...options.args], {
+    stdio: [options.stdio ?? 'inherit', options.stdio ?? 'inherit', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    const text = chunk.toString();
+    // The program's own stderr passes through; the helper's lines are kept for the error.
+    if (options.stdio !== 'ignore' && !text.startsWith('faultline-stepper:')) process.stderr.write(chunk);
+    stderr += text;
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (status) => resolve(status));
+  });
+  const helperLine = stderr.split('\n').find((line) => line.startsWith('faultline-stepper:'));
+  if (code !== 0) throw new InputError(helperLine ? helperLine.replace(/^faultline-stepper: /, 'record: ') : `record: the single-step helper failed (exit ${code})`);
+  return { seconds: (performance.now() - started) / 1000 };
+}
+
+/** Accumulates instructions into columnar batches and hands each full one to the writer. */
+class BatchBuilder {
+  private pc = new BigUint64Array(BATCH);
+  private size = new Uint8Array(BATCH);
+  private regStart = new Uint32Array(BATCH + 1);
+  private regIndex = new Uint8Array(BATCH * RECORDED_REGISTERS.length);
+  private regValue = new BigUint64Array(BATCH * RECORDED_REGISTERS.length);
+  private count = 0;
+  private changes = 0;
+  private code = new Map<bigint, Uint8Array>();
+  private events: TraceEvent[] = [];
+  first = 0;
+
+  constructor(private readonly writer: TraceWriter) {}
+
+  get next(): number {
+    return this.first + this.count;
+  }
+
+  add(pc: bigint, size: number, changed: Array<[number, bigint]>): void {
+    const i = this.count++;
+    this.pc[i] = pc;
+    this.size[i] = size;
+    this.regStart[i] = this.changes;
+    for (const [index, value] of changed) {
+      this.regIndex[this.changes] = index;
+      this.regValue[this.changes++] = value;
+    }
+    this.regStart[i + 1] = this.changes;
+    if (this.count === BATCH) this.flush();
+  }
+
+  addCode(address: bigint, bytes: Uint8Array): void {
+    this.code.set(address, bytes);
+  }
+
+  addEvent(event: TraceEvent): void {
+    this.events.push(event);
+  }
+
+  flush(): void {
+    if (this.count === 0 && this.events.length === 0 && this.code.size === 0) return;
+    const n = this.count;
+    const batch: TraceBatch = {
+      count: n, first: this.first,
+      pc: this.pc.subarray(0, n), size: this.size.subarray(0, n), regStart: this.regStart.subarray(0, n + 1),
+      regIndex: this.regIndex.subarray(0, this.changes), regValue: this.regValue.subarray(0, this.changes),
+      memStart: new Uint32Array(n + 1), memKind: new Uint8Array(0), memAddress: new BigUint64Array(0), memSize: new Uint8Array(0), memValue: new BigUint64Array(0),
+      code: this.code, events: this.events,
+    };
+    this.writer.writeBatch(batch);
+    this.first += n;
+    this.count = 0;
+    this.changes = 0;
+    this.regStart[0] = 0;
+    this.code = new Map();
+    this.events = [];
+  }
+}
+
+/** Maps `USER_REGS` indices to the trace's register indices (-1: not in the trace). */
+const TO_TRACE = USER_REGS.map((name) => RECORDED_REGISTERS.indexOf(name as RegisterName));
+const RIP = USER_REGS.indexOf('rip');
+const R11 = RECORDED_REGISTERS.indexOf('r11');
+const TRAP_FLAG = 0x100n;
+
+function traceChanges(changes: RegisterChanges): Array<[number, bigint]> {
+  const out: Array<[number, bigint]> = [];
+  for (let k = 0; k < changes.index.length; k++) {
+    const to = TO_TRACE[changes.index[k]!]!;
+    if (to >= 0) out.push([to, changes.value[k]!]);
+  }
+  return out;
+}
+
+/** Converts the helper's file into the trace at `writer`; returns the instruction count and how the program ended. */
+function convert(raw: string, writer: TraceWriter, disasm: Disassembler, source: string, onProgress?: (n: number) => void): { instructions: number; ending: string; exitStatus?: number; signal?: string } {
+  const file = StepFile.open(raw);
+  try {
+    const startRegisters: TraceHeader['startRegisters'] = {};
+    USER_REGS.forEach((name, i) => {
+      if (name !== 'orig_rax') startRegisters[name as RegisterName] = file.start[i]!;
+    });
+    writer.writeHeader({
+      version: 1, arch: 'x64', source, registers: RECORDED_REGISTERS, startRegisters,
+      memory: 'not recorded: ptrace single-step on the CPU (faultline record); registers and instruction bytes only',
+      created: new Date().toISOString(),
+    });
+    const batches = new BatchBuilder(writer);
+    // Per address: the bytes last read there, and their decoded size and mnemonic.
+    const code = new Map<bigint, { bytes: Uint8Array; size: number; sync: string | undefined }>();
+    let pc = file.start[RIP]!;
+    let ending = 'the recording ended without its end record (the helper was killed)';
+    let exitStatus: number | undefined;
+    let signal: string | undefined;
+    for (let record = file.next(); record; record = file.next()) {
+      switch (record.type) {
+        case 'code': {
+          const decoded = disasm.decode(record.bytes, record.address);
+          const size = decoded?.size ?? 0;
+          const bytes = decoded ? record.bytes.slice(0, size) : record.bytes;
+          code.set(record.address, { bytes, size, sync: decoded && SYNC_MNEMONICS.has(decoded.mnemonic) ? decoded.mnemonic : undefined });
+          batches.addCode(record.address, bytes);
+          break;
+        }
+        case 'instruction': {
+          const known = code.get(record.pc);
+          if (known?.sync) batches.addEvent({ kind: 'sync', index: batches.next, pc: record.pc, name: known.sync });
+          const changed = traceChanges(record.changes);
+          // `syscall` saves rflags in r11, and under single-step that includes the trap flag the stepping set: recorded as without it.
+          if (known?.sync === 'syscall') for (const entry of changed) if (entry[0] === R11) entry[1] &= ~TRAP_FLAG;
+          batches.add(record.pc, known?.size ?? 0, changed);
+          const k = record.changes.index.indexOf(RIP);
+          pc = k >= 0 ? record.changes.value[k]! : pc;
+          if (batches.next % BATCH === 0) onProgress?.(batches.next);
+          break;
+        }
+        case 'signal': {
+          signal = signalName(record.signal);
+          const registers = traceChanges(record.changes).map(([index, value]) => [RECORDED_REGISTERS[index]!, value] as [RegisterName, bigint]);
+          batches.addEvent({
+            kind: 'signal', index: Math.max(batches.next - 1, 0), pc: record.pc, signal: record.signal,
+            name: record.handler ? `${signal} delivered to its handler` : signal, ...(registers.length ? { registers } : {}),
+          });
+          const k = record.changes.index.indexOf(RIP);
+          pc = k >= 0 ? record.changes.value[k]! : pc;
+          break;
+        }
+        case 'end': {
+          if (record.kind === 'exited') {
+            exitStatus = record.value;
+            ending = `exited with status ${record.value}`;
+          } else if (record.kind === 'killed') {
+            signal = signalName(record.value);
+            ending = `killed by ${signal}`;
+          } else {
+            ending = `instruction budget of ${batches.next} reached (the program was killed)`;
+          }
+          batches.addEvent({ kind: 'stop', index: Math.max(batches.next - 1, 0), reason: ending, pc });
+          break;
+        }
+      }
+    }
+    const instructions = batches.next;
+    batches.flush();
+    return { instructions, ending, ...(exitStatus === undefined ? {} : { exitStatus }), ...(signal === undefined ? {} : { signal }) };
+  } finally {
+    file.close();
+  }
+}
+
+/** Records `program` and writes the trace to `options.out` (whole or not at all). */
+export async function recordProgram(options: RecordOptions): Promise<RecordSummary> {
+  if (process.platform !== 'linux' || process.arch !== 'x64') throw new InputError('record runs programs on the CPU: it needs Linux on x86-64');
+  const dir = mkdtempSync(join(tmpdir(), 'faultline-record-'));
+  const raw = join(dir, 'steps');
+  const disasm = await createDisassembler('x64');
+  try {
+    const { seconds } = await runStepper(raw, options);
+    const source = `faultline record -- ${[options.program, ...options.args].join(' ')}`;
+    let result: ReturnType<typeof convert> | undefined;
+    writeTraceFileWith(options.out, (writer) => {
+      result = convert(raw, writer, disasm, source, options.onProgress);
+      return result.ending;
+    });
+    return { ...result!, seconds, rate: result!.instructions / seconds };
+  } finally {
+    disasm.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
