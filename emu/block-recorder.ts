@@ -23,6 +23,7 @@ import { u64 } from './ffi.ts';
 import { pcRegister, registerMask, registersOf, unicornRegisterId, type Arch, type RegisterName } from './registers.ts';
 import type { Emulator, RunObserver } from './emulator.ts';
 import type { RunResult } from './run-result.ts';
+import { stateSaveLength } from './unicorn-quirks.ts';
 import type { TraceBlock, TraceBlockBatch, TraceEvent, TraceEventInput } from '../traces/model.ts';
 
 /** A distinct basic block: where it starts, its bytes and the size of each of its instructions. */
@@ -213,8 +214,8 @@ export class BlockRecorder implements RunObserver {
 
   private decodeBlock(id: number, pc: bigint, size: number, decode: BlockDecoder): number {
     try {
-      const bytes = this.emu.read(pc, size).slice();
-      const sizes = decode(bytes, pc);
+      const read = this.emu.read(pc, size).slice();
+      const { bytes, sizes } = this.withStateSave(pc, read, decode(read, pc));
       const info = { id, pc, bytes, sizes };
       this.table[id] = info;
       this.fresh.push(info);
@@ -224,6 +225,28 @@ export class BlockRecorder implements RunObserver {
       this.table[id] = { id, pc, bytes: new Uint8Array(0), sizes: new Uint8Array(0) };
       return 1;
     }
+  }
+
+  /**
+   * A block that ends at an XSAVE-family instruction (which the emulator
+   * steps over, emu/unicorn-quirks.ts): Unicorn's block holds only the bytes
+   * it decoded of it, so Capstone left it out. It is the block's last
+   * instruction, kept with all its bytes and size 0, as the per-instruction
+   * recorder keeps an instruction Unicorn could not decode.
+   */
+  private withStateSave(pc: bigint, bytes: Uint8Array, sizes: Uint8Array): { bytes: Uint8Array; sizes: Uint8Array } {
+    if (this.emu.arch === 'arm64') return { bytes, sizes };
+    let decoded = 0;
+    for (let i = 0; i < sizes.length; i++) decoded += sizes[i]!;
+    const lastAt = decoded - (sizes.length ? sizes[sizes.length - 1]! : 0);
+    if (sizes.length && decoded === bytes.length && stateSaveLength(this.emu.arch, bytes.subarray(lastAt)) === sizes[sizes.length - 1]) {
+      return { bytes, sizes: Uint8Array.of(...sizes.subarray(0, -1), 0) };
+    }
+    if (decoded >= bytes.length) return { bytes, sizes };
+    const tail = this.emu.tryRead(pc + BigInt(decoded), 16);
+    const length = stateSaveLength(this.emu.arch, tail);
+    if (length === undefined) return { bytes, sizes };
+    return { bytes: Uint8Array.of(...bytes.subarray(0, decoded), ...tail.subarray(0, length)), sizes: Uint8Array.of(...sizes, 0) };
   }
 
   private takeFresh(): BlockInfo[] {

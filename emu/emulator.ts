@@ -222,7 +222,7 @@ export class Emulator {
   }
 
   /** Up to `length` bytes at `address`, fewer where the mapping ends. */
-  private tryRead(address: bigint, length: number): Uint8Array {
+  tryRead(address: bigint, length: number): Uint8Array {
     for (let n = length; n > 0; n--) {
       if (this.isMapped(address + BigInt(n - 1))) return this.read(address, n);
     }

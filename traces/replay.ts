@@ -64,7 +64,9 @@ export class BlockExpander {
     this.out = [];
     // All but the last instruction: the last may have faulted or trapped, which seeded memory would not repeat.
     if (batch.count > 1) {
-      const result = emu.run({ from, count: batch.count - 1, maxInstructions: 0, timeoutMs: REPLAY_TIMEOUT_MS });
+      // A budget, not a count: a counted run ends at an XSAVE-family instruction as #UD, where the recorded run
+      // (under a budget) stepped over it (emu/unicorn-quirks.ts stateSaveLength).
+      const result = emu.run({ from, maxInstructions: batch.count - 1, timeoutMs: REPLAY_TIMEOUT_MS });
       const ran = this.out.reduce((sum, b) => sum + b.count, 0);
       if (ran !== batch.count - 1) throw this.error(batch, `the replay ran ${ran} of its ${batch.count} instructions (${result.kind} at 0x${result.pc.toString(16)})`);
     }

@@ -88,6 +88,13 @@ const CASES: Array<[string, Program]> = [
   ['x86 count stop inside a block', { arch: 'x86', code: LOOP_X86, run: { from: 0x1000n, count: 123 } }],
   ['x86 instruction budget', { arch: 'x86', code: LOOP_X86, run: { from: 0x1000n, maxInstructions: 77 } }],
   ['x86 invalid instruction', { arch: 'x86', code: 'inc eax\nud2\nnop', run: { from: 0x1000n } }],
+  // Unicorn lacks the XSAVE family: a run steps over them (emu/unicorn-quirks.ts), a counted run ends there as #UD.
+  ['x64 XSAVE-family stepped over', {
+    arch: 'x64', code: 'mov ecx, 5\nl: mov eax, [0x2000]\nxsavec [rsp-0x100]\npush rax\nxrstor [rsp-0x100]\npop rbx\ndec ecx\njnz l\nint3', run: { from: 0x1000n },
+  }],
+  ['x64 XSAVE-family ends a counted run', {
+    arch: 'x64', code: 'mov ecx, 5\nl: mov eax, [0x2000]\nxsavec [rsp-0x100]\npop rbx\ndec ecx\njnz l\nint3', run: { from: 0x1000n, count: 12 },
+  }],
   ['x64 calls, loads and stores', {
     arch: 'x64',
     code: 'mov ecx, 30\nl: call f\nadd [0x2000], rax\ndec ecx\njnz l\nmov rax, [0x9000]\nf: mov rax, [0x2000]\nimul rax, rax, 3\nret',
