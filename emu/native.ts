@@ -88,6 +88,34 @@ export function nativeBlockRecorder(): NativeBlockLibrary | undefined {
   return blocksLoaded ?? undefined;
 }
 
+/** The background file writer (emu/native/recorder.c): loaded apart, as the block recorder. */
+const WRITER_SIGNATURES = {
+  ft_writer_new: 'void *ft_writer_new(int fd)',
+  ft_writer_write: 'int ft_writer_write(void *w, const uint8_t *data, size_t len)',
+  ft_writer_end_message: 'int ft_writer_end_message(void *w)',
+  ft_writer_flush: 'int ft_writer_flush(void *w)',
+  ft_writer_free: 'int ft_writer_free(void *w)',
+} as const;
+
+export type NativeWriterLibrary = { [K in keyof typeof WRITER_SIGNATURES]: KoffiFunction };
+let writerLoaded: NativeWriterLibrary | null | undefined;
+
+/** The background file writer, or undefined when the library is absent or older than it. */
+export function nativeWriter(): NativeWriterLibrary | undefined {
+  if (writerLoaded !== undefined) return writerLoaded ?? undefined;
+  writerLoaded = null;
+  if (!nativeRecorder()) return undefined;
+  try {
+    const lib = koffi.load(NATIVE_RECORDER_PATH);
+    writerLoaded = Object.fromEntries(
+      Object.entries(WRITER_SIGNATURES).map(([name, signature]) => [name, lib.func(signature)]),
+    ) as NativeWriterLibrary;
+  } catch {
+    writerLoaded = null;
+  }
+  return writerLoaded ?? undefined;
+}
+
 export type NativeRecorderLibrary = { [K in keyof typeof SIGNATURES]: KoffiFunction };
 type KoffiFunction = ReturnType<ReturnType<typeof koffi.load>['func']>;
 

@@ -35,7 +35,7 @@ export function buildNativeRecorder(unicornPath: string, say: (line: string) => 
   mkdirSync(dirname(NATIVE_RECORDER_PATH), { recursive: true });
   const tmp = `${NATIVE_RECORDER_PATH}.tmp-${process.pid}`;
   try {
-    execFileSync(compiler, ['-O2', '-shared', '-fPIC', '-o', tmp, source, `-L${dirname(unicornPath)}`, `-l:${unicornPath.split('/').pop()}`], { stdio: 'pipe' });
+    execFileSync(compiler, ['-O2', '-shared', '-fPIC', '-pthread', '-o', tmp, source, `-L${dirname(unicornPath)}`, `-l:${unicornPath.split('/').pop()}`], { stdio: 'pipe' });
     renameSync(tmp, NATIVE_RECORDER_PATH);
     say(`built the native recorder (${NATIVE_RECORDER_PATH})`);
     return true;

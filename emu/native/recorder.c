@@ -10,10 +10,14 @@
  * Built by scripts/find-unicorn.mjs at install time; emu/native-recorder.ts
  * loads it through koffi and falls back to JavaScript hooks without it.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef struct uc_struct uc_engine;
 typedef size_t uc_hook;
@@ -880,4 +884,155 @@ void ft_fetch_free(ft_fetch *c) {
   free(c->pages);
   free(c->undo);
   free(c);
+}
+
+/*
+ * A file writer on its own thread, so a trace's bytes reach the file while
+ * the emulation goes on: the caller copies each message into the chunk being
+ * filled; once a message ends past WRITER_CHUNK bytes the chunk goes to the
+ * thread (waiting only while the thread still writes the one before) and
+ * the other chunk is filled. Chunks end at message boundaries, so a run
+ * killed mid-way leaves whole messages. A failed write is kept (its errno)
+ * and returned by the next call.
+ */
+#define WRITER_CHUNK (4u << 20)
+/* A chunk also goes once it is this old, so a reader following the file sees a slow run's progress. */
+#define WRITER_AGE_NS 200000000ull
+
+typedef struct {
+  uint8_t *data;
+  size_t len, cap;
+} ft_chunk;
+
+typedef struct {
+  int fd;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  ft_chunk chunk[2];
+  int filling;  /* the chunk the caller fills; the other is the thread's */
+  bool busy;    /* the thread has the other chunk to write */
+  bool stop;
+  int error;
+  uint64_t handed_at;  /* when the last chunk went to the thread (CLOCK_MONOTONIC, ns) */
+} ft_writer;
+
+static uint64_t writer_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static void *writer_main(void *arg) {
+  ft_writer *w = arg;
+  pthread_mutex_lock(&w->lock);
+  for (;;) {
+    while (!w->busy && !w->stop) pthread_cond_wait(&w->cond, &w->lock);
+    if (!w->busy) break;
+    ft_chunk *c = &w->chunk[1 - w->filling];
+    pthread_mutex_unlock(&w->lock);
+    int error = 0;
+    size_t done = 0;
+    while (done < c->len) {
+      ssize_t n = write(w->fd, c->data + done, c->len - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        error = errno;
+        break;
+      }
+      done += (size_t)n;
+    }
+    pthread_mutex_lock(&w->lock);
+    c->len = 0;
+    if (error && !w->error) w->error = error;
+    w->busy = false;
+    pthread_cond_broadcast(&w->cond);
+  }
+  pthread_mutex_unlock(&w->lock);
+  return NULL;
+}
+
+/* Gives the filled chunk to the thread once it is free (and nothing when the chunk is empty). */
+static void writer_hand_off(ft_writer *w) {
+  pthread_mutex_lock(&w->lock);
+  while (w->busy) pthread_cond_wait(&w->cond, &w->lock);
+  w->handed_at = writer_now();
+  if (w->chunk[w->filling].len > 0) {
+    w->filling = 1 - w->filling;
+    w->busy = true;
+    pthread_cond_broadcast(&w->cond);
+  }
+  pthread_mutex_unlock(&w->lock);
+}
+
+ft_writer *ft_writer_new(int fd) {
+  ft_writer *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  w->fd = fd;
+  w->handed_at = writer_now();
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_cond_init(&w->cond, NULL);
+  if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+    return NULL;
+  }
+  return w;
+}
+
+/* Appends bytes to the current message; 0, or the errno of an earlier failed write (ENOMEM when out of memory). */
+int ft_writer_write(ft_writer *w, const uint8_t *data, size_t len) {
+  ft_chunk *c = &w->chunk[w->filling];
+  if (c->len + len > c->cap) {
+    size_t cap = c->cap ? c->cap : WRITER_CHUNK + (WRITER_CHUNK >> 1);
+    while (cap < c->len + len) cap *= 2;
+    uint8_t *grown = realloc(c->data, cap);
+    if (!grown) return ENOMEM;
+    c->data = grown;
+    c->cap = cap;
+  }
+  memcpy(c->data + c->len, data, len);
+  c->len += len;
+  pthread_mutex_lock(&w->lock);
+  int error = w->error;
+  pthread_mutex_unlock(&w->lock);
+  return error;
+}
+
+/* Ends a message: the chunk goes to the thread once it holds WRITER_CHUNK bytes or is WRITER_AGE_NS old. */
+int ft_writer_end_message(ft_writer *w) {
+  size_t len = w->chunk[w->filling].len;
+  if (len >= WRITER_CHUNK || (len > 0 && writer_now() - w->handed_at >= WRITER_AGE_NS)) writer_hand_off(w);
+  pthread_mutex_lock(&w->lock);
+  int error = w->error;
+  pthread_mutex_unlock(&w->lock);
+  return error;
+}
+
+/* Writes out everything appended and waits for it; 0 or the errno of a failed write. */
+int ft_writer_flush(ft_writer *w) {
+  writer_hand_off(w);
+  pthread_mutex_lock(&w->lock);
+  while (w->busy) pthread_cond_wait(&w->cond, &w->lock);
+  int error = w->error;
+  pthread_mutex_unlock(&w->lock);
+  return error;
+}
+
+/* Flushes, stops the thread and frees the writer (the descriptor stays open); 0 or an errno as ft_writer_flush. */
+int ft_writer_free(ft_writer *w) {
+  if (!w) return 0;
+  int error = ft_writer_flush(w);
+  pthread_mutex_lock(&w->lock);
+  w->stop = true;
+  pthread_cond_broadcast(&w->cond);
+  pthread_mutex_unlock(&w->lock);
+  pthread_join(w->thread, NULL);
+  pthread_mutex_destroy(&w->lock);
+  pthread_cond_destroy(&w->cond);
+  free(w->chunk[0].data);
+  free(w->chunk[1].data);
+  free(w);
+  return error;
 }

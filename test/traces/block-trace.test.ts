@@ -5,7 +5,7 @@
  * memory accesses, across batch boundaries, a fault, a trap and an
  * instruction-limit stop inside a block.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { openRawImages, parseImageSpec } from '../../src/dumps/raw/images.ts';
 import { traceRun } from '../../src/analysis/trace-run.ts';
 import { tmpdir } from 'node:os';
@@ -143,6 +143,27 @@ describe.skipIf(lacks('binutils') || lacks('gcc') || !nativeBlockRecorder())('bl
     emu.dispose();
     writer.close('done');
     expect(Buffer.concat(chunks).equals(readFileSync(path))).toBe(true);
+  });
+
+  it('writes the same bytes through the background writer thread, in chunks of whole messages', async () => {
+    const { path } = await bothWays('background-reference', CASES[3]![1], 2);
+    const program = CASES[3]![1];
+    const emu = machine(program.arch, assemble(program.arch, program.code));
+    const target = join(dir, 'background.fltrace');
+    const writer = TraceWriter.open(target, { background: true });
+    const blocks = BlockRecorder.attach(emu, { decode: await createSizeDecoder(program.arch), sink: writer, batchBlocks: 2 })!;
+    writer.writeHeader({ version: 2, arch: program.arch, registers: blocks.registers.slice(0, -1), checkpoint: blocks.registers, startRegisters: emu.readRegisters() });
+    emu.run(program.run);
+    blocks.detach();
+    emu.dispose();
+    writer.close('done');
+    expect(readFileSync(target).equals(readFileSync(path))).toBe(true);
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('reports a failed background write at close, with its errno name', () => {
+    const writer = TraceWriter.open('/dev/full', { background: true });
+    writer.writeHeader({ version: 2, arch: 'x86', registers: ['eax'], checkpoint: ['eax', 'eip'], startRegisters: {} });
+    expect(() => writer.close('done')).toThrow(/^Cannot write trace to \/dev\/full: ENOSPC$/);
   });
 
   it('stops at the count inside a block over lazily paged images (the pc in a block hook lags)', async () => {

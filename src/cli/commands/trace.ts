@@ -212,7 +212,7 @@ async function traceWith(
         bar?.done();
       }
       return describe(run.result);
-    });
+    }, { background: true });
     io.err(`${describe(run!.result)}; ${run!.result.instructions ?? 0} instructions written to ${options.out}\n`);
     return;
   }
@@ -231,7 +231,7 @@ async function traceWith(
         bar?.done();
       }
       return describe(run.result);
-    });
+    }, { background: true });
     const ending = describe(run!.result);
     await printTrace(path, options.format as TraceFormat, io, { symbols: dump.symbols, name: 'the trace', stopReason: ending });
     io.err(`${ending}\n`);
