@@ -410,6 +410,9 @@ export class Emulator {
     if (limit === 0 && options.until === undefined && timeoutMs <= 0) {
       throw new EmulationError('run', 'A run needs an instruction budget, an end address or a time budget');
     }
+    // The first block's page is mapped before the run, not by its fetch: a block whose fetch mapped its page at the
+    // start of a run was run again unchanged after the drop of translations, so a limit inside it was missed.
+    if (this.pager && this.observer?.takeOwed && !this.isMapped(from)) this.pageIn(from, 1);
     this.stopResult = undefined;
     if (this.isMapped(from) && abortsUnicorn(this.arch, this.tryRead(from, 16))) {
       return { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: from };

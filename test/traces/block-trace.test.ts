@@ -182,6 +182,23 @@ describe.skipIf(lacks('binutils') || lacks('gcc') || !nativeBlockRecorder())('bl
     expect(run(true)).toEqual(expected);
   });
 
+  it('stops at a count inside the block whose fetch paged in its code (first block, and one reached mid-run)', async () => {
+    const first = join(dir, 'page1.bin');
+    writeFileSync(first, new Uint8Array(0x1000).fill(0x90)); // falls through into the next image's page
+    const second = join(dir, 'page2.bin');
+    writeFileSync(second, Uint8Array.of(0x90, 0x90, 0x90, 0xcc));
+    const decode = await createSizeDecoder('x64');
+    const run = (blocks: boolean, from: bigint, count: number) => {
+      const dump = openRawImages('x64', [parseImageSpec(`${first}@0x1000`), parseImageSpec(`${second}@0x2000`)], {});
+      return traceRun({ dump, registers: {}, from, count, onBatch: () => {}, ...(blocks && { blocks: { decode, sink: { onBlocks: () => {} } } }) }).result;
+    };
+    for (const [from, count] of [[0x2000n, 2], [0x1ff0n, 0x12]] as const) {
+      const expected = run(false, from, count);
+      expect(expected).toMatchObject({ kind: 'reached', reason: 'count', pc: 0x2002n, instructions: count });
+      expect(run(true, from, count)).toEqual(expected);
+    }
+  });
+
   it('refuses a blocks message whose replay does not match its recorded memory', async () => {
     const { path } = await bothWays('tampered', CASES[0]![1], 8);
     const bytes = readFileSync(path);
