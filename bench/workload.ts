@@ -1,8 +1,11 @@
 /**
- * Builds bench/workload.c into a raw x86-64 image (code, data and zeroed bss
- * in one piece, linked at 0x401000) and, as an independent check, into a
- * host program that prints the result the emulated run must leave in rax.
- * Everything is built in a temporary directory that is removed afterwards.
+ * Builds a bench workload (bench/workload.c, or bench/workload-tables.c)
+ * into a raw x86-64 image linked at 0x401000 — code and read-only data, then
+ * data and zeroed bss from the next page on, so that no store lands in a
+ * page holding code (Unicorn would take its self-modifying-code path on each
+ * one) — and, as an independent check, into a host program that prints the
+ * result the emulated run must leave in rax. Everything is built in a
+ * temporary directory that is removed afterwards.
  *
  * @example
  * ```ts
@@ -18,6 +21,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const WORKLOAD_SOURCE = join(dirname(fileURLToPath(import.meta.url)), 'workload.c');
+/** The second workload: pointer chasing and calls through a table. */
+export const TABLES_WORKLOAD_SOURCE = join(dirname(fileURLToPath(import.meta.url)), 'workload-tables.c');
 
 /** The image loaded at `base`; `entry` is `_start`, `end` the hlt after the call. */
 export interface Workload {
@@ -31,23 +36,26 @@ export interface Workload {
 
 const BASE = 0x401000n;
 
-// One output section holding everything, bss included, so `objcopy -O binary` is the whole image.
+// Code, then the writable data on its own page; BYTE(0) makes that section hold bytes even when
+// .data is empty, so `objcopy -O binary` writes the bss as zeros and the image is the whole program.
 const LINKER_SCRIPT = `SECTIONS {
   . = 0x${BASE.toString(16)};
-  .image : { *(.text.start) *(.text*) *(.rodata*) *(.data*) *(.bss*) *(COMMON) }
+  .image : { *(.text.start) *(.text*) *(.rodata*) }
+  . = ALIGN(0x1000);
+  .rw : { BYTE(0) *(.data*) *(.bss*) *(COMMON) }
   /DISCARD/ : { *(.comment) *(.note*) *(.eh_frame*) }
 }
 `;
 
-const HOST_MAIN = `#define BENCH_HOST_CHECK
-#include "${WORKLOAD_SOURCE}"
+const hostMain = (source: string) => `#define BENCH_HOST_CHECK
+#include "${source}"
 #include <stdio.h>
 #include <stdlib.h>
 int main(void) { printf("%lx\\n", workload((u32)strtoul(BENCH_SEED, 0, 16))); return 0; }
 `;
 
 /** Compiles, links and extracts the workload; throws with the compiler's message when gcc or binutils fail. */
-export function buildWorkload(): Workload {
+export function buildWorkload(source: string = WORKLOAD_SOURCE): Workload {
   const dir = mkdtempSync(join(tmpdir(), 'faultline-bench-'));
   try {
     const elf = join(dir, 'workload.elf');
@@ -56,7 +64,7 @@ export function buildWorkload(): Workload {
     run('gcc', [
       '-O1', '-ffreestanding', '-nostdlib', '-fno-pic', '-no-pie', '-fno-stack-protector', '-static',
       '-fno-asynchronous-unwind-tables', '-Wl,--build-id=none', '-Wl,--no-warn-rwx-segments',
-      '-T', join(dir, 'image.ld'), '-o', elf, WORKLOAD_SOURCE,
+      '-T', join(dir, 'image.ld'), '-o', elf, source,
     ]);
     run('objcopy', ['-O', 'binary', elf, raw]);
     const symbols = new Map(
@@ -69,7 +77,7 @@ export function buildWorkload(): Workload {
     const end = symbols.get('bench_end');
     if (entry !== BASE || end === undefined) throw new Error(`Cannot find _start at 0x${BASE.toString(16)} and bench_end in ${elf}`);
 
-    writeFileSync(join(dir, 'host.c'), HOST_MAIN);
+    writeFileSync(join(dir, 'host.c'), hostMain(source));
     run('gcc', ['-O1', '-o', join(dir, 'host'), join(dir, 'host.c')]);
     const expected = BigInt(`0x${run(join(dir, 'host'), []).trim()}`);
     return { base: BASE, entry, end, image: new Uint8Array(readFileSync(raw)), expected };

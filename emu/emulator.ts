@@ -52,6 +52,16 @@ export interface RunObserver {
   finish(): void;
   executed(): number;
   stoppedByLimit(): boolean;
+  /**
+   * Instructions still owed when the observer stopped before a block that
+   * would pass the limit (the block recorder): the run goes on that many,
+   * counted exactly by Unicorn.
+   */
+  takeOwed?(): number;
+  /** Where the observer stopped the run before a block for its limit (Unicorn's pc may lag there). */
+  limitStopPc?(): bigint | undefined;
+  /** Told how the run ended before `finish`, so it can settle a block cut short. */
+  settle?(result: RunResult): void;
 }
 
 export const DEFAULT_MAX_INSTRUCTIONS = 10_000_000;
@@ -212,7 +222,7 @@ export class Emulator {
   }
 
   /** Up to `length` bytes at `address`, fewer where the mapping ends. */
-  private tryRead(address: bigint, length: number): Uint8Array {
+  tryRead(address: bigint, length: number): Uint8Array {
     for (let n = length; n > 0; n--) {
       if (this.isMapped(address + BigInt(n - 1))) return this.read(address, n);
     }
@@ -390,7 +400,6 @@ export class Emulator {
 
   // ---- running ------------------------------------------------------------
 
-
   /** Runs from `from` (or the pc) until a stop condition; always bounded. */
   run(options: RunOptions = {}): RunResult {
     const from = options.from ?? this.pc();
@@ -401,6 +410,9 @@ export class Emulator {
     if (limit === 0 && options.until === undefined && timeoutMs <= 0) {
       throw new EmulationError('run', 'A run needs an instruction budget, an end address or a time budget');
     }
+    // The first block's page is mapped before the run, not by its fetch: a block whose fetch mapped its page at the
+    // start of a run was run again unchanged after the drop of translations, so a limit inside it was missed.
+    if (this.pager && this.observer?.takeOwed && !this.isMapped(from)) this.pageIn(from, 1);
     this.stopResult = undefined;
     if (this.isMapped(from) && abortsUnicorn(this.arch, this.tryRead(from, 16))) {
       return { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: from };
@@ -433,11 +445,36 @@ export class Emulator {
     if (this.resumeAfterSkip && goal && !this.stopResult) {
       this.stopResult = { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: this.skippedPc };
     }
+    const stopPc = status === UC_ERR_OK && !this.stopResult ? this.observer?.limitStopPc?.() : undefined;
+    if (stopPc !== undefined) this.writeRegister(pcRegister(this.arch), stopPc);
+    const owed = status === UC_ERR_OK && !this.stopResult ? this.observer?.takeOwed?.() ?? 0 : 0;
+    if (owed > 0) {
+      // The observer's code hook over the cut block lets the owed instructions run: blocks are translated
+      // again for it. Not UC_CTL_TB_FLUSH: in Unicorn 2.0.1 it touches the whole code buffer (about 1 GB of RSS).
+      this.hooks.codeHasRun = true;
+      this.flushTranslations();
+      status = uc.uc_emu_start(this.engine, this.pc(), until, this.watchdog ? 0 : timeoutUs, 0);
+      this.flushTranslations();
+    }
     this.watchdog?.arm(0);
     this.hooks.codeHasRun = true;
-    this.observer?.finish();
+    let result: RunResult;
+    try {
+      result = this.outcome(status, options, goal, limit, timeoutMs, started);
+      if (this.observer?.settle) {
+        this.observer.settle(result);
+        result = { ...result, instructions: this.observer.executed() };
+      }
+    } finally {
+      this.observer?.finish();
+    }
     const hookError = this.hooks.takeError();
     if (hookError !== undefined) throw hookError;
+    return result;
+  }
+
+  /** How a run ended, from Unicorn's status and the stops hooks asked for. */
+  private outcome(status: number, options: RunOptions, goal: boolean, limit: number, timeoutMs: number, started: number): RunResult {
     const instructions = this.observer?.executed();
     const pc = this.pc();
     const fetchStop = this.pager?.takeFetchStop();

@@ -18,6 +18,7 @@ import { unicorn } from './ffi.ts';
 export const NATIVE_RECORDER_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'native', 'librecorder.so');
 
 export const FlushCallback = koffi.proto('void ft_flush_cb(uint32_t reason)');
+export const NewBlockCallback = koffi.proto('uint32_t ft_new_block_cb(uint32_t id, uint64_t pc, uint32_t size)');
 
 const SIGNATURES = {
   ft_recorder_new:
@@ -50,6 +51,70 @@ const SIGNATURES = {
   ft_watchdog_timed_out: 'uint32_t ft_watchdog_timed_out(void *w)',
   ft_watchdog_free: 'void ft_watchdog_free(void *w)',
 } as const;
+
+/** The block recorder's functions: loaded apart, so a library built before them still serves the rest. */
+const BLOCK_SIGNATURES = {
+  ft_blocks_new:
+    'void *ft_blocks_new(void *uc, const int *reg_ids, int nregs, uint64_t mask, uint32_t capacity, uint32_t mem_capacity, void *flush, void *new_block, int want_mem)',
+  ft_blocks_base: 'void *ft_blocks_base(void *r)',
+  ft_blocks_block_size: 'size_t ft_blocks_block_size(void *r)',
+  ft_blocks_offset: 'size_t ft_blocks_offset(void *r, int field)',
+  ft_blocks_begin: 'void ft_blocks_begin(void *r, uint64_t limit)',
+  ft_blocks_take_owed: 'uint64_t ft_blocks_take_owed(void *r)',
+  ft_blocks_stop_pc: 'uint64_t ft_blocks_stop_pc(void *r)',
+  ft_blocks_finish: 'void ft_blocks_finish(void *r, uint32_t last_count)',
+  ft_blocks_executed: 'uint64_t ft_blocks_executed(void *r)',
+  ft_blocks_stopped_by_limit: 'uint32_t ft_blocks_stopped_by_limit(void *r)',
+  ft_blocks_last: 'uint32_t ft_blocks_last(void *r)',
+  ft_blocks_free: 'void ft_blocks_free(void *r)',
+} as const;
+
+export type NativeBlockLibrary = { [K in keyof typeof BLOCK_SIGNATURES]: KoffiFunction };
+let blocksLoaded: NativeBlockLibrary | null | undefined;
+
+/** The block recorder (emu/native/recorder.c), or undefined when the library is absent or older than it. */
+export function nativeBlockRecorder(): NativeBlockLibrary | undefined {
+  if (blocksLoaded !== undefined) return blocksLoaded ?? undefined;
+  blocksLoaded = null;
+  if (!nativeRecorder()) return undefined;
+  try {
+    const lib = koffi.load(NATIVE_RECORDER_PATH);
+    blocksLoaded = Object.fromEntries(
+      Object.entries(BLOCK_SIGNATURES).map(([name, signature]) => [name, lib.func(signature)]),
+    ) as NativeBlockLibrary;
+  } catch {
+    blocksLoaded = null;
+  }
+  return blocksLoaded ?? undefined;
+}
+
+/** The background file writer (emu/native/recorder.c): loaded apart, as the block recorder. */
+const WRITER_SIGNATURES = {
+  ft_writer_new: 'void *ft_writer_new(int fd)',
+  ft_writer_write: 'int ft_writer_write(void *w, const uint8_t *data, size_t len)',
+  ft_writer_end_message: 'int ft_writer_end_message(void *w)',
+  ft_writer_flush: 'int ft_writer_flush(void *w)',
+  ft_writer_free: 'int ft_writer_free(void *w)',
+} as const;
+
+export type NativeWriterLibrary = { [K in keyof typeof WRITER_SIGNATURES]: KoffiFunction };
+let writerLoaded: NativeWriterLibrary | null | undefined;
+
+/** The background file writer, or undefined when the library is absent or older than it. */
+export function nativeWriter(): NativeWriterLibrary | undefined {
+  if (writerLoaded !== undefined) return writerLoaded ?? undefined;
+  writerLoaded = null;
+  if (!nativeRecorder()) return undefined;
+  try {
+    const lib = koffi.load(NATIVE_RECORDER_PATH);
+    writerLoaded = Object.fromEntries(
+      Object.entries(WRITER_SIGNATURES).map(([name, signature]) => [name, lib.func(signature)]),
+    ) as NativeWriterLibrary;
+  } catch {
+    writerLoaded = null;
+  }
+  return writerLoaded ?? undefined;
+}
 
 export type NativeRecorderLibrary = { [K in keyof typeof SIGNATURES]: KoffiFunction };
 type KoffiFunction = ReturnType<ReturnType<typeof koffi.load>['func']>;

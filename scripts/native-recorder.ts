@@ -11,12 +11,18 @@
  * ```
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NATIVE_RECORDER_PATH } from '../emu/native.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** True when the recorder library is missing or older than its source. */
+export function nativeRecorderStale(): boolean {
+  if (!existsSync(NATIVE_RECORDER_PATH)) return true;
+  return statSync(join(root, 'emu', 'native', 'recorder.c')).mtimeMs > statSync(NATIVE_RECORDER_PATH).mtimeMs;
+}
 
 /** Builds the recorder; false (and a line to `say`) when there is no compiler or the build fails. */
 export function buildNativeRecorder(unicornPath: string, say: (line: string) => void): boolean {
@@ -29,7 +35,7 @@ export function buildNativeRecorder(unicornPath: string, say: (line: string) => 
   mkdirSync(dirname(NATIVE_RECORDER_PATH), { recursive: true });
   const tmp = `${NATIVE_RECORDER_PATH}.tmp-${process.pid}`;
   try {
-    execFileSync(compiler, ['-O2', '-shared', '-fPIC', '-o', tmp, source, `-L${dirname(unicornPath)}`, `-l:${unicornPath.split('/').pop()}`], { stdio: 'pipe' });
+    execFileSync(compiler, ['-O2', '-shared', '-fPIC', '-pthread', '-o', tmp, source, `-L${dirname(unicornPath)}`, `-l:${unicornPath.split('/').pop()}`], { stdio: 'pipe' });
     renameSync(tmp, NATIVE_RECORDER_PATH);
     say(`built the native recorder (${NATIVE_RECORDER_PATH})`);
     return true;

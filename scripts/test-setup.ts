@@ -9,10 +9,9 @@
  */
 import { existsSync } from 'node:fs';
 import { locateUnicorn } from '../emu/library.ts';
-import { NATIVE_RECORDER_PATH } from '../emu/native.ts';
 import { canInstallPackages, installPackages } from '../lab/toolchain.ts';
 import { lacks, missingPackages, TEST_PACKAGES } from '../test/helpers/system.ts';
-import { buildNativeRecorder } from './native-recorder.ts';
+import { buildNativeRecorder, nativeRecorderStale } from './native-recorder.ts';
 import { buildStepper, STEPPER_PATH } from '../src/record/stepper-build.ts';
 
 function say(line: string): void {
@@ -31,5 +30,6 @@ if (missing.length > 0) {
 }
 
 const unicorn = locateUnicorn();
-if (unicorn && !existsSync(NATIVE_RECORDER_PATH) && !lacks('gcc')) buildNativeRecorder(unicorn.path, say);
+// Built again when emu/native/recorder.c is newer than the library (a checkout that added functions to it).
+if (unicorn && nativeRecorderStale() && !lacks('gcc')) buildNativeRecorder(unicorn.path, say);
 if (process.platform === 'linux' && process.arch === 'x64' && !existsSync(STEPPER_PATH) && !lacks('gcc')) buildStepper(say);

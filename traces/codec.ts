@@ -14,13 +14,13 @@
 import { Packr, Unpackr } from 'msgpackr';
 import type { Arch, RegisterName } from '../emu/registers.ts';
 import { TraceFormatError } from './errors.ts';
-import type { TraceBatch, TraceEvent, TraceHeader } from './model.ts';
+import type { TraceBatch, TraceBlock, TraceBlockBatch, TraceEvent, TraceHeader } from './model.ts';
 
-/** The format version this code writes and the highest it reads. */
-export const FORMAT_VERSION = 1;
+/** The highest format version this code reads (it writes 1 from `Recorder`, 2 from `BlockRecorder`). */
+export const FORMAT_VERSION = 2;
 
-/** "FLTRACE" then the format version byte: the first 8 bytes of every trace file. */
-export const TRACE_MAGIC = Uint8Array.of(0x46, 0x4c, 0x54, 0x52, 0x41, 0x43, 0x45, FORMAT_VERSION);
+/** "FLTRACE" then the format version byte (here 1): the first 8 bytes of every trace file. */
+export const TRACE_MAGIC = Uint8Array.of(0x46, 0x4c, 0x54, 0x52, 0x41, 0x43, 0x45, 1);
 
 /** Bytes of the file prefix: the 7 magic characters and the version byte. */
 export const PRELUDE_SIZE = TRACE_MAGIC.length;
@@ -29,6 +29,7 @@ export const PRELUDE_SIZE = TRACE_MAGIC.length;
 export type TraceMessage =
   | { type: 'header'; header: TraceHeader }
   | { type: 'batch'; batch: TraceBatch }
+  | { type: 'blocks'; batch: TraceBlockBatch }
   | { type: 'event'; event: TraceEvent }
   | { type: 'end'; reason?: string; instructions?: number }
   | { type: 'unknown'; tag: unknown };
@@ -92,12 +93,14 @@ export function encodePrelude(header: TraceHeader): Uint8Array {
     mode: modeOf(header.arch),
     ...(header.source !== undefined && { source: header.source }),
     registers: header.registers,
+    ...(header.checkpoint !== undefined && { checkpoint: header.checkpoint }),
     start: { names, values: littleEndianBytes(values) },
     ...(header.memory !== undefined && { memory: header.memory }),
     ...(header.created !== undefined && { created: header.created }),
   });
   const out = new Uint8Array(PRELUDE_SIZE + message.length);
   out.set(TRACE_MAGIC, 0);
+  out[PRELUDE_SIZE - 1] = header.version ?? 1;
   out.set(message, PRELUDE_SIZE);
   return out;
 }
@@ -159,6 +162,79 @@ export function encodeBatch(batch: TraceBatch, code: ReadonlyMap<bigint, Uint8Ar
     code: { address: littleEndianBytes(addresses), length: lengths, bytes },
     events: batch.events.map((event) => eventFields(event, u64)),
   });
+}
+
+/** A msgpack `bin 32` header for `length` bytes. */
+function binHeader(length: number): Uint8Array {
+  const header = new Uint8Array(5);
+  header[0] = 0xc6;
+  new DataView(header.buffer).setUint32(1, length);
+  return header;
+}
+
+/**
+ * A version-2 `blocks` message as parts to write in order (one `writev`):
+ * the two large columns, block ids and accesses, are the recorder's own
+ * views, never copied; every other part is a fresh small buffer.
+ */
+export function encodeBlocksParts(batch: TraceBlockBatch): Uint8Array[] {
+  const k = batch.newBlocks.length;
+  const ids = new Uint32Array(k);
+  const addresses = new BigUint64Array(k);
+  const lengths = new Uint32Array(k);
+  const counts = new Uint32Array(k);
+  let byteTotal = 0;
+  let sizeTotal = 0;
+  batch.newBlocks.forEach((b, i) => {
+    ids[i] = b.id; addresses[i] = b.pc; lengths[i] = b.bytes.length; counts[i] = b.sizes.length;
+    byteTotal += b.bytes.length; sizeTotal += b.sizes.length;
+  });
+  const bytes = new Uint8Array(byteTotal);
+  const sizes = new Uint8Array(sizeTotal);
+  let at = 0;
+  let sat = 0;
+  for (const b of batch.newBlocks) {
+    bytes.set(b.bytes, at); at += b.bytes.length;
+    sizes.set(b.sizes, sat); sat += b.sizes.length;
+  }
+  const small: Record<string, unknown> = {
+    type: 'blocks',
+    first: batch.first,
+    count: batch.count,
+    blockCount: batch.blockCount,
+    last: batch.lastCount,
+    ...(batch.stop !== undefined && { stop: batch.stop }),
+    accesses: batch.accesses,
+    start: littleEndianBytes(batch.start),
+    end: littleEndianBytes(batch.end),
+    ...(k > 0 && {
+      code: {
+        id: littleEndianBytes(ids), address: littleEndianBytes(addresses), length: littleEndianBytes(lengths),
+        bytes, count: littleEndianBytes(counts), sizes,
+      },
+    }),
+    events: batch.events.map((event) => eventFields(event, u64)),
+  };
+  const entries = Object.keys(small).length + 2;
+  const parts: Uint8Array[] = [Uint8Array.of(0xde, entries >> 8, entries & 0xff)];
+  // `pack` reuses its buffer (and a Buffer's slice is a view): each small part is copied.
+  const packed = (value: unknown) => new Uint8Array(packr.pack(value));
+  for (const [key, value] of Object.entries(small)) parts.push(packed(key), packed(value));
+  parts.push(packed('blocks'), binHeader(batch.blocks.length), batch.blocks);
+  parts.push(packed('memory'), binHeader(batch.memory.length), batch.memory);
+  return parts;
+}
+
+/** A version-2 `blocks` message as one buffer (see `encodeBlocksParts`). */
+export function encodeBlocks(batch: TraceBlockBatch): Uint8Array {
+  const parts = encodeBlocksParts(batch);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /** A message holding one event that is not part of a batch. */
@@ -255,6 +331,12 @@ function decodeHeader(fields: Fields): TraceHeader {
     names.forEach((name, i) => { startRegisters[String(name) as RegisterName] = values[i]!; });
   }
   const header: TraceHeader = { version, arch, registers: registers as RegisterName[], startRegisters };
+  if (fields.checkpoint !== undefined) {
+    if (!Array.isArray(fields.checkpoint) || !fields.checkpoint.every((r) => typeof r === 'string')) {
+      throw new TraceFormatError(`Field 'checkpoint' should be an array of strings, got ${describe(fields.checkpoint)}`);
+    }
+    header.checkpoint = fields.checkpoint as RegisterName[];
+  }
   const source = optionalString(fields, 'source');
   const memory = optionalString(fields, 'memory');
   const created = optionalString(fields, 'created');
@@ -352,6 +434,51 @@ function decodeBatch(fields: Fields, defaultFirst: number): TraceBatch {
   return batch;
 }
 
+function decodeBlockTable(value: unknown): TraceBlock[] {
+  if (!isFields(value)) return [];
+  const ids = column(Uint32Array, value, 'id', 0);
+  const addresses = column(BigUint64Array, value, 'address', 0);
+  const lengths = column(Uint32Array, value, 'length', 0);
+  const counts = column(Uint32Array, value, 'count', 0);
+  const bytes = optionalBytes(value, 'bytes') ?? new Uint8Array(0);
+  const sizes = optionalBytes(value, 'sizes') ?? new Uint8Array(0);
+  if ([addresses, lengths, counts].some((c) => c.length !== ids.length)) {
+    throw new TraceFormatError(`Block table columns differ in length: id ${ids.length}, address ${addresses.length}, length ${lengths.length}, count ${counts.length}`);
+  }
+  const blocks: TraceBlock[] = [];
+  let at = 0;
+  let sat = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const end = at + lengths[i]!;
+    const send = sat + counts[i]!;
+    if (end > bytes.length || send > sizes.length) throw new TraceFormatError(`Block table entry ${i} at 0x${addresses[i]!.toString(16)} runs past its bytes or sizes`);
+    blocks.push({ id: ids[i]!, pc: addresses[i]!, bytes: new Uint8Array(bytes.subarray(at, end)), sizes: new Uint8Array(sizes.subarray(sat, send)) });
+    at = end;
+    sat = send;
+  }
+  return blocks;
+}
+
+function decodeBlocks(fields: Fields, defaultFirst: number): TraceBlockBatch {
+  const batch: TraceBlockBatch = {
+    first: optionalCount(fields, 'first') ?? defaultFirst,
+    count: optionalCount(fields, 'count') ?? 0,
+    blocks: new Uint8Array(optionalBytes(fields, 'blocks') ?? new Uint8Array(0)),
+    blockCount: optionalCount(fields, 'blockCount') ?? 0,
+    lastCount: optionalCount(fields, 'last') ?? 0,
+    memory: new Uint8Array(optionalBytes(fields, 'memory') ?? new Uint8Array(0)),
+    accesses: optionalCount(fields, 'accesses') ?? 0,
+    start: column(BigUint64Array, fields, 'start', 0),
+    end: column(BigUint64Array, fields, 'end', 0),
+    newBlocks: decodeBlockTable(fields.code),
+    events: decodeEvents(fields.events),
+  };
+  const stop = optionalString(fields, 'stop');
+  if (stop === 'fault' || stop === 'trapped' || stop === 'invalid' || stop === 'error') batch.stop = stop;
+  if (batch.start.length !== batch.end.length) throw new TraceFormatError(`Checkpoints 'start' (${batch.start.length}) and 'end' (${batch.end.length}) differ in length`);
+  return batch;
+}
+
 /**
  * One decoded msgpack value as a trace message. `nextFirst` is the sequence
  * number a batch without `first` starts at. Throws `TraceFormatError` for a
@@ -362,6 +489,7 @@ export function decodeMessage(value: unknown, nextFirst: number): TraceMessage {
   switch (value.type) {
     case 'header': return { type: 'header', header: decodeHeader(value) };
     case 'batch': return { type: 'batch', batch: decodeBatch(value, nextFirst) };
+    case 'blocks': return { type: 'blocks', batch: decodeBlocks(value, nextFirst) };
     case 'event': {
       const event = decodeEvent(value);
       return event ? { type: 'event', event } : { type: 'unknown', tag: `event ${String(value.kind)}` };

@@ -80,7 +80,7 @@ export class TraceDecoder {
         throw error;
       }
       messages.push(message);
-      if (message.type === 'batch') this.nextFirst = message.batch.first + message.batch.count;
+      if (message.type === 'batch' || message.type === 'blocks') this.nextFirst = message.batch.first + message.batch.count;
       if (message.type === 'end') {
         this.sawEnd = true;
         used = end;

@@ -13,19 +13,43 @@
 import type { RegisterName } from '../emu/registers.ts';
 import type { MemoryAccess, TraceBatch, TraceEvent, TraceHeader, TraceInstruction } from './model.ts';
 
-/** What exporters take: a header, its batches and, optionally, every event (else the batches' own). */
+/** Sequence numbers of a trace's first and last instruction. */
+export interface InstructionRange {
+  first: number;
+  last: number;
+}
+
+/**
+ * What exporters take: a header, its batches and, optionally, every event
+ * (else the batches' own). Batches may be a one-pass stream (a trace read
+ * batch by batch) when `events` and `range` are given.
+ */
 export interface TraceContents {
   header: TraceHeader;
-  batches: readonly TraceBatch[];
+  batches: Iterable<TraceBatch>;
   /** All events of the trace; when absent, the events carried by the batches. */
   events?: readonly TraceEvent[];
+  /** The first and last instruction (absent: found from the batches, which are then read twice; null: no instructions). */
+  range?: InstructionRange | null;
   /** Why the run stopped, from the end message. */
   stopReason?: string;
 }
 
 /** The events of `trace`: the explicit list, or those the batches carry. */
 export function eventsOf(trace: Pick<TraceContents, 'batches' | 'events'>): readonly TraceEvent[] {
-  return trace.events ?? trace.batches.flatMap((batch) => batch.events);
+  return trace.events ?? [...trace.batches].flatMap((batch) => batch.events);
+}
+
+/** The first and last instruction of `batches`, or null when they hold none. */
+export function rangeOf(batches: Iterable<TraceBatch>): InstructionRange | null {
+  let first: number | undefined;
+  let last: number | undefined;
+  for (const batch of batches) {
+    if (batch.count === 0) continue;
+    first ??= batch.first;
+    last = batch.first + batch.count - 1;
+  }
+  return first === undefined || last === undefined ? null : { first, last };
 }
 
 /**
@@ -36,19 +60,15 @@ export function eventsOf(trace: Pick<TraceContents, 'batches' | 'events'>): read
  */
 export function* instructionsOf(
   header: TraceHeader,
-  batches: readonly TraceBatch[],
+  batches: Iterable<TraceBatch>,
   events?: readonly TraceEvent[],
+  range?: InstructionRange | null,
 ): Generator<TraceInstruction> {
-  let firstIndex: number | undefined;
-  let lastIndex: number | undefined;
-  for (const batch of batches) {
-    if (batch.count === 0) continue;
-    firstIndex ??= batch.first;
-    lastIndex = batch.first + batch.count - 1;
-  }
-  if (firstIndex === undefined || lastIndex === undefined) return;
+  const known = range === undefined ? rangeOf(batches) : range;
+  if (!known) return;
+  const { first: firstIndex, last: lastIndex } = known;
   const byIndex = new Map<number, TraceEvent[]>();
-  for (const event of events ?? batches.flatMap((b) => b.events)) {
+  for (const event of events ?? [...batches].flatMap((b) => b.events)) {
     const at = Math.min(Math.max(event.index, firstIndex), lastIndex);
     const list = byIndex.get(at);
     if (list) list.push(event);

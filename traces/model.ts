@@ -14,13 +14,15 @@ import type { Arch, RegisterName } from '../emu/registers.ts';
 
 /** The trace header: written once, first. Every field may be absent in a file. */
 export interface TraceHeader {
-  /** Format version; this code writes 1. */
+  /** Format version: 1 (a batch per instruction run) or 2 (blocks and checkpoints, FORMAT.md). */
   version: number;
   arch: Arch;
   /** Free text naming where the run came from (a dump path, images, a command line). */
   source?: string;
   /** The register order used by `TraceBatch.regIndex`. */
   registers: RegisterName[];
+  /** Version 2: the registers of each checkpoint, in order (`registers`, then the pc). */
+  checkpoint?: RegisterName[];
   /** Every register at the start of the run. */
   startRegisters: Partial<Record<RegisterName, bigint>>;
   /** Human-readable description of the memory source (images, dump). */
@@ -92,3 +94,42 @@ export interface TraceInstruction {
 
 /** An event before it is given its position (`index`) in the trace. */
 export type TraceEventInput = TraceEvent extends infer E ? (E extends TraceEvent ? Omit<E, 'index'> & { index?: number } : never) : never;
+
+/** A distinct basic block of a version-2 trace: its address, bytes and instruction sizes. */
+export interface TraceBlock {
+  id: number;
+  pc: bigint;
+  bytes: Uint8Array;
+  sizes: Uint8Array;
+}
+
+/**
+ * A version-2 batch as stored: the blocks run (ids), every memory access in
+ * order, and the checkpoint registers before its first and after its last
+ * instruction. Every block runs whole except the last (`lastCount`). Block
+ * ids and accesses are compact byte streams (FORMAT.md; `accesses.ts` reads
+ * them); `traces/replay.ts` rebuilds the per-instruction `TraceBatch`.
+ */
+export interface TraceBlockBatch {
+  first: number;
+  count: number;
+  /** Block ids as LEB128 varints, `blockCount` of them. */
+  blocks: Uint8Array;
+  blockCount: number;
+  lastCount: number;
+  /** Memory accesses, `accesses` of them: kind and size byte, zigzag varint address delta, varint value. */
+  memory: Uint8Array;
+  accesses: number;
+  start: BigUint64Array;
+  end: BigUint64Array;
+  /** Blocks first stored with this batch. */
+  newBlocks: TraceBlock[];
+  /**
+   * The run ended inside this batch's last instruction by a fault, trap or
+   * error: its register state at the end checkpoint is as Unicorn left it,
+   * whose x86 flags are stale after a fault (they are not kept per instruction).
+   * `invalid`: a trap on an instruction Unicorn could not decode (its size reads as 0, as Unicorn reports it).
+   */
+  stop?: 'fault' | 'trapped' | 'invalid' | 'error';
+  events: TraceEvent[];
+}

@@ -16,8 +16,10 @@ import type { TraceMessage } from './codec.ts';
 import { TraceDecoder } from './decoder.ts';
 import { TraceFormatError } from './errors.ts';
 import type { TraceBatch, TraceEvent, TraceHeader } from './model.ts';
+import { BlockExpander } from './replay.ts';
 
 export { instructionsOf, type TraceContents } from './instructions.ts';
+import type { InstructionRange } from './instructions.ts';
 
 /** Everything a trace file holds. */
 export interface TraceFile {
@@ -38,17 +40,26 @@ function ioError(path: string, error: unknown): TraceFormatError {
   return new TraceFormatError(`Cannot read trace ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
 }
 
-/** Adds decoded messages to `into`. */
-function collect(into: TraceFile, messages: readonly TraceMessage[]): void {
+/** Adds decoded messages to `into`; version-2 batches of blocks are replayed into per-instruction batches. */
+function collect(into: TraceFile, messages: readonly TraceMessage[], expander: () => BlockExpander): void {
   for (const message of messages) {
     switch (message.type) {
       case 'header': into.header ??= message.header; break;
       case 'batch': into.batches.push(message.batch); into.events.push(...message.batch.events); break;
+      case 'blocks':
+        into.batches.push(...expander().expand(message.batch));
+        into.events.push(...message.batch.events);
+        break;
       case 'event': into.events.push(message.event); break;
       case 'end': if (message.reason !== undefined) into.stopReason = message.reason; break;
       case 'unknown': break;
     }
   }
+}
+
+function requireHeader(trace: TraceFile): TraceHeader {
+  if (!trace.header) throw new TraceFormatError('A blocks message comes before the trace header', { code: 'bad-message' });
+  return trace.header;
 }
 
 /** Reads a whole trace from its bytes or its path. */
@@ -68,7 +79,12 @@ export function readTrace(source: Uint8Array | string): TraceFile {
   }
   const decoder = new TraceDecoder();
   const trace: TraceFile = { batches: [], events: [], truncated: false, trailingBytes: 0 };
-  collect(trace, decoder.push(bytes));
+  let expander: BlockExpander | undefined;
+  try {
+    collect(trace, decoder.push(bytes), () => (expander ??= new BlockExpander(requireHeader(trace))));
+  } finally {
+    expander?.dispose();
+  }
   trace.truncated = !decoder.ended;
   trace.trailingBytes = decoder.pendingBytes;
   return trace;
@@ -131,5 +147,96 @@ export class TraceFollower {
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+  }
+}
+
+/**
+ * A trace read batch by batch, for printing one of any length in flat
+ * memory: the summary (header, events, instruction range, end) comes from a
+ * first pass over the file; `batches()` reads it again and yields each
+ * batch (version-2 blocks replayed into per-instruction batches) as it goes.
+ */
+export interface TraceStream {
+  header?: TraceHeader;
+  events: TraceEvent[];
+  truncated: boolean;
+  stopReason?: string;
+  /** Instructions in all batches. */
+  instructions: number;
+  range: InstructionRange | null;
+  batches(): Generator<TraceBatch>;
+}
+
+/** The messages of the trace at `path`, read in 1 MiB chunks; `state` learns whether the end message came. */
+function* messagesOf(path: string, state: { ended: boolean; pending: number }): Generator<TraceMessage> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw ioError(path, error);
+  }
+  try {
+    const decoder = new TraceDecoder();
+    const chunk = Buffer.allocUnsafe(1 << 20);
+    let offset = 0;
+    while (!decoder.ended) {
+      let n: number;
+      try {
+        n = readSync(fd, chunk, 0, chunk.length, offset);
+      } catch (error) {
+        throw ioError(path, error);
+      }
+      if (n === 0) break;
+      offset += n;
+      yield* decoder.push(new Uint8Array(chunk.subarray(0, n)));
+    }
+    state.ended = decoder.ended;
+    state.pending = decoder.pendingBytes;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Opens the trace at `path` for reading batch by batch (see `TraceStream`). */
+export function streamTrace(path: string): TraceStream {
+  const state = { ended: false, pending: 0 };
+  const summary: TraceStream = { events: [], truncated: false, instructions: 0, range: null, batches: () => batchesOf(path, summary) };
+  let first: number | undefined;
+  let last = 0;
+  for (const message of messagesOf(path, state)) {
+    switch (message.type) {
+      case 'header': summary.header ??= message.header; break;
+      case 'batch':
+      case 'blocks':
+        summary.events.push(...message.batch.events);
+        summary.instructions += message.batch.count;
+        if (message.batch.count > 0) {
+          first ??= message.batch.first;
+          last = message.batch.first + message.batch.count - 1;
+        }
+        break;
+      case 'event': summary.events.push(message.event); break;
+      case 'end': if (message.reason !== undefined) summary.stopReason = message.reason; break;
+      case 'unknown': break;
+    }
+  }
+  summary.truncated = !state.ended;
+  summary.range = first === undefined ? null : { first, last };
+  return summary;
+}
+
+function* batchesOf(path: string, summary: TraceStream): Generator<TraceBatch> {
+  let expander: BlockExpander | undefined;
+  try {
+    for (const message of messagesOf(path, { ended: false, pending: 0 })) {
+      if (message.type === 'batch') yield message.batch;
+      if (message.type === 'blocks') {
+        if (!summary.header) throw new TraceFormatError('A blocks message comes before the trace header', { code: 'bad-message' });
+        expander ??= new BlockExpander(summary.header);
+        yield* expander.expand(message.batch);
+      }
+    }
+  } finally {
+    expander?.dispose();
   }
 }

@@ -14,10 +14,12 @@
  * writer.close('1000 instructions');
  * ```
  */
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { encodeBatch, encodeEnd, encodeEvent, encodePrelude } from './codec.ts';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
+import { constants } from 'node:os';
+import { nativeWriter, type NativeWriterLibrary } from '../emu/native.ts';
+import { encodeBatch, encodeBlocks, encodeBlocksParts, encodeEnd, encodeEvent, encodePrelude } from './codec.ts';
 import { TraceFormatError } from './errors.ts';
-import type { TraceBatch, TraceEvent, TraceHeader } from './model.ts';
+import type { TraceBatch, TraceBlockBatch, TraceEvent, TraceHeader } from './model.ts';
 import type { TraceSink } from './sink.ts';
 
 export { TraceBuffer } from './buffer.ts';
@@ -34,25 +36,35 @@ export class TraceWriter implements TraceSink {
   private instructionCount = 0;
   /** Instruction bytes already in the file, by address: each is stored once unless it changes. */
   private readonly storedCode = new Map<bigint, Uint8Array>();
+  /** The native writer thread the bytes go through (`background`), until `close`. */
+  private background: { lib: NativeWriterLibrary; handle: unknown } | undefined;
 
   /**
    * A writer appending to `target`. `name` is used in error messages (a path);
-   * `ownsFd` makes `close` close the descriptor.
+   * `ownsFd` makes `close` close the descriptor. `background` (a descriptor,
+   * with the native library built) writes on a thread of its own in chunks
+   * of messages, so a long run does not wait for the disk; `close` waits for
+   * them. Without it each message is written before the call returns (what a
+   * reader following the file needs).
    */
   constructor(
     private readonly target: TraceTarget,
-    private readonly options: { name?: string; ownsFd?: boolean } = {},
-  ) {}
+    private readonly options: { name?: string; ownsFd?: boolean; background?: boolean } = {},
+  ) {
+    const lib = options.background && typeof target === 'number' ? nativeWriter() : undefined;
+    const handle = lib?.ft_writer_new(target);
+    if (lib && handle) this.background = { lib, handle };
+  }
 
-  /** Creates (or truncates) `path` and returns a writer that owns it. */
-  static open(path: string): TraceWriter {
+  /** Creates (or truncates) `path` and returns a writer that owns it (`background`: see the constructor). */
+  static open(path: string, options: { background?: boolean } = {}): TraceWriter {
     let fd: number;
     try {
       fd = openSync(path, 'w');
     } catch (error) {
       throw new TraceFormatError(`Cannot create trace file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
     }
-    return new TraceWriter(fd, { name: path, ownsFd: true });
+    return new TraceWriter(fd, { name: path, ownsFd: true, ...options });
   }
 
   /** Instructions written so far. */
@@ -74,6 +86,19 @@ export class TraceWriter implements TraceSink {
     this.instructionCount += batch.count;
   }
 
+  /** Writes one version-2 batch of blocks (views are encoded at once; the header must say version 2). */
+  writeBlocks(batch: TraceBlockBatch): void {
+    this.requireOpen('writeBlocks');
+    if (typeof this.target === 'number') this.emitParts(encodeBlocksParts(batch));
+    else this.emit(encodeBlocks(batch));
+    this.instructionCount += batch.count;
+  }
+
+  /** The block recorder's sink interface: same as `writeBlocks`. */
+  onBlocks(batch: TraceBlockBatch): void {
+    this.writeBlocks(batch);
+  }
+
   /** The sink interface: same as `writeBatch`. */
   onBatch(batch: TraceBatch): void {
     this.writeBatch(batch);
@@ -92,8 +117,27 @@ export class TraceWriter implements TraceSink {
       if (this.state === 'open') this.emit(encodeEnd(stopReason, this.instructionCount));
     } finally {
       this.state = 'closed';
-      if (this.options.ownsFd && typeof this.target === 'number') closeSync(this.target);
+      const background = this.background;
+      this.background = undefined;
+      try {
+        if (background) this.check(background.lib.ft_writer_free(background.handle) as number);
+      } finally {
+        if (this.options.ownsFd && typeof this.target === 'number') closeSync(this.target);
+      }
     }
+  }
+
+  /** Throws the trace's io error for an errno the native writer returned (0: none). */
+  private check(errno: number): void {
+    if (errno === 0) return;
+    const code = Object.entries(constants.errno).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`;
+    throw new TraceFormatError(`Cannot write trace to ${this.options.name ?? `descriptor ${String(this.target)}`}: ${code}`, { code: 'io' });
+  }
+
+  /** Hands `parts` (one message) to the writer thread. */
+  private emitBackground(background: { lib: NativeWriterLibrary; handle: unknown }, parts: Uint8Array[]): void {
+    for (const part of parts) if (part.length) this.check(background.lib.ft_writer_write(background.handle, part, part.length) as number);
+    this.check(background.lib.ft_writer_end_message(background.handle) as number);
   }
 
   private newCode(code: ReadonlyMap<bigint, Uint8Array>): ReadonlyMap<bigint, Uint8Array> {
@@ -108,6 +152,7 @@ export class TraceWriter implements TraceSink {
   }
 
   private emit(bytes: Uint8Array): void {
+    if (this.background) return this.emitBackground(this.background, [bytes]);
     if (typeof this.target !== 'number') {
       // The encoder reuses its buffer and a stream may hold the chunk past this call: give it a copy.
       this.target.write(new Uint8Array(bytes));
@@ -118,6 +163,34 @@ export class TraceWriter implements TraceSink {
       while (done < bytes.length) done += writeSync(this.target, bytes, done, bytes.length - done);
     } catch (error) {
       const where = this.options.name ?? `descriptor ${this.target}`;
+      throw new TraceFormatError(`Cannot write trace to ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
+    }
+  }
+
+  /** Writes `parts` as one message with `writev`, the large ones straight from where they are. */
+  private emitParts(parts: Uint8Array[]): void {
+    if (this.background) return this.emitBackground(this.background, parts);
+    const fd = this.target as number;
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    let done = 0;
+    try {
+      while (done < total) {
+        if (done === 0) {
+          done += writevSync(fd, parts);
+          continue;
+        }
+        // A short write: the rest part by part.
+        let skip = done;
+        for (const part of parts) {
+          if (skip >= part.length) { skip -= part.length; continue; }
+          let at = skip;
+          while (at < part.length) at += writeSync(fd, part, at, part.length - at);
+          skip = 0;
+        }
+        done = total;
+      }
+    } catch (error) {
+      const where = this.options.name ?? `descriptor ${fd}`;
       throw new TraceFormatError(`Cannot write trace to ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
     }
   }
@@ -136,18 +209,20 @@ export class TraceWriter implements TraceSink {
  * bytes go to `path.tmp-<pid>` (which a reader can follow while the run
  * goes on), are flushed to disk, and the file is renamed over `path`. If
  * `write` throws, the temporary file is removed and the error rethrown.
- * `write` returns the stop reason for the end message.
+ * `write` returns the stop reason for the end message. `background`: the
+ * bytes are written on a thread of the native library (see TraceWriter).
  */
-export function writeTraceFileWith(path: string, write: (writer: TraceWriter) => string | undefined): void {
+export function writeTraceFileWith(path: string, write: (writer: TraceWriter) => string | undefined, options: { background?: boolean } = {}): void {
   const temporary = `${path}.tmp-${process.pid}`;
   let fd: number | undefined;
+  let writer: TraceWriter | undefined;
   try {
     try {
       fd = openSync(temporary, 'w');
     } catch (error) {
       throw new TraceFormatError(`Cannot create ${temporary} to write trace ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { code: 'io' });
     }
-    const writer = new TraceWriter(fd, { name: temporary });
+    writer = new TraceWriter(fd, { name: temporary, ...options });
     const stopReason = write(writer);
     writer.close(stopReason);
     fsyncSync(fd);
@@ -155,6 +230,11 @@ export function writeTraceFileWith(path: string, write: (writer: TraceWriter) =>
     fd = undefined;
     renameSync(temporary, path);
   } catch (error) {
+    try {
+      writer?.close(); // stops a background writer before its descriptor closes
+    } catch {
+      // The error being reported comes first.
+    }
     if (fd !== undefined) closeSync(fd);
     try {
       unlinkSync(temporary);

@@ -10,10 +10,14 @@
  * Built by scripts/find-unicorn.mjs at install time; emu/native-recorder.ts
  * loads it through koffi and falls back to JavaScript hooks without it.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef struct uc_struct uc_engine;
 typedef size_t uc_hook;
@@ -29,6 +33,7 @@ extern uc_err uc_emu_stop(uc_engine *uc);
 #define UC_HOOK_MEM_READ (1 << 10)
 #define UC_HOOK_MEM_WRITE (1 << 11)
 #define UC_HOOK_MEM_READ_AFTER (1 << 13)
+#define UC_HOOK_BLOCK_RECORD (1 << 3)
 #define UC_MEM_WRITE 17
 #define PAGE 4096u
 #define MAX_REGS 64
@@ -245,6 +250,324 @@ void ft_recorder_free(ft_recorder *r) {
   if (r->read_hook) uc_hook_del(r->uc, r->read_hook);
   if (r->write_hook) uc_hook_del(r->uc, r->write_hook);
   free(r->b.pc);
+  free(r);
+}
+
+/*
+ * Block recorder: the fast full trace. A block hook appends the id of each
+ * executed basic block (ids are given out once per distinct pc and size;
+ * JavaScript decodes a new block once and returns its instruction count),
+ * the memory hooks append every access, and registers are read only at
+ * checkpoints: when a batch starts and when it ends. Per-instruction pcs and
+ * register changes are rebuilt when the trace is read, by replaying a batch
+ * from its start registers over the memory its reads recorded
+ * (traces/replay.ts). No per-instruction hook: Unicorn translates blocks
+ * without a helper call per instruction, which is where the speed comes from.
+ */
+typedef uint32_t (*ft_new_block_fn)(uint32_t id, uint64_t pc, uint32_t size);
+
+/*
+ * Compact columns (traces/FORMAT.md, version 2): block ids as LEB128
+ * varints; each memory access as a byte (bit 0 write, bits 1-7 size), the
+ * zigzag varint of its address minus the previous access's, and the varint
+ * of its value. Accesses cluster and values are mostly small, so an access
+ * takes about 5 bytes instead of 18, and encoding here costs a few
+ * nanoseconds where JavaScript would pay a call per access.
+ */
+typedef struct {
+  uint8_t *blocks;       /* [block_bytes] */
+  uint8_t *mem;          /* [mem_bytes] */
+  uint64_t *start_regs;  /* [MAX_REGS] registers before the batch's first block */
+  uint64_t *end_regs;    /* [MAX_REGS] registers after its last instruction */
+  /* [0] blocks, [1] memory accesses, [2] instructions, [3] flags (1: memory overflowed, 2: out of memory),
+   * [4] bytes of blocks, [5] bytes of mem. */
+  uint32_t *counts;
+  uint32_t capacity, mem_capacity;
+  uint64_t previous_address;
+} ft_block_buffers;
+
+#define VARINT_MAX 10
+static inline uint32_t put_varint(uint8_t *out, uint64_t v) {
+  uint32_t n = 0;
+  while (v >= 0x80) { out[n++] = (uint8_t)(v | 0x80); v >>= 7; }
+  out[n++] = (uint8_t)v;
+  return n;
+}
+
+typedef struct {
+  uc_engine *uc;
+  ft_block_buffers b;
+  ft_flush_fn flush;
+  ft_new_block_fn new_block;
+  int reg_ids[MAX_REGS];
+  void *reg_ptrs[2][MAX_REGS];
+  int nregs;
+  uint64_t mask;
+  bool want_mem, tail;
+  uint64_t executed, limit; /* limit 0 = none */
+  uint64_t owed;            /* instructions still to run when a block would have passed the limit */
+  uint64_t stop_pc;         /* the block not run then: Unicorn's pc lags in a block hook */
+  uint32_t stop_size;
+  uint64_t tail_left;       /* instructions the tail hook still lets run */
+  uc_hook tail_hook;
+  uint32_t stopped_by_limit;
+  /* Distinct blocks: open addressing over (pc, size) -> id; icount[id] instructions. */
+  uint64_t *key_pc;
+  uint32_t *key_size, *key_id;
+  uint32_t table_capacity, blocks;
+  uint32_t *icount;
+  uint32_t icount_capacity;
+  uint32_t last_id;
+  uc_hook block_hook, read_hook, write_hook, sync_hook;
+} ft_blocks;
+
+/* Room kept free in the memory stream at a block's start: one block's accesses fit in it. */
+#define MEM_SLACK (1u << 20)
+#define ACCESS_MAX (1 + 2 * VARINT_MAX)
+
+static uint32_t hash_block(uint64_t pc, uint32_t size) {
+  uint64_t h = (pc ^ ((uint64_t)size << 48)) * 0x9e3779b97f4a7c15ull;
+  return (uint32_t)(h >> 32);
+}
+
+static bool grow_table(ft_blocks *r) {
+  uint32_t cap = r->table_capacity ? r->table_capacity * 2 : 4096;
+  uint64_t *pcs = calloc(cap, sizeof *pcs);
+  uint32_t *sizes = calloc(cap, sizeof *sizes), *ids = calloc(cap, sizeof *ids);
+  if (!pcs || !sizes || !ids) { free(pcs); free(sizes); free(ids); return false; }
+  for (uint32_t i = 0; i < r->table_capacity; i++) {
+    if (!r->key_id[i]) continue;
+    uint32_t slot = hash_block(r->key_pc[i], r->key_size[i]) & (cap - 1);
+    while (ids[slot]) slot = (slot + 1) & (cap - 1);
+    pcs[slot] = r->key_pc[i]; sizes[slot] = r->key_size[i]; ids[slot] = r->key_id[i];
+  }
+  free(r->key_pc); free(r->key_size); free(r->key_id);
+  r->key_pc = pcs; r->key_size = sizes; r->key_id = ids; r->table_capacity = cap;
+  return true;
+}
+
+/* The id of block (pc, size), 0 when out of memory; a new block is decoded by JavaScript (new_block). */
+static uint32_t block_id(ft_blocks *r, uint64_t pc, uint32_t size) {
+  uint32_t mask = r->table_capacity - 1, slot = hash_block(pc, size) & mask;
+  while (r->key_id[slot]) {
+    if (r->key_pc[slot] == pc && r->key_size[slot] == size) return r->key_id[slot] - 1;
+    slot = (slot + 1) & mask;
+  }
+  if ((r->blocks + 1) * 2 > r->table_capacity) {
+    if (!grow_table(r)) return UINT32_MAX;
+    return block_id(r, pc, size);
+  }
+  if (r->blocks == r->icount_capacity) {
+    uint32_t cap = r->icount_capacity * 2;
+    uint32_t *icount = realloc(r->icount, cap * sizeof *icount);
+    if (!icount) return UINT32_MAX;
+    r->icount = icount; r->icount_capacity = cap;
+  }
+  uint32_t id = r->blocks++;
+  r->key_pc[slot] = pc; r->key_size[slot] = size; r->key_id[slot] = id + 1;
+  uint32_t n = r->new_block(id, pc, size);
+  r->icount[id] = n ? n : 1;
+  return id;
+}
+
+/*
+ * Reads the checkpoint registers. The pc is the last of them; in a block
+ * hook Unicorn's pc may lag (it is kept exact only where a hook needs it), so
+ * there the block's address replaces it (`pc` not UINT64_MAX).
+ */
+static void read_checkpoint(ft_blocks *r, uint64_t *into, uint64_t pc) {
+  uc_reg_read_batch(r->uc, r->reg_ids, r->reg_ptrs[into == r->b.end_regs], r->nregs);
+  for (int i = 0; i < r->nregs; i++) into[i] &= r->mask;
+  if (pc != UINT64_MAX) into[r->nregs - 1] = pc & r->mask;
+}
+
+/* Hands the batch to JavaScript with its end registers (the state now, at `pc`) and starts the next from them. */
+static void flush_blocks(ft_blocks *r, uint64_t pc) {
+  ft_block_buffers *b = &r->b;
+  if (b->counts[0] == 0) return;
+  read_checkpoint(r, b->end_regs, pc);
+  r->flush(0);
+  memcpy(b->start_regs, b->end_regs, sizeof(uint64_t) * (size_t)r->nregs);
+  b->counts[0] = b->counts[1] = b->counts[2] = b->counts[3] = b->counts[4] = b->counts[5] = 0;
+  b->previous_address = 0;
+}
+
+static void on_block_record(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+  ft_blocks *r = user;
+  ft_block_buffers *b = &r->b;
+  uint32_t id = block_id(r, address, size);
+  if (id == UINT32_MAX) { b->counts[3] |= 2; uc_emu_stop(uc); return; }
+  uint32_t n = r->icount[id];
+  if (r->limit && !r->tail && r->executed + n > r->limit) {
+    /* Stopped before the block runs; the caller runs the instructions owed with Unicorn's exact count. */
+    r->owed = r->limit - r->executed;
+    r->stop_pc = address;
+    r->stop_size = size;
+    r->stopped_by_limit = 1;
+    uc_emu_stop(uc);
+    return;
+  }
+  if (b->counts[0] >= b->capacity || b->counts[5] + MEM_SLACK > b->mem_capacity) flush_blocks(r, address);
+  if (b->counts[0] == 0) read_checkpoint(r, b->start_regs, address);
+  b->counts[4] += put_varint(b->blocks + b->counts[4], id);
+  b->counts[0]++;
+  b->counts[2] += n;
+  r->executed += n;
+  r->last_id = id;
+}
+
+static void on_block_memory(uc_engine *uc, int type, uint64_t address, int size, int64_t value, void *user) {
+  ft_blocks *r = user;
+  ft_block_buffers *b = &r->b;
+  uint32_t at = b->counts[5];
+  if (at + ACCESS_MAX > b->mem_capacity || b->counts[0] == 0) {
+    if (b->counts[0]) { b->counts[3] |= 1; uc_emu_stop(uc); }
+    return;
+  }
+  uint8_t *out = b->mem + at;
+  uint32_t n = 0;
+  out[n++] = (uint8_t)(((uint32_t)size << 1) | (type == UC_MEM_WRITE ? 1u : 0u));
+  uint64_t delta = address - b->previous_address;
+  n += put_varint(out + n, (delta << 1) ^ (uint64_t)((int64_t)delta >> 63));
+  b->previous_address = address;
+  uint64_t v = (uint64_t)value;
+  if (size < 8) v &= (((uint64_t)1) << (size * 8)) - 1;
+  n += put_varint(out + n, v);
+  b->counts[5] = at + n;
+  b->counts[1]++;
+}
+
+/* Does nothing: a UC_HOOK_MEM_READ makes Unicorn keep the pc exact before each load, so a fault names its instruction. */
+static void on_block_sync(uc_engine *uc __attribute__((unused)), int type __attribute__((unused)), uint64_t address __attribute__((unused)),
+                          int size __attribute__((unused)), int64_t value __attribute__((unused)), void *user __attribute__((unused))) {}
+
+static size_t block_layout(ft_block_buffers *b, uint8_t *base, uint32_t cap, uint32_t mcap) {
+  size_t at = 0;
+#define PLACE(field, type, n) b->field = (type *)(base ? base + at : NULL); at = align8(at + sizeof(type) * (size_t)(n));
+  PLACE(blocks, uint8_t, (size_t)cap * 5)
+  PLACE(mem, uint8_t, mcap)
+  PLACE(start_regs, uint64_t, MAX_REGS)
+  PLACE(end_regs, uint64_t, MAX_REGS)
+  PLACE(counts, uint32_t, 8)
+#undef PLACE
+  b->capacity = cap; b->mem_capacity = mcap;
+  return at;
+}
+
+/* `capacity` blocks and `mem_capacity` bytes of memory accesses per batch. */
+ft_blocks *ft_blocks_new(uc_engine *uc, const int *reg_ids, int nregs, uint64_t mask, uint32_t capacity, uint32_t mem_capacity,
+                         ft_flush_fn flush, ft_new_block_fn new_block, int want_mem) {
+  if (nregs > MAX_REGS || capacity == 0) return NULL;
+  ft_blocks *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  uint32_t mcap = mem_capacity + MEM_SLACK;
+  size_t total = block_layout(&r->b, NULL, capacity, mcap);
+  uint8_t *base = calloc(1, total);
+  r->icount_capacity = 1024;
+  r->icount = calloc(r->icount_capacity, sizeof *r->icount);
+  if (!base || !r->icount || !grow_table(r)) goto fail;
+  block_layout(&r->b, base, capacity, mcap);
+  r->uc = uc;
+  r->flush = flush;
+  r->new_block = new_block;
+  r->nregs = nregs;
+  r->mask = mask;
+  r->want_mem = want_mem != 0;
+  for (int i = 0; i < nregs; i++) {
+    r->reg_ids[i] = reg_ids[i];
+    r->reg_ptrs[0][i] = &r->b.start_regs[i];
+    r->reg_ptrs[1][i] = &r->b.end_regs[i];
+  }
+  if (uc_hook_add(uc, &r->block_hook, UC_HOOK_BLOCK_RECORD, (void *)on_block_record, r, 1, 0) != 0) goto fail;
+  if (r->want_mem) {
+    if (uc_hook_add(uc, &r->read_hook, UC_HOOK_MEM_READ_AFTER, (void *)on_block_memory, r, 1, 0) != 0) goto fail;
+    if (uc_hook_add(uc, &r->write_hook, UC_HOOK_MEM_WRITE, (void *)on_block_memory, r, 1, 0) != 0) goto fail;
+  }
+  if (uc_hook_add(uc, &r->sync_hook, UC_HOOK_MEM_READ, (void *)on_block_sync, r, 1, 0) != 0) goto fail;
+  return r;
+fail:
+  if (r->block_hook) uc_hook_del(uc, r->block_hook);
+  if (r->read_hook) uc_hook_del(uc, r->read_hook);
+  free(base);
+  free(r->icount); free(r->key_pc); free(r->key_size); free(r->key_id);
+  free(r);
+  return NULL;
+}
+
+void *ft_blocks_base(ft_blocks *r) { return r->b.blocks; }
+size_t ft_blocks_block_size(ft_blocks *r) {
+  ft_block_buffers scratch;
+  return block_layout(&scratch, NULL, r->b.capacity, r->b.mem_capacity);
+}
+size_t ft_blocks_offset(ft_blocks *r, int field) {
+  void *fields[] = {r->b.blocks, r->b.mem, r->b.start_regs, r->b.end_regs, r->b.counts};
+  if (field < 0 || field >= (int)(sizeof fields / sizeof fields[0])) return (size_t)-1;
+  return (size_t)((uint8_t *)fields[field] - (uint8_t *)r->b.blocks);
+}
+
+/* Starts a run with an instruction limit (0 = none). */
+void ft_blocks_begin(ft_blocks *r, uint64_t limit) {
+  r->executed = 0;
+  r->limit = limit;
+  r->owed = 0;
+  r->tail = false;
+  r->stopped_by_limit = 0;
+}
+
+/* The instructions owed after a stop before a block that would pass the limit; from now on blocks are recorded unchecked. */
+/* Counts the owed instructions of the cut block and stops before the first one past them. */
+static void on_tail_code(uc_engine *uc, uint64_t address __attribute__((unused)), uint32_t size __attribute__((unused)), void *user) {
+  ft_blocks *r = user;
+  if (r->tail_left == 0) { uc_emu_stop(uc); return; }
+  r->tail_left--;
+}
+
+/* Where the run stopped before a block for the limit (valid when ft_blocks_stopped_by_limit). */
+uint64_t ft_blocks_stop_pc(ft_blocks *r) { return r->stop_pc; }
+
+/*
+ * The instructions owed, with a code hook over the cut block only that lets
+ * exactly that many run (the caller drops translated blocks so it takes
+ * effect); from now on blocks are recorded unchecked.
+ */
+uint64_t ft_blocks_take_owed(ft_blocks *r) {
+  uint64_t owed = r->owed;
+  r->owed = 0;
+  if (!owed) return 0;
+  r->tail = true;
+  r->tail_left = owed;
+  if (uc_hook_add(r->uc, &r->tail_hook, UC_HOOK_CODE, (void *)on_tail_code, r, r->stop_pc, r->stop_pc + r->stop_size - 1) != 0) {
+    r->tail_hook = 0;
+    return 0;
+  }
+  return owed;
+}
+
+/* Ends a run: the last block's instruction count as resolved by JavaScript, then the final flush. */
+void ft_blocks_finish(ft_blocks *r, uint32_t last_count) {
+  ft_block_buffers *b = &r->b;
+  if (r->tail_hook) { uc_hook_del(r->uc, r->tail_hook); r->tail_hook = 0; }
+  if (b->counts[0] > 0) {
+    uint32_t full = r->icount[r->last_id];
+    b->counts[2] = b->counts[2] - full + last_count;
+    r->executed = r->executed - full + last_count;
+  }
+  flush_blocks(r, UINT64_MAX);
+}
+
+uint64_t ft_blocks_executed(ft_blocks *r) { return r->executed; }
+uint32_t ft_blocks_stopped_by_limit(ft_blocks *r) { return r->stopped_by_limit; }
+/* The last block recorded in the current batch (valid when counts[0] > 0). */
+uint32_t ft_blocks_last(ft_blocks *r) { return r->last_id; }
+
+void ft_blocks_free(ft_blocks *r) {
+  if (!r) return;
+  uc_hook_del(r->uc, r->block_hook);
+  if (r->read_hook) uc_hook_del(r->uc, r->read_hook);
+  if (r->write_hook) uc_hook_del(r->uc, r->write_hook);
+  if (r->sync_hook) uc_hook_del(r->uc, r->sync_hook);
+  free(r->b.blocks);
+  free(r->icount); free(r->key_pc); free(r->key_size); free(r->key_id);
   free(r);
 }
 
@@ -561,4 +884,155 @@ void ft_fetch_free(ft_fetch *c) {
   free(c->pages);
   free(c->undo);
   free(c);
+}
+
+/*
+ * A file writer on its own thread, so a trace's bytes reach the file while
+ * the emulation goes on: the caller copies each message into the chunk being
+ * filled; once a message ends past WRITER_CHUNK bytes the chunk goes to the
+ * thread (waiting only while the thread still writes the one before) and
+ * the other chunk is filled. Chunks end at message boundaries, so a run
+ * killed mid-way leaves whole messages. A failed write is kept (its errno)
+ * and returned by the next call.
+ */
+#define WRITER_CHUNK (4u << 20)
+/* A chunk also goes once it is this old, so a reader following the file sees a slow run's progress. */
+#define WRITER_AGE_NS 200000000ull
+
+typedef struct {
+  uint8_t *data;
+  size_t len, cap;
+} ft_chunk;
+
+typedef struct {
+  int fd;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  ft_chunk chunk[2];
+  int filling;  /* the chunk the caller fills; the other is the thread's */
+  bool busy;    /* the thread has the other chunk to write */
+  bool stop;
+  int error;
+  uint64_t handed_at;  /* when the last chunk went to the thread (CLOCK_MONOTONIC, ns) */
+} ft_writer;
+
+static uint64_t writer_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static void *writer_main(void *arg) {
+  ft_writer *w = arg;
+  pthread_mutex_lock(&w->lock);
+  for (;;) {
+    while (!w->busy && !w->stop) pthread_cond_wait(&w->cond, &w->lock);
+    if (!w->busy) break;
+    ft_chunk *c = &w->chunk[1 - w->filling];
+    pthread_mutex_unlock(&w->lock);
+    int error = 0;
+    size_t done = 0;
+    while (done < c->len) {
+      ssize_t n = write(w->fd, c->data + done, c->len - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        error = errno;
+        break;
+      }
+      done += (size_t)n;
+    }
+    pthread_mutex_lock(&w->lock);
+    c->len = 0;
+    if (error && !w->error) w->error = error;
+    w->busy = false;
+    pthread_cond_broadcast(&w->cond);
+  }
+  pthread_mutex_unlock(&w->lock);
+  return NULL;
+}
+
+/* Gives the filled chunk to the thread once it is free (and nothing when the chunk is empty). */
+static void writer_hand_off(ft_writer *w) {
+  pthread_mutex_lock(&w->lock);
+  while (w->busy) pthread_cond_wait(&w->cond, &w->lock);
+  w->handed_at = writer_now();
+  if (w->chunk[w->filling].len > 0) {
+    w->filling = 1 - w->filling;
+    w->busy = true;
+    pthread_cond_broadcast(&w->cond);
+  }
+  pthread_mutex_unlock(&w->lock);
+}
+
+ft_writer *ft_writer_new(int fd) {
+  ft_writer *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  w->fd = fd;
+  w->handed_at = writer_now();
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_cond_init(&w->cond, NULL);
+  if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+    return NULL;
+  }
+  return w;
+}
+
+/* Appends bytes to the current message; 0, or the errno of an earlier failed write (ENOMEM when out of memory). */
+int ft_writer_write(ft_writer *w, const uint8_t *data, size_t len) {
+  ft_chunk *c = &w->chunk[w->filling];
+  if (c->len + len > c->cap) {
+    size_t cap = c->cap ? c->cap : WRITER_CHUNK + (WRITER_CHUNK >> 1);
+    while (cap < c->len + len) cap *= 2;
+    uint8_t *grown = realloc(c->data, cap);
+    if (!grown) return ENOMEM;
+    c->data = grown;
+    c->cap = cap;
+  }
+  memcpy(c->data + c->len, data, len);
+  c->len += len;
+  pthread_mutex_lock(&w->lock);
+  int error = w->error;
+  pthread_mutex_unlock(&w->lock);
+  return error;
+}
+
+/* Ends a message: the chunk goes to the thread once it holds WRITER_CHUNK bytes or is WRITER_AGE_NS old. */
+int ft_writer_end_message(ft_writer *w) {
+  size_t len = w->chunk[w->filling].len;
+  if (len >= WRITER_CHUNK || (len > 0 && writer_now() - w->handed_at >= WRITER_AGE_NS)) writer_hand_off(w);
+  pthread_mutex_lock(&w->lock);
+  int error = w->error;
+  pthread_mutex_unlock(&w->lock);
+  return error;
+}
+
+/* Writes out everything appended and waits for it; 0 or the errno of a failed write. */
+int ft_writer_flush(ft_writer *w) {
+  writer_hand_off(w);
+  pthread_mutex_lock(&w->lock);
+  while (w->busy) pthread_cond_wait(&w->cond, &w->lock);
+  int error = w->error;
+  pthread_mutex_unlock(&w->lock);
+  return error;
+}
+
+/* Flushes, stops the thread and frees the writer (the descriptor stays open); 0 or an errno as ft_writer_flush. */
+int ft_writer_free(ft_writer *w) {
+  if (!w) return 0;
+  int error = ft_writer_flush(w);
+  pthread_mutex_lock(&w->lock);
+  w->stop = true;
+  pthread_cond_broadcast(&w->cond);
+  pthread_mutex_unlock(&w->lock);
+  pthread_join(w->thread, NULL);
+  pthread_mutex_destroy(&w->lock);
+  pthread_cond_destroy(&w->cond);
+  free(w->chunk[0].data);
+  free(w->chunk[1].data);
+  free(w);
+  return error;
 }

@@ -8,6 +8,7 @@
  * ```
  */
 import { Recorder } from '../../emu/recorder.ts';
+import { BlockRecorder, type BlockDecoder, type BlockSink } from '../../emu/block-recorder.ts';
 import { pcRegister, type RegisterValues } from '../../emu/registers.ts';
 import type { RunResult } from '../../emu/run-result.ts';
 import type { TraceBatch, TraceEventInput, TraceHeader } from '../../traces/model.ts';
@@ -32,6 +33,12 @@ export interface TraceRunOptions {
   onBatch?: (batch: TraceBatch) => void;
   /** Receives the header before the first batch (a streaming writer writes it first). */
   onHeader?: (header: TraceHeader) => void;
+  /**
+   * Record blocks and checkpoints (trace format version 2) into `sink`
+   * instead of per-instruction batches, when the native block recorder is
+   * built; otherwise `onBatch` receives version-1 batches as before.
+   */
+  blocks?: { sink: BlockSink; decode: BlockDecoder };
 }
 
 export interface TraceRunResult {
@@ -52,12 +59,14 @@ export function traceRun(options: TraceRunOptions): TraceRunResult {
   const sink = options.onBatch ?? ((b: TraceBatch) => batches.push(b));
   let header: TraceHeader | undefined;
   try {
-    const recorder = Recorder.attach(emu, { onBatch: sink }, options.record ?? {});
+    const blocks = options.blocks && BlockRecorder.attach(emu, { sink: options.blocks.sink, decode: options.blocks.decode, memory: options.record?.memory });
+    const recorder = blocks ?? Recorder.attach(emu, { onBatch: sink }, options.record ?? {});
     header = {
-      version: 1,
+      version: blocks ? 2 : 1,
       arch: dump.arch,
       source: `${dump.format} ${dump.path}`,
-      registers: recorder.registers,
+      registers: blocks ? blocks.registers.slice(0, -1) : recorder.registers,
+      ...(blocks && { checkpoint: blocks.registers }),
       startRegisters: emu.readRegisters(),
       memory: `${dump.format} ${dump.path}`,
       created: new Date().toISOString(),

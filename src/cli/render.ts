@@ -8,6 +8,7 @@
  * ```
  */
 import type { TraceBatch, TraceEvent, TraceHeader } from '../../traces/model.ts';
+import type { InstructionRange } from '../../traces/instructions.ts';
 import { textLines } from '../../traces/export/text.ts';
 import { jsonlLines } from '../../traces/export/jsonl.ts';
 import { tenetLines } from '../../traces/export/tenet.ts';
@@ -21,8 +22,10 @@ export type TraceFormat = (typeof TRACE_FORMATS)[number];
 
 export interface RenderableTrace {
   header: TraceHeader;
-  batches: TraceBatch[];
+  /** In memory, or streamed from a file (then with `events` and `range`). */
+  batches: Iterable<TraceBatch>;
   events?: TraceEvent[];
+  range?: InstructionRange | null;
   stopReason?: string;
 }
 

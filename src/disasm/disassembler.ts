@@ -100,3 +100,38 @@ export async function createDisassembler(arch: Arch): Promise<Disassembler> {
     },
   };
 }
+
+/**
+ * Instruction lengths of a run of code, for the block recorder (which must
+ * know how many instructions a block holds when it first runs). Stops at the
+ * first bytes Capstone does not decode. The handle stays open for the process.
+ *
+ * @example
+ * ```ts
+ * const sizes = await createSizeDecoder('x64');
+ * sizes(Uint8Array.of(0x48, 0x89, 0xd8, 0xc3), 0x401000n); // Uint8Array [3, 1]
+ * ```
+ */
+export async function createSizeDecoder(arch: Arch): Promise<(bytes: Uint8Array, address: bigint) => Uint8Array> {
+  await loadCapstoneOnce();
+  const capstone = open(arch);
+  capstone.setOption(Const.CS_OPT_DETAIL, 0);
+  return (bytes, address) => {
+    const sizes: number[] = [];
+    let at = 0;
+    while (at < bytes.length) {
+      let decoded;
+      try {
+        decoded = capstone.disasm(bytes.subarray(at), { address: address + BigInt(at) });
+      } catch {
+        break;
+      }
+      if (decoded.length === 0) break;
+      for (const insn of decoded) {
+        sizes.push(insn.size);
+        at += insn.size;
+      }
+    }
+    return Uint8Array.from(sizes);
+  };
+}

@@ -38,7 +38,7 @@ export function* jsonlLines(trace: TraceContents): Generator<string> {
     created: header.created,
   });
   let any = false;
-  for (const insn of instructionsOf(header, trace.batches, trace.events)) {
+  for (const insn of instructionsOf(header, trace.batches, trace.events, trace.range)) {
     any = true;
     const line: Record<string, unknown> = { type: 'instruction', index: insn.index, pc: hex(insn.pc), size: insn.size };
     if (insn.bytes) line.bytes = Buffer.from(insn.bytes).toString('hex');

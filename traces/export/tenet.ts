@@ -78,7 +78,7 @@ function pcAfter(last: TraceInstruction, events: readonly TraceEvent[]): bigint 
 export function* tenetLines(trace: TraceContents): Generator<string> {
   const { arch, startRegisters } = trace.header;
   const start = new Map(Object.entries(startRegisters).map(([name, value]) => [name, value as bigint]));
-  yield* tenetLinesOf(arch, start, instructionsOf(trace.header, trace.batches, trace.events), (last) => pcAfter(last, eventsOf(trace)));
+  yield* tenetLinesOf(arch, start, instructionsOf(trace.header, trace.batches, trace.events, trace.range), (last) => pcAfter(last, eventsOf(trace)));
 }
 
 /**

@@ -90,7 +90,7 @@ export function* textLines(trace: TraceContents, options: TextExportOptions = {}
   const { arch } = trace.header;
   let lastSymbol: string | undefined;
   let any = false;
-  for (const insn of instructionsOf(trace.header, trace.batches, trace.events)) {
+  for (const insn of instructionsOf(trace.header, trace.batches, trace.events, trace.range)) {
     any = true;
     const symbol = options.symbolize?.(insn.pc);
     const base = symbol?.replace(/\+0x[0-9a-f]+$/i, '');

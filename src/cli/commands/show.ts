@@ -10,10 +10,22 @@
  */
 import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
-import { readTrace } from '../../../traces/reader.ts';
+import { streamTrace } from '../../../traces/reader.ts';
 import { InputError } from '../../errors.ts';
 import { TRACE_FORMATS, traceLines, writeLines, type TraceFormat } from '../render.ts';
 import type { Io } from '../main.ts';
+import type { SymbolTable } from '../../dumps/model.ts';
+
+/** Prints the trace at `path` batch by batch (memory stays flat however long it is); `name` is how messages call it. */
+export async function printTrace(path: string, format: TraceFormat, io: Io, options: { symbols?: SymbolTable; name?: string; stopReason?: string } = {}): Promise<void> {
+  const name = options.name ?? path;
+  const trace = streamTrace(path);
+  if (!trace.header) throw new InputError(`${name}: no trace header (the file is empty or was cut before its first message)`);
+  const stopReason = options.stopReason ?? trace.stopReason;
+  const contents = { header: trace.header, batches: { [Symbol.iterator]: () => trace.batches() }, events: trace.events, range: trace.range, ...(stopReason !== undefined && { stopReason }) };
+  writeLines(await traceLines(format, contents, options.symbols), io.out);
+  if (trace.truncated) io.err(`${name}: the trace ends without its end record (an interrupted run); printed the ${trace.instructions} instructions before the cut\n`);
+}
 
 export function addShowCommand(program: Command, io: Io): void {
   program
@@ -23,9 +35,6 @@ export function addShowCommand(program: Command, io: Io): void {
     .addOption(new Option('--format <format>', 'output format').choices(TRACE_FORMATS as unknown as string[]).default('text'))
     .action(async (path: string, options: { format: string }) => {
       if (!existsSync(path)) throw new InputError(`Cannot open trace ${path}: no such file`);
-      const trace = readTrace(path);
-      if (!trace.header) throw new InputError(`${path}: no trace header (the file is empty or was cut before its first message)`);
-      writeLines(await traceLines(options.format as TraceFormat, { ...trace, header: trace.header }), io.out);
-      if (trace.truncated) io.err(`${path}: the trace ends without its end record (an interrupted run); printed the ${trace.batches.reduce((n, b) => n + b.count, 0)} instructions before the cut\n`);
+      await printTrace(path, options.format as TraceFormat, io);
     });
 }

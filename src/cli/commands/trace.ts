@@ -8,7 +8,9 @@
  * ```
  */
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { InputError } from '../../errors.ts';
 import { parseAddress, parseChoice, parseCount, parseRegisterList, parseSeconds, parseValue } from '../../parse.ts';
 import { openRawImages, parseImageSpec, type RawImage } from '../../dumps/raw/images.ts';
@@ -19,7 +21,9 @@ import { formatAddress } from '../../format.ts';
 import { openDump } from '../../dumps/open.ts';
 import { findFaultSite } from '../../analysis/fault-site.ts';
 import type { Dump, VectorState } from '../../dumps/model.ts';
-import { TRACE_FORMATS, traceLines, writeLines, writeTraceFileWith, type TraceFormat } from '../render.ts';
+import { TRACE_FORMATS, writeTraceFileWith, type TraceFormat } from '../render.ts';
+import { printTrace } from './show.ts';
+import { createSizeDecoder } from '../../disasm/disassembler.ts';
 import type { Io } from '../main.ts';
 import { basename } from 'node:path';
 import { BlockCollector, coverageModules, drcovFile } from '../../../traces/export/drcov.ts';
@@ -166,7 +170,7 @@ async function traceWith(
   const started = performance.now();
   const goal = runOptions.count ?? runOptions.maxInstructions;
   let executed = 0;
-  const progress = (batch: TraceBatch) => {
+  const progress = (batch: { count: number }) => {
     executed += batch.count;
     if (!bar) return;
     const elapsed = performance.now() - started;
@@ -194,29 +198,44 @@ async function traceWith(
     io.err(`${describe(run.result)}; ${blocks.length - skipped} blocks of ${run.result.instructions ?? 0} instructions written to ${options.out}${skipped ? ` (${skipped} blocks beyond 4 GiB of their module left out)` : ''}\n`);
     return;
   }
+  const decode = await createSizeDecoder(arch);
   if (options.out) {
     // Streamed as it runs (a reader can follow the temporary file); renamed into place only when complete.
     let run: TraceRunResult | undefined;
     writeTraceFileWith(options.out, (writer) => {
       try {
-        run = traceRun({ ...runOptions, onHeader: (h) => writer.writeHeader(h), onBatch: (b) => (writer.writeBatch(b), progress(b)) });
+        run = traceRun({
+          ...runOptions, onHeader: (h) => writer.writeHeader(h), onBatch: (b) => (writer.writeBatch(b), progress(b)),
+          blocks: { decode, sink: { onBlocks: (b) => (writer.writeBlocks(b), progress(b)) } },
+        });
       } finally {
         bar?.done();
       }
       return describe(run.result);
-    });
+    }, { background: true });
     io.err(`${describe(run!.result)}; ${run!.result.instructions ?? 0} instructions written to ${options.out}\n`);
     return;
   }
-  const batches: TraceBatch[] = [];
-  let run: TraceRunResult;
+  // Printed from a trace saved to a temporary file: memory stays flat however long the run.
+  const dir = mkdtempSync(join(tmpdir(), 'faultline-trace-'));
   try {
-    run = traceRun({ ...runOptions, onBatch: (b) => (batches.push(b), progress(b)) });
+    const path = join(dir, 'run.fltrace');
+    let run: TraceRunResult | undefined;
+    writeTraceFileWith(path, (writer) => {
+      try {
+        run = traceRun({
+          ...runOptions, onHeader: (h) => writer.writeHeader(h), onBatch: (b) => (writer.writeBatch(b), progress(b)),
+          blocks: { decode, sink: { onBlocks: (b) => (writer.writeBlocks(b), progress(b)) } },
+        });
+      } finally {
+        bar?.done();
+      }
+      return describe(run.result);
+    }, { background: true });
+    const ending = describe(run!.result);
+    await printTrace(path, options.format as TraceFormat, io, { symbols: dump.symbols, name: 'the trace', stopReason: ending });
+    io.err(`${ending}\n`);
   } finally {
-    bar?.done();
+    rmSync(dir, { recursive: true, force: true });
   }
-  run.batches = batches;
-  const ending = describe(run.result);
-  writeLines(await traceLines(options.format as TraceFormat, { header: run.header, batches: run.batches, stopReason: ending }, dump.symbols), io.out);
-  io.err(`${ending}\n`);
 }
