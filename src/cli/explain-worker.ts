@@ -18,6 +18,7 @@ import { explain, type ExplainOptions } from '../analysis/explain.ts';
 import { attachTrace, type ExplainDocument } from '../analysis/window-trace.ts';
 import { setReplayGuard } from '../analysis/replay.ts';
 import { openDump, type OpenOptions } from '../dumps/open.ts';
+import { reuseEngines } from '../../emu/engine-pool.ts';
 import { describeError } from './errors.ts';
 
 export interface WorkerRequest {
@@ -48,10 +49,18 @@ export interface WorkerProgress {
 /** Progress messages go out at most this often. */
 const PROGRESS_MS = 100;
 
+/**
+ * Unicorn engines a kept worker reuses per architecture (emu/engine-pool.ts): an analysis opens dozens per dump,
+ * one at a time in most places and three at once for a window's lanes, and opening and closing them was about a
+ * third of a small core's time.
+ */
+const ENGINES_KEPT = 8;
+
 /** Journal records are fixed-size, so each write replaces the last. */
 export const JOURNAL_RECORD = 4096;
 
 async function serve(request: WorkerRequest): Promise<WorkerReply> {
+  reuseEngines(request.keep ? ENGINES_KEPT : 0);
   const fd = openSync(request.journal, 'w');
   const skip = new Set(request.skip);
   const record = Buffer.alloc(JOURNAL_RECORD);
