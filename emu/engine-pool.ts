@@ -44,6 +44,11 @@ export function reuseEngines(count: number): void {
   }
 }
 
+/** How many engines for `arch` are kept now. */
+export function keptEngines(arch: Arch): number {
+  return kept.get(arch)?.length ?? 0;
+}
+
 /** A kept engine for `arch`, or undefined. */
 export function takeEngine<Owner, Parts>(arch: Arch): EngineSlot<Owner, Parts> | undefined {
   return kept.get(arch)?.pop() as EngineSlot<Owner, Parts> | undefined;
