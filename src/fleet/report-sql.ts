@@ -3,7 +3,9 @@
  * `dumps` table (docs/fleet.md). `faultline fleet report --sql` prints them,
  * so a user can rerun and change them in the `duckdb` shell or `psql`: the
  * same text runs on DuckDB and PostgreSQL (divisions of counts cast to
- * FLOAT8, since PostgreSQL divides integers as integers).
+ * FLOAT8, since PostgreSQL divides integers as integers; the tail bound's
+ * exp() of less than -740, 0 in a double, is written as 0, since
+ * PostgreSQL's exp() raises an underflow error there).
  *
  * How a machine is ranked: machines with hardware verdicts at two or more
  * different places in the code come first (one faulty part hit by
@@ -70,7 +72,6 @@ WITH totals AS (
          END AS log_p
   FROM rated
 ), tail AS (
-  -- exp() of less than -740 is 0 in a double; PostgreSQL's raises an underflow error instead.
   SELECT *, CASE WHEN log_p < -740 THEN 0.0 ELSE exp(log_p) END AS p
   FROM bound
 )
