@@ -50,11 +50,11 @@ export interface WorkerProgress {
 const PROGRESS_MS = 100;
 
 /**
- * Unicorn engines a kept worker reuses per architecture (emu/engine-pool.ts): an analysis opens dozens per dump,
- * one at a time in most places and three at once for a window's lanes, and opening and closing them was about a
- * third of a small core's time.
+ * Unicorn engines a kept worker reuses per architecture (emu/engine-pool.ts): an analysis of a small core opens
+ * about 70, up to 15 of them at once (nested probes, three lanes each); 16 kept cover that, with no more memory
+ * than opening new ones (about 220 MB either way).
  */
-const ENGINES_KEPT = 8;
+const ENGINES_KEPT = 16;
 
 /** Journal records are fixed-size, so each write replaces the last. */
 export const JOURNAL_RECORD = 4096;
