@@ -16,7 +16,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { formatReport } from './report.ts';
-import { runLab } from './run.ts';
+import { rejudgeLab, runLab } from './run.ts';
 import { LAB_ARCHES, toolchainFor, type LabArch, type Toolchain } from './toolchain.ts';
 
 class UsageError extends Error {}
@@ -37,6 +37,14 @@ function arches(value: string): LabArch[] {
   return [...new Set(names)] as LabArch[];
 }
 
+function pattern(source: string): RegExp {
+  try {
+    return new RegExp(source);
+  } catch {
+    throw new UsageError(`--only: not a regular expression: '${source.slice(0, 40)}'`);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('lab')
     .description('make labelled real crashes, explain each, and print the confusion matrix')
@@ -50,9 +58,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--max-steps <n>', 'instructions the injector waits for the crash after the fault', positiveInt('--max-steps'), 48)
     .option('--keep-discarded', 'keep the directories of cases that did not crash as intended')
     .option('--json', 'print report.json instead of the tables')
+    .option('--rejudge', 'explain the cases already in --out again with the current code (no new crashes); writes rejudged.json')
+    .option('--only <regexp>', 'with --rejudge: only the cases whose id matches')
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
-  let opts: { out: string; cases: number; seed: number; arch: LabArch[]; jobs: number; searchSeconds: number; searchReplays: number; maxSteps: number; keepDiscarded?: boolean; json?: boolean };
+  let opts: { out: string; cases: number; seed: number; arch: LabArch[]; jobs: number; searchSeconds: number; searchReplays: number; maxSteps: number; keepDiscarded?: boolean; json?: boolean; rejudge?: boolean; only?: string };
   try {
     program.parse(argv, { from: 'user' });
     opts = program.opts();
@@ -69,10 +79,15 @@ export async function main(argv: string[]): Promise<number> {
       if ('missing' in tc) throw new UsageError(`${arch} needs ${tc.missing.join(', ')} (Debian packages; as root, npm test installs them)`);
       toolchains[arch] = tc;
     }
-    const { report } = await runLab({
+    const log = opts.json ? undefined : (line: string) => process.stderr.write(`${line}\n`);
+    if (opts.only !== undefined && !opts.rejudge) throw new UsageError('--only goes with --rejudge');
+    const { report } = opts.rejudge ? await rejudgeLab({
+      out: resolve(opts.out), toolchains, jobs: opts.jobs, searchSeconds: opts.searchSeconds, searchReplays: opts.searchReplays, log,
+      only: opts.only === undefined ? undefined : pattern(opts.only),
+    }) : await runLab({
       out: resolve(opts.out), cases: opts.cases, seed: opts.seed, arches: opts.arch, toolchains, jobs: opts.jobs,
       searchSeconds: opts.searchSeconds, searchReplays: opts.searchReplays, maxSteps: opts.maxSteps, keepDiscarded: opts.keepDiscarded,
-      log: opts.json ? undefined : (line) => process.stderr.write(`${line}\n`),
+      log,
     });
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
     return 0;

@@ -12,7 +12,7 @@
  * report.falseHardware; // 0, one hopes
  * ```
  */
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { buildProgram, VARIANTS, variantName, type LabProgram } from './build.ts';
@@ -208,6 +208,47 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
   });
   writeJson(join(out, 'labels.json'), labels);
   writeJson(join(out, 'report.json'), report);
+  return { report, labels, evaluations };
+}
+
+/**
+ * Explains a corpus made earlier again with the code as it is now, for
+ * seeing what a change to `explain` moved. The labels are the earlier run's
+ * (nothing is crashed again); judge a change on fresh seeds, not on a
+ * corpus it was looked at against. Writes DIR/rejudged.json.
+ */
+export async function rejudgeLab(options: Pick<LabOptions, 'out' | 'toolchains' | 'jobs' | 'searchSeconds' | 'searchReplays' | 'log'> & { only?: RegExp }): Promise<LabResult> {
+  const started = performance.now();
+  const out = options.out;
+  const labelsPath = join(out, 'labels.json');
+  if (!existsSync(labelsPath)) throw new Error(`${labelsPath} does not exist: --rejudge needs a directory an earlier lab run wrote`);
+  const labels = (JSON.parse(readFileSync(labelsPath, 'utf8')) as Label[]).filter((l) => !options.only || options.only.test(l.id));
+  const search = [
+    ...(options.searchSeconds !== undefined ? ['--search-seconds', String(options.searchSeconds)] : []),
+    ...(options.searchReplays !== undefined ? ['--search-replays', String(options.searchReplays)] : []),
+  ];
+  const perCase: Evaluation[][] = [];
+  await pool(options.jobs ?? availableParallelism(), labels.length, async (i) => {
+    const label = labels[i]!;
+    const tc = options.toolchains[label.arch];
+    if (!tc) throw new Error(`${label.id}: no toolchain for ${label.arch} (pass --arch with it)`);
+    const binary = join(out, label.binary);
+    const targets: Array<{ format: LabFormat; file: string; args: string[] }> = [
+      { format: 'elf-core', file: join(out, label.file), args: ['--binary', binary, '--sysroot', tc.sysroot ?? '/'] },
+      ...Object.entries(label.formats).map(([format, f]) => ({ format: format as LabFormat, file: join(out, f.file), args: ['--binary', binary] })),
+    ];
+    const evaluations: Evaluation[] = [];
+    for (const target of targets) {
+      evaluations.push(await judge(label, { ...target, args: [...target.args, ...search] }, { timeoutMs: 180_000, faultline: FAULTLINE }));
+    }
+    perCase[i] = evaluations;
+    options.log?.(`${label.id}  ${label.class} → ${evaluations.map((e) => `${e.format}:${e.got}${e.right ? '' : '✗'}`).join(' ')}`);
+  });
+  const evaluations = perCase.flat();
+  const report = summarise(evaluations, labels, {
+    seed: 0, arches: [...new Set(labels.map((l) => l.arch))], attempts: labels.length, discarded: [], totalMs: Math.round(performance.now() - started),
+  });
+  writeJson(join(out, 'rejudged.json'), { report, evaluations });
   return { report, labels, evaluations };
 }
 

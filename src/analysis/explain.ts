@@ -20,7 +20,7 @@
  * report.verdict; // { class: 'cpu-fault', location: 'branch-target', bit: 2, expected: '0x8082e3e4', observed: '0x8082e3e0', … }
  * ```
  */
-import { pcRegister, pointerSize, spRegister } from '../../emu/registers.ts';
+import { pcRegister, pointerSize, registerMask, spRegister } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { createDisassembler } from '../disasm/disassembler.ts';
 import { createEffects } from '../disasm/effects.ts';
@@ -44,6 +44,8 @@ import { Replayer, type ReplayOutcome } from './replay.ts';
 import { moduleFiles } from '../dumps/module-files.ts';
 import { arrivalCheck } from './arrival.ts';
 import { replayedCodeOrigin, type CodeOrigin } from './code-origin.ts';
+import { frameAt, frameCheck } from './frame-check.ts';
+import { StackWalker } from '../unwind/walk.ts';
 
 export interface ExplainOptions {
   stepOvers?: StepOverSpec[];
@@ -266,6 +268,8 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     // A fetch fault never ran the instruction at the pc: the CPU refused to fetch it.
     const candidates = findCandidates(dump, code, site).filter((c) => !(c.kind === 'fault' && site.access === 'execute'));
     report.candidates = candidates.map((c) => candidateReport(dump, c, site));
+    const walker = StackWalker.using(dump, disassembler);
+    const frame = frameCheck(dump, walker, site, candidates);
     const width = pointerSize(dump.arch) * 8;
     const chosen = chooseCandidates(site, candidates, width);
     const deadline = started + (options.searchBudgetMs ?? 10_000);
@@ -295,7 +299,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       const share = chosen.length - n;
       const now = performance.now();
       const budget = { deadline: now + Math.max(0, deadline - now) / share, replays: Math.floor(replaysLeft / share) };
-      const ctx: SearchContext = { dump, effects, site, code, window: built, windowId: id, checkContext: context, budget, registers: false };
+      const ctx: SearchContext = { dump, effects, site, code, window: built, windowId: id, checkContext: context, budget, registers: false, stackOff: frame !== undefined };
       contexts.push(ctx);
       const landing = landingCheck(ctx);
       const asWritten = asWrittenHypotheses(ctx);
@@ -345,6 +349,30 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     if (lone) {
       for (const h of hypotheses) {
         if (h.family === 'as-written' || h.family === 'memory-value' || h.family === 'code-byte' || h.family === 'deliberate') addCheck(h, lone);
+      }
+    }
+    // Where the faulting function's unwind rule says the code cannot have left the stack pointer where the dump has
+    // it, only an account whose replay puts it there holds. A window anchored at the fault starts from the dump's
+    // stack pointer (it takes the frame as given), and a replay that did not reproduce the dump put it nowhere.
+    if (frame) {
+      const faultWindows = new Set(report.windows.filter((_, n) => windows[n]!.anchor.kind === 'fault').map((w) => w.id));
+      for (const h of hypotheses) if (h.window === undefined || faultWindows.has(h.window) || !h.explains) addCheck(h, frame);
+    }
+    // The same at each window's start: its stack pointer is solved back from the anchor through the code as written
+    // (a skip that moves it starts that much higher), so an account starting where the function's code cannot have
+    // left it does not hold either.
+    const sp = spRegister(dump.arch);
+    for (const [n, w] of windows.entries()) {
+      const startSp = w.replay.registers[sp];
+      if (startSp === undefined || w.replay.unknown?.has(sp)) continue;
+      const id = report.windows[n]!.id;
+      const byShift = new Map<bigint, Check | undefined>();
+      for (const h of hypotheses) {
+        if (h.window !== id || h.checks.some((c) => c.what === 'frame')) continue;
+        const shift = h.injection?.kind === 'skip' ? h.injection.spShift ?? 0n : 0n;
+        if (!byShift.has(shift)) byShift.set(shift, frameAt(dump, walker, w.replay.start, (startSp + shift) & registerMask(dump.arch), candidates, `at the start of window ${id}`));
+        const check = byShift.get(shift);
+        if (check) addCheck(h, check);
       }
     }
     for (const h of hypotheses) scoreHypothesis(h);

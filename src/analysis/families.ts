@@ -40,6 +40,11 @@ export interface SearchContext {
   budget: SearchBudget;
   /** Also search every register before every instruction (the widest family). */
   registers: boolean;
+  /**
+   * The dump's stack pointer is not where the faulting function's code leaves
+   * it (see frame-check.ts): the instructions that move it are searched first.
+   */
+  stackOff?: boolean;
 }
 
 /** A search's allowance: a wall-clock deadline and a number of fault replays, whichever runs out first. */
@@ -236,7 +241,9 @@ export function searchWindow(ctx: SearchContext): SearchResult {
   const distance = (index: number) => (index <= focus ? focus - index : 2 * (index - focus));
   // Branch targets near the focus first: only flips that land in code are replayed, a few per transfer, while a
   // load or a store costs a replay per bit.
-  const early = (t: { family: Family; index: number }) => (t.family === 'branch-target' && distance(t.index) <= NEAR_FOCUS ? 0 : 1);
+  // A stack pointer the code cannot have left where the dump has it: first the skips that would move it.
+  const movesSp = new Set(ctx.stackOff ? skippable.filter((_, n) => writes[n]!.includes(sp)).map((s) => s.index) : []);
+  const early = (t: { family: Family; index: number }) => (t.family === 'skip' && movesSp.has(t.index) ? -1 : t.family === 'branch-target' && distance(t.index) <= NEAR_FOCUS ? 0 : 1);
   tasks.sort((a, b) => early(a) - early(b) || distance(a.index) - distance(b.index) || a.order - b.order);
   for (const [n, t] of tasks.entries()) {
     if (outOfTime()) {

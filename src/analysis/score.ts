@@ -14,8 +14,10 @@
  *   one-in-a-thousand coincidence); each value the replay computed and the
  *   dump matches +0.5 (values are correlated, so each is weak alone), up to
  *   +4 in all; a mismatch −5 (only a dump's own error would excuse it); a
- *   window the code cannot reach −12 (its replay proves nothing); an
- *   unknown, or a value carried through unchanged, 0.
+ *   window the code cannot reach −12 (its replay proves nothing), and so
+ *   does a stack pointer the faulting function's code cannot leave where
+ *   the dump has it (frame-check.ts); an unknown, or a value carried
+ *   through unchanged, 0.
  * - **evidence**: what each piece says (see `Evidence.weight`).
  * - **multiplicity**: searching N flips finds chance fits N times as often,
  *   so the family's size counts against each member.
@@ -47,6 +49,8 @@ export const VALUES_CAP = 4;
 export const MISMATCH_WEIGHT = -5;
 /** A window whose start the code cannot reach explains nothing, whatever its replay shows. */
 export const ARRIVAL_WEIGHT = -12;
+/** Nor does an account in which the code as written left the stack pointer where its unwind rule says it cannot be. */
+export const FRAME_WEIGHT = ARRIVAL_WEIGHT;
 
 /** Sets `h.score` and its terms; returns the score. */
 export function scoreHypothesis(h: Hypothesis): number {
@@ -54,6 +58,7 @@ export function scoreHypothesis(h: Hypothesis): number {
   let values = 0;
   for (const c of h.checks) {
     if (c.what === 'arrival' && c.status === 'mismatch') checks += ARRIVAL_WEIGHT;
+    else if (c.what === 'frame' && c.status === 'mismatch') checks += FRAME_WEIGHT;
     else if (c.status === 'mismatch') checks += MISMATCH_WEIGHT;
     else if (c.status === 'match' && c.what === 'trap') checks += TRAP_WEIGHT;
     else if (c.status === 'match' && c.basis === 'computed') values += VALUE_WEIGHT;

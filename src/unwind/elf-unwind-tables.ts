@@ -13,6 +13,7 @@
  */
 import { readFde, sectionFdes, type ByteSource, type Cie, type Fde } from './dwarf-cfi.ts';
 import { CfiError, DwarfCursor, DW_EH_PE_omit } from './dwarf-reader.ts';
+import { ElfImage } from '../dumps/elf/elf-image.ts';
 
 const PT_LOAD = 1;
 const PT_GNU_EH_FRAME = 0x6474e550;
@@ -123,6 +124,57 @@ export function elfUnwindTables(memory: ByteSource, base: bigint, name: string):
         if (++n > MAX_LINEAR_FDES) throw new CfiError(`The .eh_frame of ${name} has more than ${MAX_LINEAR_FDES} FDEs and no search table`, ehFrame);
       }
       return undefined;
+    },
+  };
+}
+
+/**
+ * The `.eh_frame` of the ELF image at `base` found through its file's section
+ * headers, for images that map no `PT_GNU_EH_FRAME` (static executables
+ * linked without `--eh-frame-hdr`). The section is read from `memory` (the
+ * dump, or the file's pages filled into it); its FDEs are indexed once, on
+ * the first lookup. Undefined when the file cannot be read or has no
+ * `.eh_frame`.
+ */
+export function elfSectionUnwindTables(memory: ByteSource, base: bigint, name: string, path: string): UnwindTables | undefined {
+  let image: ElfImage;
+  try {
+    image = ElfImage.open(path);
+  } catch {
+    return undefined;
+  }
+  let start: bigint;
+  let end: bigint;
+  let wordSize: 4 | 8;
+  try {
+    const section = image.section('.eh_frame');
+    const loads = image.loads();
+    if (!section || section.size === 0n || loads.length === 0) return undefined;
+    const lowest = loads.reduce((low, h) => (h.vaddr < low ? h.vaddr : low), loads[0]!.vaddr);
+    start = section.addr + (base - (lowest & ~0xfffn));
+    end = start + section.size;
+    wordSize = image.header.bits === 64 ? 8 : 4;
+  } catch {
+    return undefined;
+  } finally {
+    image.close();
+  }
+  let index: Fde[] | undefined;
+  return {
+    source: `${name} .eh_frame`,
+    find(pc) {
+      index ??= [...sectionFdes(memory, start, end, 'eh_frame', wordSize)].filter((f) => f.end > f.start).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+      let low = 0;
+      let high = index.length - 1;
+      let best: Fde | undefined;
+      while (low <= high) {
+        const mid = (low + high) >> 1;
+        if (index[mid]!.start <= pc) {
+          best = index[mid];
+          low = mid + 1;
+        } else high = mid - 1;
+      }
+      return best && pc < best.end ? best : undefined;
     },
   };
 }

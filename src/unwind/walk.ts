@@ -21,7 +21,7 @@ import type { Dump, RegisterContext } from '../dumps/model.ts';
 import { CodeMap } from './code-map.ts';
 import { cfiRow, evaluate, type CfiRow, type RegisterRule } from './dwarf-cfi.ts';
 import { CfiError } from './dwarf-reader.ts';
-import { elfUnwindTables, type UnwindTables } from './elf-unwind-tables.ts';
+import { elfSectionUnwindTables, elfUnwindTables, type UnwindTables } from './elf-unwind-tables.ts';
 import { archRegisters, DEFAULT_LIMITS, wordMask, type ArchRegisters, type StackFrame, type StackWalk, type WalkLimits } from './frame.ts';
 import { peUnwindTables, type PeUnwinder } from './pe-unwind.ts';
 
@@ -57,7 +57,7 @@ export class StackWalker {
   private readonly tables = new Map<bigint, { elf?: UnwindTables; pe?: PeUnwinder; broken?: string }>();
   private readonly limits: WalkLimits;
 
-  private constructor(private readonly dump: Dump, private readonly disassembler: Disassembler | undefined, limits: Partial<WalkLimits>) {
+  private constructor(private readonly dump: Dump, private readonly disassembler: Disassembler | undefined, limits: Partial<WalkLimits>, private readonly ownsDisassembler = true) {
     this.regs = archRegisters(dump.arch);
     this.mask = wordMask(this.regs.wordSize);
     this.code = new CodeMap(dump);
@@ -74,8 +74,40 @@ export class StackWalker {
     return new StackWalker(dump, disassembler, limits);
   }
 
+  /** A walker on a disassembler the caller keeps (and closes). */
+  static using(dump: Dump, disassembler: Disassembler, limits: Partial<WalkLimits> = {}): StackWalker {
+    return new StackWalker(dump, disassembler, limits, false);
+  }
+
   close(): void {
-    this.disassembler?.close();
+    if (this.ownsDisassembler) this.disassembler?.close();
+  }
+
+  /**
+   * What the unwind information says of the innermost frame at `registers`'
+   * pc: the canonical frame address, whether it is computed from the stack
+   * pointer, the slot the return address must be in, and the start of the
+   * function the rule covers. Undefined where no CFI covers the pc, the
+   * tables are unusable, or the return address is not on the stack (a leaf
+   * AArch64 function keeps it in x30).
+   */
+  frameRule(registers: RegisterValues): { cfa: bigint; fromSp: boolean; returnSlot: bigint; functionStart: bigint; source: string } | undefined {
+    const pc = registers[this.regs.pc];
+    if (pc === undefined) return undefined;
+    const tables = this.tablesFor(pc, []);
+    if (!tables?.elf || tables.broken) return undefined;
+    try {
+      const fde = tables.elf.find(pc);
+      if (!fde) return undefined;
+      const row = cfiRow(fde, pc, this.limits.cfiInstructions);
+      const caller = this.applyRow({ index: 0, trust: 'context', pc, sp: registers[this.regs.sp] ?? 0n, registers }, row, tables.elf.source);
+      if (!caller || caller.end || caller.cfa === undefined || caller.returnSlot === undefined) return undefined;
+      const fromSp = row.cfa.kind === 'register' && this.regs.dwarf[row.cfa.register] === this.regs.sp;
+      return { cfa: caller.cfa, fromSp, returnSlot: caller.returnSlot, functionStart: fde.start, source: tables.elf.source };
+    } catch (error) {
+      if (error instanceof CfiError) return undefined;
+      throw error;
+    }
   }
 
   /** Walks the stack of `context`. */
@@ -152,6 +184,8 @@ export class StackWalker {
       tables = {};
       try {
         tables.elf = elfUnwindTables(this.dump.memory, image.base, image.name);
+        const path = this.dump.modules.find((m) => m.base === image.base)?.path;
+        if (!tables.elf && path !== undefined) tables.elf = elfSectionUnwindTables(this.dump.memory, image.base, image.name, path);
         if (!tables.elf && this.dump.arch === 'x64') tables.pe = peUnwindTables(this.dump.memory, image.base, image.name);
       } catch (error) {
         tables.broken = (error as Error).message;

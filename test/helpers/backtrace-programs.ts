@@ -23,7 +23,7 @@ import { toolchainFor, type LabArch, type Toolchain } from '../../lab/toolchain.
 
 export type CrashMode = 'assert' | 'divide' | 'null-call';
 /** gcc optimisation, with or without frame pointers. */
-export type BuildVariant = 'O0' | 'O0-nofp' | 'O2' | 'O2-fp';
+export type BuildVariant = 'O0' | 'O0-nofp' | 'O2' | 'O2-fp' | 'O2-static';
 
 const MODES: Record<CrashMode, number> = { assert: 0, divide: 1, 'null-call': 3 };
 
@@ -55,6 +55,8 @@ const FLAGS: Record<BuildVariant, string[]> = {
   'O0-nofp': ['-O0', '-fomit-frame-pointer'],
   O2: ['-O2', '-fomit-frame-pointer'],
   'O2-fp': ['-O2', '-fno-omit-frame-pointer'],
+  // A static executable maps no PT_GNU_EH_FRAME: its CFI is found through the file's section headers.
+  'O2-static': ['-O2', '-static'],
 };
 
 /** One frame of gdb's `bt`. */

@@ -14,10 +14,12 @@
  * ```
  */
 import { FileSource } from '../binary/file-source.ts';
-import { readElfHeader, type ElfHeader } from './elf-header.ts';
+import { readElfHeader, readSectionHeader, sectionHeaderSize, type ElfHeader, type SectionHeader } from './elf-header.ts';
 import { gnuBuildId, walkNotes } from './notes.ts';
 import { PT_LOAD, PT_NOTE, readProgramHeaders, segmentName, type ProgramHeader } from './program-headers.ts';
 
+/** Section names read at most. */
+const MAX_SECTION_NAMES = 0x100000n;
 /** Note segments larger than this are not searched for a build id (bounded reads). */
 const MAX_NOTE_BYTES = 0x10000n;
 
@@ -51,6 +53,26 @@ export class ElfImage {
 
   get path(): string {
     return this.file.path;
+  }
+
+  /**
+   * The section header named `name` (`.eh_frame`), or undefined when the file
+   * has no section headers, no such section, or a table that does not fit in
+   * the file (read bounded: at most 64 K headers and 1 MiB of names).
+   */
+  section(name: string): SectionHeader | undefined {
+    const { header, file } = this;
+    const entrySize = sectionHeaderSize(header.bits);
+    if (header.shoff === 0n || header.shnum === 0 || header.shentsize !== entrySize || header.shstrndx >= header.shnum) return undefined;
+    const tableSize = BigInt(header.shnum) * BigInt(entrySize);
+    if (header.shoff + tableSize > file.size) return undefined;
+    const table = file.reader(header.shoff, Number(tableSize), 'section header table');
+    const headers = Array.from({ length: header.shnum }, (_, i) => readSectionHeader(table, i * entrySize, header.bits));
+    const names = headers[header.shstrndx]!;
+    if (names.size === 0n || names.size > MAX_SECTION_NAMES || names.offset + names.size > file.size) return undefined;
+    const bytes = file.reader(names.offset, Number(names.size), 'section names');
+    const wanted = new TextEncoder().encode(`${name}\0`);
+    return headers.find((h) => h.name + wanted.length <= bytes.length && wanted.every((b, k) => bytes.u8(h.name + k, 'section name') === b));
   }
 
   /** The `PT_LOAD` segments, in table order. */
