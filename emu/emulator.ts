@@ -24,6 +24,7 @@ import { trapName } from './traps.ts';
 import { Watchdog } from './watchdog.ts';
 import { X86Segments } from './segments.ts';
 import { faultOf, isSegment, mergeRanges } from './emulator-helpers.ts';
+import { giveBack, takeEngine, wouldKeep, type EngineSlot } from './engine-pool.ts';
 import { abortsUnicorn, poisonedStarts, stateSaveLength } from './unicorn-quirks.ts';
 import type { MemorySource, UnknownFill } from './memory-source.ts';
 import type { RunResult } from './run-result.ts';
@@ -71,6 +72,22 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 const NO_ADDRESS = 0xffff_ffff_ffff_ffffn;
 const UC_QUERY_TIMEOUT = 4;
 
+/** What a kept engine carries to its next emulator (engine-pool.ts): its trap hooks, watchdog, and CPU context when new. */
+interface EngineParts {
+  traps: HookRegistry;
+  watchdog: Watchdog | undefined;
+  pristine: unknown;
+}
+type Slot = EngineSlot<Emulator, EngineParts>;
+
+/** Throws an EmulationError naming the operation when a Unicorn call failed. */
+function checkStatus(status: number, operation: string, address?: bigint): void {
+  if (status === UC_ERR_OK) return;
+  const text = ucErrorText(status);
+  const where = address === undefined ? '' : ` at 0x${address.toString(16)}`;
+  throw new EmulationError(operation, `${operation}${where} failed: ${text}`, { code: status, ucError: text, address });
+}
+
 export class Emulator {
   readonly arch: Arch;
   /** The engine handle (koffi external); for the emu layer's own modules. */
@@ -88,6 +105,7 @@ export class Emulator {
   private skippedPc = 0n;
   private observer?: RunObserver;
   private readonly watchdog: Watchdog | undefined;
+  private readonly slot: Slot;
   private disposed = false;
   private countedLastRun = false;
   private segments?: X86Segments;
@@ -97,22 +115,30 @@ export class Emulator {
   /** The end address last given to Unicorn among the exits; undefined when the exits must be given again. */
   private exitsUntil: bigint | undefined;
 
-  private constructor(arch: Arch, engine: unknown) {
+  private constructor(arch: Arch, slot: Slot) {
     this.arch = arch;
-    this.engine = engine;
+    this.engine = slot.engine;
+    this.slot = slot;
+    slot.owner = this;
+    this.watchdog = slot.parts.watchdog;
     this.hooks = new HookRegistry(
-      engine,
+      slot.engine,
       (status, operation, address) => this.check(status, operation, address),
       () => this.flushTranslations(),
     );
-    this.installTrapHooks();
-    this.watchdog = Watchdog.create(this);
-    // With exits on, uc_emu_start's end address is ignored: syncExits passes it with the poisoned starts.
-    if (arch !== 'arm64') this.check(unicorn().uc_ctl(engine, UC_CTL_USE_EXITS, 'int', 1), 'uc_ctl(USE_EXITS)');
   }
 
-  /** Opens an engine for `arch`: x86 (32-bit protected mode, flat), x64 (long mode) or arm64. */
+  /**
+   * Opens an engine for `arch`: x86 (32-bit protected mode, flat), x64 (long
+   * mode) or arm64; a kept one, reset, when engines are reused (engine-pool.ts).
+   */
   static open(arch: Arch): Emulator {
+    const kept = takeEngine<Emulator, EngineParts>(arch);
+    return new Emulator(arch, kept ?? Emulator.newSlot(arch));
+  }
+
+  /** A new engine with what every emulator on it needs: trap hooks, the watchdog, exits on. */
+  private static newSlot(arch: Arch): Slot {
     const uc = unicorn();
     const [ucArch, mode] =
       arch === 'x86' ? [UC_ARCH.x86, UC_MODE.m32] : arch === 'x64' ? [UC_ARCH.x86, UC_MODE.m64] : [UC_ARCH.arm64, UC_MODE.arm];
@@ -121,15 +147,40 @@ export class Emulator {
     if (status !== UC_ERR_OK) {
       throw new EmulationError('uc_open', `Cannot open a Unicorn engine for ${arch}: ${ucErrorText(status)}`, { code: status, ucError: ucErrorText(status) });
     }
-    return new Emulator(arch, out[0]);
+    const engine = out[0];
+    const parts: EngineParts = { traps: undefined!, watchdog: undefined, pristine: undefined };
+    const slot: Slot = {
+      arch,
+      engine,
+      parts,
+      close: () => {
+        parts.watchdog?.dispose();
+        if (parts.pristine !== undefined) uc.uc_context_free(parts.pristine);
+        uc.uc_close(engine);
+        parts.traps.dispose();
+      },
+    };
+    const check = checkStatus;
+    parts.traps = new HookRegistry(engine, check, () => slot.owner?.flushTranslations());
+    try {
+      Emulator.installTrapHooks(slot);
+      parts.watchdog = Watchdog.create({ engine });
+      // With exits on, uc_emu_start's end address is ignored: syncExits passes it with the poisoned starts.
+      if (arch !== 'arm64') check(uc.uc_ctl(engine, UC_CTL_USE_EXITS, 'int', 1), 'uc_ctl(USE_EXITS)');
+      const context: unknown[] = [null];
+      check(uc.uc_context_alloc(engine, context), 'uc_context_alloc');
+      parts.pristine = context[0];
+      check(uc.uc_context_save(engine, parts.pristine), 'uc_context_save');
+    } catch (error) {
+      slot.close();
+      throw error;
+    }
+    return slot;
   }
 
   /** Throws an EmulationError naming the operation when a Unicorn call failed. */
   check(status: number, operation: string, address?: bigint): void {
-    if (status === UC_ERR_OK) return;
-    const text = ucErrorText(status);
-    const where = address === undefined ? '' : ` at 0x${address.toString(16)}`;
-    throw new EmulationError(operation, `${operation}${where} failed: ${text}`, { code: status, ucError: text, address });
+    checkStatus(status, operation, address);
   }
 
   // ---- registers --------------------------------------------------------
@@ -367,30 +418,37 @@ export class Emulator {
     unicorn().uc_emu_stop(this.engine);
   }
 
-  private installTrapHooks(): void {
-    this.hooks.add(UC_HOOK.INTR, InterruptCallback, (_uc, intno: number) => {
-      this.stopWith({ kind: 'trapped', vector: intno, name: trapName(this.arch, intno), pc: this.pc() });
-    });
-    this.hooks.add(UC_HOOK.INSN_INVALID, InvalidInstructionCallback, () => {
-      const pc = this.pc();
-      const skip = stateSaveLength(this.arch, this.tryRead(pc, 16));
-      if (skip !== undefined) {
-        this.statesSkipped++;
-        this.resumeAfterSkip = true;
-        this.skippedPc = pc;
-        this.writeRegister(this.arch === 'x86' ? 'eip' : 'rip', pc + BigInt(skip));
-        return true;
-      }
-      this.stopWith({ kind: 'trapped', vector: this.arch === 'arm64' ? 1 : 6, name: 'invalid instruction', pc });
-      return false;
-    });
-    if (this.arch !== 'arm64') {
+  /** The engine's own hooks, kept with it: they stop the run of whichever emulator uses it. */
+  private static installTrapHooks(slot: Slot): void {
+    const hooks = slot.parts.traps;
+    hooks.add(UC_HOOK.INTR, InterruptCallback, (_uc, intno: number) => slot.owner!.trapped(intno));
+    hooks.add(UC_HOOK.INSN_INVALID, InvalidInstructionCallback, () => slot.owner!.invalidInstruction());
+    if (slot.arch !== 'arm64') {
       for (const [id, name] of [[UC_X86_INS.SYSCALL, 'syscall'], [UC_X86_INS.SYSENTER, 'sysenter']] as const) {
-        this.hooks.add(UC_HOOK.INSN, CodeCallback, () => {
-          this.stopWith({ kind: 'trapped', vector: -1, name, pc: this.pc() });
+        hooks.add(UC_HOOK.INSN, CodeCallback, () => {
+          const emu = slot.owner!;
+          emu.stopWith({ kind: 'trapped', vector: -1, name, pc: emu.pc() });
         }, undefined, id);
       }
     }
+  }
+
+  private trapped(intno: number): void {
+    this.stopWith({ kind: 'trapped', vector: intno, name: trapName(this.arch, intno), pc: this.pc() });
+  }
+
+  private invalidInstruction(): boolean {
+    const pc = this.pc();
+    const skip = stateSaveLength(this.arch, this.tryRead(pc, 16));
+    if (skip !== undefined) {
+      this.statesSkipped++;
+      this.resumeAfterSkip = true;
+      this.skippedPc = pc;
+      this.writeRegister(this.arch === 'x86' ? 'eip' : 'rip', pc + BigInt(skip));
+      return true;
+    }
+    this.stopWith({ kind: 'trapped', vector: this.arch === 'arm64' ? 1 : 6, name: 'invalid instruction', pc });
+    return false;
   }
 
   /** Lets the recorder count instructions and enforce the budget during runs. */
@@ -468,7 +526,8 @@ export class Emulator {
     } finally {
       this.observer?.finish();
     }
-    const hookError = this.hooks.takeError();
+    const trapError = this.slot.parts.traps.takeError();
+    const hookError = this.hooks.takeError() ?? trapError;
     if (hookError !== undefined) throw hookError;
     return result;
   }
@@ -564,15 +623,43 @@ export class Emulator {
     this.check(unicorn().uc_ctl(this.engine, UC_CTL_TB_FLUSH), 'uc_ctl(TB_FLUSH)');
   }
 
-  /** Releases the engine, hooks, snapshots and recorder. Safe to call twice. */
+  /** Releases the engine (or resets it for reuse, see engine-pool.ts), hooks and snapshots. Safe to call twice. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     this.snapshots?.dispose();
-    this.watchdog?.dispose();
     this.pager?.dispose();
-    const uc = unicorn();
-    uc.uc_close(this.engine);
+    if (this.resetForReuse()) {
+      giveBack(this.slot as EngineSlot<unknown, unknown>);
+      return;
+    }
+    this.slot.close();
     this.hooks.dispose();
+  }
+
+  /**
+   * Leaves the engine as it was when new, for the next emulator: hooks
+   * removed, the translations of every mapped range dropped (each range is
+   * one Unicorn memory block, so a range removal covers it exactly), memory
+   * unmapped, no exits, the CPU context saved when it was opened. False
+   * when the engine is not to be kept (then it is closed).
+   */
+  private resetForReuse(): boolean {
+    const traps = this.slot.parts.traps;
+    if (!wouldKeep(this.arch) || !this.watchdog || this.observer || this.hooks.pendingError !== undefined || traps.pendingError !== undefined) return false;
+    const uc = unicorn();
+    try {
+      this.hooks.removeAll();
+      for (const { start, end } of this.mapped) {
+        if (this.hooks.codeHasRun) this.check(uc.uc_ctl(this.engine, UC_CTL_TB_REMOVE_CACHE, 'uint64_t', start, 'uint64_t', end), 'uc_ctl(TB_REMOVE_CACHE)', start);
+      }
+      for (const { start, end } of this.mapped) this.check(uc.uc_mem_unmap(this.engine, start, Number(end - start)), 'uc_mem_unmap', start);
+      this.mapped.length = 0;
+      if (this.arch !== 'arm64') this.check(uc.uc_ctl(this.engine, UC_CTL_EXITS, 'uint64_t *', new BigUint64Array(0), 'size_t', 0), 'uc_ctl(EXITS)');
+      this.check(uc.uc_context_restore(this.engine, this.slot.parts.pristine), 'uc_context_restore');
+      return true;
+    } catch {
+      return false;
+    }
   }
 }

@@ -98,6 +98,11 @@ export class HookRegistry {
     return error;
   }
 
+  /** Removes every hook from the engine, which stays open (a pooled engine goes on without them). */
+  removeAll(): void {
+    for (const id of [...this.hooks.keys()]) this.remove(id);
+  }
+
   /** Releases every callback; the engine must be closed or about to be. */
   dispose(): void {
     for (const hook of this.hooks.values()) koffi.unregister(hook.callback);

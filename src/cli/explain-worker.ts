@@ -18,6 +18,7 @@ import { explain, type ExplainOptions } from '../analysis/explain.ts';
 import { attachTrace, type ExplainDocument } from '../analysis/window-trace.ts';
 import { setReplayGuard } from '../analysis/replay.ts';
 import { openDump, type OpenOptions } from '../dumps/open.ts';
+import { reuseEngines } from '../../emu/engine-pool.ts';
 import { describeError } from './errors.ts';
 
 export interface WorkerRequest {
@@ -48,10 +49,18 @@ export interface WorkerProgress {
 /** Progress messages go out at most this often. */
 const PROGRESS_MS = 100;
 
+/**
+ * Unicorn engines a kept worker reuses per architecture (emu/engine-pool.ts): an analysis of a small core opens
+ * about 70, up to 15 of them at once (nested probes, three lanes each); 16 kept cover that, with no more memory
+ * than opening new ones (about 220 MB either way).
+ */
+const ENGINES_KEPT = 16;
+
 /** Journal records are fixed-size, so each write replaces the last. */
 export const JOURNAL_RECORD = 4096;
 
 async function serve(request: WorkerRequest): Promise<WorkerReply> {
+  reuseEngines(request.keep ? ENGINES_KEPT : 0);
   const fd = openSync(request.journal, 'w');
   const skip = new Set(request.skip);
   const record = Buffer.alloc(JOURNAL_RECORD);

@@ -1,7 +1,11 @@
 /**
  * The SQL behind `faultline fleet report`, one query per section, over the
  * `dumps` table (docs/fleet.md). `faultline fleet report --sql` prints them,
- * so a user can rerun and change them in the `duckdb` shell.
+ * so a user can rerun and change them in the `duckdb` shell or `psql`: the
+ * same text runs on DuckDB and PostgreSQL (divisions of counts cast to
+ * FLOAT8, since PostgreSQL divides integers as integers; the tail bound's
+ * exp() of less than -740, 0 in a double, is written as 0, since
+ * PostgreSQL's exp() raises an underflow error there).
  *
  * How a machine is ranked: machines with hardware verdicts at two or more
  * different places in the code come first (one faulty part hit by
@@ -57,16 +61,19 @@ WITH totals AS (
 ), rated AS (
   SELECT totals.machine, totals.dumps, hw.hardware, hw.cpu_fault, hw.memory_corruption, hw.code_corruption, totals.inconclusive,
          hw.hardware_sites, hw.single_bit_sites, fleet.machines,
-         hw.hardware / totals.dumps AS rate,
-         (fleet.k - hw.hardware + 0.5) / (fleet.n - totals.dumps + 1) AS base_rate
+         CAST(hw.hardware AS FLOAT8) / totals.dumps AS rate,
+         CAST(fleet.k - hw.hardware + 0.5 AS FLOAT8) / (fleet.n - totals.dumps + 1) AS base_rate
   FROM hw JOIN totals USING (machine), fleet
-), tail AS (
+), bound AS (
   SELECT *,
-         CASE WHEN rate <= base_rate THEN 1.0
-              ELSE exp(-dumps * (rate * ln(rate / base_rate)
-                   + CASE WHEN rate < 1 THEN (1 - rate) * ln((1 - rate) / (1 - base_rate)) ELSE 0 END))
-         END AS p
+         CASE WHEN rate <= base_rate THEN 0.0
+              ELSE -dumps * (rate * ln(rate / base_rate)
+                   + CASE WHEN rate < 1 THEN (1 - rate) * ln((1 - rate) / (1 - base_rate)) ELSE 0 END)
+         END AS log_p
   FROM rated
+), tail AS (
+  SELECT *, CASE WHEN log_p < -740 THEN 0.0 ELSE exp(log_p) END AS p
+  FROM bound
 )
 SELECT machine, dumps, hardware, cpu_fault, memory_corruption, code_corruption, inconclusive,
        hardware_sites, single_bit_sites, single_bit_sites >= 2 AS recurrent,

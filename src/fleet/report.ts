@@ -27,7 +27,7 @@ export async function fleetReport(store: FleetStore, top: number): Promise<Fleet
   const started = performance.now();
   const sections: Record<string, ReportRow[]> = {};
   for (const [name, sql] of Object.entries(REPORT_SQL)) {
-    const rows = (await store.connection.runAndReadAll(sql.replace('$top', String(top)))).getRowObjectsJS();
+    const rows = await store.query(sql.replace('$top', String(top)));
     sections[name] = rows.map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, plain(v)])));
   }
   const { fleet, ...rest } = sections;

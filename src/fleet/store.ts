@@ -1,16 +1,18 @@
 /**
- * The fleet store: one embedded DuckDB file (no server) holding a row per
- * dump `faultline batch` handled — its machine, CPU and labels, whether it
- * was explained or why not, the verdict's columns for grouping, and the
- * report as evidence. The schema is docs/fleet.md's; `fleet report` and
- * users' own SQL read it. DuckDB allows one writing process per file: the
- * batch process writes, workers (local or on the queue) only send results.
+ * The fleet store: a row per dump `faultline batch` handled — its machine,
+ * CPU and labels, whether it was explained or why not, the verdict's
+ * columns for grouping, and the report as evidence. The schema is
+ * docs/fleet.md's; `fleet report` and users' own SQL read it. By default
+ * one embedded DuckDB file (no server; DuckDB allows one writing process
+ * per file, so the batch process writes and workers only send results);
+ * `postgres://…` puts the same table in PostgreSQL for many writers
+ * (postgres-store.ts).
  *
  * @example
  * ```ts
- * const store = await FleetStore.open('fleet.duckdb');
+ * const store = await openStore('fleet.duckdb'); // or 'postgres://user@host/db'
  * await store.record(job, { report, elapsedMs: 812, worker: 'host:1234' });
- * store.close();
+ * await store.close();
  * ```
  */
 import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
@@ -61,7 +63,7 @@ CREATE TABLE IF NOT EXISTS dumps (
   report JSON
 );`;
 
-const COLUMNS = [
+export const COLUMNS = [
   'key', 'path', 'size', 'mtime', 'machine', 'cpu', 'time', 'labels', 'status', 'error', 'format', 'arch', 'verdict', 'hardware',
   'location', 'bit', 'direction', 'expected', 'observed', 'address', 'confidence', 'margin', 'hypothesis', 'fault_kind', 'fault_pc',
   'symbol', 'module', '"function"', 'instruction', 'instruction_text', 'elapsed_ms', 'explained_at', 'worker', 'report',
@@ -75,6 +77,9 @@ const PLACEHOLDER: Partial<Record<(typeof COLUMNS)[number], (n: number) => strin
   labels: (n) => `$${n}::JSON`,
   report: (n) => `$${n}::JSON`,
 };
+
+/** One value per column of COLUMNS, as `record` writes it. */
+export type ColumnValues = Record<(typeof COLUMNS)[number], string | number | boolean | null>;
 
 const INSERT_SQL = `INSERT OR REPLACE INTO dumps (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c, i) => PLACEHOLDER[c]?.(i + 1) ?? `$${i + 1}`).join(', ')})`;
 
@@ -94,11 +99,79 @@ export interface StoredDump {
   mtimeMs: number;
 }
 
-export class FleetStore {
+/** What batch, the queue and `fleet report` need of a store, whichever database holds it. */
+export interface FleetStore {
+  /** The file or URL (without its password) the store was opened from. */
+  readonly path: string;
+  /** Every stored dump by key. */
+  stored(): Promise<Map<string, StoredDump>>;
+  /** Stores (or replaces) the outcome of `job`. */
+  record(job: DumpJob, outcome: DumpOutcome): Promise<void>;
+  /** The rows of one query, 64-bit counts and decimals as numbers. */
+  query(sql: string): Promise<Record<string, unknown>[]>;
+  close(): void | Promise<void>;
+}
+
+/** True when `target` names a PostgreSQL database rather than a DuckDB file. */
+export function isPostgresUrl(target: string): boolean {
+  return /^postgres(ql)?:\/\//.test(target);
+}
+
+/** Opens the store `target` names: a PostgreSQL URL (`postgres://…`) or a DuckDB file (created when absent unless read-only). */
+export async function openStore(target: string, options: { readOnly?: boolean } = {}): Promise<FleetStore> {
+  if (!isPostgresUrl(target)) return DuckDbStore.open(target, options);
+  const { PostgresStore } = await import('./postgres-store.ts');
+  return PostgresStore.open(target, options);
+}
+
+/** The values `record` stores for `job` and its outcome, by column. */
+export function columnValues(job: DumpJob, outcome: DumpOutcome): ColumnValues {
+  const report = outcome.report && { ...outcome.report, trace: undefined };
+  const row = report ? verdictRow(report) : undefined;
+  return {
+    key: job.key,
+    path: job.path,
+    size: job.size,
+    mtime: job.mtimeMs,
+    machine: job.machine ?? null,
+    cpu: job.cpu ?? null,
+    time: job.time ?? null,
+    labels: JSON.stringify(job.labels),
+    status: report ? 'explained' : 'error',
+    error: report ? null : (outcome.error ?? 'unknown error'),
+    format: row?.format ?? null,
+    arch: row?.arch ?? null,
+    verdict: row?.verdict ?? null,
+    hardware: row ? (HARDWARE_CLASSES as readonly string[]).includes(row.verdict) : null,
+    location: row?.location ?? null,
+    bit: row?.bit ?? null,
+    direction: row?.direction ?? null,
+    expected: row?.expected ?? null,
+    observed: row?.observed ?? null,
+    address: row?.address ?? null,
+    confidence: row?.confidence ?? null,
+    margin: row?.margin ?? null,
+    hypothesis: row?.hypothesis ?? null,
+    fault_kind: row?.faultKind ?? null,
+    fault_pc: row?.faultPc ?? null,
+    symbol: row?.symbol ?? null,
+    module: row?.module ?? null,
+    '"function"': row?.function ?? null,
+    instruction: row?.instruction ?? null,
+    instruction_text: row?.instructionText ?? null,
+    elapsed_ms: outcome.elapsedMs,
+    explained_at: Date.now(),
+    worker: outcome.worker,
+    report: report ? JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v)) : null,
+  };
+}
+
+/** The store in an embedded DuckDB file. */
+export class DuckDbStore implements FleetStore {
   private constructor(private readonly instance: DuckDBInstance, readonly connection: DuckDBConnection, readonly path: string) {}
 
   /** Opens (creating when absent) the store at `path`; a file DuckDB cannot open is bad input. */
-  static async open(path: string, options: { readOnly?: boolean } = {}): Promise<FleetStore> {
+  static async open(path: string, options: { readOnly?: boolean } = {}): Promise<DuckDbStore> {
     let instance: DuckDBInstance;
     try {
       instance = await DuckDBInstance.create(path, options.readOnly ? { access_mode: 'READ_ONLY' } : {});
@@ -106,7 +179,7 @@ export class FleetStore {
       throw new InputError(`Cannot open the store ${path}: ${firstLine(error)}`);
     }
     const connection = await instance.connect();
-    const store = new FleetStore(instance, connection, path);
+    const store = new DuckDbStore(instance, connection, path);
     if (!options.readOnly) {
       await connection.run(SCHEMA_SQL);
       await connection.run(`INSERT OR REPLACE INTO meta VALUES ('schema', $1)`, [STORE_SCHEMA]);
@@ -129,45 +202,12 @@ export class FleetStore {
 
   /** Stores (or replaces) the outcome of `job`. */
   async record(job: DumpJob, outcome: DumpOutcome): Promise<void> {
-    const report = outcome.report && { ...outcome.report, trace: undefined };
-    const row = report ? verdictRow(report) : undefined;
-    const values: Record<(typeof COLUMNS)[number], DuckDBValue> = {
-      key: job.key,
-      path: job.path,
-      size: job.size,
-      mtime: job.mtimeMs,
-      machine: job.machine ?? null,
-      cpu: job.cpu ?? null,
-      time: job.time ?? null,
-      labels: JSON.stringify(job.labels),
-      status: report ? 'explained' : 'error',
-      error: report ? null : (outcome.error ?? 'unknown error'),
-      format: row?.format ?? null,
-      arch: row?.arch ?? null,
-      verdict: row?.verdict ?? null,
-      hardware: row ? (HARDWARE_CLASSES as readonly string[]).includes(row.verdict) : null,
-      location: row?.location ?? null,
-      bit: row?.bit ?? null,
-      direction: row?.direction ?? null,
-      expected: row?.expected ?? null,
-      observed: row?.observed ?? null,
-      address: row?.address ?? null,
-      confidence: row?.confidence ?? null,
-      margin: row?.margin ?? null,
-      hypothesis: row?.hypothesis ?? null,
-      fault_kind: row?.faultKind ?? null,
-      fault_pc: row?.faultPc ?? null,
-      symbol: row?.symbol ?? null,
-      module: row?.module ?? null,
-      '"function"': row?.function ?? null,
-      instruction: row?.instruction ?? null,
-      instruction_text: row?.instructionText ?? null,
-      elapsed_ms: outcome.elapsedMs,
-      explained_at: Date.now(),
-      worker: outcome.worker,
-      report: report ? JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v)) : null,
-    };
-    await this.connection.run(INSERT_SQL, COLUMNS.map((c) => values[c]));
+    const values = columnValues(job, outcome);
+    await this.connection.run(INSERT_SQL, COLUMNS.map((c) => values[c] as DuckDBValue));
+  }
+
+  async query(sql: string): Promise<Record<string, unknown>[]> {
+    return (await this.connection.runAndReadAll(sql)).getRowObjectsJS();
   }
 
   close(): void {
@@ -176,6 +216,6 @@ export class FleetStore {
   }
 }
 
-function firstLine(error: unknown): string {
+export function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 200);
 }

@@ -11,7 +11,7 @@
  * await fillSynthetic(store, { dumps: 1_000_000, machines: 20_000, hardwareShare: 0.01, planted: { machine: 'bad-host', dumps: 30, hardware: 4 } });
  * ```
  */
-import type { FleetStore } from './store.ts';
+import type { DuckDbStore } from './store.ts';
 
 export interface SyntheticFleet {
   dumps: number;
@@ -23,7 +23,7 @@ export interface SyntheticFleet {
 }
 
 /** Adds the rows to the store's `dumps` table. */
-export async function fillSynthetic(store: FleetStore, fleet: SyntheticFleet): Promise<void> {
+export async function fillSynthetic(store: DuckDbStore, fleet: SyntheticFleet): Promise<void> {
   const permille = Math.round(fleet.hardwareShare * 1_000_000);
   // hash(i) decides each row's verdict, bit and code, so the same parameters give the same store.
   await store.connection.run(`

@@ -7,28 +7,17 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/run-cli.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { labCoresProblem, makeLabCores } from '../helpers/lab-cores.ts';
 import { lacks } from '../helpers/system.ts';
 import { queryStore } from './read-store.ts';
 
 const DUMPS = 200;
 const BIN = new URL('../../bin/faultline.js', import.meta.url).pathname;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Everything `child` prints on stdout and stderr, as it comes. */
 function watch(child: ChildProcess): { text: string; exited: boolean } {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FleetStore } from '../../src/fleet/store.ts';
+import { DuckDbStore } from '../../src/fleet/store.ts';
 import { fillSynthetic } from '../../src/fleet/synthetic.ts';
 import { runCli } from '../cli/run-cli.ts';
 
@@ -64,7 +64,7 @@ describe('fleet report', () => {
 
   it('ranks by evidence for the machine, not by its count alone, on a synthetic store; --sql reruns to the same rows', async () => {
     const db = join(dir, 'synthetic.duckdb');
-    const store = await FleetStore.open(db);
+    const store = await DuckDbStore.open(db);
     await fillSynthetic(store, { dumps: 60_000, machines: 600, hardwareShare: 0.01, planted: { machine: 'planted', dumps: 40, hardware: 5 } });
     // One hardware verdict out of a single dump: the weakest kind of evidence, ranked below the planted machine.
     await store.connection.run(`INSERT INTO dumps (key, path, machine, status, verdict, hardware, bit, "function", module) VALUES ('lone', 'lone', 'lone', 'explained', 'cpu-fault', true, 3, 'x', 'y')`);

@@ -16,14 +16,14 @@
  * missingPackages(TEST_PACKAGES); // e.g. ['gcc-multilib', 'lz4']
  * ```
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { toolchainFor, type LabArch, type Toolchain } from '../../lab/toolchain.ts';
 
 /** Every Debian package a test uses. */
 export const TEST_PACKAGES = [
   'gcc', 'binutils', 'gcc-multilib', 'binutils-aarch64-linux-gnu', 'gcc-aarch64-linux-gnu',
-  'gdb', 'gdb-multiarch', 'qemu-user', 'zstd', 'xz-utils', 'lz4', 'chromium', 'redis-server',
+  'gdb', 'gdb-multiarch', 'qemu-user', 'zstd', 'xz-utils', 'lz4', 'chromium', 'redis-server', 'postgresql',
 ] as const;
 export type TestPackage = (typeof TEST_PACKAGES)[number];
 
@@ -37,6 +37,16 @@ function onPath(name: string): boolean {
       return false;
     }
   });
+}
+
+/**
+ * Where Debian's `postgresql` keeps initdb and postgres (/usr/lib/postgresql/VERSION/bin, not on PATH): the
+ * newest version's, or undefined.
+ */
+export function postgresBinDir(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  return versions.map((v) => join(root, v, 'bin')).find((bin) => existsSync(join(bin, 'initdb')) && existsSync(join(bin, 'postgres')));
 }
 
 /** What the lab's toolchain check says `arch` lacks (it knows a 32-bit libc and a cross root, not only commands). */
@@ -61,6 +71,8 @@ const PRESENT: Record<TestPackage, () => boolean> = {
   chromium: () => onPath('chromium'),
   // The queue tests start their own server on a free loopback port (test/fleet/queue.test.ts).
   'redis-server': () => onPath('redis-server'),
+  // The PostgreSQL store test starts its own server in a temporary directory (test/fleet/postgres.test.ts).
+  postgresql: () => postgresBinDir() !== undefined,
 };
 
 /** The packages FAULTLINE_TEST_MISSING names. */

@@ -2,7 +2,8 @@
  * `faultline batch INPUT… [--jobs N] [--db FILE.duckdb] [--json]`: explains
  * every dump the inputs name (dumps, directories, JSON Lines manifests) in
  * parallel worker processes, each dump bounded in time, and stores each
- * verdict with its evidence in a DuckDB file. Rerunning skips what is done.
+ * verdict with its evidence in a DuckDB file (or PostgreSQL, `--db
+ * postgres://…`). Rerunning skips what is done.
  * With `--queue redis://HOST:PORT` the dumps go on a BullMQ queue that
  * `faultline worker` processes take (src/fleet/queue.ts), and their
  * results come back here to be stored.
@@ -19,7 +20,7 @@ import type { ExplainOptions } from '../../analysis/explain.ts';
 import { runBatch, type BatchSummary } from '../../fleet/batch.ts';
 import { collectJobs, type DumpJob } from '../../fleet/inputs.ts';
 import type { DumpOutcome } from '../../fleet/store.ts';
-import { FleetStore } from '../../fleet/store.ts';
+import { openStore } from '../../fleet/store.ts';
 import { parseCount, parseSeconds } from '../../parse.ts';
 import { jsonText } from '../json.ts';
 import { progressBar } from '../progress.ts';
@@ -92,10 +93,10 @@ export function summaryText(summary: BatchSummary, db: string): string {
 export function addBatchCommand(program: Command, io: Io): void {
   program
     .command('batch')
-    .description('explain many dumps in parallel worker processes and store the verdicts in a DuckDB file (resumable)')
+    .description('explain many dumps in parallel worker processes and store the verdicts in a DuckDB file or PostgreSQL (resumable)')
     .argument('<input...>', 'dumps, directories of dumps, or JSON Lines manifests (.jsonl: path, binary, sysroot, machine, cpu, time, labels)')
     .option('--jobs <n>', 'worker processes (default: the number of cores)')
-    .option('--db <file>', 'the DuckDB store (schema: docs/fleet.md)', DEFAULT_DB)
+    .option('--db <file|url>', 'the store: a DuckDB file, or postgres://USER@HOST[:PORT]/DB for many writers (schema: docs/fleet.md)', DEFAULT_DB)
     .option('--json', 'print the summary as JSON')
     .option('--timeout <s>', 'time bound per dump: past it the dump is stored as an error', '60')
     .option('--window <n>', 'longest replay window, in instructions', '100')
@@ -110,7 +111,7 @@ export function addBatchCommand(program: Command, io: Io): void {
       const timeoutMs = parseSeconds(flags.timeout, '--timeout');
       const explain = batchExplainOptions(flags);
       const jobs = collectJobs(inputs, { binaries: flags.binary, sysroot: flags.sysroot });
-      const store = await FleetStore.open(flags.db);
+      const store = await openStore(flags.db);
       const progress = batchProgress(flags.json, io);
       let summary: BatchSummary;
       try {
@@ -122,8 +123,8 @@ export function addBatchCommand(program: Command, io: Io): void {
         }
       } finally {
         progress.finish();
-        store.close();
+        await store.close();
       }
-      io.out(flags.json ? jsonText(summary) : summaryText(summary, flags.db));
+      io.out(flags.json ? jsonText(summary) : summaryText(summary, store.path));
     });
 }

@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { InputError } from '../../errors.ts';
 import { reportScript } from '../../fleet/report-sql.ts';
 import { fleetReport, type FleetReport, type ReportRow } from '../../fleet/report.ts';
-import { FleetStore } from '../../fleet/store.ts';
+import { isPostgresUrl, openStore } from '../../fleet/store.ts';
 import { parseCount } from '../../parse.ts';
 import { jsonText } from '../json.ts';
 import type { Io } from '../main.ts';
@@ -65,23 +65,23 @@ export function addFleetCommand(program: Command, io: Io): void {
   fleet
     .command('report')
     .description('the machines most likely faulty, per CPU, bit, instruction and module; repeated observed values')
-    .option('--db <file>', 'the DuckDB store batch wrote', DEFAULT_DB)
+    .option('--db <file|url>', 'the store batch wrote: a DuckDB file or a postgres:// URL', DEFAULT_DB)
     .option('--json', 'print the report as JSON')
     .option('--top <n>', 'rows per section', '20')
-    .option('--sql', 'print the queries (for the duckdb shell) instead of running them')
+    .option('--sql', 'print the queries (for the duckdb shell or psql) instead of running them')
     .action(async (flags: { db: string; json?: boolean; top: string; sql?: boolean }) => {
       const top = parseCount(flags.top, '--top');
       if (flags.sql) {
         io.out(reportScript(top));
         return;
       }
-      if (!existsSync(flags.db)) throw new InputError(`Cannot open the store ${flags.db}: no such file (faultline batch … --db ${flags.db} writes it)`);
-      const store = await FleetStore.open(flags.db, { readOnly: true });
+      if (!isPostgresUrl(flags.db) && !existsSync(flags.db)) throw new InputError(`Cannot open the store ${flags.db}: no such file (faultline batch … --db ${flags.db} writes it)`);
+      const store = await openStore(flags.db, { readOnly: true });
       try {
         const report = await fleetReport(store, top);
         io.out(flags.json ? jsonText(report) : fleetReportText(report));
       } finally {
-        store.close();
+        await store.close();
       }
     });
   // `faultline fleet` alone is a usage error, said in one line like any other.
