@@ -41,7 +41,14 @@ export type TraceEvent =
    * A signal stopped a recorded program at pc (a fault there, or one sent to it), or was delivered to its handler;
    * `index` is the last instruction before it; `registers` what the kernel changed without an instruction (entering the handler).
    */
-  | { kind: 'signal'; index: number; pc: bigint; signal: number; name: string; registers?: Array<[RegisterName, bigint]> };
+  | { kind: 'signal'; index: number; pc: bigint; signal: number; name: string; registers?: Array<[RegisterName, bigint]> }
+  /**
+   * A recorded run's memory, as the kernel made it (`faultline record`): a mapping that appeared (`map`, zero-filled,
+   * `protection` like `r-x`), went away (`unmap`), or bytes the kernel wrote (`write`: the image's content, a `read`'s
+   * buffer, a signal frame). It applies after instruction `index`, or before the first instruction when `start` is set
+   * (the initial image).
+   */
+  | { kind: 'memory'; index: number; start?: boolean; action: 'map' | 'unmap' | 'write'; address: bigint; size: bigint; protection?: string; bytes?: Uint8Array };
 
 /**
  * A run of consecutive instructions in columnar form. `index` fields are

@@ -180,7 +180,7 @@ function convert(raw: string, writer: TraceWriter, disasm: Disassembler, source:
     });
     writer.writeHeader({
       version: 1, arch: 'x64', source, registers: RECORDED_REGISTERS, startRegisters,
-      memory: 'not recorded: ptrace single-step on the CPU (faultline record); registers and instruction bytes only',
+      memory: 'initial image and the kernel\'s writes (memory events); the program\'s own accesses not recorded: ptrace single-step on the CPU (faultline record)',
       created: new Date().toISOString(),
     });
     const batches = new BatchBuilder(writer);
@@ -190,8 +190,24 @@ function convert(raw: string, writer: TraceWriter, disasm: Disassembler, source:
     let ending = 'the recording ended without its end record (the helper was killed)';
     let exitStatus: number | undefined;
     let signal: string | undefined;
+    // Memory records before the first instruction are the initial image; later ones follow the instruction (or signal delivery) they belong to.
+    let started = false;
+    const memoryAt = () => (started ? { index: Math.max(batches.next - 1, 0) } : { index: 0, start: true });
     for (let record = file.next(); record; record = file.next()) {
+      if (record.type === 'instruction' || record.type === 'signal') started = true;
       switch (record.type) {
+        case 'map': {
+          const p = record.protection;
+          const protection = `${p & 1 ? 'r' : '-'}${p & 2 ? 'w' : '-'}${p & 4 ? 'x' : '-'}`;
+          batches.addEvent({ kind: 'memory', ...memoryAt(), action: 'map', address: record.address, size: record.size, protection });
+          break;
+        }
+        case 'unmap':
+          batches.addEvent({ kind: 'memory', ...memoryAt(), action: 'unmap', address: record.address, size: record.size });
+          break;
+        case 'write':
+          batches.addEvent({ kind: 'memory', ...memoryAt(), action: 'write', address: record.address, size: BigInt(record.bytes.length), bytes: record.bytes });
+          break;
         case 'code': {
           const decoded = disasm.decode(record.bytes, record.address);
           const size = decoded?.size ?? 0;

@@ -21,7 +21,10 @@ import { eventsOf, instructionsOf, type TraceContents } from '../instructions.ts
 import type { TraceEvent } from '../model.ts';
 
 function eventObject(event: TraceEvent): Record<string, unknown> {
-  return eventFields(event, hex);
+  const fields = eventFields(event, hex);
+  // A memory event's bytes (a recorded image) as hex text.
+  if (fields.bytes instanceof Uint8Array) fields.bytes = Buffer.from(fields.bytes).toString('hex');
+  return fields;
 }
 
 /** The lines of the JSON Lines export, without line ends. */
