@@ -42,6 +42,8 @@ export interface RecordOptions {
   args: string[];
   out: string;
   maxInstructions: number;
+  /** Answer `cpuid` without AVX, AVX2, AVX-512, FMA, F16C, XSAVE, TSX (code paths Unicorn runs). */
+  maskCpuid?: boolean;
   /** What the program's standard streams are connected to (default: this process's). */
   stdio?: 'inherit' | 'ignore';
   /** Called after each batch with the instructions converted so far. */
@@ -76,7 +78,7 @@ function stepperPath(): string {
 /** Runs the helper to completion; its own errors (ptrace refused, program not found) become one line. */
 async function runStepper(raw: string, options: RecordOptions): Promise<{ seconds: number }> {
   const started = performance.now();
-  const child = spawn(stepperPath(), [raw, String(options.maxInstructions), options.program, ...options.args], {
+  const child = spawn(stepperPath(), [raw, String(options.maxInstructions), options.maskCpuid ? '1' : '0', options.program, ...options.args], {
     stdio: [options.stdio ?? 'inherit', options.stdio ?? 'inherit', 'pipe'],
   });
   let stderr = '';

@@ -3,7 +3,12 @@
  * what the CPU did, instruction by instruction, to a file
  * (src/record/stepper.ts reads it and writes the .fltrace).
  *
- *   faultline-stepper OUT MAX_INSTRUCTIONS PROGRAM [ARGS...]
+ *   faultline-stepper OUT MAX_INSTRUCTIONS MASK_CPUID PROGRAM [ARGS...]
+ *
+ * MASK_CPUID 1: `cpuid` is not stepped but answered by the helper (the same
+ * CPU's answer) with the AVX, AVX2, AVX-512, FMA, F16C, XSAVE and TSX
+ * feature bits cleared, so that libraries choose code an emulator runs; the
+ * program's registers are set as if it had executed it.
  *
  * Linux x86-64 only. Address-space randomisation is turned off for the
  * program (as gdb does), so a recording and a debugger session of the same
@@ -38,6 +43,7 @@
  * without one is recorded with the bytes first seen.
  */
 #define _GNU_SOURCE
+#include <cpuid.h>
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>
@@ -260,6 +266,24 @@ static void put_memory_changes(pid_t pid) {
   nregions = n;
 }
 
+/* The CPU's answer to cpuid(leaf, subleaf) without the features Unicorn does not emulate. */
+static void masked_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) {
+  uint32_t a, b, c, d;
+  __cpuid_count(leaf, subleaf, a, b, c, d);
+  if (leaf == 1) c &= ~((1u << 12) | (1u << 26) | (1u << 27) | (1u << 28) | (1u << 29)); /* FMA XSAVE OSXSAVE AVX F16C */
+  if (leaf == 7 && subleaf == 0) {
+    b &= ~((1u << 4) | (1u << 5) | (1u << 11) | (1u << 16) | (1u << 17) | (1u << 21) | (1u << 26) | (1u << 27) | (1u << 28) | (1u << 30) | (1u << 31)); /* HLE AVX2 RTM AVX-512 */
+    c &= ~((1u << 1) | (1u << 6) | (1u << 9) | (1u << 10) | (1u << 11) | (1u << 12) | (1u << 14)); /* AVX-512 VBMI.., VAES, VPCLMULQDQ */
+    d &= ~((1u << 2) | (1u << 3) | (1u << 8) | (1u << 23)); /* AVX-512 4VNNIW 4FMAPS VP2INTERSECT FP16 */
+  }
+  if (leaf == 7 && subleaf == 1) a &= ~((1u << 4) | (1u << 5)); /* AVX-VNNI AVX512_BF16 */
+  if (leaf == 0xd) a = b = c = d = 0;
+  out[0] = a;
+  out[1] = b;
+  out[2] = c;
+  out[3] = d;
+}
+
 static void end(int32_t kind, int32_t value) {
   put("E", 1);
   put(&kind, 4);
@@ -267,11 +291,12 @@ static void end(int32_t kind, int32_t value) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 4) {
-    fprintf(stderr, "usage: faultline-stepper OUT MAX_INSTRUCTIONS PROGRAM [ARGS...]\n");
+  if (argc < 5) {
+    fprintf(stderr, "usage: faultline-stepper OUT MAX_INSTRUCTIONS MASK_CPUID PROGRAM [ARGS...]\n");
     return 2;
   }
   uint64_t budget = strtoull(argv[2], NULL, 10);
+  int mask_cpuid = atoi(argv[3]);
   out = fopen(argv[1], "wb");
   if (!out) fail(argv[1]);
   static char buffer[1 << 20];
@@ -288,8 +313,8 @@ int main(int argc, char **argv) {
       fprintf(stderr, "faultline-stepper: ptrace(PTRACE_TRACEME): %s\n", strerror(errno));
       _exit(126);
     }
-    execvp(argv[3], argv + 3);
-    fprintf(stderr, "faultline-stepper: cannot run %s: %s\n", argv[3], strerror(errno));
+    execvp(argv[4], argv + 4);
+    fprintf(stderr, "faultline-stepper: cannot run %s: %s\n", argv[4], strerror(errno));
     _exit(127);
   }
 
@@ -322,6 +347,25 @@ int main(int argc, char **argv) {
     uint64_t pc = regs[RIP];
     const struct code_slot *slot = note_code(pid, pc);
     int syscall = is_syscall(slot);
+    if (mask_cpuid && !signal_to_deliver && slot->length >= 2 && slot->bytes[0] == 0x0f && slot->bytes[1] == 0xa2) {
+      const int RAX = offsetof(struct user_regs_struct, rax) / 8, RBX = offsetof(struct user_regs_struct, rbx) / 8;
+      const int RCX = offsetof(struct user_regs_struct, rcx) / 8, RDX = offsetof(struct user_regs_struct, rdx) / 8;
+      uint32_t answer[4];
+      masked_cpuid((uint32_t)regs[RAX], (uint32_t)regs[RCX], answer);
+      memcpy(next, regs, sizeof next);
+      next[RAX] = answer[0];
+      next[RBX] = answer[1];
+      next[RCX] = answer[2];
+      next[RDX] = answer[3];
+      next[RIP] = pc + 2;
+      if (ptrace(PTRACE_SETREGS, pid, 0, next) != 0) fail("ptrace(PTRACE_SETREGS)");
+      put("I", 1);
+      put(&pc, 8);
+      put_regs(regs, next);
+      executed++;
+      memcpy(regs, next, sizeof regs);
+      continue;
+    }
     int delivering = signal_to_deliver;
     if (syscall || delivering) refresh_copies(pid);
     if (ptrace(PTRACE_SINGLESTEP, pid, 0, (void *)(long)signal_to_deliver) != 0) fail("ptrace(PTRACE_SINGLESTEP)");
