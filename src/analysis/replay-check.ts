@@ -18,10 +18,13 @@
  * ```
  */
 import { Emulator } from '../../emu/emulator.ts';
+import { Recorder } from '../../emu/recorder.ts';
+import { RegisterBatch } from '../../emu/register-batch.ts';
 import type { RegisterName } from '../../emu/registers.ts';
 import { describeRunResult, type RunResult } from '../../emu/run-result.ts';
 import type { AnyTrace } from '../../traces/import/open.ts';
-import type { TraceEvent, TraceInstruction } from '../../traces/model.ts';
+import type { TraceBatch, TraceEvent, TraceInstruction } from '../../traces/model.ts';
+import { instructionsOf } from '../../traces/instructions.ts';
 import { InputError } from '../errors.ts';
 import { definedFlags, undefinedFlags } from './undefined-flags.ts';
 import { hex } from '../format.ts';
@@ -41,6 +44,9 @@ const MAX_FOLDED = 2;
 const SYNC_OUTPUTS: Record<string, RegisterName[]> = {
   cpuid: ['rax', 'rbx', 'rcx', 'rdx'], rdtsc: ['rax', 'rdx'], rdtscp: ['rax', 'rdx', 'rcx'], xgetbv: ['rax', 'rdx'],
 };
+
+/** Unicorn runs one stretch between sync points may take (each ends early at a `rep` instruction's extra step). */
+const MAX_SEGMENT_RUNS = 10_000;
 
 type MemoryEvent = Extract<TraceEvent, { kind: 'memory' }>;
 
@@ -106,18 +112,61 @@ export function openReplay(recorded: AnyTrace, options: { mnemonic?: (bytes: Uin
     path: 'Unicorn', format: 'fltrace', arch: 'x64', start,
     *instructions() {
       const emu = Emulator.open('x64');
+      // Instructions between sync points run in one Unicorn run, each recorded by the (native) recorder: a run of
+      // one instruction costs the translation of the whole block from its pc (about 1 ms at every new pc).
+      const batches: TraceBatch[] = [];
+      const recorder = Recorder.attach(emu, { onBatch: (batch) => batches.push(batch) }, { memory: false, batchSize: 16_384 });
+      const recorderHeader = { version: 1, arch: 'x64' as const, registers: recorder.registers, startRegisters: {} };
+      const registers = new RegisterBatch(emu, COMPARED);
+      const compared = new Set<string>(COMPARED);
+      /** Emulates `n` instructions in as few runs as it takes; fewer when Unicorn stops (`replay.stopped` says why). */
+      const segment = (n: number, index: number): Array<{ pc: bigint; changed: Array<[RegisterName, bigint]> }> => {
+        const out: Array<{ pc: bigint; changed: Array<[RegisterName, bigint]> }> = [];
+        let previous: TraceInstruction | undefined;
+        for (let runs = 0; out.length < n && runs < MAX_SEGMENT_RUNS; runs++) {
+          batches.length = 0;
+          const result = emu.run({ count: n - out.length, maxInstructions: n - out.length, timeoutMs: 0 });
+          for (const insn of instructionsOf(recorderHeader, batches)) {
+            // The CPU leaves a `rep` string instruction with its last iteration; Unicorn takes one step more (rcx = 0, nothing changes).
+            const repeated = previous && insn.pc === previous.pc && insn.changed.length === 0 && [0xf2, 0xf3].includes(emu.read(insn.pc, 1)[0]!);
+            previous = insn;
+            if (repeated) continue;
+            out.push({ pc: insn.pc, changed: insn.changed.filter(([name]) => compared.has(name)) });
+          }
+          if (result.kind !== 'reached') {
+            // The recorder saw the instruction Unicorn then refused: it did not execute.
+            if (out.length && out[out.length - 1]!.pc === result.pc) out.pop();
+            replay.stopped = { index: index + out.length, pc: result.pc, reason: stopReason(result) };
+            break;
+          }
+        }
+        counts.emulated += out.length;
+        return out.slice(0, n);
+      };
       try {
         for (const event of image) applyMemory(emu, event);
         counts.memoryEvents = image.length;
         for (const [name, value] of start) emu.writeRegister(name as RegisterName, value);
-        const it = recorded.instructions()[Symbol.iterator]();
-        let next = it.next();
-        while (!next.done) {
-          const insn = next.value;
-          const after = it.next();
-          const nextPc = after.done ? undefined : after.value.pc;
+        const list = [...recorded.instructions()];
+        const special = (insn: TraceInstruction) => insn.events.some((e) => e.kind === 'sync' || e.kind === 'signal' || (e.kind === 'memory' && !e.start));
+        for (let i = 0; i < list.length;) {
+          const insn = list[i]!;
+          if (!special(insn)) {
+            let j = i;
+            while (j < list.length && !special(list[j]!)) j++;
+            const done = segment(j - i, insn.index);
+            for (let k = 0; k < done.length; k++) {
+              const at = list[i + k]!;
+              yield { index: at.index, pc: done[k]!.pc, size: at.size, ...(at.bytes ? { bytes: at.bytes } : {}), changed: done[k]!.changed, memory: [], events: [] } satisfies TraceInstruction;
+            }
+            if (done.length < j - i) return;
+            i = j;
+            continue;
+          }
+          const nextPc = list[i + 1]?.pc;
+          i++;
           const pc = emu.pc();
-          const before = emu.readRegisters(COMPARED);
+          const before = BigUint64Array.from(registers.read());
           const sync = insn.events.find((e) => e.kind === 'sync');
           if (sync && pc === insn.pc) {
             // The CPU's or the kernel's result; then on to the pc the recording went on at: under a hypervisor the
@@ -130,7 +179,7 @@ export function openReplay(recorded: AnyTrace, options: { mnemonic?: (bytes: Uin
             for (let folded = 0; nextPc !== undefined && emu.pc() !== nextPc && folded < MAX_FOLDED; folded++) {
               const at = emu.pc();
               const mnemonic = emu.isMapped(at + 14n) ? options.mnemonic?.(emu.read(at, 15), at) : undefined;
-              const result = emu.run({ count: 1, maxInstructions: 1, timeoutMs: 10_000 });
+              const result = emu.run({ count: 1, maxInstructions: 1, timeoutMs: 0 });
               if (result.kind !== 'reached') break;
               counts.emulated++;
               if (mnemonic) loose = (loose & ~definedFlags('x64', mnemonic)) | undefinedFlags('x64', mnemonic);
@@ -139,7 +188,7 @@ export function openReplay(recorded: AnyTrace, options: { mnemonic?: (bytes: Uin
             const recordedFlags = insn.changed.find(([name]) => name === 'efl')?.[1];
             if (loose && recordedFlags !== undefined) emu.writeRegister('efl', (emu.readRegister('efl') & ~loose) | (recordedFlags & loose));
           } else {
-            const result = emu.run({ count: 1, maxInstructions: 1, timeoutMs: 10_000 });
+            const result = emu.run({ count: 1, maxInstructions: 1, timeoutMs: 0 });
             if (result.kind !== 'reached') {
               replay.stopped = { index: insn.index, pc, reason: stopReason(result) };
               return;
@@ -147,15 +196,16 @@ export function openReplay(recorded: AnyTrace, options: { mnemonic?: (bytes: Uin
             counts.emulated++;
             // The CPU leaves a `rep` string instruction with its last iteration; Unicorn takes one step more (rcx = 0, no work).
             if (emu.pc() === pc && nextPc !== undefined && nextPc !== pc) {
-              const last = emu.run({ count: 1, maxInstructions: 1, timeoutMs: 10_000 });
+              const last = emu.run({ count: 1, maxInstructions: 1, timeoutMs: 0 });
               if (last.kind !== 'reached') {
                 replay.stopped = { index: insn.index, pc, reason: stopReason(last) };
                 return;
               }
             }
           }
-          const now = emu.readRegisters(COMPARED);
-          const changed = COMPARED.filter((name) => now[name] !== before[name]).map((name): [RegisterName, bigint] => [name, now[name]!]);
+          const now = registers.read();
+          const changed: Array<[RegisterName, bigint]> = [];
+          for (let k = 0; k < COMPARED.length; k++) if (now[k] !== before[k]) changed.push([COMPARED[k]!, now[k]!]);
           for (const event of insn.events) {
             if (event.kind === 'memory' && !event.start) {
               applyMemory(emu, event);
@@ -171,9 +221,10 @@ export function openReplay(recorded: AnyTrace, options: { mnemonic?: (bytes: Uin
             }
           }
           yield { index: insn.index, pc, size: insn.size, ...(insn.bytes ? { bytes: insn.bytes } : {}), changed, memory: [], events: [] } satisfies TraceInstruction;
-          next = after;
         }
       } finally {
+        registers.dispose();
+        recorder.detach();
         emu.dispose();
       }
     },
