@@ -140,7 +140,6 @@ export function openReplay(recorded: AnyTrace, options: { mnemonic?: (bytes: Uin
             break;
           }
         }
-        counts.emulated += out.length;
         return out.slice(0, n);
       };
       try {
@@ -157,6 +156,7 @@ export function openReplay(recorded: AnyTrace, options: { mnemonic?: (bytes: Uin
             const done = segment(j - i, insn.index);
             for (let k = 0; k < done.length; k++) {
               const at = list[i + k]!;
+              counts.emulated++;
               yield { index: at.index, pc: done[k]!.pc, size: at.size, ...(at.bytes ? { bytes: at.bytes } : {}), changed: done[k]!.changed, memory: [], events: [] } satisfies TraceInstruction;
             }
             if (done.length < j - i) return;
