@@ -95,6 +95,7 @@ export function encodePrelude(header: TraceHeader): Uint8Array {
     start: { names, values: littleEndianBytes(values) },
     ...(header.memory !== undefined && { memory: header.memory }),
     ...(header.created !== undefined && { created: header.created }),
+    ...(header.engine !== undefined && { engine: header.engine }),
   });
   const out = new Uint8Array(PRELUDE_SIZE + message.length);
   out.set(TRACE_MAGIC, 0);
@@ -265,6 +266,8 @@ function decodeHeader(fields: Fields): TraceHeader {
   if (source !== undefined) header.source = source;
   if (memory !== undefined) header.memory = memory;
   if (created !== undefined) header.created = created;
+  const engine = optionalString(fields, 'engine');
+  if (engine !== undefined) header.engine = engine;
   return header;
 }
 

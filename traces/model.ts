@@ -27,6 +27,11 @@ export interface TraceHeader {
   memory?: string;
   /** ISO time the trace was started. */
   created?: string;
+  /**
+   * What executed the recorded run (`faultline record`): `cpu` (ptrace single-step of the real CPU) or an emulator
+   * such as `qemu-i386` or `qemu-aarch64` (stepped through its gdbstub: a second emulator, not a CPU).
+   */
+  engine?: string;
 }
 
 /** Why something was recorded outside the per-instruction columns. */

@@ -25,6 +25,7 @@ import type { TraceBatch, TraceEvent, TraceHeader } from '../../traces/model.ts'
 import type { RegisterName } from '../../emu/registers.ts';
 import { buildStepper, STEPPER_PATH, STEPPER_SOURCE } from './stepper-build.ts';
 import { StepFile, USER_REGS, type RegisterChanges } from './step-file.ts';
+import { qemuGuestOf, recordUnderQemu } from './qemu-record.ts';
 
 /** The trace's register order: x86-64's general registers, flags, segments and bases (the pc has its own column). */
 export const RECORDED_REGISTERS: RegisterName[] = [
@@ -98,19 +99,22 @@ async function runStepper(raw: string, options: RecordOptions): Promise<{ second
 }
 
 /** Accumulates instructions into columnar batches and hands each full one to the writer. */
-class BatchBuilder {
+export class BatchBuilder {
   private pc = new BigUint64Array(BATCH);
   private size = new Uint8Array(BATCH);
   private regStart = new Uint32Array(BATCH + 1);
-  private regIndex = new Uint8Array(BATCH * RECORDED_REGISTERS.length);
-  private regValue = new BigUint64Array(BATCH * RECORDED_REGISTERS.length);
+  private regIndex: Uint8Array;
+  private regValue: BigUint64Array;
   private count = 0;
   private changes = 0;
   private code = new Map<bigint, Uint8Array>();
   private events: TraceEvent[] = [];
   first = 0;
 
-  constructor(private readonly writer: TraceWriter) {}
+  constructor(private readonly writer: TraceWriter, registerCount = RECORDED_REGISTERS.length) {
+    this.regIndex = new Uint8Array(BATCH * registerCount);
+    this.regValue = new BigUint64Array(BATCH * registerCount);
+  }
 
   get next(): number {
     return this.first + this.count;
@@ -181,7 +185,7 @@ function convert(raw: string, writer: TraceWriter, disasm: Disassembler, source:
       if (name !== 'orig_rax') startRegisters[name as RegisterName] = file.start[i]!;
     });
     writer.writeHeader({
-      version: 1, arch: 'x64', source, registers: RECORDED_REGISTERS, startRegisters,
+      version: 1, arch: 'x64', source, engine: 'cpu', registers: RECORDED_REGISTERS, startRegisters,
       memory: 'initial image and the kernel\'s writes (memory events); the program\'s own accesses not recorded: ptrace single-step on the CPU (faultline record)',
       created: new Date().toISOString(),
     });
@@ -266,6 +270,8 @@ function convert(raw: string, writer: TraceWriter, disasm: Disassembler, source:
 
 /** Records `program` and writes the trace to `options.out` (whole or not at all). */
 export async function recordProgram(options: RecordOptions): Promise<RecordSummary> {
+  const guest = qemuGuestOf(options.program);
+  if (guest) return recordUnderQemu({ ...options, arch: guest });
   if (process.platform !== 'linux' || process.arch !== 'x64') throw new InputError('record runs programs on the CPU: it needs Linux on x86-64');
   const dir = mkdtempSync(join(tmpdir(), 'faultline-record-'));
   const raw = join(dir, 'steps');

@@ -39,6 +39,7 @@ export function* jsonlLines(trace: TraceContents): Generator<string> {
     startRegisters: Object.fromEntries(Object.entries(header.startRegisters).map(([name, value]) => [name, hex(value as bigint)])),
     memory: header.memory,
     created: header.created,
+    engine: header.engine,
   });
   let any = false;
   for (const insn of instructionsOf(header, trace.batches, trace.events)) {
