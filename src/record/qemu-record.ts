@@ -16,7 +16,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { InputError } from '../errors.ts';
-import { createDisassembler } from '../disasm/disassembler.ts';
+import { createDisassembler, type Disassembler } from '../disasm/disassembler.ts';
 import { writeTraceFileWith } from '../../traces/writer.ts';
 import type { Arch, RegisterName } from '../../emu/registers.ts';
 import type { TraceHeader } from '../../traces/model.ts';
@@ -39,6 +39,30 @@ const QEMU: Record<'x86' | 'arm64', string> = { x86: 'qemu-i386', arm64: 'qemu-a
 
 /** Instructions whose results the kernel or the CPU chose. */
 const SYNC = new Set(['int', 'sysenter', 'syscall', 'rdtsc', 'rdtscp', 'cpuid', 'rdrand', 'rdseed', 'svc', 'mrs']);
+
+/** The sync name of an AArch64 load-exclusive … store-exclusive sequence recorded as one step. */
+const EXCLUSIVE = 'exclusive sequence (one step)';
+
+/** The address after the store-exclusive that ends the sequence starting at `pc` (within 16 instructions), if any. */
+async function exclusiveEnd(stub: GdbRemote, disasm: Disassembler, pc: bigint): Promise<bigint | undefined> {
+  const reply = await stub.request(`m${pc.toString(16)},40`);
+  if (/^E/.test(reply)) return undefined;
+  const bytes = Uint8Array.from(Buffer.from(reply, 'hex'));
+  for (let at = 4; at + 4 <= bytes.length; at += 4) {
+    const decoded = disasm.decode(bytes.subarray(at, at + 4), pc + BigInt(at));
+    if (decoded && /^st(l)?x(r|p)/.test(decoded.mnemonic)) return pc + BigInt(at + 4);
+  }
+  return undefined;
+}
+
+/** Runs to `address` under a temporary breakpoint; the stop reply. */
+async function runTo(stub: GdbRemote, address: bigint): Promise<string> {
+  const where = `${address.toString(16)},4`;
+  if ((await stub.request(`Z0,${where}`)) !== 'OK') return stub.request('s');
+  const stop = await stub.request('c');
+  if (stop.startsWith('T') || stop.startsWith('S')) await stub.request(`z0,${where}`);
+  return stop;
+}
 
 /** The guest architecture a program needs qemu for (i386 or AArch64 ELF), or undefined (x86-64, or not an ELF file). */
 export function qemuGuestOf(program: string): 'x86' | 'arm64' | undefined {
@@ -129,11 +153,15 @@ export async function recordUnderQemu(options: RecordOptions & { arch: 'x86' | '
         const reply = await stub.request(`m${pc.toString(16)},${arch === 'arm64' ? 4 : 16}`);
         const bytes = /^E/.test(reply) ? new Uint8Array(0) : Uint8Array.from(Buffer.from(reply, 'hex'));
         const decoded = disasm.decode(bytes, pc);
-        const sync = decoded && SYNC.has(decoded.mnemonic) && (decoded.mnemonic !== 'int' || decoded.operands === '80h') ? decoded.mnemonic : undefined;
+        const sync = decoded && /^ld(a)?x(r|p)/.test(decoded.mnemonic) ? EXCLUSIVE
+          : decoded && SYNC.has(decoded.mnemonic) && (decoded.mnemonic !== 'int' || decoded.operands === '80h') ? decoded.mnemonic : undefined;
         known = { bytes: decoded ? bytes.slice(0, decoded.size) : bytes, size: decoded?.size ?? 0, ...(sync ? { sync } : {}) };
         code.set(pc, known);
       }
-      const stop = await stub.request('s');
+      // Stepping between a load-exclusive and its store-exclusive clears the monitor, so the store never succeeds
+      // and the loop never ends: the sequence runs as one step, to a breakpoint after the store.
+      const after = known.sync === EXCLUSIVE ? await exclusiveEnd(stub, disasm, pc) : undefined;
+      const stop = after === undefined ? await stub.request('s') : await runTo(stub, after);
       if (stop.startsWith('W')) {
         exitStatus = parseInt(stop.slice(1, 3), 16);
         ending = `exited with status ${exitStatus}`;
