@@ -5,7 +5,9 @@
  * registers it changed; sync points (`syscall`, `rdtsc`, `cpuid`, `rdrand`
  * …: their register changes are what the kernel or the CPU returned) and
  * signals as events. Memory accesses are not recorded (ptrace does not see
- * them). x86-64 Linux only.
+ * them), but the initial memory image and the kernel's changes to it are
+ * (memory events). x86-64 Linux; i386 and AArch64 programs are recorded
+ * under qemu-user instead (`qemu-record.ts`).
  *
  * @example
  * ```ts

@@ -25,7 +25,7 @@ interface RecordOptions {
 export function addRecordCommand(program: Command, io: Io): void {
   program
     .command('record')
-    .description('run a program under ptrace single-step (x86-64 Linux) and save the trace of what the CPU executed')
+    .description('run a program under ptrace single-step (x86-64 Linux) and save the trace of what the CPU executed; i386 and AArch64 programs run under qemu-user, stepped through its gdbstub')
     .argument('<program>', 'the program to run (after --)')
     .argument('[args...]', 'its arguments')
     .option('--out <file>', 'trace file to write (default: PROGRAM.fltrace in the current directory)')
