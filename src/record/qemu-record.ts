@@ -99,7 +99,9 @@ function parseRegisters(hex: string, arch: 'x86' | 'arm64'): Map<RegisterName, b
   for (const [name, width] of LAYOUTS[arch].registers) {
     const field = hex.slice(at, at + 2 * width);
     if (field.length < 2 * width || /x/i.test(field)) throw new InputError(`record: the gdbstub's register reply ends before ${name} (${hex.length / 2} bytes)`);
-    out.set(name, width === 8 ? Buffer.from(field, 'hex').readBigUInt64LE(0) : BigInt(Buffer.from(field, 'hex').readUInt32LE(0)));
+    const value = width === 8 ? Buffer.from(field, 'hex').readBigUInt64LE(0) : BigInt(Buffer.from(field, 'hex').readUInt32LE(0));
+    // qemu sends the whole PSTATE as cpsr; the trace's nzcv is the flags alone (BTYPE and the rest change on branches).
+    out.set(name, name === 'nzcv' ? value & 0xf000_0000n : value);
     at += 2 * width;
   }
   return out;
