@@ -45,6 +45,9 @@ const SYNC_OUTPUTS: Record<string, RegisterName[]> = {
   cpuid: ['rax', 'rbx', 'rcx', 'rdx'], rdtsc: ['rax', 'rdx'], rdtscp: ['rax', 'rdx', 'rcx'], xgetbv: ['rax', 'rdx'],
 };
 
+/** Instructions emulated in one stretch at most (the recording is held in memory only that far ahead). */
+const MAX_SEGMENT = 65_536;
+
 /** Unicorn runs one stretch between sync points may take (each ends early at a `rep` instruction's extra step). */
 const MAX_SEGMENT_RUNS = 10_000;
 
@@ -119,10 +122,11 @@ export function openReplay(recorded: AnyTrace, options: { mnemonic?: (bytes: Uin
       const recorderHeader = { version: 1, arch: 'x64' as const, registers: recorder.registers, startRegisters: {} };
       const registers = new RegisterBatch(emu, COMPARED);
       const compared = new Set<string>(COMPARED);
+      // The last instruction the recorder saw, across stretches (a stretch may end on a `rep` instruction's last iteration).
+      let previous: TraceInstruction | undefined;
       /** Emulates `n` instructions in as few runs as it takes; fewer when Unicorn stops (`replay.stopped` says why). */
       const segment = (n: number, index: number): Array<{ pc: bigint; changed: Array<[RegisterName, bigint]> }> => {
         const out: Array<{ pc: bigint; changed: Array<[RegisterName, bigint]> }> = [];
-        let previous: TraceInstruction | undefined;
         for (let runs = 0; out.length < n && runs < MAX_SEGMENT_RUNS; runs++) {
           batches.length = 0;
           const result = emu.run({ count: n - out.length, maxInstructions: n - out.length, timeoutMs: 0 });
@@ -146,25 +150,35 @@ export function openReplay(recorded: AnyTrace, options: { mnemonic?: (bytes: Uin
         for (const event of image) applyMemory(emu, event);
         counts.memoryEvents = image.length;
         for (const [name, value] of start) emu.writeRegister(name as RegisterName, value);
-        const list = [...recorded.instructions()];
+        // The recording is read ahead only as far as the next stretch needs (at most MAX_SEGMENT instructions).
+        const source = recorded.instructions()[Symbol.iterator]();
+        const ahead: TraceInstruction[] = [];
+        const peek = (k: number): TraceInstruction | undefined => {
+          while (ahead.length <= k) {
+            const next = source.next();
+            if (next.done) return undefined;
+            ahead.push(next.value);
+          }
+          return ahead[k];
+        };
         const special = (insn: TraceInstruction) => insn.events.some((e) => e.kind === 'sync' || e.kind === 'signal' || (e.kind === 'memory' && !e.start));
-        for (let i = 0; i < list.length;) {
-          const insn = list[i]!;
+        for (let insn = peek(0); insn; insn = peek(0)) {
           if (!special(insn)) {
-            let j = i;
-            while (j < list.length && !special(list[j]!)) j++;
-            const done = segment(j - i, insn.index);
+            let n = 0;
+            while (n < MAX_SEGMENT && peek(n) && !special(peek(n)!)) n++;
+            const stretch = ahead.splice(0, n);
+            const done = segment(n, insn.index);
             for (let k = 0; k < done.length; k++) {
-              const at = list[i + k]!;
+              const at = stretch[k]!;
               counts.emulated++;
               yield { index: at.index, pc: done[k]!.pc, size: at.size, ...(at.bytes ? { bytes: at.bytes } : {}), changed: done[k]!.changed, memory: [], events: [] } satisfies TraceInstruction;
             }
-            if (done.length < j - i) return;
-            i = j;
+            if (done.length < n) return;
             continue;
           }
-          const nextPc = list[i + 1]?.pc;
-          i++;
+          const nextPc = peek(1)?.pc;
+          ahead.shift();
+          previous = undefined;
           const pc = emu.pc();
           const before = BigUint64Array.from(registers.read());
           const sync = insn.events.find((e) => e.kind === 'sync');

@@ -22,6 +22,7 @@ import { openAnyTrace } from '../../../traces/import/open.ts';
 import { instructionLine } from '../../../traces/export/text.ts';
 import { createDisassembler } from '../../disasm/disassembler.ts';
 import type { Io } from '../main.ts';
+import type { TraceInstruction } from '../../../traces/model.ts';
 import { ExitStatus } from '../errors.ts';
 import { comparisonLines, mnemonicOf } from './diff.ts';
 
@@ -50,7 +51,12 @@ export function addReplayCheckCommand(program: Command, io: Io): void {
         if (stopped && !result.divergence) {
           // Unicorn could not go on: everything before agreed, the rest is unchecked.
           lines.push(`no divergence in the ${result.compared} instructions before Unicorn stopped (registers compared: ${result.commonRegisters.join(' ')})`);
-          const insn = [...replay.recorded.instructions()].find((i) => i.index === stopped.index);
+          let insn: TraceInstruction | undefined;
+          for (const i of replay.recorded.instructions()) {
+            if (i.index !== stopped.index) continue;
+            insn = i;
+            break;
+          }
           lines.push(`Unicorn stopped at instruction ${stopped.index}: ${stopped.reason}`);
           if (insn) lines.push(`>  ${instructionLine('x64', insn, disasm)}`);
           lines.push(`${result.remainingA} recorded instructions not checked`);
