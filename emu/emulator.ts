@@ -246,6 +246,25 @@ export class Emulator {
     this.mapped.push({ start: address, end: address + length });
   }
 
+  /** Unmaps [address, address+size) (page-aligned), wherever it is mapped: a program's `munmap` or `mprotect` replayed. */
+  unmap(address: bigint, size: number | bigint): void {
+    const end = address + BigInt(size);
+    if (this.isMapped(address)) this.flushTranslationsOf(address, Number(end - address));
+    const kept: Array<{ start: bigint; end: bigint }> = [];
+    for (const r of this.mapped) {
+      if (r.end <= address || end <= r.start) {
+        kept.push(r);
+        continue;
+      }
+      const from = r.start > address ? r.start : address;
+      const to = r.end < end ? r.end : end;
+      this.check(unicorn().uc_mem_unmap(this.engine, from, Number(to - from)), `uc_mem_unmap(0x${from.toString(16)}, 0x${(to - from).toString(16)})`, from);
+      if (r.start < from) kept.push({ start: r.start, end: from });
+      if (to < r.end) kept.push({ start: to, end: r.end });
+    }
+    this.mapped.splice(0, this.mapped.length, ...kept);
+  }
+
   /** Maps the pages covering `bytes` at `address` (any alignment) and writes them. */
   mapBytes(address: bigint, bytes: Uint8Array, perms: number = UC_PROT.ALL): void {
     const page = BigInt(PAGE_SIZE);

@@ -97,6 +97,7 @@ export function encodePrelude(header: TraceHeader): Uint8Array {
     start: { names, values: littleEndianBytes(values) },
     ...(header.memory !== undefined && { memory: header.memory }),
     ...(header.created !== undefined && { created: header.created }),
+    ...(header.engine !== undefined && { engine: header.engine }),
   });
   const out = new Uint8Array(PRELUDE_SIZE + message.length);
   out.set(TRACE_MAGIC, 0);
@@ -119,6 +120,10 @@ export function eventFields(event: TraceEvent, u64Field: (value: bigint) => unkn
     case 'signal': return {
       kind: 'signal', index: event.index, pc: u64Field(event.pc), signal: event.signal, name: event.name,
       ...(event.registers ? { registers: Object.fromEntries(event.registers.map(([name, value]) => [name, u64Field(value)])) } : {}),
+    };
+    case 'memory': return {
+      kind: 'memory', index: event.index, ...(event.start ? { start: true } : {}), action: event.action, address: u64Field(event.address), size: u64Field(event.size),
+      ...(event.protection ? { protection: event.protection } : {}), ...(event.bytes ? { bytes: event.bytes } : {}),
     };
   }
 }
@@ -343,6 +348,8 @@ function decodeHeader(fields: Fields): TraceHeader {
   if (source !== undefined) header.source = source;
   if (memory !== undefined) header.memory = memory;
   if (created !== undefined) header.created = created;
+  const engine = optionalString(fields, 'engine');
+  if (engine !== undefined) header.engine = engine;
   return header;
 }
 
@@ -366,6 +373,18 @@ function decodeEvent(fields: Fields): TraceEvent | undefined {
     case 'signal': {
       const registers = optionalRegisterMap(fields, 'registers');
       return { kind: 'signal', index, pc, signal: typeof fields.signal === 'number' ? fields.signal : 0, name: optionalString(fields, 'name') ?? '', ...(registers ? { registers } : {}) };
+    }
+    case 'memory': {
+      const action = optionalString(fields, 'action') ?? 'write';
+      if (action !== 'map' && action !== 'unmap' && action !== 'write') throw new TraceFormatError(`Memory event action should be map, unmap or write, got '${action}'`);
+      const bytes = optionalBytes(fields, 'bytes');
+      const protection = optionalString(fields, 'protection');
+      const size = optionalU64(fields, 'size') ?? BigInt(bytes?.length ?? 0);
+      if (bytes && BigInt(bytes.length) !== size) throw new TraceFormatError(`Memory event at index ${index} holds ${bytes.length} bytes but says size ${size}`);
+      return {
+        kind: 'memory', index, ...(fields.start === true ? { start: true } : {}), action, address: optionalU64(fields, 'address') ?? 0n, size,
+        ...(protection ? { protection } : {}), ...(bytes ? { bytes } : {}),
+      };
     }
     default: return undefined;
   }

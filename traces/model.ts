@@ -29,6 +29,11 @@ export interface TraceHeader {
   memory?: string;
   /** ISO time the trace was started. */
   created?: string;
+  /**
+   * What executed the recorded run (`faultline record`): `cpu` (ptrace single-step of the real CPU) or an emulator
+   * such as `qemu-i386` or `qemu-aarch64` (stepped through its gdbstub: a second emulator, not a CPU).
+   */
+  engine?: string;
 }
 
 /** Why something was recorded outside the per-instruction columns. */
@@ -43,7 +48,14 @@ export type TraceEvent =
    * A signal stopped a recorded program at pc (a fault there, or one sent to it), or was delivered to its handler;
    * `index` is the last instruction before it; `registers` what the kernel changed without an instruction (entering the handler).
    */
-  | { kind: 'signal'; index: number; pc: bigint; signal: number; name: string; registers?: Array<[RegisterName, bigint]> };
+  | { kind: 'signal'; index: number; pc: bigint; signal: number; name: string; registers?: Array<[RegisterName, bigint]> }
+  /**
+   * A recorded run's memory, as the kernel made it (`faultline record`): a mapping that appeared (`map`, zero-filled,
+   * `protection` like `r-x`), went away (`unmap`), or bytes the kernel wrote (`write`: the image's content, a `read`'s
+   * buffer, a signal frame). It applies after instruction `index`, or before the first instruction when `start` is set
+   * (the initial image).
+   */
+  | { kind: 'memory'; index: number; start?: boolean; action: 'map' | 'unmap' | 'write'; address: bigint; size: bigint; protection?: string; bytes?: Uint8Array };
 
 /**
  * A run of consecutive instructions in columnar form. `index` fields are

@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { describeError, ExitStatus } from './errors.ts';
 import { addDiffCommand } from './commands/diff.ts';
 import { addDecodeCheckCommand } from './commands/decode-check.ts';
+import { addReplayCheckCommand } from './commands/replay-check.ts';
 import { addTraceCommand } from './commands/trace.ts';
 import { addShowCommand } from './commands/show.ts';
 import { addExplainCommands } from './commands/explain.ts';
@@ -50,6 +51,7 @@ export function buildProgram(io: Io = processIo): Command {
   addShowCommand(program, io);
   addRecordCommand(program, io);
   addDiffCommand(program, io);
+  addReplayCheckCommand(program, io);
   addDecodeCheckCommand(program, io);
   addBatchCommand(program, io);
   addFleetCommand(program, io);

@@ -5,7 +5,9 @@
  * registers it changed; sync points (`syscall`, `rdtsc`, `cpuid`, `rdrand`
  * …: their register changes are what the kernel or the CPU returned) and
  * signals as events. Memory accesses are not recorded (ptrace does not see
- * them). x86-64 Linux only.
+ * them), but the initial memory image and the kernel's changes to it are
+ * (memory events). x86-64 Linux; i386 and AArch64 programs are recorded
+ * under qemu-user instead (`qemu-record.ts`).
  *
  * @example
  * ```ts
@@ -25,6 +27,7 @@ import type { TraceBatch, TraceEvent, TraceHeader } from '../../traces/model.ts'
 import type { RegisterName } from '../../emu/registers.ts';
 import { buildStepper, STEPPER_PATH, STEPPER_SOURCE } from './stepper-build.ts';
 import { StepFile, USER_REGS, type RegisterChanges } from './step-file.ts';
+import { qemuGuestOf, recordUnderQemu } from './qemu-record.ts';
 
 /** The trace's register order: x86-64's general registers, flags, segments and bases (the pc has its own column). */
 export const RECORDED_REGISTERS: RegisterName[] = [
@@ -42,6 +45,8 @@ export interface RecordOptions {
   args: string[];
   out: string;
   maxInstructions: number;
+  /** Answer `cpuid` without AVX, AVX2, AVX-512, FMA, F16C, XSAVE, TSX (code paths Unicorn runs). */
+  maskCpuid?: boolean;
   /** What the program's standard streams are connected to (default: this process's). */
   stdio?: 'inherit' | 'ignore';
   /** Called after each batch with the instructions converted so far. */
@@ -76,7 +81,7 @@ function stepperPath(): string {
 /** Runs the helper to completion; its own errors (ptrace refused, program not found) become one line. */
 async function runStepper(raw: string, options: RecordOptions): Promise<{ seconds: number }> {
   const started = performance.now();
-  const child = spawn(stepperPath(), [raw, String(options.maxInstructions), options.program, ...options.args], {
+  const child = spawn(stepperPath(), [raw, String(options.maxInstructions), options.maskCpuid ? '1' : '0', options.program, ...options.args], {
     stdio: [options.stdio ?? 'inherit', options.stdio ?? 'inherit', 'pipe'],
   });
   let stderr = '';
@@ -96,19 +101,22 @@ async function runStepper(raw: string, options: RecordOptions): Promise<{ second
 }
 
 /** Accumulates instructions into columnar batches and hands each full one to the writer. */
-class BatchBuilder {
+export class BatchBuilder {
   private pc = new BigUint64Array(BATCH);
   private size = new Uint8Array(BATCH);
   private regStart = new Uint32Array(BATCH + 1);
-  private regIndex = new Uint8Array(BATCH * RECORDED_REGISTERS.length);
-  private regValue = new BigUint64Array(BATCH * RECORDED_REGISTERS.length);
+  private regIndex: Uint8Array;
+  private regValue: BigUint64Array;
   private count = 0;
   private changes = 0;
   private code = new Map<bigint, Uint8Array>();
   private events: TraceEvent[] = [];
   first = 0;
 
-  constructor(private readonly writer: TraceWriter) {}
+  constructor(private readonly writer: TraceWriter, registerCount = RECORDED_REGISTERS.length) {
+    this.regIndex = new Uint8Array(BATCH * registerCount);
+    this.regValue = new BigUint64Array(BATCH * registerCount);
+  }
 
   get next(): number {
     return this.first + this.count;
@@ -179,8 +187,8 @@ function convert(raw: string, writer: TraceWriter, disasm: Disassembler, source:
       if (name !== 'orig_rax') startRegisters[name as RegisterName] = file.start[i]!;
     });
     writer.writeHeader({
-      version: 1, arch: 'x64', source, registers: RECORDED_REGISTERS, startRegisters,
-      memory: 'not recorded: ptrace single-step on the CPU (faultline record); registers and instruction bytes only',
+      version: 1, arch: 'x64', source, engine: 'cpu', registers: RECORDED_REGISTERS, startRegisters,
+      memory: 'initial image and the kernel\'s writes (memory events); the program\'s own accesses not recorded: ptrace single-step on the CPU (faultline record)',
       created: new Date().toISOString(),
     });
     const batches = new BatchBuilder(writer);
@@ -190,8 +198,24 @@ function convert(raw: string, writer: TraceWriter, disasm: Disassembler, source:
     let ending = 'the recording ended without its end record (the helper was killed)';
     let exitStatus: number | undefined;
     let signal: string | undefined;
+    // Memory records before the first instruction are the initial image; later ones follow the instruction (or signal delivery) they belong to.
+    let started = false;
+    const memoryAt = () => (started ? { index: Math.max(batches.next - 1, 0) } : { index: 0, start: true });
     for (let record = file.next(); record; record = file.next()) {
+      if (record.type === 'instruction' || record.type === 'signal') started = true;
       switch (record.type) {
+        case 'map': {
+          const p = record.protection;
+          const protection = `${p & 1 ? 'r' : '-'}${p & 2 ? 'w' : '-'}${p & 4 ? 'x' : '-'}`;
+          batches.addEvent({ kind: 'memory', ...memoryAt(), action: 'map', address: record.address, size: record.size, protection });
+          break;
+        }
+        case 'unmap':
+          batches.addEvent({ kind: 'memory', ...memoryAt(), action: 'unmap', address: record.address, size: record.size });
+          break;
+        case 'write':
+          batches.addEvent({ kind: 'memory', ...memoryAt(), action: 'write', address: record.address, size: BigInt(record.bytes.length), bytes: record.bytes });
+          break;
         case 'code': {
           const decoded = disasm.decode(record.bytes, record.address);
           const size = decoded?.size ?? 0;
@@ -248,6 +272,8 @@ function convert(raw: string, writer: TraceWriter, disasm: Disassembler, source:
 
 /** Records `program` and writes the trace to `options.out` (whole or not at all). */
 export async function recordProgram(options: RecordOptions): Promise<RecordSummary> {
+  const guest = qemuGuestOf(options.program);
+  if (guest) return recordUnderQemu({ ...options, arch: guest });
   if (process.platform !== 'linux' || process.arch !== 'x64') throw new InputError('record runs programs on the CPU: it needs Linux on x86-64');
   const dir = mkdtempSync(join(tmpdir(), 'faultline-record-'));
   const raw = join(dir, 'steps');

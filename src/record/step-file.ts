@@ -30,7 +30,12 @@ export type StepRecord =
   | { type: 'instruction'; pc: bigint; changes: RegisterChanges }
   | { type: 'code'; address: bigint; bytes: Uint8Array }
   | { type: 'signal'; signal: number; pc: bigint; changes: RegisterChanges; handler: boolean }
-  | { type: 'end'; kind: 'exited' | 'killed' | 'budget'; value: number };
+  | { type: 'end'; kind: 'exited' | 'killed' | 'budget'; value: number }
+  /** A mapping appeared (zero-filled; `protection` bits 1 read, 2 write, 4 execute). */
+  | { type: 'map'; address: bigint; size: bigint; protection: number }
+  | { type: 'unmap'; address: bigint; size: bigint }
+  /** Bytes the kernel wrote (or a new mapping's content). */
+  | { type: 'write'; address: bigint; bytes: Uint8Array };
 
 const MAGIC = 'FLSTEP1\0';
 
@@ -90,6 +95,19 @@ export class StepFile {
         const body = this.take(8, 'the end record');
         const kind = body.readInt32LE(0);
         return { type: 'end', kind: kind === 0 ? 'exited' : kind === 1 ? 'killed' : 'budget', value: body.readInt32LE(4) };
+      }
+      case 'M': {
+        const body = this.take(20, 'a mapping record');
+        return { type: 'map', address: body.readBigUInt64LE(0), size: body.readBigUInt64LE(8), protection: body.readUInt32LE(16) };
+      }
+      case 'U': {
+        const body = this.take(16, 'an unmapping record');
+        return { type: 'unmap', address: body.readBigUInt64LE(0), size: body.readBigUInt64LE(8) };
+      }
+      case 'W': {
+        const head = this.take(12, 'a memory record');
+        const address = head.readBigUInt64LE(0);
+        return { type: 'write', address, bytes: new Uint8Array(this.take(head.readUInt32LE(8), `the bytes written at 0x${address.toString(16)}`)) };
       }
       default:
         throw new InputError(`${this.path} at offset 0x${offset.toString(16)}: unknown record tag 0x${tag.charCodeAt(0).toString(16)}`);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.ts';
 
 describe('--help and --version', () => {
-  for (const command of [[], ['trace'], ['show'], ['info'], ['explain'], ['check'], ['demo'], ['report'], ['record'], ['diff'], ['decode-check'], ['batch'], ['fleet', 'report'], ['worker']]) {
+  for (const command of [[], ['trace'], ['show'], ['info'], ['explain'], ['check'], ['demo'], ['report'], ['record'], ['diff'], ['replay-check'], ['decode-check'], ['batch'], ['fleet', 'report'], ['worker']]) {
     it(`faultline ${[...command, '--help'].join(' ')}`, async () => {
       const { code, out } = await runCli(...command, '--help');
       expect(code).toBe(0);

@@ -131,6 +131,29 @@ describe('trace round trip', () => {
     expect(() => readTrace(bytes)).toThrow('Message at byte 8: A trace message should be a map, got 42');
   });
 
+  it('carries memory events (a recording\'s image and kernel writes) and the engine, as FORMAT.md lays them out', () => {
+    const path = join(dir, 'memory.fltrace');
+    const header = { ...X64_HEADER, engine: 'cpu' };
+    const image = { kind: 'memory' as const, index: 0, start: true, action: 'map' as const, address: 0x7ffff000n, size: 0x1000n, protection: 'rw-' };
+    const written = { kind: 'memory' as const, index: 1, action: 'write' as const, address: 0x7ffff010n, size: 3n, bytes: Uint8Array.of(0xaa, 0xbb, 0xcc) };
+    writeTraceFile(path, header, x64Run(), { events: [image, written] });
+    const trace = readTrace(path);
+    expect(trace.header).toEqual(header);
+    const memory = trace.events.flatMap((e) => (e.kind === 'memory' ? [{ ...e, ...(e.bytes ? { bytes: Uint8Array.from(e.bytes) } : {}) }] : []));
+    expect(memory).toEqual([image, written]);
+    const messages = unpackMultiple(readFileSync(path).subarray(8)) as Array<Record<string, unknown>>;
+    expect(messages[0]).toMatchObject({ engine: 'cpu' });
+    const message = messages.find((m) => m.kind === 'memory' && m.action === 'write')!;
+    expect(message).toMatchObject({ type: 'event', index: 1, address: 0x7ffff010, size: 3 });
+    expect(Buffer.from(message.bytes as Uint8Array).toString('hex')).toBe('aabbcc');
+  });
+
+  it('refuses a memory event whose bytes disagree with its size', () => {
+    const path = join(dir, 'bad-memory.fltrace');
+    writeTraceFile(path, X64_HEADER, x64Run(), { events: [{ kind: 'memory', index: 1, action: 'write', address: 0x1000n, size: 4n, bytes: Uint8Array.of(1, 2, 3) }] });
+    expect(() => readTrace(path)).toThrow('Memory event at index 1 holds 3 bytes but says size 4');
+  });
+
   it('ignores bytes after the end message', () => {
     const path = join(dir, 'tail.fltrace');
     writeTraceFile(path, X86_HEADER, x86Run(), { stopReason: 'trap' });

@@ -21,7 +21,10 @@ import { eventsOf, instructionsOf, type TraceContents } from '../instructions.ts
 import type { TraceEvent } from '../model.ts';
 
 function eventObject(event: TraceEvent): Record<string, unknown> {
-  return eventFields(event, hex);
+  const fields = eventFields(event, hex);
+  // A memory event's bytes (a recorded image) as hex text.
+  if (fields.bytes instanceof Uint8Array) fields.bytes = Buffer.from(fields.bytes).toString('hex');
+  return fields;
 }
 
 /** The lines of the JSON Lines export, without line ends. */
@@ -36,6 +39,7 @@ export function* jsonlLines(trace: TraceContents): Generator<string> {
     startRegisters: Object.fromEntries(Object.entries(header.startRegisters).map(([name, value]) => [name, hex(value as bigint)])),
     memory: header.memory,
     created: header.created,
+    engine: header.engine,
   });
   let any = false;
   for (const insn of instructionsOf(header, trace.batches, trace.events, trace.range)) {

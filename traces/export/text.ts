@@ -82,6 +82,12 @@ export function eventLine(arch: Arch, event: TraceEvent): string {
       const set = event.registers?.map(([name, value]) => `${name}=${formatValue(arch, value)}`).join(' ');
       return `  *** signal ${event.name} (${event.signal}) at ${formatAddress(arch, event.pc)}${set ? `: ${set}` : ''}`;
     }
+    case 'memory': {
+      const range = `${formatAddress(arch, event.address)} (${event.size} bytes)`;
+      const when = event.start ? ' (initial image)' : '';
+      return event.action === 'map' ? `  *** memory mapped ${event.protection ?? ''} ${range}${when}`
+        : event.action === 'unmap' ? `  *** memory unmapped ${range}${when}` : `  *** memory written by the kernel ${range}${when}`;
+    }
   }
 }
 

@@ -33,13 +33,25 @@ function describeTrace(trace: AnyTrace): string {
   return `${trace.path} (${trace.format}, ${trace.arch})`;
 }
 
+/** What the two traces are called in the output: `A` and `B` for `diff`, `real` and `emulated` for `replay-check`. */
+export interface TraceLabels {
+  a: string;
+  b: string;
+}
+
 function textLines(a: AnyTrace, b: AnyTrace, result: DiffResult, disasm: Disassembler): string[] {
-  const arch = result.arch;
   const lines = [`A: ${describeTrace(a)}`, `B: ${describeTrace(b)}`];
   if (result.offsetA || result.offsetB) lines.push(`aligned by pc: instruction ${result.offsetA} of A with instruction ${result.offsetB} of B`);
+  return [...lines, ...comparisonLines(result, disasm, { a: 'A', b: 'B' })];
+}
+
+/** The comparison's outcome: no divergence and what was compared, or the first divergence printed like WinDbg. */
+export function comparisonLines(result: DiffResult, disasm: Disassembler, labels: TraceLabels): string[] {
+  const arch = result.arch;
+  const lines: string[] = [];
   const d = result.divergence;
   if (!d) {
-    const tail = result.remainingA ? `; A has ${result.remainingA} more instructions` : result.remainingB ? `; B has ${result.remainingB} more instructions` : '';
+    const tail = result.remainingA ? `; ${labels.a} has ${result.remainingA} more instructions` : result.remainingB ? `; ${labels.b} has ${result.remainingB} more instructions` : '';
     lines.push(`no divergence in ${result.compared} instructions (registers compared: ${result.commonRegisters.join(' ') || 'none'})${tail}`);
     if (result.ignoredFlags) lines.push(`flags differed only where left architecturally undefined after ${result.ignoredFlags} instructions (not counted)`);
     return lines;
@@ -47,19 +59,20 @@ function textLines(a: AnyTrace, b: AnyTrace, result: DiffResult, disasm: Disasse
   const what = d.kind === 'start' ? 'registers before the first instruction'
     : d.kind === 'pc' ? 'the instruction executed'
       : d.kind === 'memory' ? 'memory accessed' : d.registers.map((r) => r.name).join(' ');
-  lines.push(`first divergence at instruction ${d.indexA} of A, ${d.indexB} of B (after ${result.compared} matching): ${what}`);
+  const same = labels.a === 'A' ? `instruction ${d.indexA} of A, ${d.indexB} of B` : `instruction ${d.indexA}`;
+  lines.push(`first divergence at ${same} (after ${result.compared} matching): ${what}`);
   for (const insn of d.before) lines.push(`   ${instructionLine(arch, insn, disasm)}`);
   if (d.kind === 'pc') {
-    lines.push(`>  A continues at ${instructionLine(arch, d.instruction!, disasm)}`);
-    lines.push(`>  B continues at ${hex(d.pcB!)}${d.before.length ? ' (the instruction above sent them apart)' : ''}`);
+    lines.push(`>  ${labels.a} continues at ${instructionLine(arch, d.instruction!, disasm)}`);
+    lines.push(`>  ${labels.b} continues at ${hex(d.pcB!)}${d.before.length ? ' (the instruction above sent them apart)' : ''}`);
     return lines;
   }
   if (d.instruction && d.kind !== 'start') lines.push(`>  ${instructionLine(arch, d.instruction, disasm)}`);
   const width = Math.max(...d.registers.map((r) => r.name.length), 3);
-  for (const r of d.registers) lines.push(`     ${r.name.padEnd(width)}  A=${formatValue(arch, r.a)}  B=${formatValue(arch, r.b)}  (xor ${hex(r.a ^ r.b)})`);
+  for (const r of d.registers) lines.push(`     ${r.name.padEnd(width)}  ${labels.a}=${formatValue(arch, r.a)}  ${labels.b}=${formatValue(arch, r.b)}  (xor ${hex(r.a ^ r.b)})`);
   if (d.memory) {
-    lines.push('     A:', ...d.memory.a.map((m) => `   ${memoryLine(arch, m)}`));
-    lines.push('     B:', ...d.memory.b.map((m) => `   ${memoryLine(arch, m)}`));
+    lines.push(`     ${labels.a}:`, ...d.memory.a.map((m) => `   ${memoryLine(arch, m)}`));
+    lines.push(`     ${labels.b}:`, ...d.memory.b.map((m) => `   ${memoryLine(arch, m)}`));
   }
   return lines;
 }
@@ -80,6 +93,18 @@ function jsonResult(a: AnyTrace, b: AnyTrace, result: DiffResult) {
   };
 }
 
+/** WinDbg's mnemonic of the instruction at an address, decoded once per address and bytes (for the undefined-flags table). */
+export function mnemonicOf(disasm: Disassembler): (bytes: Uint8Array, address: bigint) => string | undefined {
+  const mnemonics = new Map<bigint, { bytes: Uint8Array; mnemonic: string | undefined }>();
+  return (bytes, address) => {
+    const cached = mnemonics.get(address);
+    if (cached && cached.bytes === bytes) return cached.mnemonic;
+    const decoded = disasm.decode(bytes, address)?.mnemonic;
+    mnemonics.set(address, { bytes, mnemonic: decoded });
+    return decoded;
+  };
+}
+
 export function addDiffCommand(program: Command, io: Io): void {
   program
     .command('diff')
@@ -96,14 +121,7 @@ export function addDiffCommand(program: Command, io: Io): void {
       const b = openAnyTrace(pathB);
       const disasm = await createDisassembler(a.arch);
       try {
-        const mnemonics = new Map<bigint, { bytes: Uint8Array; mnemonic: string | undefined }>();
-        const mnemonic = (bytes: Uint8Array, address: bigint) => {
-          const cached = mnemonics.get(address);
-          if (cached && cached.bytes === bytes) return cached.mnemonic;
-          const decoded = disasm.decode(bytes, address)?.mnemonic;
-          mnemonics.set(address, { bytes, mnemonic: decoded });
-          return decoded;
-        };
+        const mnemonic = mnemonicOf(disasm);
         const result = diffTraces(a, b, { align: options.align, context, mnemonic });
         if (options.json) io.out(jsonText(jsonResult(a, b, result)));
         else io.out(`${textLines(a, b, result, disasm).join('\n')}\n`);

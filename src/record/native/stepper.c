@@ -3,7 +3,12 @@
  * what the CPU did, instruction by instruction, to a file
  * (src/record/stepper.ts reads it and writes the .fltrace).
  *
- *   faultline-stepper OUT MAX_INSTRUCTIONS PROGRAM [ARGS...]
+ *   faultline-stepper OUT MAX_INSTRUCTIONS MASK_CPUID PROGRAM [ARGS...]
+ *
+ * MASK_CPUID 1: `cpuid` is not stepped but answered by the helper (the same
+ * CPU's answer) with the AVX, AVX2, AVX-512, FMA, F16C, XSAVE and TSX
+ * feature bits cleared, so that libraries choose code an emulator runs; the
+ * program's registers are set as if it had executed it.
  *
  * Linux x86-64 only. Address-space randomisation is turned off for the
  * program (as gdb does), so a recording and a debugger session of the same
@@ -20,12 +25,25 @@
  *                                                  kernel set to enter it (no instruction ran)
  *   'E' i32 kind, i32 value                        end: kind 0 exited with value, 1 killed by signal value,
  *                                                  2 instruction budget reached (the program was killed)
+ *   'M' u64 start, u64 length, u32 prot            a mapping appeared (prot: 1 read, 2 write, 4 execute), zero-filled
+ *                                                  unless 'W' records follow
+ *   'U' u64 start, u64 length                      a mapping went away (or changed: an 'M' follows)
+ *   'W' u64 address, u32 n, n bytes                memory the kernel wrote (or the mapping's content)
+ *
+ * Memory: right after the start registers, every readable mapping of the
+ * program ('M', then 'W' for its pages that are not zero): the initial
+ * image. After each system call and each signal delivered to a handler
+ * (the kernel writes the frame), the mappings that changed ('U', 'M', 'W')
+ * and the pages of writable mappings the kernel changed ('W', compared
+ * with a copy taken before the step). They follow the 'I' or 'H' record
+ * they belong to. Memory the program writes itself is not recorded.
  *
  * Instruction bytes are read once per address and re-read after every
  * system call (which may map or change code); code that rewrites itself
  * without one is recorded with the bytes first seen.
  */
 #define _GNU_SOURCE
+#include <cpuid.h>
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>
@@ -108,6 +126,164 @@ static int is_syscall(const struct code_slot *slot) {
   return slot->length >= 2 && slot->bytes[0] == 0x0f && slot->bytes[1] == 0x05;
 }
 
+/* ---- memory ---------------------------------------------------------------- */
+
+#define MAX_REGIONS 4096
+#define PAGE 4096
+
+struct region {
+  uint64_t start, end;
+  uint32_t prot;
+  uint8_t *copy; /* writable and readable regions: their bytes when last recorded */
+};
+
+static struct region regions[MAX_REGIONS], fresh[MAX_REGIONS];
+static int nregions;
+
+/* Reads /proc/PID/maps into out (user-space mappings only: not [vsyscall]). */
+static int read_maps(pid_t pid, struct region *out) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) fail("cannot read the program's /proc/PID/maps");
+  char line[4096];
+  int n = 0;
+  while (fgets(line, sizeof line, f) && n < MAX_REGIONS) {
+    unsigned long long start, end;
+    char perms[8];
+    if (sscanf(line, "%llx-%llx %7s", &start, &end, perms) != 3) continue;
+    if (start >= 0x800000000000ull) continue;
+    out[n].start = start;
+    out[n].end = end;
+    out[n].prot = (perms[0] == 'r' ? 1 : 0) | (perms[1] == 'w' ? 2 : 0) | (perms[2] == 'x' ? 4 : 0);
+    out[n].copy = NULL;
+    n++;
+  }
+  fclose(f);
+  return n;
+}
+
+/* Reads [address, address+length) page by page; unreadable pages read as zero. */
+static void read_memory(pid_t pid, uint64_t address, uint64_t length, uint8_t *into) {
+  struct iovec local = {into, length}, remote = {(void *)address, length};
+  if (process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)length) return;
+  for (uint64_t at = 0; at < length; at += PAGE) {
+    struct iovec l = {into + at, PAGE}, r = {(void *)(address + at), PAGE};
+    if (process_vm_readv(pid, &l, 1, &r, 1, 0) != PAGE) memset(into + at, 0, PAGE);
+  }
+}
+
+static void put_write(uint64_t address, const uint8_t *bytes, uint32_t length) {
+  put("W", 1);
+  put(&address, 8);
+  put(&length, 4);
+  put(bytes, length);
+}
+
+/* 'W' records for the runs of pages of `now` that differ from `before` (or are not zero, without `before`). */
+static void put_changed_pages(uint64_t start, uint64_t length, const uint8_t *now, const uint8_t *before) {
+  static const uint8_t zero[PAGE];
+  uint64_t run = 0;
+  int in_run = 0;
+  for (uint64_t at = 0; at <= length; at += PAGE) {
+    int changed = at < length && memcmp(now + at, before ? before + at : zero, PAGE) != 0;
+    if (changed && !in_run) { run = at; in_run = 1; }
+    if (!changed && in_run) {
+      put_write(start + run, now + run, (uint32_t)(at - run));
+      in_run = 0;
+    }
+  }
+}
+
+/* Records a new mapping and its content; keeps a copy of a writable one. */
+static void put_region(pid_t pid, struct region *r) {
+  uint64_t length = r->end - r->start;
+  put("M", 1);
+  put(&r->start, 8);
+  put(&length, 8);
+  put(&r->prot, 4);
+  if (!(r->prot & 1)) return;
+  uint8_t *bytes = malloc(length);
+  if (!bytes) fail("out of memory");
+  read_memory(pid, r->start, length, bytes);
+  put_changed_pages(r->start, length, bytes, NULL);
+  if (r->prot & 2) r->copy = bytes;
+  else free(bytes);
+}
+
+/* The initial image: every mapping and its content. */
+static void put_image(pid_t pid) {
+  nregions = read_maps(pid, regions);
+  for (int i = 0; i < nregions; i++) put_region(pid, &regions[i]);
+}
+
+/* Before a step that enters the kernel: the copies to compare with are the program's memory now. */
+static void refresh_copies(pid_t pid) {
+  for (int i = 0; i < nregions; i++)
+    if (regions[i].copy) read_memory(pid, regions[i].start, regions[i].end - regions[i].start, regions[i].copy);
+}
+
+/* After it: mappings that changed, and pages the kernel wrote. */
+static void put_memory_changes(pid_t pid) {
+  int n = read_maps(pid, fresh);
+  for (int i = 0; i < nregions; i++) {
+    struct region *old = &regions[i];
+    int kept = 0;
+    for (int j = 0; j < n && !kept; j++)
+      if (fresh[j].start == old->start && fresh[j].end == old->end && fresh[j].prot == old->prot) kept = 1;
+    if (kept) continue;
+    uint64_t length = old->end - old->start;
+    put("U", 1);
+    put(&old->start, 8);
+    put(&length, 8);
+    free(old->copy);
+    old->copy = NULL;
+    old->end = old->start; /* gone */
+  }
+  for (int j = 0; j < n; j++) {
+    struct region *now = &fresh[j];
+    struct region *old = NULL;
+    for (int i = 0; i < nregions && !old; i++)
+      if (regions[i].start == now->start && regions[i].end == now->end && regions[i].prot == now->prot) old = &regions[i];
+    if (!old) {
+      put_region(pid, now);
+      continue;
+    }
+    now->copy = old->copy;
+    old->copy = NULL;
+    if (now->copy) {
+      uint64_t length = now->end - now->start;
+      uint8_t *bytes = malloc(length);
+      if (!bytes) fail("out of memory");
+      read_memory(pid, now->start, length, bytes);
+      put_changed_pages(now->start, length, bytes, now->copy);
+      free(now->copy);
+      now->copy = bytes;
+    }
+  }
+  for (int i = 0; i < nregions; i++) free(regions[i].copy);
+  memcpy(regions, fresh, sizeof(struct region) * (size_t)n);
+  nregions = n;
+}
+
+/* The CPU's answer to cpuid(leaf, subleaf) without the features Unicorn does not emulate. */
+static void masked_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) {
+  uint32_t a, b, c, d;
+  __cpuid_count(leaf, subleaf, a, b, c, d);
+  if (leaf == 1) c &= ~((1u << 12) | (1u << 26) | (1u << 27) | (1u << 28) | (1u << 29)); /* FMA XSAVE OSXSAVE AVX F16C */
+  if (leaf == 7 && subleaf == 0) {
+    b &= ~((1u << 4) | (1u << 5) | (1u << 11) | (1u << 16) | (1u << 17) | (1u << 21) | (1u << 26) | (1u << 27) | (1u << 28) | (1u << 30) | (1u << 31)); /* HLE AVX2 RTM AVX-512 */
+    c &= ~((1u << 1) | (1u << 6) | (1u << 9) | (1u << 10) | (1u << 11) | (1u << 12) | (1u << 14)); /* AVX-512 VBMI.., VAES, VPCLMULQDQ */
+    d &= ~((1u << 2) | (1u << 3) | (1u << 8) | (1u << 23)); /* AVX-512 4VNNIW 4FMAPS VP2INTERSECT FP16 */
+  }
+  if (leaf == 7 && subleaf == 1) a &= ~((1u << 4) | (1u << 5)); /* AVX-VNNI AVX512_BF16 */
+  if (leaf == 0xd) a = b = c = d = 0;
+  out[0] = a;
+  out[1] = b;
+  out[2] = c;
+  out[3] = d;
+}
+
 static void end(int32_t kind, int32_t value) {
   put("E", 1);
   put(&kind, 4);
@@ -115,11 +291,12 @@ static void end(int32_t kind, int32_t value) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 4) {
-    fprintf(stderr, "usage: faultline-stepper OUT MAX_INSTRUCTIONS PROGRAM [ARGS...]\n");
+  if (argc < 5) {
+    fprintf(stderr, "usage: faultline-stepper OUT MAX_INSTRUCTIONS MASK_CPUID PROGRAM [ARGS...]\n");
     return 2;
   }
   uint64_t budget = strtoull(argv[2], NULL, 10);
+  int mask_cpuid = atoi(argv[3]);
   out = fopen(argv[1], "wb");
   if (!out) fail(argv[1]);
   static char buffer[1 << 20];
@@ -136,8 +313,8 @@ int main(int argc, char **argv) {
       fprintf(stderr, "faultline-stepper: ptrace(PTRACE_TRACEME): %s\n", strerror(errno));
       _exit(126);
     }
-    execvp(argv[3], argv + 3);
-    fprintf(stderr, "faultline-stepper: cannot run %s: %s\n", argv[3], strerror(errno));
+    execvp(argv[4], argv + 4);
+    fprintf(stderr, "faultline-stepper: cannot run %s: %s\n", argv[4], strerror(errno));
     _exit(127);
   }
 
@@ -155,6 +332,7 @@ int main(int argc, char **argv) {
   uint32_t nregs = NREGS;
   put(&nregs, 4);
   put(regs, sizeof regs);
+  put_image(pid);
 
   const int RIP = offsetof(struct user_regs_struct, rip) / 8;
   uint64_t executed = 0;
@@ -169,7 +347,27 @@ int main(int argc, char **argv) {
     uint64_t pc = regs[RIP];
     const struct code_slot *slot = note_code(pid, pc);
     int syscall = is_syscall(slot);
+    if (mask_cpuid && !signal_to_deliver && slot->length >= 2 && slot->bytes[0] == 0x0f && slot->bytes[1] == 0xa2) {
+      const int RAX = offsetof(struct user_regs_struct, rax) / 8, RBX = offsetof(struct user_regs_struct, rbx) / 8;
+      const int RCX = offsetof(struct user_regs_struct, rcx) / 8, RDX = offsetof(struct user_regs_struct, rdx) / 8;
+      uint32_t answer[4];
+      masked_cpuid((uint32_t)regs[RAX], (uint32_t)regs[RCX], answer);
+      memcpy(next, regs, sizeof next);
+      next[RAX] = answer[0];
+      next[RBX] = answer[1];
+      next[RCX] = answer[2];
+      next[RDX] = answer[3];
+      next[RIP] = pc + 2;
+      if (ptrace(PTRACE_SETREGS, pid, 0, next) != 0) fail("ptrace(PTRACE_SETREGS)");
+      put("I", 1);
+      put(&pc, 8);
+      put_regs(regs, next);
+      executed++;
+      memcpy(regs, next, sizeof regs);
+      continue;
+    }
     int delivering = signal_to_deliver;
+    if (syscall || delivering) refresh_copies(pid);
     if (ptrace(PTRACE_SINGLESTEP, pid, 0, (void *)(long)signal_to_deliver) != 0) fail("ptrace(PTRACE_SINGLESTEP)");
     signal_to_deliver = 0;
     if (waitpid(pid, &status, 0) < 0) fail("waitpid");
@@ -191,12 +389,16 @@ int main(int argc, char **argv) {
       put(&s, 4);
       put(&pc, 8);
       put_regs(regs, next);
+      put_memory_changes(pid);
     } else if (sig == SIGTRAP) {
       put("I", 1);
       put(&pc, 8);
       put_regs(regs, next);
       executed++;
-      if (syscall) generation++;
+      if (syscall) {
+        generation++;
+        put_memory_changes(pid);
+      }
     } else {
       /* A signal stopped it before the step finished (a fault at pc, or one sent from outside): deliver it on the next step. */
       int32_t s = sig;
