@@ -13,7 +13,7 @@
  * npm run fuzz -- --target transcript --execs 20000 --seed 7
  * ```
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,7 +123,9 @@ async function fuzz(name: string, scratch: string): Promise<Result> {
   return result;
 }
 
-const scratch = mkdtempSync(join(tmpdir(), 'faultline-fuzz-'));
+// Each input is written to a file before it runs (the parsers open paths): in memory
+// (/dev/shm) where there is one, which makes a write ~0.2 ms instead of ~3 ms on disk.
+const scratch = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'faultline-fuzz-'));
 try {
   const results: Result[] = [];
   for (const name of names) {
