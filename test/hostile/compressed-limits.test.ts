@@ -6,15 +6,18 @@
  *
  * Frames are built here byte by byte from RFC 8878 (not from the parser's
  * constants); one built frame is decompressed by the real `zstd` to show
- * the builder writes what zstd reads.
+ * the builder writes what zstd reads. xz files are made by the real `xz`,
+ * then their index rewritten to state another size (the .xz format
+ * specification, sections 2.1.2 and 4: records of varints, CRC32s).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDump } from '../../src/dumps/open.ts';
-import { decompressToTemporary } from '../../src/dumps/decompress.ts';
+import { DECOMPRESSED_LIMIT, decompressToTemporary } from '../../src/dumps/decompress.ts';
 import { DumpFormatError } from '../../src/dumps/errors.ts';
 import { FileSource } from '../../src/dumps/binary/file-source.ts';
 import { walkZstdFrames } from '../../src/dumps/zstd-frames.ts';
@@ -151,5 +154,87 @@ describe.skipIf(lacks('xz-utils'))('xz streams, decompressed by the system xz', 
     const { error, ms } = await refusal(file('damaged.xz', bytes));
     expect(error.message).toMatch(/^Corrupt or unsupported xz stream after \d+ bytes of output: /);
     expect(ms).toBeLessThan(3000);
+  });
+});
+
+/** A little-endian base-128 varint, as .xz indexes store sizes. */
+function varint(value: bigint): number[] {
+  const out: number[] = [];
+  do {
+    out.push(Number(value & 0x7fn) | (value >= 0x80n ? 0x80 : 0));
+    value >>= 7n;
+  } while (value > 0n);
+  return out;
+}
+
+/** Reads a varint at `at`: its value and the offset after it. */
+function readVarint(bytes: Uint8Array, at: number): [bigint, number] {
+  let value = 0n;
+  for (let shift = 0n; ; shift += 7n) {
+    const byte = bytes[at++]!;
+    value |= BigInt(byte & 0x7f) << shift;
+    if (byte < 0x80) return [value, at];
+  }
+}
+
+const u32 = (value: number): number[] => le(BigInt(value >>> 0), 4);
+
+/**
+ * `xz` (one stream, one block) with its index rewritten to say the block
+ * holds `claimed` bytes: the index's record, padding and CRC32 and the
+ * stream footer's backward size and CRC32 are made again, so `xz --list`
+ * reads it as a sound file of that size.
+ */
+function withClaimedSize(xz: Uint8Array, claimed: bigint): Uint8Array {
+  const footer = xz.length - 12;
+  const indexSize = (new DataView(xz.buffer, xz.byteOffset).getUint32(footer + 4, true) + 1) * 4;
+  const index = footer - indexSize;
+  expect(xz[index]).toBe(0); // the index indicator
+  const [records, afterCount] = readVarint(xz, index + 1);
+  expect(records).toBe(1n);
+  const [unpadded] = readVarint(xz, afterCount);
+  const body = [0, ...varint(1n), ...varint(unpadded), ...varint(claimed)];
+  while (body.length % 4) body.push(0);
+  const newIndex = [...body, ...u32(crc32(Uint8Array.from(body)))];
+  const tail = [...u32(newIndex.length / 4 - 1), xz[footer + 8]!, xz[footer + 9]!];
+  const newFooter = [...u32(crc32(Uint8Array.from(tail))), ...tail, 0x59, 0x5a];
+  return Uint8Array.from([...xz.subarray(0, index), ...newIndex, ...newFooter]);
+}
+
+describe.skipIf(lacks('xz-utils'))('xz output has a stated ceiling, read from the index before decompressing', () => {
+  const core = 'test/fixtures/dumps/lldb/elf-core/linux-x86_64.core';
+  const xzOf = (path: string): Uint8Array => execFileSync('xz', ['-q', '-c', '-T1', path]);
+
+  it('the rewritten index is read by xz as the size it states (the builder writes real .xz)', () => {
+    const path = file('claim-1000.xz', withClaimedSize(xzOf(core), 1000n));
+    const totals = execFileSync('xz', ['--robot', '--list', path], { encoding: 'utf8' }).split('\n').find((l) => l.startsWith('totals'))!;
+    expect(totals.split('\t')[4]).toBe('1000');
+  });
+
+  it('an index stating more than the limit: one line at once, nothing decompressed', async () => {
+    const claimed = DECOMPRESSED_LIMIT + 1n;
+    const { error, ms } = await refusal(file('claim-32g.xz', withClaimedSize(xzOf(core), claimed)));
+    expect(error.message).toBe(`The xz stream says it holds ${claimed} bytes, more than the 32 GiB faultline decompresses`);
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it('output past what the index states is stopped there, with that ceiling in the line', async () => {
+    const holds = readFileSync(core).length;
+    const { error } = await refusal(file('claim-less.xz', withClaimedSize(xzOf(core), 1000n)));
+    expect(holds).toBeGreaterThan(1000);
+    expect(error.message).toBe('Cannot decompress the xz stream: its output passed 1000 bytes, more than its index says it holds');
+  });
+
+  it('a damaged index: one line at once, before decompressing', async () => {
+    const bytes = xzOf(core);
+    bytes[bytes.length - 14]! ^= 0xff; // inside the index's CRC32
+    const { error, ms } = await refusal(file('bad-index.xz', bytes));
+    expect(error.message).toMatch(/^Corrupt xz stream \(its index cannot be read\): /);
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it('a sound xz core still opens', async () => {
+    const dump = await openDump(file('sound.xz', xzOf(core)));
+    expect(dump.threads.length).toBeGreaterThan(0);
   });
 });
