@@ -12,7 +12,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,29 +21,13 @@ import { DumpFormatError } from '../../src/dumps/errors.ts';
 import { FileSource } from '../../src/dumps/binary/file-source.ts';
 import { walkZstdFrames } from '../../src/dumps/zstd-frames.ts';
 import { lacks } from '../helpers/system.ts';
+import { blockHeader, le, MAGIC, singleSegmentFrame, withClaimedSize } from '../helpers/compressed-inputs.ts';
 
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'faultline-zstd-'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
-
-/** Little-endian bytes of `value`, `width` of them. */
-function le(value: bigint, width: number): number[] {
-  return Array.from({ length: width }, (_, i) => Number((value >> BigInt(8 * i)) & 0xffn));
-}
-
-/** A 3-byte block header: last flag, type (0 raw, 1 RLE, 2 compressed, 3 reserved), size. */
-function blockHeader(last: boolean, type: number, size: number): number[] {
-  return le(BigInt((size << 3) | (type << 1) | (last ? 1 : 0)), 3);
-}
-
-/** A single-segment frame whose 8-byte content size field says `claimed`, then `blocks`. */
-function singleSegmentFrame(claimed: bigint, blocks: number[]): Uint8Array {
-  return Uint8Array.from([...MAGIC, 0xe0, ...le(claimed, 8), ...blocks]);
-}
 
 /** Writes `bytes` to `name` in the test directory. */
 function file(name: string, bytes: Uint8Array): string {
@@ -156,50 +139,6 @@ describe.skipIf(lacks('xz-utils'))('xz streams, decompressed by the system xz', 
     expect(ms).toBeLessThan(3000);
   });
 });
-
-/** A little-endian base-128 varint, as .xz indexes store sizes. */
-function varint(value: bigint): number[] {
-  const out: number[] = [];
-  do {
-    out.push(Number(value & 0x7fn) | (value >= 0x80n ? 0x80 : 0));
-    value >>= 7n;
-  } while (value > 0n);
-  return out;
-}
-
-/** Reads a varint at `at`: its value and the offset after it. */
-function readVarint(bytes: Uint8Array, at: number): [bigint, number] {
-  let value = 0n;
-  for (let shift = 0n; ; shift += 7n) {
-    const byte = bytes[at++]!;
-    value |= BigInt(byte & 0x7f) << shift;
-    if (byte < 0x80) return [value, at];
-  }
-}
-
-const u32 = (value: number): number[] => le(BigInt(value >>> 0), 4);
-
-/**
- * `xz` (one stream, one block) with its index rewritten to say the block
- * holds `claimed` bytes: the index's record, padding and CRC32 and the
- * stream footer's backward size and CRC32 are made again, so `xz --list`
- * reads it as a sound file of that size.
- */
-function withClaimedSize(xz: Uint8Array, claimed: bigint): Uint8Array {
-  const footer = xz.length - 12;
-  const indexSize = (new DataView(xz.buffer, xz.byteOffset).getUint32(footer + 4, true) + 1) * 4;
-  const index = footer - indexSize;
-  expect(xz[index]).toBe(0); // the index indicator
-  const [records, afterCount] = readVarint(xz, index + 1);
-  expect(records).toBe(1n);
-  const [unpadded] = readVarint(xz, afterCount);
-  const body = [0, ...varint(1n), ...varint(unpadded), ...varint(claimed)];
-  while (body.length % 4) body.push(0);
-  const newIndex = [...body, ...u32(crc32(Uint8Array.from(body)))];
-  const tail = [...u32(newIndex.length / 4 - 1), xz[footer + 8]!, xz[footer + 9]!];
-  const newFooter = [...u32(crc32(Uint8Array.from(tail))), ...tail, 0x59, 0x5a];
-  return Uint8Array.from([...xz.subarray(0, index), ...newIndex, ...newFooter]);
-}
 
 describe.skipIf(lacks('xz-utils'))('xz output has a stated ceiling, read from the index before decompressing', () => {
   const core = 'test/fixtures/dumps/lldb/elf-core/linux-x86_64.core';
