@@ -59,6 +59,31 @@ interface Result {
   stopped: boolean;
 }
 
+/** The summary line of a target's run. */
+function summary(result: Result, note = ''): string {
+  return (
+    `${result.target}: ${result.execs} execs${note} in ${result.seconds.toFixed(0)} s (${(result.execs / Math.max(result.seconds, 1e-3)).toFixed(0)}/s), ` +
+    `${result.crashes} crashes, ${result.hangs} hangs (> ${timeoutMs} ms), ${result.memory} over ${values['rss-mb']} MB; ` +
+    `slowest input ${result.slowestMs.toFixed(0)} ms, peak RSS ${result.peakRssMb.toFixed(0)} MB`
+  );
+}
+
+/** The run in progress, for the summary printed when the fuzzer is interrupted. */
+let inProgress: { result: Result; started: number; slots: () => Float64Array<ArrayBufferLike> } | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (inProgress) {
+      const { result, started, slots } = inProgress;
+      result.execs += slots()[SLOT.execs]!;
+      result.slowestMs = Math.max(result.slowestMs, slots()[SLOT.slowest]!);
+      result.seconds = (performance.now() - started) / 1000;
+      console.log(summary(result, ` (interrupted by ${signal})`));
+    }
+    rmSync(scratch, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
+
 /** Copies the input a stopped worker was running into the corpus. */
 function keep(current: string, corpus: string, kind: 'hang' | 'memory', ext: string): string {
   mkdirSync(corpus, { recursive: true });
@@ -80,9 +105,12 @@ async function fuzz(name: string, scratch: string): Promise<Result> {
   const current = join(scratch, `current-${name}${target.ext}`);
   const started = performance.now();
   let restarts = 0;
+  let currentSlots: Float64Array<ArrayBufferLike> = new Float64Array(8);
+  inProgress = { result, started, slots: () => currentSlots };
   while (result.execs < execs && !result.stopped) {
     const progress = new SharedArrayBuffer(8 * 8);
     const slots = new Float64Array(progress);
+    currentSlots = slots;
     const data: WorkerInput = { target: name, seeds, current, corpus, seed: Number(values.seed) * 7919 + restarts++, execs: execs - result.execs, progress };
     const worker = new Worker(new URL('./worker-entry.js', import.meta.url), { workerData: data, resourceLimits: { maxOldGenerationSizeMb: Number(values['rss-mb']) } });
     const outcome = await new Promise<'done' | 'hang' | 'memory'>((resolve, reject) => {
@@ -146,11 +174,7 @@ try {
   for (const name of names) {
     const result = await fuzz(name, scratch);
     results.push(result);
-    console.log(
-      `${result.target}: ${result.execs} execs${result.stopped ? ` (stopped at --max-seconds ${values['max-seconds']})` : ''} in ${result.seconds.toFixed(0)} s (${(result.execs / Math.max(result.seconds, 1e-3)).toFixed(0)}/s), ` +
-        `${result.crashes} crashes, ${result.hangs} hangs (> ${timeoutMs} ms), ${result.memory} over ${values['rss-mb']} MB; ` +
-        `slowest input ${result.slowestMs.toFixed(0)} ms, peak RSS ${result.peakRssMb.toFixed(0)} MB`,
-    );
+    console.log(summary(result, result.stopped ? ` (stopped at --max-seconds ${values['max-seconds']})` : ''));
   }
   process.exitCode = results.some((r) => r.crashes + r.hangs + r.memory > 0) ? 1 : 0;
 } finally {
