@@ -176,7 +176,7 @@ function mutateLine(line: string, random: Random): string {
       const piece = random(2) ? tokens[at] ?? 'a' : TOKENS[random(TOKENS.length)]!;
       const times = [100, 1000, 10_000, 50_000][random(4)]!;
       const joiner = random(2) ? ' ' : '';
-      tokens.splice(at, 0, Array.from({ length: times }, () => piece).join(joiner).slice(0, 400_000));
+      tokens.splice(at, 0, (piece + joiner).repeat(Math.min(times, Math.ceil(400_000 / (piece.length + joiner.length || 1)))).slice(0, 400_000));
       break;
     }
     case 3: tokens.splice(at, 0, WEIRD[random(WEIRD.length)]!); break;

@@ -424,6 +424,9 @@ function checkStarts(starts: Uint32Array, name: string, count: number, values: n
 function decodeBatch(fields: Fields, defaultFirst: number): TraceBatch {
   const pcBytes = optionalBytes(fields, 'pc');
   const count = optionalCount(fields, 'count') ?? (pcBytes ? pcBytes.length / 8 : 0);
+  // Without a pc column the columns would be made zero-filled at `count`, whatever it says
+  // (the fuzzer's 'Array buffer allocation failed', test/fuzz/corpus/trace/crash-5b74e06c0153).
+  if (!pcBytes && count > 0) throw new TraceFormatError(`A batch of ${count} instructions has no 'pc' column`);
   const batch: TraceBatch = {
     count,
     first: optionalCount(fields, 'first') ?? defaultFirst,

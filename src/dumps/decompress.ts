@@ -7,10 +7,14 @@
  * Memory stays bounded whatever the headers claim: the decompressor runs in
  * its own process with a memory limit (128 MiB: zstd's own default window
  * limit, and the same for xz's dictionary), writes straight into the file
- * chunk by chunk, and is stopped if the output outgrows what the input can
- * hold or the disk has free. A zstd file's frames and block headers are
- * walked first (zstd-frames.ts), so a window too large or a damaged header
- * is reported with its offset before anything is decompressed.
+ * chunk by chunk, and is stopped once the output passes its ceiling: the
+ * least of DECOMPRESSED_LIMIT (32 GiB), what the disk has free, and what
+ * the input says it holds. A zstd file's frames and block headers are
+ * walked first (zstd-frames.ts: a window too large or a damaged header is
+ * reported with its offset before anything is decompressed, and the blocks
+ * bound the output); an xz file's index is read first (`xz --list`: the
+ * size it states, refused at once past the limit or when the index is
+ * damaged).
  *
  * Why the commands and not a JavaScript decoder: fzstd allocates a frame's
  * whole claimed content size up front (a 16-byte file claiming 1 GiB took
@@ -23,7 +27,7 @@
  * const plain = await decompressToTemporary('core.zst', { name: 'zstd', command: 'zstd -d' });
  * ```
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -40,6 +44,18 @@ let cleanupRegistered = false;
 const WATCH_MS = 100;
 /** Left free on the temporary directory's disk. */
 const DISK_MARGIN = 64n * 1024n * 1024n;
+
+/**
+ * The most a compressed core is decompressed to, whatever its headers say:
+ * 32 GiB, the largest core systemd-coredump stores on a 64-bit system
+ * (ProcessSizeMax= and ExternalSizeMax= in coredump.conf default to 32G).
+ */
+export const DECOMPRESSED_LIMIT = 32n * 1024n * 1024n * 1024n;
+
+/** `bytes` in MiB or GiB, for messages. */
+function sizeText(bytes: bigint): string {
+  return bytes >= 1024n ** 3n && bytes % 1024n ** 3n === 0n ? `${bytes / 1024n ** 3n} GiB` : `${bytes / 1024n ** 2n} MiB`;
+}
 
 function temporaryFile(path: string): string {
   if (!cleanupRegistered) {
@@ -75,6 +91,25 @@ function complaint(stderr: string, path: string): string {
   return shortText(text, 120);
 }
 
+/**
+ * The uncompressed size the index of the xz file at `path` states (the sum
+ * over its streams), read by `xz --robot --list` without decompressing; a
+ * file whose index xz cannot read is a DumpFormatError at once.
+ */
+function xzListedSize(path: string): Promise<bigint> {
+  return new Promise((resolve, reject) => {
+    execFile('xz', ['--robot', '--list', '--', path], { maxBuffer: 1024 * 1024 }, (error, stdout, stderr) => {
+      const totals = stdout.split('\n').find((line) => line.startsWith('totals\t'))?.split('\t');
+      const size = totals?.[4];
+      if (!error && size !== undefined && /^\d+$/.test(size)) return resolve(BigInt(size));
+      if ((error as NodeJS.ErrnoException | null)?.code === 'ENOENT') {
+        return reject(new DumpFormatError('xz', path, 'Cannot decompress the xz stream: the `xz` command is not installed (Debian/Ubuntu: apt-get install xz-utils); install it or decompress the file first', { code: 'unsupported' }));
+      }
+      reject(new DumpFormatError('xz', path, `Corrupt xz stream (its index cannot be read): ${complaint(stderr, path) || 'xz --list failed'}`, { code: 'bad-field' }));
+    });
+  });
+}
+
 /** Free bytes on the disk holding `dir`, or undefined when the system does not say. */
 function freeBytes(dir: string): bigint | undefined {
   try {
@@ -97,7 +132,7 @@ export interface ExpectedHead {
  * it once `fd` holds more than `ceiling` bytes or starts with anything but
  * `head.magic`.
  */
-function runInto(argv: string[], fd: number, ceiling: bigint, path: string, name: string, head?: ExpectedHead): Promise<void> {
+function runInto(argv: string[], fd: number, ceiling: { bytes: bigint; why: string }, path: string, name: string, head?: ExpectedHead): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, 'pipe'] });
     let stderr = '';
@@ -114,7 +149,7 @@ function runInto(argv: string[], fd: number, ceiling: bigint, path: string, name
       if (stderr.length < 4096) stderr += text;
     });
     const watch = setInterval(() => {
-      if (BigInt(fstatSync(fd).size) > ceiling) {
+      if (BigInt(fstatSync(fd).size) > ceiling.bytes) {
         overflow = true;
         child.kill('SIGKILL');
       } else if (!headOk()) {
@@ -141,8 +176,10 @@ function runInto(argv: string[], fd: number, ceiling: bigint, path: string, name
       if (settled) return;
       if (wrongHead || (code === 0 && !headOk())) {
         done(new DumpFormatError('dump', path, head!.message, { code: 'bad-magic' }));
-      } else if (overflow) {
-        done(new DumpFormatError(name, path, `Cannot decompress the ${name} stream: its output passed ${ceiling} bytes, more than the input can hold or the temporary directory has free`, { code: 'bad-field' }));
+      } else if (overflow || BigInt(fstatSync(fd).size) > ceiling.bytes) {
+        // Past the ceiling before the watch saw it (it looks every WATCH_MS): the same line.
+        overflow = true;
+        done(new DumpFormatError(name, path, `Cannot decompress the ${name} stream: its output passed ${ceiling.bytes} bytes, ${ceiling.why}`, { code: 'bad-field' }));
       } else if (code === 0) {
         done();
       } else {
@@ -162,21 +199,31 @@ export async function decompressToTemporary(path: string, compression: Compressi
   if (compression.name !== 'zstd' && compression.name !== 'xz') {
     throw new DumpFormatError('dump', path, `The file is compressed with ${compression.name}: decompress it with \`${compression.command}\` first`, { code: 'unsupported' });
   }
-  const out = temporaryFile(path);
-  let ceiling = freeBytes(tmpdir());
-  if (ceiling !== undefined) ceiling = ceiling > DISK_MARGIN ? ceiling - DISK_MARGIN : 0n;
+  // The output's ceiling: the least of the limit, what the input says it holds, and the free disk.
+  let ceiling = { bytes: DECOMPRESSED_LIMIT, why: `the most faultline decompresses (${sizeText(DECOMPRESSED_LIMIT)})` };
+  const lower = (bytes: bigint, why: string): void => {
+    if (bytes < ceiling.bytes) ceiling = { bytes, why };
+  };
   if (compression.name === 'zstd') {
     const file = FileSource.open(path, 'zstd');
     try {
-      const { outputBound } = walkZstdFrames(file);
-      ceiling = ceiling === undefined || outputBound < ceiling ? outputBound : ceiling;
+      lower(walkZstdFrames(file).outputBound, 'more than its blocks can hold');
     } finally {
       file.close();
     }
+  } else {
+    const listed = await xzListedSize(path);
+    if (listed > DECOMPRESSED_LIMIT) {
+      throw new DumpFormatError('xz', path, `The xz stream says it holds ${listed} bytes, more than the ${sizeText(DECOMPRESSED_LIMIT)} faultline decompresses`, { code: 'bad-field' });
+    }
+    lower(listed, 'more than its index says it holds');
   }
+  const free = freeBytes(tmpdir());
+  if (free !== undefined) lower(free > DISK_MARGIN ? free - DISK_MARGIN : 0n, 'more than the temporary directory has free');
+  const out = temporaryFile(path);
   const fd = openSync(out, 'w+');
   try {
-    await runInto(commandFor(compression.name, path), fd, ceiling ?? BigInt(Number.MAX_SAFE_INTEGER), path, compression.name, head);
+    await runInto(commandFor(compression.name, path), fd, ceiling, path, compression.name, head);
   } finally {
     closeSync(fd);
   }

@@ -6,7 +6,9 @@
  *
  * Frames are built here byte by byte from RFC 8878 (not from the parser's
  * constants); one built frame is decompressed by the real `zstd` to show
- * the builder writes what zstd reads.
+ * the builder writes what zstd reads. xz files are made by the real `xz`,
+ * then their index rewritten to state another size (the .xz format
+ * specification, sections 2.1.2 and 4: records of varints, CRC32s).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,34 +16,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDump } from '../../src/dumps/open.ts';
-import { decompressToTemporary } from '../../src/dumps/decompress.ts';
+import { DECOMPRESSED_LIMIT, decompressToTemporary } from '../../src/dumps/decompress.ts';
 import { DumpFormatError } from '../../src/dumps/errors.ts';
 import { FileSource } from '../../src/dumps/binary/file-source.ts';
 import { walkZstdFrames } from '../../src/dumps/zstd-frames.ts';
 import { lacks } from '../helpers/system.ts';
+import { blockHeader, le, MAGIC, singleSegmentFrame, withClaimedSize } from '../helpers/compressed-inputs.ts';
 
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'faultline-zstd-'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
-
-/** Little-endian bytes of `value`, `width` of them. */
-function le(value: bigint, width: number): number[] {
-  return Array.from({ length: width }, (_, i) => Number((value >> BigInt(8 * i)) & 0xffn));
-}
-
-/** A 3-byte block header: last flag, type (0 raw, 1 RLE, 2 compressed, 3 reserved), size. */
-function blockHeader(last: boolean, type: number, size: number): number[] {
-  return le(BigInt((size << 3) | (type << 1) | (last ? 1 : 0)), 3);
-}
-
-/** A single-segment frame whose 8-byte content size field says `claimed`, then `blocks`. */
-function singleSegmentFrame(claimed: bigint, blocks: number[]): Uint8Array {
-  return Uint8Array.from([...MAGIC, 0xe0, ...le(claimed, 8), ...blocks]);
-}
 
 /** Writes `bytes` to `name` in the test directory. */
 function file(name: string, bytes: Uint8Array): string {
@@ -151,5 +137,43 @@ describe.skipIf(lacks('xz-utils'))('xz streams, decompressed by the system xz', 
     const { error, ms } = await refusal(file('damaged.xz', bytes));
     expect(error.message).toMatch(/^Corrupt or unsupported xz stream after \d+ bytes of output: /);
     expect(ms).toBeLessThan(3000);
+  });
+});
+
+describe.skipIf(lacks('xz-utils'))('xz output has a stated ceiling, read from the index before decompressing', () => {
+  const core = 'test/fixtures/dumps/lldb/elf-core/linux-x86_64.core';
+  const xzOf = (path: string): Uint8Array => execFileSync('xz', ['-q', '-c', '-T1', path]);
+
+  it('the rewritten index is read by xz as the size it states (the builder writes real .xz)', () => {
+    const path = file('claim-1000.xz', withClaimedSize(xzOf(core), 1000n));
+    const totals = execFileSync('xz', ['--robot', '--list', path], { encoding: 'utf8' }).split('\n').find((l) => l.startsWith('totals'))!;
+    expect(totals.split('\t')[4]).toBe('1000');
+  });
+
+  it('an index stating more than the limit: one line at once, nothing decompressed', async () => {
+    const claimed = DECOMPRESSED_LIMIT + 1n;
+    const { error, ms } = await refusal(file('claim-32g.xz', withClaimedSize(xzOf(core), claimed)));
+    expect(error.message).toBe(`The xz stream says it holds ${claimed} bytes, more than the 32 GiB faultline decompresses`);
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it('output past what the index states is stopped there, with that ceiling in the line', async () => {
+    const holds = readFileSync(core).length;
+    const { error } = await refusal(file('claim-less.xz', withClaimedSize(xzOf(core), 1000n)));
+    expect(holds).toBeGreaterThan(1000);
+    expect(error.message).toBe('Cannot decompress the xz stream: its output passed 1000 bytes, more than its index says it holds');
+  });
+
+  it('a damaged index: one line at once, before decompressing', async () => {
+    const bytes = xzOf(core);
+    bytes[bytes.length - 14]! ^= 0xff; // inside the index's CRC32
+    const { error, ms } = await refusal(file('bad-index.xz', bytes));
+    expect(error.message).toMatch(/^Corrupt xz stream \(its index cannot be read\): /);
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it('a sound xz core still opens', async () => {
+    const dump = await openDump(file('sound.xz', xzOf(core)));
+    expect(dump.threads.length).toBeGreaterThan(0);
   });
 });

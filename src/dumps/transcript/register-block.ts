@@ -75,7 +75,8 @@ const MODELLED = new Set<string>([...X86_REGISTERS, ...X64_REGISTERS, ...Object.
 const ASSIGNMENT = /^([a-z$@][a-z0-9_$]*)=(.*)$/i;
 
 function firstToken(text: string): string {
-  return text.trim().split(/\s+/)[0] ?? '';
+  // The first run of non-space characters, without splitting the rest of a long line.
+  return /\S+/.exec(text)?.[0] ?? '';
 }
 
 /**
