@@ -199,6 +199,9 @@ async function traceWith(
     return;
   }
   const decode = await createSizeDecoder(arch);
+  // Block traces rebuild each instruction by replaying from register checkpoints, which hold no x87/SSE/AVX
+  // state: a run that starts from a core's vector registers is recorded instruction by instruction (version 1).
+  const blocks = runOptions.vector === undefined;
   if (options.out) {
     // Streamed as it runs (a reader can follow the temporary file); renamed into place only when complete.
     let run: TraceRunResult | undefined;
@@ -206,7 +209,7 @@ async function traceWith(
       try {
         run = traceRun({
           ...runOptions, onHeader: (h) => writer.writeHeader(h), onBatch: (b) => (writer.writeBatch(b), progress(b)),
-          blocks: { decode, sink: { onBlocks: (b) => (writer.writeBlocks(b), progress(b)) } },
+          ...(blocks ? { blocks: { decode, sink: { onBlocks: (b) => (writer.writeBlocks(b), progress(b)) } } } : {}),
         });
       } finally {
         bar?.done();
@@ -225,7 +228,7 @@ async function traceWith(
       try {
         run = traceRun({
           ...runOptions, onHeader: (h) => writer.writeHeader(h), onBatch: (b) => (writer.writeBatch(b), progress(b)),
-          blocks: { decode, sink: { onBlocks: (b) => (writer.writeBlocks(b), progress(b)) } },
+          ...(blocks ? { blocks: { decode, sink: { onBlocks: (b) => (writer.writeBlocks(b), progress(b)) } } } : {}),
         });
       } finally {
         bar?.done();
