@@ -11,7 +11,7 @@
  * for (const insn of instructionsOf(trace.header!, trace.batches, trace.events)) console.log(insn.pc.toString(16));
  * ```
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import type { TraceMessage } from './codec.ts';
 import { TraceDecoder } from './decoder.ts';
 import { TraceFormatError } from './errors.ts';
@@ -119,8 +119,10 @@ export class TraceFollower {
     if (this.decoder.ended) return [];
     if (this.fd === undefined) {
       try {
-        this.fd = openSync(this.path, 'r');
+        if (!statSync(this.path).isFile()) throw new TraceFormatError(`Cannot read trace ${this.path}: not a regular file`, { code: 'io' });
+        this.fd = openSync(this.path, constants.O_RDONLY | constants.O_NONBLOCK);
       } catch (error) {
+        if (error instanceof TraceFormatError) throw error;
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
         throw ioError(this.path, error);
       }
@@ -171,8 +173,11 @@ export interface TraceStream {
 function* messagesOf(path: string, state: { ended: boolean; pending: number }): Generator<TraceMessage> {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // A directory, FIFO or device is refused before it is opened (a FIFO would block, /dev/zero never end).
+    if (!statSync(path).isFile()) throw new TraceFormatError(`Cannot read trace ${path}: not a regular file`, { code: 'io' });
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
+    if (error instanceof TraceFormatError) throw error;
     throw ioError(path, error);
   }
   try {
