@@ -84,10 +84,10 @@ function searchedRegisters(dump: Dump): RegisterName[] {
 }
 
 const X86_FLAG_BITS = [0, 2, 4, 6, 7, 10, 11];
+const NZCV_BITS = [28, 29, 30, 31];
 
 /** Instructions from the focus within which branch targets are searched before anything else. */
 const NEAR_FOCUS = 64;
-const NZCV_BITS = [28, 29, 30, 31];
 
 /** Replays `injection`; a hypothesis when it reproduces the trap and nothing mismatches. */
 export function tryInjection(ctx: SearchContext, injection: Injection, shape: HypothesisShape, tried: () => number): Hypothesis | undefined {

@@ -202,27 +202,8 @@ async function traceWith(
   // Block traces rebuild each instruction by replaying from register checkpoints, which hold no x87/SSE/AVX
   // state: a run that starts from a core's vector registers is recorded instruction by instruction (version 1).
   const blocks = runOptions.vector === undefined;
-  if (options.out) {
-    // Streamed as it runs (a reader can follow the temporary file); renamed into place only when complete.
-    let run: TraceRunResult | undefined;
-    writeTraceFileWith(options.out, (writer) => {
-      try {
-        run = traceRun({
-          ...runOptions, onHeader: (h) => writer.writeHeader(h), onBatch: (b) => (writer.writeBatch(b), progress(b)),
-          ...(blocks ? { blocks: { decode, sink: { onBlocks: (b) => (writer.writeBlocks(b), progress(b)) } } } : {}),
-        });
-      } finally {
-        bar?.done();
-      }
-      return describe(run.result);
-    }, { background: true });
-    io.err(`${describe(run!.result)}; ${run!.result.instructions ?? 0} instructions written to ${options.out}\n`);
-    return;
-  }
-  // Printed from a trace saved to a temporary file: memory stays flat however long the run.
-  const dir = mkdtempSync(join(tmpdir(), 'faultline-trace-'));
-  try {
-    const path = join(dir, 'run.fltrace');
+  // Streamed as it runs (a reader can follow the temporary file); renamed into place only when complete.
+  const recordTo = (path: string): TraceRunResult => {
     let run: TraceRunResult | undefined;
     writeTraceFileWith(path, (writer) => {
       try {
@@ -235,7 +216,19 @@ async function traceWith(
       }
       return describe(run.result);
     }, { background: true });
-    const ending = describe(run!.result);
+    return run!;
+  };
+  if (options.out) {
+    const run = recordTo(options.out);
+    io.err(`${describe(run.result)}; ${run.result.instructions ?? 0} instructions written to ${options.out}\n`);
+    return;
+  }
+  // Printed from a trace saved to a temporary file: memory stays flat however long the run.
+  const dir = mkdtempSync(join(tmpdir(), 'faultline-trace-'));
+  try {
+    const path = join(dir, 'run.fltrace');
+    const run = recordTo(path);
+    const ending = describe(run.result);
     await printTrace(path, options.format as TraceFormat, io, { symbols: dump.symbols, name: 'the trace', stopReason: ending });
     io.err(`${ending}\n`);
   } finally {
