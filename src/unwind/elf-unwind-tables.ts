@@ -160,10 +160,18 @@ export function elfSectionUnwindTables(memory: ByteSource, base: bigint, name: s
     image.close();
   }
   let index: Fde[] | undefined;
+  let broken: unknown;
   return {
     source: `${name} .eh_frame`,
     find(pc) {
-      index ??= [...sectionFdes(memory, start, end, 'eh_frame', wordSize)].filter((f) => f.end > f.start).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+      // Indexed once; a malformed section fails every lookup the same way without being walked again.
+      if (broken !== undefined) throw broken;
+      try {
+        index ??= [...sectionFdes(memory, start, end, 'eh_frame', wordSize)].filter((f) => f.end > f.start).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+      } catch (error) {
+        broken = error;
+        throw error;
+      }
       let low = 0;
       let high = index.length - 1;
       let best: Fde | undefined;

@@ -55,6 +55,17 @@ export class ElfImage {
     return this.file.path;
   }
 
+  /** The section header table, empty when the file has none or it does not fit in the file. */
+  sectionHeaders(): SectionHeader[] {
+    const { header, file } = this;
+    const entrySize = sectionHeaderSize(header.bits);
+    if (header.shoff === 0n || header.shnum === 0 || header.shentsize !== entrySize) return [];
+    const tableSize = BigInt(header.shnum) * BigInt(entrySize);
+    if (header.shoff + tableSize > file.size) return [];
+    const table = file.reader(header.shoff, Number(tableSize), 'section header table');
+    return Array.from({ length: header.shnum }, (_, i) => readSectionHeader(table, i * entrySize, header.bits));
+  }
+
   /**
    * The section header named `name` (`.eh_frame`), or undefined when the file
    * has no section headers, no such section, or a table that does not fit in
@@ -62,12 +73,8 @@ export class ElfImage {
    */
   section(name: string): SectionHeader | undefined {
     const { header, file } = this;
-    const entrySize = sectionHeaderSize(header.bits);
-    if (header.shoff === 0n || header.shnum === 0 || header.shentsize !== entrySize || header.shstrndx >= header.shnum) return undefined;
-    const tableSize = BigInt(header.shnum) * BigInt(entrySize);
-    if (header.shoff + tableSize > file.size) return undefined;
-    const table = file.reader(header.shoff, Number(tableSize), 'section header table');
-    const headers = Array.from({ length: header.shnum }, (_, i) => readSectionHeader(table, i * entrySize, header.bits));
+    const headers = this.sectionHeaders();
+    if (header.shstrndx >= headers.length) return undefined;
     const names = headers[header.shstrndx]!;
     if (names.size === 0n || names.size > MAX_SECTION_NAMES || names.offset + names.size > file.size) return undefined;
     const bytes = file.reader(names.offset, Number(names.size), 'section names');

@@ -18,7 +18,7 @@ import type { Arch } from '../../../emu/registers.ts';
 import type { ByteReader } from '../binary/byte-reader.ts';
 import type { DumpModule, DumpNote, SymbolLocation, SymbolTable } from '../model.ts';
 import { SymbolIndex } from '../symbol-table.ts';
-import { readSectionHeader, sectionHeaderSize, SHT_DYNSYM, SHT_NOBITS, SHT_SYMTAB, type SectionHeader } from './elf-header.ts';
+import { SHT_DYNSYM, SHT_NOBITS, SHT_SYMTAB, type SectionHeader } from './elf-header.ts';
 import type { ElfImage } from './elf-image.ts';
 import type { ResolvedFile } from './mapped-files.ts';
 import type { FileMapping } from './process-notes.ts';
@@ -93,13 +93,8 @@ function tableReader(image: ElfImage, section: SectionHeader, what: string): Byt
  * ```
  */
 export function readElfSymbols(image: ElfImage): ElfSymbol[] {
-  const { header, file } = image;
-  const entrySize = sectionHeaderSize(header.bits);
-  if (header.shoff === 0n || header.shnum === 0 || header.shentsize !== entrySize) return [];
-  const tableSize = BigInt(header.shnum) * BigInt(entrySize);
-  if (header.shoff + tableSize > file.size) return [];
-  const sections = file.reader(header.shoff, Number(tableSize), 'section header table');
-  const headers = Array.from({ length: header.shnum }, (_, i) => readSectionHeader(sections, i * entrySize, header.bits));
+  const { header } = image;
+  const headers = image.sectionHeaders();
   const table = headers.find((h) => h.type === SHT_SYMTAB) ?? headers.find((h) => h.type === SHT_DYNSYM);
   const strings = table ? headers[table.link] : undefined;
   if (!table || !strings) return [];
