@@ -20,7 +20,7 @@ import { compareOutcome, summarize, type Check } from './checks.ts';
 import type { Instruction } from './code.ts';
 import type { SearchContext } from './families.ts';
 import type { Evidence, Hypothesis } from './hypothesis.ts';
-import { oneBitNeighbours, pointerSeenElsewhere, validity, valuePattern, type ValueRole } from './values.ts';
+import { NULL_AREA, oneBitNeighbours, pointerSeenElsewhere, slotsHolding, validity, valuePattern, type ValueRole } from './values.ts';
 
 /** Evidence weights (log10 likelihood ratios). */
 const PATTERN_WEIGHT = 2;
@@ -30,6 +30,14 @@ const STRONG_NEIGHBOUR_WEIGHT = 5;
 const WEAK_NEIGHBOUR_WEIGHT = 1.5;
 const SEEN_IN_REGISTER_WEIGHT = 1;
 const SEEN_IN_MEMORY_WEIGHT = 0.3;
+/** A pointer one bit from the mapping of the very slot that holds it (a link between objects there). */
+const SAME_MAPPING_WEIGHT = 3.5;
+/** A loaded integer whose one set bit far above its magnitude is all that sends the access out of the memory the program uses. */
+const HIGH_BIT_WEIGHT = 3.5;
+/** Bits a flip must sit above a loaded integer's own highest bit to count as the jump a flip makes. */
+const JUMP_BITS = 8;
+/** Loads of the window looked at for a one-bit repair of the fault, at most. */
+const MAX_REPAIR_LOADS = 32;
 
 /** The value that made the fault happen, where it came from, and what it should have been. */
 interface Culprit {
@@ -88,7 +96,16 @@ function culpritOf(ctx: SearchContext, faulting: Instruction | undefined): Culpr
   if (address === undefined || faulting === undefined) return undefined;
   const base = nearestRegister(ctx, address);
   if (!base) return { value: address, role: 'data', what: 'the address accessed' };
-  return { value: base.value, role: 'data', register: base.name, slot: loadedFrom(ctx, base.value), what: `${base.name}, the base of the access` };
+  // A pointer loaded before the window (by an earlier iteration of a loop) is still in the slot it came from.
+  const slot = loadedFrom(ctx, base.value) ?? onlySlotHolding(ctx.dump, base.value);
+  return { value: base.value, role: 'data', register: base.name, slot, what: `${base.name}, the base of the access` };
+}
+
+/** The one pointer-aligned word of writable memory that holds `value` (a pointer), if exactly one does. */
+function onlySlotHolding(dump: SearchContext['dump'], value: bigint): bigint | undefined {
+  if (value < NULL_AREA) return undefined;
+  const slots = slotsHolding(dump, value, 2);
+  return slots.length === 1 ? slots[0] : undefined;
 }
 
 /** The address the fault was at, as the replay knows it (a non-canonical one the CPU does not report), in hex. */
@@ -190,6 +207,9 @@ export function asWrittenHypotheses(ctx: SearchContext): Hypothesis[] {
       const elsewhere = pointerSeenElsewhere(dump, n.value, culprit.slot);
       // In a register, the program has the value in hand; somewhere in memory, it is only known to it.
       if (elsewhere) evidence.push({ text: `${f(n.value)} is also in ${elsewhere}: the program uses it`, weight: elsewhere.startsWith('register') ? SEEN_IN_REGISTER_WEIGHT : SEEN_IN_MEMORY_WEIGHT });
+      if (n.strength === 'weak' && culprit.slot !== undefined && sameMapping(dump, culprit.slot, n.value) && !tagBit(dump.arch, n.bit)) {
+        evidence.push({ text: `${f(n.value)} is in the same mapping as [${f(culprit.slot)}], which holds the pointer: a link between objects there, and bit ${n.bit} is no tag bit`, weight: SAME_MAPPING_WEIGHT });
+      }
       out.push({
         ...base, id: `memory:${where}:${n.bit}`, class: 'memory-corruption', location: 'memory', family: 'memory-value',
         description: `${culprit.what}, ${f(culprit.value)}, was read from ${where} one bit (bit ${n.bit}) from ${f(n.value)}, ${n.what}`,
@@ -197,6 +217,53 @@ export function asWrittenHypotheses(ctx: SearchContext): Hypothesis[] {
         evidence,
       });
     }
+  }
+  if (explains && culprit?.role === 'data') out.push(...highBitLoads(ctx, base));
+  return out;
+}
+
+/** True when `a` and `b` are in one mapping of the dump's address map. */
+function sameMapping(dump: SearchContext['dump'], a: bigint, b: bigint): boolean {
+  const region = regionOf(dump, a);
+  return region !== undefined && region.start <= b && b < region.end;
+}
+
+/** Bits software sets in pointers on purpose: alignment bits (flags in a pointer's low bits) and the top byte (tags). */
+function tagBit(arch: SearchContext['dump']['arch'], bit: number): boolean {
+  return bit < 3 || (pointerSize(arch) === 8 && bit >= 48);
+}
+
+/**
+ * Loaded integers that a single set bit far above their magnitude turned into
+ * the fault (an index or length of 0x1a read as 0x40001a): with that bit clear
+ * the replay runs the faulting instruction without faulting. The value is in
+ * memory as the dump holds it, so the memory was wrong, not the CPU.
+ */
+function highBitLoads(ctx: SearchContext, base: { window: string; explains: boolean; summary: Hypothesis['summary']; checks: Check[]; tried: number; score: number }): Hypothesis[] {
+  const { dump, site } = ctx;
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  const out: Hypothesis[] = [];
+  const seen = new Set<bigint>();
+  // The newest read of a slot first: the earlier ones came back to the fault through it again.
+  const reads = ctx.window.faithful.reads.filter((r) => r.pc !== site.pc).slice(-MAX_REPAIR_LOADS).reverse();
+  for (const r of reads) {
+    if (seen.has(r.address) || regionOf(dump, r.address)?.write === false || r.value === 0n) continue;
+    seen.add(r.address);
+    const top = r.value.toString(2).length - 1;
+    const rest = r.value ^ (1n << BigInt(top));
+    if (top - (rest === 0n ? 0 : rest.toString(2).length) < JUMP_BITS) continue;
+    const repaired = ctx.window.replayer.run({ kind: 'load-bit', index: r.index, address: r.address, size: r.size, bit: top }, { lanes: 2 });
+    // A window anchored elsewhere does not count its visits to the fault: it got past it when no run ends there
+    // and every run went on longer than the code as written did.
+    const past = repaired.passedFault || (ctx.window.replay.fault === undefined && repaired.runs.every((run) =>
+      !(run.result.kind === 'fault' && run.result.pc === site.pc) && (run.result.instructions ?? 0) > ctx.window.faithful.path.length));
+    if (!repaired.injected || !past) continue;
+    out.push({
+      ...base, id: `memory:[${r.address.toString(16)}]:${top}`, class: 'memory-corruption', location: 'memory', family: 'memory-value',
+      description: `${f(r.pc)} loaded ${f(r.value)} from [${f(r.address)}], one bit (bit ${top}) from ${f(rest)}; with ${f(rest)} it runs ${f(site.pc)} without faulting`,
+      bit: top, expected: hex(rest), observed: hex(r.value), address: hex(r.address),
+      evidence: [{ text: `${f(r.value)} is ${f(rest)} with bit ${top} set, ${top - (rest === 0n ? 0 : rest.toString(2).length)} bits above the rest of it: the jump a flipped bit makes, and without it the access is to memory the program uses`, weight: HIGH_BIT_WEIGHT }],
+    });
   }
   return out;
 }

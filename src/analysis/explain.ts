@@ -280,7 +280,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     for (const [n, candidate] of chosen.entries()) {
       const anchor = { instruction: candidate.instruction, sp: candidate.sp, kind: candidate.kind === 'fault' ? 'fault' as const : 'transfer' as const, epilogue: candidate.popped };
       const built = buildWindow(dump, code, effects, site, anchor, {
-        maxInstructions: options.windowInstructions ?? 100, extra: 64, stepOvers: options.stepOvers ?? [],
+        maxInstructions: options.windowInstructions ?? 100, extra: 64, stepOvers: options.stepOvers ?? [], unwind: walker,
       });
       if ('failed' in built) {
         unchecked.push(`the ${candidate.kind} at ${f(candidate.instruction.address)}: ${built.failed}`);

@@ -155,12 +155,26 @@ export function executable(dump: Dump, code: CodeReader, value: bigint): boolean
  * `limit` bytes). A value the program also keeps elsewhere is one it used.
  */
 export function pointerSeenElsewhere(dump: Dump, value: bigint, except: bigint | undefined, limit = 64 << 20): string | undefined {
-  const size = pointerSize(dump.arch);
   for (const thread of dump.threads) {
     for (const context of thread.contexts) {
       for (const [name, v] of Object.entries(context.registers)) if (v === value && !context.unknown?.includes(name as never)) return `register ${name}`;
     }
   }
+  const slot = slotsHolding(dump, value, 1, except, limit)[0];
+  return slot === undefined ? undefined : `[${formatAddress(dump.arch, slot)}]`;
+}
+
+/**
+ * Up to `most` pointer-aligned words of writable memory (scanned up to
+ * `limit` bytes) that hold `value`, other than `except`.
+ */
+export function slotsHolding(dump: Dump, value: bigint, most: number, except?: bigint, limit = 64 << 20): bigint[] {
+  const size = pointerSize(dump.arch);
+  const out: bigint[] = [];
+  // Compared as 32-bit halves: a BigInt per word made a scan of tens of MB take seconds.
+  const low = Number(value & 0xffff_ffffn);
+  const high = Number((value >> 32n) & 0xffff_ffffn);
+  if (size === 4 && value > 0xffff_ffffn) return out;
   let scanned = 0;
   for (const range of dump.memory.ranges()) {
     if (range.kind === 'code') continue;
@@ -175,9 +189,9 @@ export function pointerSeenElsewhere(dump: Dump, value: bigint, except: bigint |
     if (!bytes) continue;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let i = 0; i + size <= length; i += size) {
-      const v = size === 8 ? view.getBigUint64(i, true) : BigInt(view.getUint32(i, true));
-      if (v === value && start + BigInt(i) !== except) return `[${formatAddress(dump.arch, start + BigInt(i))}]`;
+      if (view.getUint32(i, true) !== low || (size === 8 && view.getUint32(i + 4, true) !== high)) continue;
+      if (start + BigInt(i) !== except && out.push(start + BigInt(i)) >= most) return out;
     }
   }
-  return undefined;
+  return out;
 }

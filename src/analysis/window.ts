@@ -31,6 +31,7 @@ import type { CodeReader, Instruction } from './code.ts';
 import type { FaultSite } from './fault-site.ts';
 import { directTarget, forwardBranchesTo, straightRunBefore } from './flow.ts';
 import { registerFill, Replayer, type ReplayWindow, type StepOver, type TracedRun } from './replay.ts';
+import type { StackWalker } from '../unwind/walk.ts';
 
 /** A user's statement of what an absent callee does: `ADDR:ret=0xc,eax=1`. */
 export interface StepOverSpec {
@@ -79,11 +80,32 @@ export interface WindowOptions {
   /** Instructions a replay may run past the anchor before it counts as not reaching the fault. */
   extra: number;
   stepOvers: StepOverSpec[];
+  /** The unwind information: where it covers the window, it pins the stack pointer at each start. */
+  unwind?: Pick<StackWalker, 'cfaRule'>;
 }
 
 /** Most instructions a window's replays may run past the anchor (the budget grows to it while the code as written
  * is still running when it ends). */
 const MAX_EXTRA = 4096;
+
+/**
+ * The stack pointer at `start` by the unwind information: the frame the
+ * anchor's stack pointer gives (its canonical frame address) is the frame at
+ * every start inside the same function, and where the rule at the start is
+ * computed from the stack pointer, it says where the stack pointer was.
+ * Undefined where the rules do not cover both, or are not sp-based.
+ */
+function spByUnwind(unwind: Pick<StackWalker, 'cfaRule'>, arch: Dump['arch'], anchor: WindowAnchor, start: bigint): bigint | undefined {
+  const sp = spRegister(arch);
+  const at = unwind.cfaRule(anchor.instruction.address);
+  if (at?.register !== sp) return undefined;
+  const from = unwind.cfaRule(start);
+  if (from?.register !== sp || from.functionStart !== at.functionStart) return undefined;
+  return (anchor.sp + at.offset - from.offset) & registerMask(arch);
+}
+
+/** Instructions a probe may run inside the calls of its window (a callee's own code), beyond two per static one. */
+const PROBE_CALLEES = 2048;
 
 /** A straight run shorter than this is extended through a forward branch into it. */
 const SHORT_RUN = 4;
@@ -117,9 +139,11 @@ function writtenRanges(traced: TracedRun, end: number): Array<{ address: bigint;
  * (push, spill) before changing them, so the slot the dump holds is their
  * start value. Each lane is looked at just after the store (a lane that went
  * on may have overwritten the slot since); the zeros lane alone is not
- * enough to match (every zero store would).
+ * enough to match (every zero store would). Only stores before path index `end` count.
  */
-function recoverFromSlots(dump: Dump, replayer: Replayer, traced: TracedRun, unknown: ReadonlySet<RegisterName>): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
+function recoverFromSlots(
+  dump: Dump, replayer: Replayer, traced: TracedRun, unknown: ReadonlySet<RegisterName>, end = Infinity,
+): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
   const arch = dump.arch;
   const mask = registerMask(arch);
   const value = (written: Map<bigint, number>, at: bigint, size: number): bigint | undefined => {
@@ -147,6 +171,7 @@ function recoverFromSlots(dump: Dump, replayer: Replayer, traced: TracedRun, unk
       const width = (1n << BigInt(size * 8)) - 1n;
       const fills = [0n, registerFill('ones', register, mask) & width, registerFill('hash', register, mask) & width];
       for (const w of traced.writes) {
+        if (w.index >= end) break;
         for (let at = w.address; at + BigInt(size) <= w.address + BigInt(w.size); at += BigInt(size)) {
           const lanes = lanesAfter(w.index);
           if (!lanes || !fills.every((fill, lane) => value(lanes[lane]!, at, size) === fill)) continue;
@@ -304,12 +329,19 @@ export function buildWindow(
   for (let i = 0; i < run.length; i++) {
     const start = run[i]!.address;
     const steps = stepOvers.filter((s) => s.address >= start);
-    const base: RegisterValues = { ...recorded, [sp]: anchor.sp, [pc]: start };
+    // Without unwind information the probe starts at the anchor's stack pointer and the difference it finds at the
+    // anchor is undone; code that reads the stack (a callee's arguments) before the anchor then reads the wrong slots.
+    const pinned = options.unwind && start !== anchor.instruction.address ? spByUnwind(options.unwind, arch, anchor, start) : undefined;
+    const base: RegisterValues = { ...recorded, [sp]: pinned ?? anchor.sp, [pc]: start };
     // 1. A probe from this start: does it reach the anchor, with what stack pointer, writing what?
     let probeTrace: TracedRun | undefined;
     let spAtAnchor = anchor.sp;
     if (start !== anchor.instruction.address) {
-      const probe = new Replayer(dump, { start, registers: base, unknown: recordedUnknown, maxInstructions: (run.length - i) * 2 + 16, until: anchor.instruction.address, stepOvers: steps }, 1);
+      const calls = run.slice(i).some((insn) => insn.kind === 'call');
+      const probe = new Replayer(dump, {
+        start, registers: base, unknown: recordedUnknown, maxInstructions: (run.length - i) * 2 + 16 + (calls ? PROBE_CALLEES : 0),
+        until: anchor.instruction.address, stepOvers: steps,
+      }, 1);
       try {
         probeTrace = probe.runTraced();
       } finally {
@@ -322,7 +354,7 @@ export function buildWindow(
       }
       spAtAnchor = probeTrace.outcome.final[sp]!;
     }
-    const startSp = (anchor.sp + (anchor.sp - spAtAnchor)) & mask;
+    const startSp = (base[sp]! + (anchor.sp - spAtAnchor)) & mask;
     const written = new Set<RegisterName>();
     for (const at of probeTrace?.path ?? []) {
       const bytes = code.knownBytes(at, arch === 'arm64' ? 4 : 15);
@@ -391,7 +423,10 @@ export function buildWindow(
           }
         }
       }
-      const back = recoverFromSlots(dump, replayer, faithful, unknown).filter((r) => !recordedUnknown.has(r.register));
+      // Past a return or jump anchor the code as written went where the dump says control did not: a store there
+      // never happened, and the slot holds an older value.
+      const storesUntil = anchor.kind === 'transfer' && anchor.instruction.kind !== 'call' ? faithful.path.indexOf(anchor.instruction.address) : -1;
+      const back = recoverFromSlots(dump, replayer, faithful, unknown, storesUntil >= 0 ? storesUntil : Infinity).filter((r) => !recordedUnknown.has(r.register));
       const saved = new Set(back.map((r) => r.register));
       const unsaved = new Set([...unknown].filter((r) => !saved.has(r) && !recordedUnknown.has(r)));
       back.push(...recoverByInversion(dump, replay, anchor, unsaved, recorded));

@@ -110,6 +110,28 @@ export class StackWalker {
     }
   }
 
+  /**
+   * How the unwind information computes the canonical frame address at `pc`
+   * (`register + offset`), and the start of the function its entry covers.
+   * Undefined where no CFI covers the pc, the tables are unusable, or the
+   * rule is an expression.
+   */
+  cfaRule(pc: bigint): { register: RegisterName; offset: bigint; functionStart: bigint } | undefined {
+    const tables = this.tablesFor(pc, []);
+    if (!tables?.elf || tables.broken) return undefined;
+    try {
+      const fde = tables.elf.find(pc);
+      if (!fde) return undefined;
+      const row = cfiRow(fde, pc, this.limits.cfiInstructions);
+      if (row.cfa.kind !== 'register') return undefined;
+      const register = this.regs.dwarf[row.cfa.register];
+      return register === undefined ? undefined : { register, offset: row.cfa.offset, functionStart: fde.start };
+    } catch (error) {
+      if (error instanceof CfiError) return undefined;
+      throw error;
+    }
+  }
+
   /** Walks the stack of `context`. */
   walk(context: RegisterContext): StackWalk {
     const { regs, limits } = this;
