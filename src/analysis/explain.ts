@@ -29,7 +29,7 @@ import { formatAddress, hex } from '../format.ts';
 import { asWrittenHypotheses, siteHypothesis } from './as-written.ts';
 import { compareBits, type BitComparison } from './bits.ts';
 import { findCandidates, type Candidate } from './candidates.ts';
-import { compareOutcome, describeEnd, memoryChecks, registerChecks, summarize, type Check, type CheckContext } from './checks.ts';
+import { compareOutcome, describeEnd, memoryChecks, registerChecks, summarize, trapCheck, type Check, type CheckContext } from './checks.ts';
 import { CodeReader, type Instruction } from './code.ts';
 import { judge, searchWindow, type SearchContext } from './families.ts';
 import { findFaultSite, type FaultSite } from './fault-site.ts';
@@ -43,6 +43,7 @@ import { codeByteHypotheses } from './code-bytes.ts';
 import { Replayer, type ReplayOutcome } from './replay.ts';
 import { moduleFiles } from '../dumps/module-files.ts';
 import { arrivalCheck } from './arrival.ts';
+import { entryCheck } from './entry-check.ts';
 import { replayedCodeOrigin, type CodeOrigin } from './code-origin.ts';
 import { frameAt, frameCheck } from './frame-check.ts';
 import { StackWalker } from '../unwind/walk.ts';
@@ -293,7 +294,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
         written: new Set([...built.written, ...built.recovered.map((r) => r.register)]),
         initial: built.replay.registers,
         stated: Object.assign({}, ...built.stepOvers.map((s) => s.registers)),
-        arrival: arrivalCheck(dump, code, built, candidates),
+        arrival: arrivalCheck(dump, code, built, candidates) ?? entryCheck(dump, code, effects, built),
       };
       // Each window gets an even share of what is left, so the first window's search cannot starve the others.
       const share = chosen.length - n;
@@ -439,6 +440,9 @@ function addCheck(h: Hypothesis, check: Check): void {
 function landingCheck(ctx: SearchContext): Check | undefined {
   const { dump, site, window } = ctx;
   if (window.anchor.kind !== 'transfer' || window.anchorIndex < 0) return undefined;
+  // A callee that does not touch the stack (a leaf) reaches the fault with the stack as the call left it: when the
+  // code as written gets to this very trap, nothing says it went elsewhere.
+  if (trapCheck(dump, site, window.faithful.outcome).status === 'match') return undefined;
   const after = window.replayer.run({ kind: 'stop', index: window.anchorIndex + 1 });
   if (!after.injected || !after.resultKnown) return undefined;
   const landed = after.final[pcRegister(dump.arch)];

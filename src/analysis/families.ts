@@ -131,6 +131,9 @@ function decodeAt(ctx: SearchContext, address: bigint): Instruction | undefined 
   return ctx.code.decodeAt(address);
 }
 
+/** How many instructions nearer the focus a task replaying every bit of a value must be to go before a one-replay task. */
+const EXPENSIVE_STEPS = 3;
+
 /** Runs every family in the window. */
 export function searchWindow(ctx: SearchContext): SearchResult {
   const { dump, window } = ctx;
@@ -238,13 +241,22 @@ export function searchWindow(ctx: SearchContext): SearchResult {
   }
 
   // Before the focus first, nearest first; then after it (a path that went on past where the dump's state was left).
-  const distance = (index: number) => (index <= focus ? focus - index : 2 * (index - focus));
+  // A path that passes the faulting instruction (a loop the window replays from its start) is as near to the fault
+  // just before each visit: the dump does not say which visit faulted.
+  const visits = window.anchor.kind === 'fault' ? [] : path.flatMap((pc, i) => (pc === ctx.site.pc ? [i] : []));
+  const distance = (index: number) => {
+    let d = index <= focus ? focus - index : 2 * (index - focus);
+    for (const v of visits) if (v >= index) d = Math.min(d, v - index);
+    return d;
+  };
   // Branch targets near the focus first: only flips that land in code are replayed, a few per transfer, while a
   // load or a store costs a replay per bit.
   // A stack pointer the code cannot have left where the dump has it: first the skips that would move it.
   const movesSp = new Set(ctx.stackOff ? skippable.filter((_, n) => writes[n]!.includes(sp)).map((s) => s.index) : []);
   const early = (t: { family: Family; index: number }) => (t.family === 'skip' && movesSp.has(t.index) ? -1 : t.family === 'branch-target' && distance(t.index) <= NEAR_FOCUS ? 0 : 1);
-  tasks.sort((a, b) => early(a) - early(b) || distance(a.index) - distance(b.index) || a.order - b.order);
+  // A load or a store costs a replay per bit, a skip one: a few instructions further back, the cheap ones go first.
+  const cost = (t: { family: Family }) => (t.family === 'loaded-value' || t.family === 'memory-flip' ? EXPENSIVE_STEPS : 0);
+  tasks.sort((a, b) => early(a) - early(b) || distance(a.index) + cost(a) - distance(b.index) - cost(b) || a.order - b.order);
   for (const [n, t] of tasks.entries()) {
     if (outOfTime()) {
       for (const rest of tasks.slice(n)) if (!incomplete.includes(rest.family)) incomplete.push(rest.family);

@@ -223,6 +223,8 @@ function recoverByInversion(
     const final = (i: number) => outcome.runs[i]?.final[register];
     if (outcome.runs.length < 3 || [0, 1, 2].some((i) => final(i) === undefined)) continue;
     const deltas = [0, 1, 2].map((i) => (final(i)! - fill(i)) & mask);
+    // Lanes that all stopped before the instructions that step the register show no step: that is no step of zero.
+    if (deltas.every((d) => d === 0n) && !outcome.runs.some((r) => r.result.kind === 'reached')) continue;
     const xors = [0, 1, 2].map((i) => final(i)! ^ fill(i));
     // A 32-bit step (add w21, w21, #1) zero-extends: the low halves step alike and the high halves agree.
     const low = 0xffff_ffffn;

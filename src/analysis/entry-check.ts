@@ -1,0 +1,139 @@
+/**
+ * Can the code as written enter a window at its start with the state the
+ * window starts from? A window that starts where branches join (a loop's
+ * head) takes its start state from the dump: every value carried through
+ * to the fault matches by construction. But each way into the start leaves
+ * its mark: a fall-through from `mov rax, rdi` arrives with rax = rdi, a
+ * `test rax, rax; jne` back-edge arrives only with rax non-zero. When every
+ * way in contradicts the start state on values the dump holds, no account
+ * in which the code before the window ran as written holds.
+ *
+ * Each way in is replayed backwards one instruction at a time: the last k
+ * instructions before the start, with every register they write unknown
+ * and every other one as at the start (nothing else changed it). A way in
+ * is contradicted when the replay, on values it knows, goes elsewhere or
+ * arrives with a different value.
+ *
+ * Only functions whose every entry is seen are judged: the function is
+ * known by its symbol and decodes gap-free, has no indirect jump (a jump
+ * table could enter anywhere), and the start is not the function's own.
+ *
+ * @example
+ * ```ts
+ * entryCheck(dump, code, effects, window); // { what: 'arrival', status: 'mismatch', note: 'no way into 004018f8 …' }
+ * ```
+ */
+import { pcRegister, spRegister, type RegisterName } from '../../emu/registers.ts';
+import type { Dump } from '../dumps/model.ts';
+import type { Effects } from '../disasm/effects.ts';
+import { formatAddress } from '../format.ts';
+import type { Check } from './checks.ts';
+import type { CodeReader, Instruction } from './code.ts';
+import { directTarget } from './flow.ts';
+import { endsFallThrough } from './instruction-kind.ts';
+import { Replayer } from './replay.ts';
+import type { Window } from './window.ts';
+
+/** Instructions before a way in that are replayed, at most. */
+const MAX_BACK = 8;
+
+/** Largest function, in bytes, swept for its branches. */
+const SWEEP_LIMIT = 0x4000n;
+
+/** The instructions of the function holding `address`, from its symbol to the next one; undefined where not all decode. */
+function functionCode(code: CodeReader, address: bigint): Instruction[] | undefined {
+  const location = code.dump.symbols.lookup(address);
+  if (!location?.symbol || location.offset === 0n || location.offset > SWEEP_LIMIT) return undefined;
+  const out: Instruction[] = [];
+  for (let at = location.base; at < location.base + SWEEP_LIMIT;) {
+    const next = code.dump.symbols.lookup(at);
+    if (at > location.base && next?.symbol && next.base !== location.base) break;
+    const insn = code.decodeAt(at);
+    if (!insn) return at > address ? out : undefined;
+    out.push(insn);
+    at += BigInt(insn.size);
+  }
+  return out;
+}
+
+/** Why the code as written cannot arrive at the window's start through `way` (the last instruction before it), or undefined. */
+function contradiction(dump: Dump, code: CodeReader, effects: Effects, window: Window, fn: Instruction[], way: number): string | undefined {
+  const arch = dump.arch;
+  const f = (v: bigint) => formatAddress(arch, v);
+  const sp = spRegister(arch);
+  const start = window.start;
+  // The window's start state holds the dump's values, which are the start's only where nothing the window runs (up
+  // to the fault, past its anchor too) changed them.
+  const later = new Set<RegisterName>(window.replay.unknown ?? []);
+  for (const at of window.faithful.path) for (const r of effects.of(code.knownBytes(at, arch === 'arm64' ? 4 : 15), at)?.written ?? []) later.add(r);
+  const laterMemory = [...(window.replay.unknownMemory ?? []), ...window.faithful.writes.map((w) => ({ address: w.address, length: w.size }))];
+  const written = new Set<RegisterName>();
+  for (let k = 1; k <= MAX_BACK && way - k + 1 >= 0; k++) {
+    const first = fn[way - k + 1]!;
+    // Only a straight run: a branch into the middle of it, or an instruction before it that does not fall through, ends it.
+    if (k > 1 && (endsFallThrough(first.kind) || first.kind === 'call')) return undefined;
+    const writes = effects.of(first.bytes, first.address)?.written ?? [];
+    if (writes.includes(sp) || first.kind === 'call') return undefined;
+    for (const r of writes) written.add(r);
+    const registers = { ...window.replay.registers, [pcRegister(arch)]: first.address };
+    const unknown = new Set<RegisterName>([...later, ...written]);
+    const replayer = new Replayer(dump, { start: first.address, registers, unknown, unknownMemory: laterMemory, maxInstructions: k + 1, until: start });
+    let outcome;
+    try {
+      outcome = replayer.run();
+    } finally {
+      replayer.dispose();
+    }
+    const r = outcome.result;
+    // A fault or trap on the way says nothing of where the code would have gone (its address may be one the dump lacks).
+    if (r.kind === 'fault' || r.kind === 'trapped') return undefined;
+    const arrived = r.kind === 'reached' && r.pc === start;
+    if (!arrived && outcome.resultKnown) {
+      return `from ${f(first.address)} ${first.text} the code goes to ${f(r.pc)}, not ${f(start)}, with the values at the start`;
+    }
+    if (arrived && outcome.resultKnown) {
+      for (const name of outcome.knownRegisters) {
+        if (name === pcRegister(arch) || later.has(name) || !written.has(name)) continue;
+        const want = window.replay.registers[name];
+        const got = outcome.final[name];
+        if (want !== undefined && got !== undefined && want !== got) {
+          return `${f(first.address)} ${first.text} leaves ${name} = ${f(got)} at ${f(start)}, where the window starts with ${f(want)}`;
+        }
+      }
+    }
+    // Control may enter between here and the way in from elsewhere: what ran before `first` is not certain.
+    if (fn.some((insn) => directTarget(insn) === first.address)) return undefined;
+  }
+  return undefined;
+}
+
+/** The entry check of `window`: a mismatch when no way into its start gives its start state, else undefined. */
+export function entryCheck(dump: Dump, code: CodeReader, effects: Effects, window: Window): Check | undefined {
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  const start = window.start;
+  const fn = functionCode(code, start);
+  if (!fn) return undefined;
+  // An indirect jump (a switch's table, a computed goto) may enter anywhere.
+  if (fn.some((insn) => insn.kind === 'jump' && directTarget(insn) === undefined)) return undefined;
+  const at = fn.findIndex((insn) => insn.address === start);
+  if (at <= 0) return undefined;
+  const ways: number[] = [];
+  const previous = fn[at - 1]!;
+  if (previous.kind === 'call') return undefined; // a return lands here: the callee's effects are not replayed
+  if (!endsFallThrough(previous.kind)) ways.push(at - 1);
+  for (const [n, insn] of fn.entries()) if ((insn.kind === 'jump' || insn.kind === 'conditional') && directTarget(insn) === start) ways.push(n);
+  if (ways.length === 0) return undefined;
+  const reasons: string[] = [];
+  for (const way of ways) {
+    const why = contradiction(dump, code, effects, window, fn, way);
+    if (!why) return undefined;
+    reasons.push(why);
+  }
+  return {
+    what: 'arrival',
+    expected: `a way into ${f(start)} that gives the window's start state`,
+    status: 'mismatch',
+    basis: 'computed',
+    note: `no way into ${f(start)} gives the state the window starts from: ${reasons.join('; ')}`,
+  };
+}
