@@ -38,7 +38,7 @@ import { statedInjection, type HypothesisSpec, type StatedShape } from './hypoth
 import { endsFallThrough } from './instruction-kind.ts';
 import { scoreHypothesis } from './score.ts';
 import { decideVerdict, type Verdict } from './verdict.ts';
-import { buildWindow, type StepOverSpec, type Window } from './window.ts';
+import { buildWindow, UNWOUND, type StepOverSpec, type Window } from './window.ts';
 import { codeByteHypotheses } from './code-bytes.ts';
 import { Replayer, type ReplayOutcome } from './replay.ts';
 import { moduleFiles } from '../dumps/module-files.ts';
@@ -211,7 +211,7 @@ function windowReport(dump: Dump, id: string, c: Candidate, w: Window, code: Cod
     startReason: w.startReason,
     steppedOver: w.stepOvers.map((s) => hex(s.address)),
     unknown: [...(w.replay.unknown ?? [])].sort(),
-    recovered: w.recovered.map((r) => ({ register: r.register, slot: r.slot < 0n ? 'stepped' : hex(r.slot), value: hex(r.value) })),
+    recovered: w.recovered.map((r) => ({ register: r.register, slot: r.slot === UNWOUND ? 'unwind' : r.slot < 0n ? 'stepped' : hex(r.slot), value: hex(r.value) })),
     end: describeEnd(w.faithful.outcome.result, f) + (w.faithful.outcome.resultKnown ? '' : ' (in one run; the runs disagree)'),
     notes: w.notes,
     // The listing's instructions and every instruction the faithful run executed.

@@ -53,7 +53,9 @@ export function frameAt(dump: Dump, walker: StackWalker, pc: bigint, sp: bigint,
   const rule = walker.frameRule({ [pcRegister(dump.arch)]: pc, [spRegister(dump.arch)]: sp });
   if (!rule?.fromSp) return undefined;
   const calls = candidates.filter((c): c is Candidate & { slot: bigint } => c.kind === 'call' && c.slot !== undefined);
-  if (calls.some((c) => c.slot === rule.returnSlot)) return undefined;
+  // The slot holds the return address of a call that may have entered this function: the frame is as the code leaves
+  // it. A stale return address of a call to another function (an earlier, deeper call's) proves nothing.
+  if (calls.some((c) => c.slot === rule.returnSlot && (c.expected === undefined || c.expected === rule.functionStart))) return undefined;
   const word = BigInt(pointerSize(dump.arch));
   const held = dump.memory.read(rule.returnSlot, Number(word));
   if (!held) return undefined; // the dump does not hold the slot: nothing to compare

@@ -67,7 +67,8 @@ export interface Window {
   written: ReadonlySet<RegisterName>;
   /**
    * Registers whose start value came back: from the slot the window saved
-   * them to, or (slot -1) by undoing a fixed step the window applied to them.
+   * them to, (slot -1) by undoing a fixed step the window applied to them,
+   * or (slot UNWOUND) from the unwind rule at the start.
    */
   recovered: Array<{ register: RegisterName; slot: bigint; value: bigint }>;
   stepOvers: StepOver[];
@@ -89,20 +90,24 @@ export interface WindowOptions {
 const MAX_EXTRA = 4096;
 
 /**
- * The stack pointer at `start` by the unwind information: the frame the
- * anchor's stack pointer gives (its canonical frame address) is the frame at
- * every start inside the same function, and where the rule at the start is
- * computed from the stack pointer, it says where the stack pointer was.
- * Undefined where the rules do not cover both, or are not sp-based.
+ * The stack or frame pointer at `start` by the unwind information: the
+ * frame the anchor's stack pointer gives (its canonical frame address) is
+ * the frame at every start inside the same function, and the rule at the
+ * start says which register it was computed from (`rsp + 0x18`, `rbp + 16`),
+ * so what that register held. Undefined where the rules do not cover both,
+ * or the anchor's is not sp-based.
  */
-function spByUnwind(unwind: Pick<StackWalker, 'cfaRule'>, arch: Dump['arch'], anchor: WindowAnchor, start: bigint): bigint | undefined {
+function frameByUnwind(unwind: Pick<StackWalker, 'cfaRule'>, arch: Dump['arch'], anchor: WindowAnchor, start: bigint): { register: RegisterName; value: bigint } | undefined {
   const sp = spRegister(arch);
   const at = unwind.cfaRule(anchor.instruction.address);
   if (at?.register !== sp) return undefined;
   const from = unwind.cfaRule(start);
-  if (from?.register !== sp || from.functionStart !== at.functionStart) return undefined;
-  return (anchor.sp + at.offset - from.offset) & registerMask(arch);
+  if (!from || from.functionStart !== at.functionStart || from.register === pcRegister(arch)) return undefined;
+  return { register: from.register, value: (anchor.sp + at.offset - from.offset) & registerMask(arch) };
 }
+
+/** The `slot` of a register recovered from the unwind information (the frame the anchor gives). */
+export const UNWOUND = -2n;
 
 /** Instructions a probe may run inside the calls of its window (a callee's own code), beyond two per static one. */
 const PROBE_CALLEES = 2048;
@@ -333,15 +338,18 @@ export function buildWindow(
     const steps = stepOvers.filter((s) => s.address >= start);
     // Without unwind information the probe starts at the anchor's stack pointer and the difference it finds at the
     // anchor is undone; code that reads the stack (a callee's arguments) before the anchor then reads the wrong slots.
-    const pinned = options.unwind && start !== anchor.instruction.address ? spByUnwind(options.unwind, arch, anchor, start) : undefined;
-    const base: RegisterValues = { ...recorded, [sp]: pinned ?? anchor.sp, [pc]: start };
+    const frame = options.unwind && start !== anchor.instruction.address ? frameByUnwind(options.unwind, arch, anchor, start) : undefined;
+    // A frame pointer pinned so (the window's `leave` restores the stack from it) is the start's, not the dump's.
+    const framePointer = frame && frame.register !== sp ? frame : undefined;
+    const base: RegisterValues = { ...recorded, [sp]: frame?.register === sp ? frame.value : anchor.sp, [pc]: start, ...(framePointer ? { [framePointer.register]: framePointer.value } : {}) };
     // 1. A probe from this start: does it reach the anchor, with what stack pointer, writing what?
     let probeTrace: TracedRun | undefined;
     let spAtAnchor = anchor.sp;
     if (start !== anchor.instruction.address) {
       const calls = run.slice(i).some((insn) => insn.kind === 'call');
+      const probeUnknown = new Set([...recordedUnknown].filter((r) => r !== framePointer?.register));
       const probe = new Replayer(dump, {
-        start, registers: base, unknown: recordedUnknown, maxInstructions: (run.length - i) * 2 + 16 + (calls ? PROBE_CALLEES : 0),
+        start, registers: base, unknown: probeUnknown, maxInstructions: (run.length - i) * 2 + 16 + (calls ? PROBE_CALLEES : 0),
         until: anchor.instruction.address, stepOvers: steps,
       }, 1);
       try {
@@ -368,6 +376,10 @@ export function buildWindow(
     const unknownMemory = probeTrace ? writtenRanges(probeTrace, probeTrace.path.length) : [];
     const registers: RegisterValues = { ...base, [sp]: startSp };
     const recovered: Window['recovered'] = [];
+    if (framePointer) {
+      unknown.delete(framePointer.register);
+      recovered.push({ register: framePointer.register, slot: UNWOUND, value: framePointer.value });
+    }
     // 2. The window proper, three lanes; registers it saved before changing come back from their slots.
     let extra = options.extra;
     let extended = false;
