@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { workerData, parentPort } from 'node:worker_threads';
 import { InputFile } from './input-file.ts';
 import { fieldOffsets, MAX_INPUT, mutateBinary, MutationBuffers, mutateText, seededRandom } from './mutate.ts';
-import { SLOT, type WorkerInput } from './progress.ts';
+import { cpuMs, SLOT, type WorkerInput } from './progress.ts';
 import { isExpectedError, TARGETS } from './targets.ts';
 
 const input = workerData as WorkerInput;
@@ -48,7 +48,9 @@ for (let n = 0; n < input.execs && progress[SLOT.stop] === 0; n++) {
     : mutateBinary(seeds[which]!, seeds, random, fields[which], buffers);
   file.write(bytes);
   const started = performance.now();
+  const startedCpu = cpuMs();
   progress[SLOT.started] = performance.timeOrigin + started;
+  progress[SLOT.startedCpu] = startedCpu;
   progress[SLOT.running] = 1;
   try {
     await target.run(input.current);
@@ -57,6 +59,7 @@ for (let n = 0; n < input.execs && progress[SLOT.stop] === 0; n++) {
   }
   progress[SLOT.running] = 0;
   progress[SLOT.slowest] = Math.max(progress[SLOT.slowest]!, performance.now() - started);
+  progress[SLOT.mostCpu] = Math.max(progress[SLOT.mostCpu]!, cpuMs() - startedCpu);
   progress[SLOT.execs]! += 1;
 }
 file.close();
