@@ -3,7 +3,11 @@
  * (targets.ts), seeded from test/fixtures, with a time and a memory limit
  * per input. Each target runs in a worker thread; this thread polls its
  * progress and stops it when an input runs longer than `--timeout-ms`
- * (a hang) or the process's resident memory passes `--rss-mb`. Every
+ * (a hang: that much of the process's CPU time, or `--wall-timeout-ms` of
+ * wall time for an input that waits without computing) or the process's
+ * resident memory passes `--rss-mb`. CPU time, because on a loaded machine
+ * at `nice 19` an input that needs 50 ms can wait seconds for a core (the
+ * slowest minidump input took 4.4 s of wall time at load 14). Every
  * failing input is saved under test/fuzz/corpus/TARGET/ (crash-, hang-,
  * memory- and its hash), which `npm test` replays (test/fuzz/corpus.test.ts):
  * a failing input becomes a regression test.
@@ -21,13 +25,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { TARGETS } from './targets.ts';
-import { SLOT, type WorkerInput } from './progress.ts';
+import { cpuMs, SLOT, type WorkerInput } from './progress.ts';
 
 const { values } = parseArgs({
   options: {
     target: { type: 'string', multiple: true },
     execs: { type: 'string', default: '10000' },
     'timeout-ms': { type: 'string', default: '5000' },
+    'wall-timeout-ms': { type: 'string', default: '60000' },
     'rss-mb': { type: 'string', default: '500' },
     seed: { type: 'string', default: '1' },
     corpus: { type: 'string', default: 'test/fuzz/corpus' },
@@ -36,6 +41,7 @@ const { values } = parseArgs({
 });
 const execs = Number(values.execs);
 const timeoutMs = Number(values['timeout-ms']);
+const wallTimeoutMs = Number(values['wall-timeout-ms']);
 const rssLimit = Number(values['rss-mb']) * 1024 * 1024;
 /** Wall-clock budget per target (ms), after which the run stops and says how far it got. */
 const budgetMs = values['max-seconds'] === undefined ? Infinity : Number(values['max-seconds']) * 1000;
@@ -53,7 +59,9 @@ interface Result {
   crashes: number;
   hangs: number;
   memory: number;
+  /** The longest input in wall time and in the process's CPU time. */
   slowestMs: number;
+  mostCpuMs: number;
   peakRssMb: number;
   /** Stopped by --max-seconds before its execs. */
   stopped: boolean;
@@ -63,8 +71,8 @@ interface Result {
 function summary(result: Result, note = ''): string {
   return (
     `${result.target}: ${result.execs} execs${note} in ${result.seconds.toFixed(0)} s (${(result.execs / Math.max(result.seconds, 1e-3)).toFixed(0)}/s), ` +
-    `${result.crashes} crashes, ${result.hangs} hangs (> ${timeoutMs} ms), ${result.memory} over ${values['rss-mb']} MB; ` +
-    `slowest input ${result.slowestMs.toFixed(0)} ms, peak RSS ${result.peakRssMb.toFixed(0)} MB`
+    `${result.crashes} crashes, ${result.hangs} hangs (> ${timeoutMs} ms CPU or ${wallTimeoutMs} ms wall), ${result.memory} over ${values['rss-mb']} MB; ` +
+    `slowest input ${result.slowestMs.toFixed(0)} ms wall, ${result.mostCpuMs.toFixed(0)} ms CPU; peak RSS ${result.peakRssMb.toFixed(0)} MB`
   );
 }
 
@@ -76,6 +84,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const { result, started, slots } = inProgress;
       result.execs += slots()[SLOT.execs]!;
       result.slowestMs = Math.max(result.slowestMs, slots()[SLOT.slowest]!);
+      result.mostCpuMs = Math.max(result.mostCpuMs, slots()[SLOT.mostCpu]!);
       result.seconds = (performance.now() - started) / 1000;
       console.log(summary(result, ` (interrupted by ${signal})`));
     }
@@ -96,7 +105,7 @@ function keep(current: string, corpus: string, kind: 'hang' | 'memory', ext: str
 async function fuzz(name: string, scratch: string): Promise<Result> {
   const target = TARGETS.find((t) => t.name === name)!;
   const seeds = await target.seeds(scratch);
-  const result: Result = { target: name, execs: 0, seconds: 0, crashes: 0, hangs: 0, memory: 0, slowestMs: 0, peakRssMb: 0, stopped: false };
+  const result: Result = { target: name, execs: 0, seconds: 0, crashes: 0, hangs: 0, memory: 0, slowestMs: 0, mostCpuMs: 0, peakRssMb: 0, stopped: false };
   if (seeds.length === 0) {
     console.log(`${name}: no seeds (a tool to make them is missing); skipped`);
     return result;
@@ -123,14 +132,16 @@ async function fuzz(name: string, scratch: string): Promise<Result> {
           slots[SLOT.stop] = 1;
           result.stopped = true;
         }
-        if (slots[SLOT.running] === 1 && performance.timeOrigin + performance.now() - slots[SLOT.started]! > timeoutMs) finish('hang');
+        const running = slots[SLOT.running] === 1;
+        if (running && (cpuMs() - slots[SLOT.startedCpu]! > timeoutMs || performance.timeOrigin + performance.now() - slots[SLOT.started]! > wallTimeoutMs)) finish('hang');
         else if (rss > rssLimit && slots[SLOT.running] === 1) finish('memory');
         if (performance.now() - lastReport > 10_000) {
           lastReport = performance.now();
           const slowest = Math.max(result.slowestMs, slots[SLOT.slowest]!);
+          const mostCpu = Math.max(result.mostCpuMs, slots[SLOT.mostCpu]!);
           console.log(
             `${name}: ${result.execs + slots[SLOT.execs]!} execs in ${((performance.now() - started) / 1000).toFixed(0)} s, ${result.crashes} crashes, ${result.hangs} hangs, ` +
-              `${result.memory} over memory; slowest ${slowest.toFixed(0)} ms, peak RSS ${result.peakRssMb.toFixed(0)} MB`,
+              `${result.memory} over memory; slowest ${slowest.toFixed(0)} ms wall, ${mostCpu.toFixed(0)} ms CPU; peak RSS ${result.peakRssMb.toFixed(0)} MB`,
           );
         }
       }, 50);
@@ -153,13 +164,14 @@ async function fuzz(name: string, scratch: string): Promise<Result> {
     });
     result.execs += slots[SLOT.execs]!;
     result.slowestMs = Math.max(result.slowestMs, slots[SLOT.slowest]!);
+    result.mostCpuMs = Math.max(result.mostCpuMs, slots[SLOT.mostCpu]!);
     if (outcome !== 'done') {
       result.execs++;
       if (outcome === 'hang') result.hangs++;
       else result.memory++;
       const kept = keep(current, corpus, outcome, target.ext);
       console.log(`${name}: ${outcome.toUpperCase()} -> ${kept}`);
-      if (outcome === 'hang') result.slowestMs = Math.max(result.slowestMs, timeoutMs);
+      if (outcome === 'hang') result.mostCpuMs = Math.max(result.mostCpuMs, cpuMs() - slots[SLOT.startedCpu]!);
     }
   }
   result.seconds = (performance.now() - started) / 1000;

@@ -12,9 +12,9 @@
  * the input says it holds. A zstd file's frames and block headers are
  * walked first (zstd-frames.ts: a window too large or a damaged header is
  * reported with its offset before anything is decompressed, and the blocks
- * bound the output); an xz file's index is read first (`xz --list`: the
- * size it states, refused at once past the limit or when the index is
- * damaged).
+ * bound the output); an xz file's streams and index are read first
+ * (xz-index.ts, what `xz --list` reads, without starting it: the size it
+ * states, refused at once past the limit or when the index is damaged).
  *
  * Why the commands and not a JavaScript decoder: fzstd allocates a frame's
  * whole claimed content size up front (a 16-byte file claiming 1 GiB took
@@ -27,7 +27,7 @@
  * const plain = await decompressToTemporary('core.zst', { name: 'zstd', command: 'zstd -d' });
  * ```
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -36,6 +36,7 @@ import { DumpFormatError } from './errors.ts';
 import type { Compression } from './elf/compression.ts';
 import { shortText } from '../quote.ts';
 import { walkZstdFrames, ZSTD_WINDOW_LIMIT } from './zstd-frames.ts';
+import { xzIndexedSize } from './xz-index.ts';
 
 const temporaryDirs: string[] = [];
 let cleanupRegistered = false;
@@ -89,25 +90,6 @@ function complaint(stderr: string, path: string): string {
   const line = stderr.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
   const text = line.replace(/^(zstd|xz):\s*/, '').replace(`${path} : `, '').replace(`${path}: `, '').replace(/^\/\*stdin\*\\?:\s*/, '');
   return shortText(text, 120);
-}
-
-/**
- * The uncompressed size the index of the xz file at `path` states (the sum
- * over its streams), read by `xz --robot --list` without decompressing; a
- * file whose index xz cannot read is a DumpFormatError at once.
- */
-function xzListedSize(path: string): Promise<bigint> {
-  return new Promise((resolve, reject) => {
-    execFile('xz', ['--robot', '--list', '--', path], { maxBuffer: 1024 * 1024 }, (error, stdout, stderr) => {
-      const totals = stdout.split('\n').find((line) => line.startsWith('totals\t'))?.split('\t');
-      const size = totals?.[4];
-      if (!error && size !== undefined && /^\d+$/.test(size)) return resolve(BigInt(size));
-      if ((error as NodeJS.ErrnoException | null)?.code === 'ENOENT') {
-        return reject(new DumpFormatError('xz', path, 'Cannot decompress the xz stream: the `xz` command is not installed (Debian/Ubuntu: apt-get install xz-utils); install it or decompress the file first', { code: 'unsupported' }));
-      }
-      reject(new DumpFormatError('xz', path, `Corrupt xz stream (its index cannot be read): ${complaint(stderr, path) || 'xz --list failed'}`, { code: 'bad-field' }));
-    });
-  });
 }
 
 /** Free bytes on the disk holding `dir`, or undefined when the system does not say. */
@@ -212,7 +194,13 @@ export async function decompressToTemporary(path: string, compression: Compressi
       file.close();
     }
   } else {
-    const listed = await xzListedSize(path);
+    const file = FileSource.open(path, 'xz');
+    let listed: bigint;
+    try {
+      listed = xzIndexedSize(file);
+    } finally {
+      file.close();
+    }
     if (listed > DECOMPRESSED_LIMIT) {
       throw new DumpFormatError('xz', path, `The xz stream says it holds ${listed} bytes, more than the ${sizeText(DECOMPRESSED_LIMIT)} faultline decompresses`, { code: 'bad-field' });
     }
