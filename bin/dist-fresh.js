@@ -11,25 +11,29 @@
  * ```
  */
 import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The project's root directory (this file is bin/dist-fresh.js). */
+/** The project's root directory, with a trailing separator (this file is bin/dist-fresh.js). */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** The manifest of the last successful build. */
-export const MANIFEST = fileURLToPath(new URL('../dist/sources.json', import.meta.url));
+/** Where the build's manifest is, under a root. */
+export const MANIFEST_PATH = 'dist/sources.json';
 
-/** True when dist/sources.json exists and no source file it names changed after the build started. */
-export function distIsFresh() {
+/**
+ * True when `root`'s dist/sources.json exists and no source file it names
+ * changed (or went away) after the build started.
+ */
+export function distIsFresh(root = ROOT) {
   let manifest;
   try {
-    manifest = JSON.parse(readFileSync(MANIFEST, 'utf8'));
+    manifest = JSON.parse(readFileSync(join(root, MANIFEST_PATH), 'utf8'));
   } catch {
     return false;
   }
   if (!Array.isArray(manifest.files) || typeof manifest.startedAt !== 'number') return false;
   for (const file of manifest.files) {
     try {
-      if (statSync(ROOT + file).mtimeMs > manifest.startedAt) return false;
+      if (statSync(join(root, file)).mtimeMs > manifest.startedAt) return false;
     } catch {
       return false;
     }

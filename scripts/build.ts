@@ -16,7 +16,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MANIFEST, ROOT, distIsFresh } from '../bin/dist-fresh.js';
+import { MANIFEST_PATH, ROOT, distIsFresh } from '../bin/dist-fresh.js';
 
 /** The directories compiled (tsconfig.build.json's include). */
 const SOURCE_DIRS = ['src', 'emu', 'traces'];
@@ -51,7 +51,7 @@ export function buildDist(say: (line: string) => void): boolean {
     return false;
   }
   mkdirSync(join(ROOT, 'dist'), { recursive: true });
-  writeFileSync(MANIFEST, `${JSON.stringify({ startedAt, files }, null, 1)}\n`);
+  writeFileSync(join(ROOT, MANIFEST_PATH), `${JSON.stringify({ startedAt, files }, null, 1)}\n`);
   say(`built dist/ from ${files.length} source files`);
   return true;
 }
