@@ -604,7 +604,9 @@ export class Emulator {
   }
 
   private timedOut(timeoutMs: number, started: number): boolean {
-    if (this.watchdog) return this.watchdog.timedOut();
+    // The watchdog was armed after `started` for timeoutMs: before that much time passed (both clocks are
+    // monotonic; 1 ms of slack for their resolutions) it cannot have fired, and asking is a native call.
+    if (this.watchdog) return performance.now() - started >= timeoutMs - 1 && this.watchdog.timedOut();
     // Unicorn 2.0.1 never clears its timed-out flag, so the clock decides too.
     const flag = [0];
     unicorn().uc_query(this.engine, UC_QUERY_TIMEOUT, flag);
