@@ -93,7 +93,12 @@ export class Emulator {
   /** The engine handle (koffi external); for the emu layer's own modules. */
   readonly engine: unknown;
   readonly hooks: HookRegistry;
-  private readonly regBuffer = Buffer.alloc(8);
+  /** Where register reads land: one 64-bit word, reused (no allocation per read). */
+  private readonly word = new BigUint64Array(1);
+  /** The first bytes of a run's start, read to check for an instruction that aborts Unicorn (reused). */
+  private readonly startProbe = new Uint8Array(16);
+  private readonly pcId: number;
+  private readonly mask: bigint;
   private readonly mapped: Array<{ start: bigint; end: bigint }> = [];
   private pager?: LazyPager;
   private snapshots?: SnapshotManager;
@@ -121,6 +126,8 @@ export class Emulator {
     this.slot = slot;
     slot.owner = this;
     this.watchdog = slot.parts.watchdog;
+    this.pcId = unicornRegisterId(arch, pcRegister(arch))!;
+    this.mask = registerMask(arch);
     this.hooks = new HookRegistry(
       slot.engine,
       (status, operation, address) => this.check(status, operation, address),
@@ -194,10 +201,17 @@ export class Emulator {
   /** The value of one register, as an unsigned bigint. */
   readRegister(name: RegisterName): bigint {
     if (this.arch === 'x86' && (name === 'fs_base' || name === 'gs_base')) return this.segments?.base(name === 'fs_base' ? 'fs' : 'gs') ?? 0n;
-    this.regBuffer.fill(0);
-    this.check(unicorn().uc_reg_read(this.engine, this.registerId(name), this.regBuffer), `uc_reg_read(${name})`);
-    const value = this.regBuffer.readBigUInt64LE(0);
-    return isSegment(name) ? value & 0xffffn : value & registerMask(this.arch);
+    const value = this.readId(this.registerId(name), name);
+    return isSegment(name) ? value & 0xffffn : value & this.mask;
+  }
+
+  /** Unicorn register `id` as a 64-bit word (narrower registers leave the upper bytes zero). */
+  private readId(id: number, name: RegisterName): bigint {
+    const word = this.word;
+    word[0] = 0n;
+    const status = unicorn().uc_reg_read(this.engine, id, word);
+    if (status !== UC_ERR_OK) this.check(status, `uc_reg_read(${name})`);
+    return word[0]!;
   }
 
   /** Sets one register. On x86, fs_base and gs_base go through a descriptor table (see segments.ts). */
@@ -207,8 +221,9 @@ export class Emulator {
       this.segments.setBase(name === 'fs_base' ? 'fs' : 'gs', value);
       return;
     }
-    this.regBuffer.writeBigUInt64LE(BigInt.asUintN(64, value));
-    this.check(unicorn().uc_reg_write(this.engine, this.registerId(name), this.regBuffer), `uc_reg_write(${name})`);
+    this.word[0] = BigInt.asUintN(64, value);
+    const status = unicorn().uc_reg_write(this.engine, this.registerId(name), this.word);
+    if (status !== UC_ERR_OK) this.check(status, `uc_reg_write(${name})`);
   }
 
   /** Every register of the architecture. */
@@ -227,7 +242,7 @@ export class Emulator {
 
   /** The program counter. */
   pc(): bigint {
-    return this.readRegister(pcRegister(this.arch));
+    return this.readId(this.pcId, pcRegister(this.arch)) & this.mask;
   }
 
   // ---- memory -------------------------------------------------------------
@@ -491,9 +506,7 @@ export class Emulator {
     // start of a run was run again unchanged after the drop of translations, so a limit inside it was missed.
     if (this.pager && this.observer?.takeOwed && !this.isMapped(from)) this.pageIn(from, 1);
     this.stopResult = undefined;
-    if (this.isMapped(from) && abortsUnicorn(this.arch, this.tryRead(from, 16))) {
-      return { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: from };
-    }
+    if (this.startAborts(from)) return { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: from };
     this.observer?.begin(limit);
     const uc = unicorn();
     const started = performance.now();
@@ -551,6 +564,15 @@ export class Emulator {
     return result;
   }
 
+  /** True when the instruction at `from` would abort Unicorn's translator (x86, x64; see unicorn-quirks.ts). */
+  private startAborts(from: bigint): boolean {
+    if (this.arch === 'arm64') return false;
+    // One read into a reused buffer; near the end of a mapping, as many bytes as are mapped.
+    const probe = this.startProbe;
+    if (unicorn().uc_mem_read(this.engine, from, probe, probe.length) === UC_ERR_OK) return abortsUnicorn(this.arch, probe);
+    return this.isMapped(from) && abortsUnicorn(this.arch, this.tryRead(from, probe.length));
+  }
+
   /** How a run ended, from Unicorn's status and the stops hooks asked for. */
   private outcome(status: number, options: RunOptions, goal: boolean, limit: number, timeoutMs: number, started: number): RunResult {
     const instructions = this.observer?.executed();
@@ -582,7 +604,9 @@ export class Emulator {
   }
 
   private timedOut(timeoutMs: number, started: number): boolean {
-    if (this.watchdog) return this.watchdog.timedOut();
+    // The watchdog was armed after `started` for timeoutMs: before that much time passed (both clocks are
+    // monotonic; 1 ms of slack for their resolutions) it cannot have fired, and asking is a native call.
+    if (this.watchdog) return performance.now() - started >= timeoutMs - 1 && this.watchdog.timedOut();
     // Unicorn 2.0.1 never clears its timed-out flag, so the clock decides too.
     const flag = [0];
     unicorn().uc_query(this.engine, UC_QUERY_TIMEOUT, flag);

@@ -9,13 +9,13 @@
  * ```
  */
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import koffi from 'koffi';
 import { unicorn } from './ffi.ts';
+import { PROJECT_ROOT } from './project-root.ts';
 
 /** Where scripts/native-recorder.ts puts the built recorder. */
-export const NATIVE_RECORDER_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'native', 'librecorder.so');
+export const NATIVE_RECORDER_PATH = join(PROJECT_ROOT, 'build', 'native', 'librecorder.so');
 
 export const FlushCallback = koffi.proto('void ft_flush_cb(uint32_t reason)');
 export const NewBlockCallback = koffi.proto('uint32_t ft_new_block_cb(uint32_t id, uint64_t pc, uint32_t size)');

@@ -1,5 +1,5 @@
-// The fuzzer's worker threads start here: TypeScript through tsx's loader, as bin/faultline.js
-// does, then the module workerData names (worker.ts by default).
+// The fuzzer's worker threads start here: TypeScript through tsx's loader (the fuzzer runs the sources,
+// never dist/), then the module workerData names (worker.ts by default).
 import { workerData } from 'node:worker_threads';
 import { register } from 'tsx/esm/api';
 

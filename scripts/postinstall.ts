@@ -3,7 +3,8 @@
  * install `libunicorn2` when it is missing; otherwise print exactly what to
  * install. Then build the native recorder (scripts/native-recorder.ts) when
  * a C compiler is present, and `faultline record`'s single-step helper
- * (src/record/stepper-build.ts). Never fails the install: faultline prints the same
+ * (src/record/stepper-build.ts), and the JavaScript in dist/ that
+ * bin/faultline.js runs (scripts/build.ts). Never fails the install: faultline prints the same
  * hint at run time.
  */
 import { spawnSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { locateUnicorn, unicornInstallHint } from '../emu/library.ts';
 import { buildNativeRecorder } from './native-recorder.ts';
 import { buildStepper } from '../src/record/stepper-build.ts';
+import { buildDist } from './build.ts';
 
 function say(line: string): void {
   process.stderr.write(`faultline: ${line}\n`);
@@ -40,6 +42,8 @@ function ensureUnicorn(): string | undefined {
   return found.path;
 }
 
+// The built JavaScript bin/faultline.js runs (scripts/build.ts); without it, bin runs the sources through tsx.
+buildDist(say);
 const path = ensureUnicorn();
 if (path) buildNativeRecorder(path, say);
 if (process.platform === 'linux' && process.arch === 'x64') buildStepper(say);

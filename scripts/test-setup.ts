@@ -5,7 +5,10 @@
  * one `apt-get update`, then the packages); otherwise, or when apt-get
  * fails, it prints one line naming them, and the tests that need them skip.
  * Then it builds the native recorder and `faultline record`'s helper if
- * `npm install` could not (no C compiler then). It never fails the test run.
+ * `npm install` could not (no C compiler then), and dist/ again when a
+ * source changed since it was built (scripts/build.ts), so the tests that
+ * start bin/faultline.js run the built JavaScript of the sources as they are
+ * (bin would fall back to tsx otherwise). It never fails the test run.
  */
 import { existsSync } from 'node:fs';
 import { locateUnicorn } from '../emu/library.ts';
@@ -13,6 +16,8 @@ import { canInstallPackages, installPackages } from '../lab/toolchain.ts';
 import { lacks, missingPackages, TEST_PACKAGES } from '../test/helpers/system.ts';
 import { buildNativeRecorder, nativeRecorderStale } from './native-recorder.ts';
 import { buildStepper, STEPPER_PATH } from '../src/record/stepper-build.ts';
+import { buildDist } from './build.ts';
+import { distIsFresh } from '../bin/dist-fresh.js';
 
 function say(line: string): void {
   process.stderr.write(`faultline: ${line}\n`);
@@ -33,3 +38,4 @@ const unicorn = locateUnicorn();
 // Built again when emu/native/recorder.c is newer than the library (a checkout that added functions to it).
 if (unicorn && nativeRecorderStale() && !lacks('gcc')) buildNativeRecorder(unicorn.path, say);
 if (process.platform === 'linux' && process.arch === 'x64' && !existsSync(STEPPER_PATH) && !lacks('gcc')) buildStepper(say);
+if (!distIsFresh()) buildDist(say);

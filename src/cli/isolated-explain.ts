@@ -60,9 +60,11 @@ export class ExplainProcess {
   private onProgress?: ExplainProgress;
 
   private start(): ChildProcess {
-    const worker = new URL('./explain-worker.ts', import.meta.url).pathname;
-    const tsx = import.meta.resolve('tsx');
-    const child = fork(worker, [], { execArgv: ['--import', tsx], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    // Built JavaScript (dist/) starts the built worker; the TypeScript sources start theirs through tsx.
+    const built = import.meta.url.endsWith('.js');
+    const worker = new URL(built ? './explain-worker.js' : './explain-worker.ts', import.meta.url).pathname;
+    const execArgv = built ? [] : ['--import', import.meta.resolve('tsx')];
+    const child = fork(worker, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     child.stderr?.on('data', () => {});
     child.on('message', (message: WorkerReply | WorkerProgress) => {
       if (child !== this.pendingChild) return;

@@ -1,7 +1,9 @@
 /**
  * The `faultline` command line: commander setup, the shared options, and
  * error handling (one line, exit code 2 for bad input). Each command lives
- * in its own file under `commands/`.
+ * in its own file under `commands/`, loaded only when it is the one asked
+ * for (or for the list of commands in the help): start-up then costs the
+ * modules of that command alone, and `--version` none.
  *
  * @example
  * ```ts
@@ -10,20 +12,11 @@
  */
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../emu/project-root.ts';
 import { describeError, ExitStatus } from './errors.ts';
-import { addDiffCommand } from './commands/diff.ts';
-import { addDecodeCheckCommand } from './commands/decode-check.ts';
-import { addReplayCheckCommand } from './commands/replay-check.ts';
-import { addTraceCommand } from './commands/trace.ts';
-import { addShowCommand } from './commands/show.ts';
-import { addExplainCommands } from './commands/explain.ts';
-import { addInfoCommand } from './commands/info.ts';
-import { addRecordCommand } from './commands/record.ts';
-import { addBatchCommand } from './commands/batch.ts';
-import { addFleetCommand } from './commands/fleet.ts';
-import { addWorkerCommand } from './commands/worker.ts';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** Output streams, replaceable in tests. */
 export interface Io {
@@ -36,8 +29,37 @@ const processIo: Io = {
   err: (text) => process.stderr.write(text),
 };
 
-/** Builds the program; commands write through `io`. */
-export function buildProgram(io: Io = processIo): Command {
+type AddCommands = (program: Command, io: Io) => void;
+
+/** Each command module, in the order of the help's command list, with the commands it adds. */
+const COMMAND_MODULES: Array<{ names: string[]; load: () => Promise<AddCommands> }> = [
+  { names: ['info'], load: async () => (await import('./commands/info.ts')).addInfoCommand },
+  { names: ['explain', 'check', 'demo', 'report'], load: async () => (await import('./commands/explain.ts')).addExplainCommands },
+  { names: ['trace'], load: async () => (await import('./commands/trace.ts')).addTraceCommand },
+  { names: ['show'], load: async () => (await import('./commands/show.ts')).addShowCommand },
+  { names: ['record'], load: async () => (await import('./commands/record.ts')).addRecordCommand },
+  { names: ['diff'], load: async () => (await import('./commands/diff.ts')).addDiffCommand },
+  { names: ['replay-check'], load: async () => (await import('./commands/replay-check.ts')).addReplayCheckCommand },
+  { names: ['decode-check'], load: async () => (await import('./commands/decode-check.ts')).addDecodeCheckCommand },
+  { names: ['batch'], load: async () => (await import('./commands/batch.ts')).addBatchCommand },
+  { names: ['fleet'], load: async () => (await import('./commands/fleet.ts')).addFleetCommand },
+  { names: ['worker'], load: async () => (await import('./commands/worker.ts')).addWorkerCommand },
+];
+
+/**
+ * The command modules `argv` needs: the named command's alone; none for
+ * `--version` without a command; every one otherwise (the help, an unknown
+ * command, so that commander lists or suggests them).
+ */
+function modulesFor(argv: string[]): typeof COMMAND_MODULES {
+  const name = argv.find((arg) => !arg.startsWith('-'));
+  if (name === undefined && (argv.includes('-V') || argv.includes('--version'))) return [];
+  const named = COMMAND_MODULES.find((m) => name !== undefined && m.names.includes(name));
+  return named ? [named] : COMMAND_MODULES;
+}
+
+/** Builds the program with the commands `argv` needs (all by default); commands write through `io`. */
+export async function buildProgram(io: Io = processIo, argv?: string[]): Promise<Command> {
   const program = new Command('faultline')
     .description('Re-execute the code before a crash from its dump, and tell whether a hardware fault explains it')
     .version(VERSION, '-V, --version')
@@ -45,25 +67,16 @@ export function buildProgram(io: Io = processIo): Command {
     .showHelpAfterError(false)
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride();
-  addInfoCommand(program, io);
-  addExplainCommands(program, io);
-  addTraceCommand(program, io);
-  addShowCommand(program, io);
-  addRecordCommand(program, io);
-  addDiffCommand(program, io);
-  addReplayCheckCommand(program, io);
-  addDecodeCheckCommand(program, io);
-  addBatchCommand(program, io);
-  addFleetCommand(program, io);
-  addWorkerCommand(program, io);
+  const modules = argv === undefined ? COMMAND_MODULES : modulesFor(argv);
+  for (const add of await Promise.all(modules.map((m) => m.load()))) add(program, io);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: io.out, writeErr: () => {} });
   return program;
 }
 
 /** Runs the CLI with `argv` (without node and script); returns the exit code. */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
-  const program = buildProgram(io);
   try {
+    const program = await buildProgram(io, argv);
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {

@@ -14,14 +14,10 @@ import { closeSync, readSync } from 'node:fs';
 import { openRegularFile } from './binary/regular-file.ts';
 import { DumpFormatError } from './errors.ts';
 import type { Dump } from './model.ts';
-import { loadTranscript } from './transcript/loader.ts';
-import { openMinidump } from './minidump/open-minidump.ts';
-import { openElfCore } from './elf/open-core.ts';
 import { compressionOf } from './elf/compression.ts';
-import { decompressToTemporary } from './decompress.ts';
-import { withModuleFiles } from './module-binaries.ts';
-import { openKernelDump } from './kernel/open-kernel-dump.ts';
-import { withPeModuleFiles } from './kernel/pe-files.ts';
+
+// Each format's reader is imported when a dump of that format is opened: a command that opens one ELF core
+// does not load the minidump, kernel-dump and transcript readers (start-up time; see README, Design).
 
 export interface OpenOptions {
   /**
@@ -74,6 +70,7 @@ export async function openDump(path: string, options: OpenOptions = {}): Promise
   const format = sniffFormat(path);
   switch (format) {
     case 'compressed': {
+      const [{ decompressToTemporary }, { openElfCore }] = await Promise.all([import('./decompress.ts'), import('./elf/open-core.ts')]);
       const plain = await decompressToTemporary(path, compressionOf(readHead(path))!, { magic: ELF_MAGIC, message: 'The decompressed file is not an ELF core' });
       if (sniffFormat(plain) !== 'elf-core') throw new DumpFormatError('dump', path, 'The decompressed file is not an ELF core', { code: 'bad-magic' });
       let dump: Dump;
@@ -87,9 +84,14 @@ export async function openDump(path: string, options: OpenOptions = {}): Promise
       dump.notes.unshift({ level: 'info', message: `decompressed from ${path}` });
       return dump;
     }
-    case 'windbg-transcript':
+    case 'windbg-transcript': {
+      const [{ loadTranscript }, { withModuleFiles }] = await Promise.all([import('./transcript/loader.ts'), import('./module-binaries.ts')]);
       return withModuleFiles(loadTranscript(path), options);
+    }
     case 'minidump': {
+      const [{ openMinidump }, { withModuleFiles }, { withPeModuleFiles }] = await Promise.all([
+        import('./minidump/open-minidump.ts'), import('./module-binaries.ts'), import('./kernel/pe-files.ts'),
+      ]);
       const dump = openMinidump(path);
       try {
         // PE images (Windows modules) are matched as kernel dumps match them, plus the minidump's CodeView GUID and age;
@@ -103,9 +105,12 @@ export async function openDump(path: string, options: OpenOptions = {}): Promise
         throw error;
       }
     }
-    case 'elf-core':
+    case 'elf-core': {
+      const { openElfCore } = await import('./elf/open-core.ts');
       return openElfCore(path, { binaries: options.binaries, sysroot: options.sysroot });
+    }
     case 'kernel-dump': {
+      const [{ openKernelDump }, { withPeModuleFiles }] = await Promise.all([import('./kernel/open-kernel-dump.ts'), import('./kernel/pe-files.ts')]);
       const dump = openKernelDump(path);
       try {
         return withPeModuleFiles(dump, options);

@@ -13,9 +13,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { PROJECT_ROOT as root } from '../../emu/project-root.ts';
 
 /** Where the helper is built. */
 export const STEPPER_PATH = join(root, 'build', 'native', 'faultline-stepper');

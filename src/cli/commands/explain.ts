@@ -9,7 +9,8 @@
  * ```
  */
 import { Command } from 'commander';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../../emu/project-root.ts';
 import type { ExplainOptions } from '../../analysis/explain.ts';
 import { explainIsolated } from '../isolated-explain.ts';
 import { parseHypothesis } from '../../analysis/hypothesis-spec.ts';
@@ -25,7 +26,7 @@ import type { Io } from '../main.ts';
 import type { Arch } from '../../../emu/registers.ts';
 
 /** The IPI call-target bit flip transcript shipped with faultline. */
-export const DEMO_TRANSCRIPT = fileURLToPath(new URL('../../../test/fixtures/transcripts/ipi-call-target-bitflip.txt', import.meta.url));
+export const DEMO_TRANSCRIPT = join(PROJECT_ROOT, 'test', 'fixtures', 'transcripts', 'ipi-call-target-bitflip.txt');
 
 interface ExplainFlags {
   json?: boolean;

@@ -26,8 +26,6 @@ import { printTrace } from './show.ts';
 import { createSizeDecoder } from '../../disasm/disassembler.ts';
 import type { Io } from '../main.ts';
 import { basename } from 'node:path';
-import { BlockCollector, coverageModules, drcovFile } from '../../../traces/export/drcov.ts';
-import { writeWhole } from '../../report/write.ts';
 import { progressBar } from '../progress.ts';
 import { createDisassembler } from '../../disasm/disassembler.ts';
 import { unemulatedInstruction } from '../../analysis/unemulated.ts';
@@ -180,6 +178,10 @@ async function traceWith(
     bar.update({ count: executed, unit: 'instructions', fraction: Math.max(byCount, byTime), leftMs, bound: runOptions.count === undefined || byCount <= byTime });
   };
   if (options.format === 'drcov') {
+    // Imported here: only coverage needs them (start-up of the other formats).
+    const [{ BlockCollector, coverageModules, drcovFile }, { writeWhole }] = await Promise.all([
+      import('../../../traces/export/drcov.ts'), import('../../report/write.ts'),
+    ]);
     const collector = new BlockCollector();
     const run = traceRun({
       ...runOptions, record: { registers: false, memory: false },
