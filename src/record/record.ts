@@ -46,7 +46,7 @@ export interface RecordOptions {
   args: string[];
   out: string;
   maxInstructions: number;
-  /** `fast`: run natively to each sync point, Unicorn between them (fast-record.ts); `step`: single-step every instruction. */
+  /** `fast`: run natively to each sync point, Unicorn between them (fast-record.ts); `step` (default): single-step every instruction. */
   mode?: 'fast' | 'step';
   /** Answer `cpuid` without AVX, AVX2, AVX-512, FMA, F16C, XSAVE, TSX (code paths Unicorn runs). */
   maskCpuid?: boolean;
