@@ -119,6 +119,8 @@ export class Emulator {
   private readonly poison = new Set<bigint>();
   /** The end address last given to Unicorn among the exits; undefined when the exits must be given again. */
   private exitsUntil: bigint | undefined;
+  /** Addresses every run stops before (x86, x64), besides `until` (setStopAddresses). */
+  private readonly stopAddresses = new Set<bigint>();
 
   private constructor(arch: Arch, slot: Slot) {
     this.arch = arch;
@@ -339,12 +341,25 @@ export class Emulator {
     }
   }
 
+  /**
+   * Addresses every later run stops before, reported as `reached` (x86, x64):
+   * the fast recorder's candidate sync instructions. An address inside
+   * another instruction never stops a run. Drops every translation.
+   */
+  setStopAddresses(addresses: Iterable<bigint>): void {
+    if (this.arch === 'arm64') throw new EmulationError('setStopAddresses', 'Stop addresses are for x86 and x64 engines');
+    this.stopAddresses.clear();
+    for (const address of addresses) this.stopAddresses.add(address);
+    this.exitsUntil = undefined;
+    this.flushAllTranslations();
+  }
+
   /** Gives Unicorn the exits for a run ending at `until`. Blocks translated before keep the exits they were built with. */
   private syncExits(until: bigint): void {
     if (this.arch === 'arm64') return;
     if (until === this.exitsUntil) return;
     this.exitsUntil = until;
-    const exits = new BigUint64Array([...this.poison, ...(until === NO_ADDRESS ? [] : [until])]);
+    const exits = new BigUint64Array([...this.poison, ...this.stopAddresses, ...(until === NO_ADDRESS ? [] : [until])]);
     this.check(unicorn().uc_ctl(this.engine, UC_CTL_EXITS, 'uint64_t *', exits, 'size_t', exits.length), 'uc_ctl(EXITS)');
   }
 
@@ -594,6 +609,7 @@ export class Emulator {
     }
     if (options.until !== undefined && pc === options.until) return { kind: 'reached', pc, reason: 'address', instructions };
     if (this.poison.has(pc)) return { kind: 'trapped', vector: 6, name: 'invalid instruction', pc, instructions };
+    if (this.stopAddresses.has(pc)) return { kind: 'reached', pc, reason: 'address', instructions };
     if (this.timedOut(timeoutMs, started)) return { kind: 'budget', budget: 'time', pc, instructions };
     if (this.observer && !this.observer.stoppedByLimit()) {
       // Unicorn stopped on its own (uc_emu_stop from a hook we do not own).

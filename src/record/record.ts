@@ -26,8 +26,9 @@ import { writeTraceFileWith, type TraceWriter } from '../../traces/writer.ts';
 import type { TraceBatch, TraceEvent, TraceHeader } from '../../traces/model.ts';
 import type { RegisterName } from '../../emu/registers.ts';
 import { buildStepper, STEPPER_PATH, STEPPER_SOURCE } from './stepper-build.ts';
-import { StepFile, USER_REGS, type RegisterChanges } from './step-file.ts';
+import { StepFile, USER_REGS, type RegisterChanges, type StepRecord } from './step-file.ts';
 import { qemuGuestOf, recordUnderQemu } from './qemu-record.ts';
+import { recordFast } from './fast-record.ts';
 
 /** The trace's register order: x86-64's general registers, flags, segments and bases (the pc has its own column). */
 export const RECORDED_REGISTERS: RegisterName[] = [
@@ -45,6 +46,8 @@ export interface RecordOptions {
   args: string[];
   out: string;
   maxInstructions: number;
+  /** `fast`: run natively to each sync point, Unicorn between them (fast-record.ts); `step` (default): single-step every instruction. */
+  mode?: 'fast' | 'step';
   /** Answer `cpuid` without AVX, AVX2, AVX-512, FMA, F16C, XSAVE, TSX (code paths Unicorn runs). */
   maskCpuid?: boolean;
   /** What the program's standard streams are connected to (default: this process's). */
@@ -63,15 +66,17 @@ export interface RecordSummary {
   seconds: number;
   /** Instructions per second while recording. */
   rate: number;
+  /** The fast mode went on single-stepped from some instruction: why, and from where. */
+  note?: string;
 }
 
-function signalName(signal: number): string {
+export function signalName(signal: number): string {
   const entry = Object.entries(constants.signals).find(([, n]) => n === signal);
   return entry ? entry[0] : `signal ${signal}`;
 }
 
 /** Finds or builds the helper (again when its source is newer: a helper from an older checkout may write another layout). */
-function stepperPath(): string {
+export function stepperPath(): string {
   if (existsSync(STEPPER_PATH) && statSync(STEPPER_PATH).mtimeMs >= statSync(STEPPER_SOURCE).mtimeMs) return STEPPER_PATH;
   const lines: string[] = [];
   if (!buildStepper((line) => lines.push(line))) throw new InputError(lines.join('; '));
@@ -135,6 +140,31 @@ export class BatchBuilder {
     if (this.count === BATCH) this.flush();
   }
 
+  /**
+   * Appends the instructions of a batch Unicorn ran (the per-instruction
+   * `Recorder`'s), their registers through `map` (the batch's register index
+   * → the trace's; -1: left out), except those `skip` names.
+   */
+  addColumns(batch: TraceBatch, map: Int8Array, skip?: (i: number) => boolean): void {
+    for (const [address, bytes] of batch.code) this.code.set(address, bytes);
+    const { pc, size, regStart, regIndex, regValue } = batch;
+    for (let i = 0; i < batch.count; i++) {
+      if (skip?.(i)) continue;
+      const k = this.count++;
+      this.pc[k] = pc[i]!;
+      this.size[k] = size[i]!;
+      this.regStart[k] = this.changes;
+      for (let j = regStart[i]!, end = regStart[i + 1]!; j < end; j++) {
+        const to = map[regIndex[j]!]!;
+        if (to < 0) continue;
+        this.regIndex[this.changes] = to;
+        this.regValue[this.changes++] = regValue[j]!;
+      }
+      this.regStart[k + 1] = this.changes;
+      if (this.count === BATCH) this.flush();
+    }
+  }
+
   addCode(address: bigint, bytes: Uint8Array): void {
     this.code.set(address, bytes);
   }
@@ -164,7 +194,7 @@ export class BatchBuilder {
 }
 
 /** Maps `USER_REGS` indices to the trace's register indices (-1: not in the trace). */
-const TO_TRACE = USER_REGS.map((name) => RECORDED_REGISTERS.indexOf(name as RegisterName));
+export const TO_TRACE = USER_REGS.map((name) => RECORDED_REGISTERS.indexOf(name as RegisterName));
 const RIP = USER_REGS.indexOf('rip');
 const R11 = RECORDED_REGISTERS.indexOf('r11');
 const TRAP_FLAG = 0x100n;
@@ -178,93 +208,127 @@ function traceChanges(changes: RegisterChanges): Array<[number, bigint]> {
   return out;
 }
 
-/** Converts the helper's file into the trace at `writer`; returns the instruction count and how the program ended. */
-function convert(raw: string, writer: TraceWriter, disasm: Disassembler, source: string, onProgress?: (n: number) => void): { instructions: number; ending: string; exitStatus?: number; signal?: string } {
-  const file = StepFile.open(raw);
-  try {
+/** How a recorded program ended. */
+export interface RecordEnding {
+  ending: string;
+  exitStatus?: number;
+  signal?: string;
+}
+
+/**
+ * Turns the helper's records into the trace at `writer`, one record at a
+ * time (the file mode reads them from the helper's file; the fast mode,
+ * `fast-record.ts`, from its replies, between the instructions Unicorn ran).
+ */
+export class StepConverter {
+  readonly batches: BatchBuilder;
+  /** Per address: the bytes last read there, and their decoded size and mnemonic. */
+  private readonly code = new Map<bigint, { bytes: Uint8Array; size: number; sync: string | undefined }>();
+  pc: bigint;
+  ending = 'the recording ended without its end record (the helper was killed)';
+  exitStatus?: number;
+  signal?: string;
+  /** Memory records before the first instruction are the initial image; later ones follow the instruction (or signal delivery) they belong to. */
+  started = false;
+
+  constructor(writer: TraceWriter, private readonly disasm: Disassembler, start: bigint[], source: string, memory: string) {
     const startRegisters: TraceHeader['startRegisters'] = {};
     USER_REGS.forEach((name, i) => {
-      if (name !== 'orig_rax') startRegisters[name as RegisterName] = file.start[i]!;
+      if (name !== 'orig_rax') startRegisters[name as RegisterName] = start[i]!;
     });
-    writer.writeHeader({
-      version: 1, arch: 'x64', source, engine: 'cpu', registers: RECORDED_REGISTERS, startRegisters,
-      memory: 'initial image and the kernel\'s writes (memory events); the program\'s own accesses not recorded: ptrace single-step on the CPU (faultline record)',
-      created: new Date().toISOString(),
-    });
-    const batches = new BatchBuilder(writer);
-    // Per address: the bytes last read there, and their decoded size and mnemonic.
-    const code = new Map<bigint, { bytes: Uint8Array; size: number; sync: string | undefined }>();
-    let pc = file.start[RIP]!;
-    let ending = 'the recording ended without its end record (the helper was killed)';
-    let exitStatus: number | undefined;
-    let signal: string | undefined;
-    // Memory records before the first instruction are the initial image; later ones follow the instruction (or signal delivery) they belong to.
-    let started = false;
-    const memoryAt = () => (started ? { index: Math.max(batches.next - 1, 0) } : { index: 0, start: true });
-    for (let record = file.next(); record; record = file.next()) {
-      if (record.type === 'instruction' || record.type === 'signal') started = true;
-      switch (record.type) {
-        case 'map': {
-          const p = record.protection;
-          const protection = `${p & 1 ? 'r' : '-'}${p & 2 ? 'w' : '-'}${p & 4 ? 'x' : '-'}`;
-          batches.addEvent({ kind: 'memory', ...memoryAt(), action: 'map', address: record.address, size: record.size, protection });
-          break;
-        }
-        case 'unmap':
-          batches.addEvent({ kind: 'memory', ...memoryAt(), action: 'unmap', address: record.address, size: record.size });
-          break;
-        case 'write':
-          batches.addEvent({ kind: 'memory', ...memoryAt(), action: 'write', address: record.address, size: BigInt(record.bytes.length), bytes: record.bytes });
-          break;
-        case 'code': {
-          const decoded = disasm.decode(record.bytes, record.address);
-          const size = decoded?.size ?? 0;
-          const bytes = decoded ? record.bytes.slice(0, size) : record.bytes;
-          code.set(record.address, { bytes, size, sync: decoded && SYNC_MNEMONICS.has(decoded.mnemonic) ? decoded.mnemonic : undefined });
-          batches.addCode(record.address, bytes);
-          break;
-        }
-        case 'instruction': {
-          const known = code.get(record.pc);
-          if (known?.sync) batches.addEvent({ kind: 'sync', index: batches.next, pc: record.pc, name: known.sync });
-          const changed = traceChanges(record.changes);
-          // `syscall` saves rflags in r11, and under single-step that includes the trap flag the stepping set: recorded as without it.
-          if (known?.sync === 'syscall') for (const entry of changed) if (entry[0] === R11) entry[1] &= ~TRAP_FLAG;
-          batches.add(record.pc, known?.size ?? 0, changed);
-          const k = record.changes.index.indexOf(RIP);
-          pc = k >= 0 ? record.changes.value[k]! : pc;
-          if (batches.next % BATCH === 0) onProgress?.(batches.next);
-          break;
-        }
-        case 'signal': {
-          signal = signalName(record.signal);
-          const registers = traceChanges(record.changes).map(([index, value]) => [RECORDED_REGISTERS[index]!, value] as [RegisterName, bigint]);
-          batches.addEvent({
-            kind: 'signal', index: Math.max(batches.next - 1, 0), pc: record.pc, signal: record.signal,
-            name: record.handler ? `${signal} delivered to its handler` : signal, ...(registers.length ? { registers } : {}),
-          });
-          const k = record.changes.index.indexOf(RIP);
-          pc = k >= 0 ? record.changes.value[k]! : pc;
-          break;
-        }
-        case 'end': {
-          if (record.kind === 'exited') {
-            exitStatus = record.value;
-            ending = `exited with status ${record.value}`;
-          } else if (record.kind === 'killed') {
-            signal = signalName(record.value);
-            ending = `killed by ${signal}`;
-          } else {
-            ending = `instruction budget of ${batches.next} reached (the program was killed)`;
-          }
-          batches.addEvent({ kind: 'stop', index: Math.max(batches.next - 1, 0), reason: ending, pc });
-          break;
-        }
+    writer.writeHeader({ version: 1, arch: 'x64', source, engine: 'cpu', registers: RECORDED_REGISTERS, startRegisters, memory, created: new Date().toISOString() });
+    this.batches = new BatchBuilder(writer);
+    this.pc = start[RIP]!;
+  }
+
+  private memoryAt() {
+    return this.started ? { index: Math.max(this.batches.next - 1, 0) } : { index: 0, start: true as const };
+  }
+
+  handle(record: StepRecord): void {
+    const batches = this.batches;
+    if (record.type === 'instruction' || record.type === 'signal') this.started = true;
+    switch (record.type) {
+      case 'map': {
+        const p = record.protection;
+        const protection = `${p & 1 ? 'r' : '-'}${p & 2 ? 'w' : '-'}${p & 4 ? 'x' : '-'}`;
+        batches.addEvent({ kind: 'memory', ...this.memoryAt(), action: 'map', address: record.address, size: record.size, protection });
+        break;
       }
+      case 'unmap':
+        batches.addEvent({ kind: 'memory', ...this.memoryAt(), action: 'unmap', address: record.address, size: record.size });
+        break;
+      case 'write':
+        batches.addEvent({ kind: 'memory', ...this.memoryAt(), action: 'write', address: record.address, size: BigInt(record.bytes.length), bytes: record.bytes });
+        break;
+      case 'code': {
+        const decoded = this.disasm.decode(record.bytes, record.address);
+        const size = decoded?.size ?? 0;
+        const bytes = decoded ? record.bytes.slice(0, size) : record.bytes;
+        this.code.set(record.address, { bytes, size, sync: decoded && SYNC_MNEMONICS.has(decoded.mnemonic) ? decoded.mnemonic : undefined });
+        batches.addCode(record.address, bytes);
+        break;
+      }
+      case 'instruction': {
+        const known = this.code.get(record.pc);
+        if (known?.sync) batches.addEvent({ kind: 'sync', index: batches.next, pc: record.pc, name: known.sync });
+        const changed = traceChanges(record.changes);
+        // `syscall` saves rflags in r11, and under single-step that includes the trap flag the stepping set: recorded as without it.
+        if (known?.sync === 'syscall') for (const entry of changed) if (entry[0] === R11) entry[1] &= ~TRAP_FLAG;
+        batches.add(record.pc, known?.size ?? 0, changed);
+        const k = record.changes.index.indexOf(RIP);
+        this.pc = k >= 0 ? record.changes.value[k]! : this.pc;
+        break;
+      }
+      case 'signal': {
+        this.signal = signalName(record.signal);
+        const registers = traceChanges(record.changes).map(([index, value]) => [RECORDED_REGISTERS[index]!, value] as [RegisterName, bigint]);
+        batches.addEvent({
+          kind: 'signal', index: Math.max(batches.next - 1, 0), pc: record.pc, signal: record.signal,
+          name: record.handler ? `${this.signal} delivered to its handler` : this.signal, ...(registers.length ? { registers } : {}),
+        });
+        const k = record.changes.index.indexOf(RIP);
+        this.pc = k >= 0 ? record.changes.value[k]! : this.pc;
+        break;
+      }
+      case 'end': {
+        if (record.kind === 'exited') {
+          this.exitStatus = record.value;
+          this.ending = `exited with status ${record.value}`;
+        } else if (record.kind === 'killed') {
+          this.signal = signalName(record.value);
+          this.ending = `killed by ${this.signal}`;
+        } else {
+          this.ending = `instruction budget of ${batches.next} reached (the program was killed)`;
+        }
+        batches.addEvent({ kind: 'stop', index: Math.max(batches.next - 1, 0), reason: this.ending, pc: this.pc });
+        break;
+      }
+      default:
+        break;
     }
-    const instructions = batches.next;
-    batches.flush();
-    return { instructions, ending, ...(exitStatus === undefined ? {} : { exitStatus }), ...(signal === undefined ? {} : { signal }) };
+  }
+
+  /** Writes what is left; the instruction count and how the program ended. */
+  finish(): { instructions: number } & RecordEnding {
+    const instructions = this.batches.next;
+    this.batches.flush();
+    return { instructions, ending: this.ending, ...(this.exitStatus === undefined ? {} : { exitStatus: this.exitStatus }), ...(this.signal === undefined ? {} : { signal: this.signal }) };
+  }
+}
+
+const STEP_MEMORY = 'initial image and the kernel\'s writes (memory events); the program\'s own accesses not recorded: ptrace single-step on the CPU (faultline record)';
+
+/** Converts the helper's file into the trace at `writer`; returns the instruction count and how the program ended. */
+function convert(raw: string, writer: TraceWriter, disasm: Disassembler, source: string, onProgress?: (n: number) => void): { instructions: number } & RecordEnding {
+  const file = StepFile.open(raw);
+  try {
+    const converter = new StepConverter(writer, disasm, file.start, source, STEP_MEMORY);
+    for (let record = file.next(); record; record = file.next()) {
+      converter.handle(record);
+      if (record.type === 'instruction' && converter.batches.next % BATCH === 0) onProgress?.(converter.batches.next);
+    }
+    return converter.finish();
   } finally {
     file.close();
   }
@@ -275,6 +339,7 @@ export async function recordProgram(options: RecordOptions): Promise<RecordSumma
   const guest = qemuGuestOf(options.program);
   if (guest) return recordUnderQemu({ ...options, arch: guest });
   if (process.platform !== 'linux' || process.arch !== 'x64') throw new InputError('record runs programs on the CPU: it needs Linux on x86-64');
+  if (options.mode === 'fast') return recordFast(options);
   const dir = mkdtempSync(join(tmpdir(), 'faultline-record-'));
   const raw = join(dir, 'steps');
   const disasm = await createDisassembler('x64');

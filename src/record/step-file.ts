@@ -35,7 +35,11 @@ export type StepRecord =
   | { type: 'map'; address: bigint; size: bigint; protection: number }
   | { type: 'unmap'; address: bigint; size: bigint }
   /** Bytes the kernel wrote (or a new mapping's content). */
-  | { type: 'write'; address: bigint; bytes: Uint8Array };
+  | { type: 'write'; address: bigint; bytes: Uint8Array }
+  /** Served mode: the registers now (every reply ends with one). */
+  | { type: 'state'; registers: bigint[] }
+  /** Served mode: the program made a system call at `pc` before reaching the breakpoint it was run to. */
+  | { type: 'unexpected-syscall'; pc: bigint };
 
 const MAGIC = 'FLSTEP1\0';
 
@@ -47,7 +51,8 @@ export class StepFile {
   /** Registers when the program started (after execve), by `USER_REGS` index. */
   readonly start: bigint[];
 
-  private constructor(private readonly fd: number, private readonly path: string) {
+  private constructor(private readonly fd: number, private readonly path: string, private readonly stream = false) {
+    if (stream) this.failure();
     const magic = this.take(8, 'its signature').toString('latin1');
     if (magic !== MAGIC) throw new InputError(`${path}: not a single-step recording (signature ${JSON.stringify(magic)})`);
     const count = this.take(4, 'its register count').readUInt32LE(0);
@@ -69,6 +74,19 @@ export class StepFile {
       closeSync(fd);
       throw error;
     }
+  }
+
+  /** Reads the helper's served-mode replies from `fd` (a FIFO: read as it comes, never by offset). */
+  static fromStream(fd: number, name: string): StepFile {
+    return new StepFile(fd, name, true);
+  }
+
+  /** A served helper that failed says why in a '!' record (where its header would be): thrown as one line. */
+  private failure(): void {
+    if (!this.available(1) || this.buffer[this.at] !== 0x21) return;
+    this.at++;
+    const n = this.take(4, 'a failure record').readUInt32LE(0);
+    throw new InputError(`record: ${this.take(n, 'a failure message').toString('utf8')}`);
   }
 
   /** The next record, or undefined at the end of the file (a helper that was killed leaves no `end` record). */
@@ -109,6 +127,17 @@ export class StepFile {
         const address = head.readBigUInt64LE(0);
         return { type: 'write', address, bytes: new Uint8Array(this.take(head.readUInt32LE(8), `the bytes written at 0x${address.toString(16)}`)) };
       }
+      case 'Z': {
+        const regs = this.take(8 * USER_REGS.length, 'a register state');
+        return { type: 'state', registers: Array.from({ length: USER_REGS.length }, (_, i) => regs.readBigUInt64LE(8 * i)) };
+      }
+      case 'Y':
+        return { type: 'unexpected-syscall', pc: this.take(8, 'a system call pc').readBigUInt64LE(0) };
+      case '!': {
+        this.at--;
+        this.failure();
+        return undefined;
+      }
       default:
         throw new InputError(`${this.path} at offset 0x${offset.toString(16)}: unknown record tag 0x${tag.charCodeAt(0).toString(16)}`);
     }
@@ -133,7 +162,7 @@ export class StepFile {
 
   private available(n: number): boolean {
     while (this.buffer.length - this.at < n) {
-      const got = readSync(this.fd, this.chunk, 0, this.chunk.length, this.fileOffset);
+      const got = readSync(this.fd, this.chunk, 0, this.chunk.length, this.stream ? null : this.fileOffset);
       if (got === 0) return false;
       this.fileOffset += got;
       this.buffer = Buffer.concat([this.buffer.subarray(this.at), this.chunk.subarray(0, got)]);

@@ -41,6 +41,26 @@
  * Instruction bytes are read once per address and re-read after every
  * system call (which may map or change code); code that rewrites itself
  * without one is recorded with the bytes first seen.
+ *
+ * Served mode (the fast recorder, src/record/fast-record.ts):
+ *
+ *   faultline-stepper --serve REPLY_FIFO COMMAND_FIFO MASK_CPUID PROGRAM [ARGS...]
+ *
+ * The same records go to REPLY_FIFO, but the program runs only as far as it
+ * is told. Commands (9 bytes: a tag, u64 address) from COMMAND_FIFO:
+ *   'G' address   run natively (PTRACE_SYSCALL) until an int3 put at
+ *                 address stops it (before the instruction there runs);
+ *                 when the program is at address already, one instruction
+ *                 is stepped first (not recorded)
+ *   'T' 0         step one instruction and record it as in the file mode
+ *                 ('I', 'S', 'H', memory changes, 'E')
+ *   'K' 0         kill the program ('E' kind 2) and end
+ * Every reply ends with 'Z', u64 x 27: the registers now. Besides the file
+ * mode's records a reply may hold
+ *   'Y' u64 pc                                     'G' stopped at a system call at pc that was not
+ *                                                  the breakpoint (the emulator did not predict it)
+ *   '!' u32 n, n bytes                              the helper failed (the message); nothing follows
+ * The header, the start registers and the initial image come first, then a 'Z'.
  */
 #define _GNU_SOURCE
 #include <cpuid.h>
@@ -56,6 +76,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #define NREGS 27
@@ -72,9 +93,23 @@ struct code_slot {
 static struct code_slot *code;
 static uint32_t generation = 1;
 static FILE *out;
+static int serving;
+
+/* In served mode the reader learns why from a '!' record (it is blocked on the FIFO, not on stderr). */
+static void fail_record(const char *message) {
+  if (!serving || !out) return;
+  uint32_t n = (uint32_t)strlen(message);
+  fwrite("!", 1, 1, out);
+  fwrite(&n, 4, 1, out);
+  fwrite(message, 1, n, out);
+  fflush(out);
+}
 
 static void fail(const char *what) {
-  fprintf(stderr, "faultline-stepper: %s: %s\n", what, strerror(errno));
+  char message[512];
+  snprintf(message, sizeof message, "%s: %s", what, strerror(errno));
+  fprintf(stderr, "faultline-stepper: %s\n", message);
+  fail_record(message);
   exit(3);
 }
 
@@ -290,43 +325,279 @@ static void end(int32_t kind, int32_t value) {
   put(&value, 4);
 }
 
+static pid_t pid;
+static uint64_t regs[NREGS];
+static int mask_cpuid;
+static int signal_to_deliver;
+#define RIP ((int)(offsetof(struct user_regs_struct, rip) / 8))
+
+/*
+ * Steps the instruction at the program's pc (or answers a masked `cpuid`, or
+ * delivers the pending signal) and records it. Returns 1 when an instruction
+ * ran, 0 when none did (a signal), -1 when the program ended ('E' written).
+ */
+static int step_once(void) {
+  uint64_t next[NREGS];
+  int status;
+  uint64_t pc = regs[RIP];
+  const struct code_slot *slot = note_code(pid, pc);
+  int syscall = is_syscall(slot);
+  if (mask_cpuid && !signal_to_deliver && slot->length >= 2 && slot->bytes[0] == 0x0f && slot->bytes[1] == 0xa2) {
+    const int RAX = offsetof(struct user_regs_struct, rax) / 8, RBX = offsetof(struct user_regs_struct, rbx) / 8;
+    const int RCX = offsetof(struct user_regs_struct, rcx) / 8, RDX = offsetof(struct user_regs_struct, rdx) / 8;
+    uint32_t answer[4];
+    masked_cpuid((uint32_t)regs[RAX], (uint32_t)regs[RCX], answer);
+    memcpy(next, regs, sizeof next);
+    next[RAX] = answer[0];
+    next[RBX] = answer[1];
+    next[RCX] = answer[2];
+    next[RDX] = answer[3];
+    next[RIP] = pc + 2;
+    if (ptrace(PTRACE_SETREGS, pid, 0, next) != 0) fail("ptrace(PTRACE_SETREGS)");
+    put("I", 1);
+    put(&pc, 8);
+    put_regs(regs, next);
+    memcpy(regs, next, sizeof regs);
+    return 1;
+  }
+  if (!signal_to_deliver && slot->length >= 2 && slot->bytes[0] == 0x0f && slot->bytes[1] == 0xa2) {
+    /* `cpuid` exits to the hypervisor, which may lose the single-step trap after it (the CPU then runs one
+       instruction more before stopping): it runs to an int3 after it instead. */
+    uint64_t after = pc + 2;
+    errno = 0;
+    long original = ptrace(PTRACE_PEEKTEXT, pid, (void *)after, 0);
+    if (errno == 0 && ptrace(PTRACE_POKETEXT, pid, (void *)after, (void *)((original & ~0xffL) | 0xcc)) == 0) {
+      if (ptrace(PTRACE_CONT, pid, 0, 0) != 0) fail("ptrace(PTRACE_CONT)");
+      if (waitpid(pid, &status, 0) < 0) fail("waitpid");
+      if (WIFEXITED(status)) { end(0, WEXITSTATUS(status)); return -1; }
+      if (WIFSIGNALED(status)) { end(1, WTERMSIG(status)); return -1; }
+      if (ptrace(PTRACE_POKETEXT, pid, (void *)after, (void *)original) != 0) fail("ptrace(PTRACE_POKETEXT) restoring the byte after cpuid");
+      if (ptrace(PTRACE_GETREGS, pid, 0, next) != 0) fail("ptrace(PTRACE_GETREGS)");
+      if (WSTOPSIG(status) == SIGTRAP && next[RIP] == after + 1) {
+        next[RIP] = after;
+        if (ptrace(PTRACE_SETREGS, pid, 0, next) != 0) fail("ptrace(PTRACE_SETREGS)");
+        put("I", 1);
+        put(&pc, 8);
+        put_regs(regs, next);
+        memcpy(regs, next, sizeof regs);
+        return 1;
+      }
+      /* A signal stopped it first: no instruction completed. */
+      int32_t s = WSTOPSIG(status);
+      put("S", 1);
+      put(&s, 4);
+      put(&pc, 8);
+      put_regs(regs, next);
+      signal_to_deliver = s;
+      memcpy(regs, next, sizeof regs);
+      return 0;
+    }
+  }
+  int delivering = signal_to_deliver;
+  if (syscall || delivering) refresh_copies(pid);
+  if (ptrace(PTRACE_SINGLESTEP, pid, 0, (void *)(long)signal_to_deliver) != 0) fail("ptrace(PTRACE_SINGLESTEP)");
+  signal_to_deliver = 0;
+  if (waitpid(pid, &status, 0) < 0) fail("waitpid");
+  if (WIFEXITED(status)) {
+    /* exit_group: the last instruction never completed. */
+    end(0, WEXITSTATUS(status));
+    return -1;
+  }
+  if (WIFSIGNALED(status)) {
+    end(1, WTERMSIG(status));
+    return -1;
+  }
+  if (ptrace(PTRACE_GETREGS, pid, 0, next) != 0) fail("ptrace(PTRACE_GETREGS)");
+  int sig = WSTOPSIG(status);
+  int ran = 0;
+  if (sig == SIGTRAP && delivering) {
+    /* The kernel entered a signal handler: registers changed, no instruction ran. */
+    int32_t s = delivering;
+    put("H", 1);
+    put(&s, 4);
+    put(&pc, 8);
+    put_regs(regs, next);
+    put_memory_changes(pid);
+  } else if (sig == SIGTRAP) {
+    put("I", 1);
+    put(&pc, 8);
+    put_regs(regs, next);
+    ran = 1;
+    if (syscall) {
+      generation++;
+      put_memory_changes(pid);
+    }
+  } else {
+    /* A signal stopped it before the step finished (a fault at pc, or one sent from outside): deliver it on the next step. */
+    int32_t s = sig;
+    put("S", 1);
+    put(&s, 4);
+    put(&pc, 8);
+    put_regs(regs, next);
+    signal_to_deliver = sig;
+  }
+  memcpy(regs, next, sizeof regs);
+  return ran;
+}
+
+/* ---- served mode ------------------------------------------------------------ */
+
+/* Steps one instruction without recording it (the emulator has it). Returns 0, or -1 when the program ended. */
+static int step_silently(void) {
+  int status;
+  if (ptrace(PTRACE_SINGLESTEP, pid, 0, (void *)(long)signal_to_deliver) != 0) fail("ptrace(PTRACE_SINGLESTEP)");
+  signal_to_deliver = 0;
+  if (waitpid(pid, &status, 0) < 0) fail("waitpid");
+  if (WIFEXITED(status)) { end(0, WEXITSTATUS(status)); return -1; }
+  if (WIFSIGNALED(status)) { end(1, WTERMSIG(status)); return -1; }
+  if (ptrace(PTRACE_GETREGS, pid, 0, regs) != 0) fail("ptrace(PTRACE_GETREGS)");
+  if (WSTOPSIG(status) != SIGTRAP) signal_to_deliver = WSTOPSIG(status);
+  return 0;
+}
+
+/*
+ * Runs the program natively until the instruction at `address` is about to
+ * run: an `int3` there (this VM's debug registers accept execution
+ * breakpoints but never fire them), the original byte put back at every stop.
+ * Returns 0, or -1 when the program ended.
+ */
+static int go(uint64_t address) {
+  uint64_t next[NREGS];
+  int status;
+  if (regs[RIP] == address) {
+    int r = step_silently();
+    if (r != 0) return r;
+  }
+  errno = 0;
+  long original = ptrace(PTRACE_PEEKTEXT, pid, (void *)address, 0);
+  if (errno != 0) fail("ptrace(PTRACE_PEEKTEXT) at the breakpoint");
+  if (ptrace(PTRACE_POKETEXT, pid, (void *)address, (void *)((original & ~0xffL) | 0xcc)) != 0) fail("ptrace(PTRACE_POKETEXT) of the breakpoint");
+  if (ptrace(PTRACE_SYSCALL, pid, 0, (void *)(long)signal_to_deliver) != 0) fail("ptrace(PTRACE_SYSCALL)");
+  signal_to_deliver = 0;
+  if (waitpid(pid, &status, 0) < 0) fail("waitpid");
+  if (WIFEXITED(status)) { end(0, WEXITSTATUS(status)); return -1; }
+  if (WIFSIGNALED(status)) { end(1, WTERMSIG(status)); return -1; }
+  if (ptrace(PTRACE_POKETEXT, pid, (void *)address, (void *)original) != 0) fail("ptrace(PTRACE_POKETEXT) restoring the breakpoint's byte");
+  if (ptrace(PTRACE_GETREGS, pid, 0, next) != 0) fail("ptrace(PTRACE_GETREGS)");
+  int sig = WSTOPSIG(status);
+  if (sig == (SIGTRAP | 0x80)) {
+    /* A system call the emulator did not stop at: the kernel is at its entry, rip after the instruction. */
+    uint64_t at = next[RIP] - 2;
+    put("Y", 1);
+    put(&at, 8);
+    memcpy(regs, next, sizeof regs);
+    return 0;
+  }
+  if (sig == SIGTRAP && next[RIP] == address + 1) {
+    next[RIP] = address;
+    if (ptrace(PTRACE_SETREGS, pid, 0, next) != 0) fail("ptrace(PTRACE_SETREGS)");
+    memcpy(regs, next, sizeof regs);
+    return 0;
+  }
+  /* A signal first (sent from outside, or a fault the emulator did not predict): reported, delivered on the next step. */
+  int32_t s = sig;
+  uint64_t pc = next[RIP];
+  put("S", 1);
+  put(&s, 4);
+  put(&pc, 8);
+  put_regs(regs, next);
+  signal_to_deliver = sig;
+  memcpy(regs, next, sizeof regs);
+  return 0;
+}
+
+static void put_state(void) {
+  put("Z", 1);
+  put(regs, sizeof regs);
+  if (fflush(out) != 0) fail("cannot write to the reply FIFO");
+}
+
+static void serve(FILE *commands) {
+  int ended = 0;
+  put_state();
+  for (;;) {
+    uint8_t command[9];
+    if (fread(command, 1, 9, commands) != 9) break;
+    uint64_t address;
+    memcpy(&address, command + 1, 8);
+    if (command[0] == 'K') {
+      if (!ended) {
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        end(2, 0);
+      }
+      put_state();
+      break;
+    }
+    if (!ended) {
+      if (command[0] == 'G') ended = go(address) < 0;
+      else if (command[0] == 'T') ended = step_once() < 0;
+    }
+    put_state();
+  }
+}
+
 int main(int argc, char **argv) {
-  if (argc < 5) {
-    fprintf(stderr, "usage: faultline-stepper OUT MAX_INSTRUCTIONS MASK_CPUID PROGRAM [ARGS...]\n");
+  serving = argc > 1 && strcmp(argv[1], "--serve") == 0;
+  if (argc < (serving ? 6 : 5)) {
+    fprintf(stderr, "usage: faultline-stepper OUT MAX_INSTRUCTIONS MASK_CPUID PROGRAM [ARGS...]\n"
+                    "       faultline-stepper --serve REPLY_FIFO COMMAND_FIFO MASK_CPUID PROGRAM [ARGS...]\n");
     return 2;
   }
-  uint64_t budget = strtoull(argv[2], NULL, 10);
-  int mask_cpuid = atoi(argv[3]);
-  out = fopen(argv[1], "wb");
-  if (!out) fail(argv[1]);
+  FILE *commands = NULL;
+  uint64_t budget = UINT64_MAX;
+  int first_arg;
+  if (serving) {
+    out = fopen(argv[2], "wb");
+    if (!out) fail(argv[2]);
+    commands = fopen(argv[3], "rb");
+    if (!commands) fail(argv[3]);
+    mask_cpuid = atoi(argv[4]);
+    first_arg = 5;
+  } else {
+    budget = strtoull(argv[2], NULL, 10);
+    mask_cpuid = atoi(argv[3]);
+    out = fopen(argv[1], "wb");
+    if (!out) fail(argv[1]);
+    first_arg = 4;
+  }
   static char buffer[1 << 20];
   setvbuf(out, buffer, _IOFBF, sizeof buffer);
   code = calloc(CODE_SLOTS, sizeof *code);
   if (!code) fail("out of memory");
 
-  pid_t pid = fork();
+  pid = fork();
   if (pid < 0) fail("fork");
   if (pid == 0) {
-    fclose(out);
+    int reply = serving ? fileno(out) : -1;
     personality(ADDR_NO_RANDOMIZE);
     if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0) {
       fprintf(stderr, "faultline-stepper: ptrace(PTRACE_TRACEME): %s\n", strerror(errno));
       _exit(126);
     }
-    execvp(argv[4], argv + 4);
-    fprintf(stderr, "faultline-stepper: cannot run %s: %s\n", argv[4], strerror(errno));
+    if (commands) fcntl(fileno(commands), F_SETFD, FD_CLOEXEC);
+    if (reply >= 0) fcntl(reply, F_SETFD, FD_CLOEXEC);
+    else fclose(out);
+    execvp(argv[first_arg], argv + first_arg);
+    char message[512];
+    snprintf(message, sizeof message, "cannot run %s: %s", argv[first_arg], strerror(errno));
+    fprintf(stderr, "faultline-stepper: %s\n", message);
+    if (reply >= 0) {
+      uint32_t n = (uint32_t)strlen(message);
+      if (write(reply, "!", 1) != 1 || write(reply, &n, 4) != 4 || write(reply, message, n) != (ssize_t)n) _exit(127);
+    }
     _exit(127);
   }
 
   int status;
   if (waitpid(pid, &status, 0) < 0) fail("waitpid");
   if (!WIFSTOPPED(status)) {
-    /* The exec failed: the child said why on stderr. */
+    /* The exec failed: the child said why on stderr (and in a '!' record when serving). */
     return WIFEXITED(status) ? WEXITSTATUS(status) : 3;
   }
-  ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL);
+  ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL | (serving ? PTRACE_O_TRACESYSGOOD : 0));
 
-  uint64_t regs[NREGS], next[NREGS];
   if (ptrace(PTRACE_GETREGS, pid, 0, regs) != 0) fail("ptrace(PTRACE_GETREGS)");
   put("FLSTEP1", 8);
   uint32_t nregs = NREGS;
@@ -334,81 +605,21 @@ int main(int argc, char **argv) {
   put(regs, sizeof regs);
   put_image(pid);
 
-  const int RIP = offsetof(struct user_regs_struct, rip) / 8;
-  uint64_t executed = 0;
-  int signal_to_deliver = 0;
-  for (;;) {
-    if (executed >= budget) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      end(2, 0);
-      break;
-    }
-    uint64_t pc = regs[RIP];
-    const struct code_slot *slot = note_code(pid, pc);
-    int syscall = is_syscall(slot);
-    if (mask_cpuid && !signal_to_deliver && slot->length >= 2 && slot->bytes[0] == 0x0f && slot->bytes[1] == 0xa2) {
-      const int RAX = offsetof(struct user_regs_struct, rax) / 8, RBX = offsetof(struct user_regs_struct, rbx) / 8;
-      const int RCX = offsetof(struct user_regs_struct, rcx) / 8, RDX = offsetof(struct user_regs_struct, rdx) / 8;
-      uint32_t answer[4];
-      masked_cpuid((uint32_t)regs[RAX], (uint32_t)regs[RCX], answer);
-      memcpy(next, regs, sizeof next);
-      next[RAX] = answer[0];
-      next[RBX] = answer[1];
-      next[RCX] = answer[2];
-      next[RDX] = answer[3];
-      next[RIP] = pc + 2;
-      if (ptrace(PTRACE_SETREGS, pid, 0, next) != 0) fail("ptrace(PTRACE_SETREGS)");
-      put("I", 1);
-      put(&pc, 8);
-      put_regs(regs, next);
-      executed++;
-      memcpy(regs, next, sizeof regs);
-      continue;
-    }
-    int delivering = signal_to_deliver;
-    if (syscall || delivering) refresh_copies(pid);
-    if (ptrace(PTRACE_SINGLESTEP, pid, 0, (void *)(long)signal_to_deliver) != 0) fail("ptrace(PTRACE_SINGLESTEP)");
-    signal_to_deliver = 0;
-    if (waitpid(pid, &status, 0) < 0) fail("waitpid");
-    if (WIFEXITED(status)) {
-      /* exit_group: the last instruction never completed. */
-      end(0, WEXITSTATUS(status));
-      break;
-    }
-    if (WIFSIGNALED(status)) {
-      end(1, WTERMSIG(status));
-      break;
-    }
-    if (ptrace(PTRACE_GETREGS, pid, 0, next) != 0) fail("ptrace(PTRACE_GETREGS)");
-    int sig = WSTOPSIG(status);
-    if (sig == SIGTRAP && delivering) {
-      /* The kernel entered a signal handler: registers changed, no instruction ran. */
-      int32_t s = delivering;
-      put("H", 1);
-      put(&s, 4);
-      put(&pc, 8);
-      put_regs(regs, next);
-      put_memory_changes(pid);
-    } else if (sig == SIGTRAP) {
-      put("I", 1);
-      put(&pc, 8);
-      put_regs(regs, next);
-      executed++;
-      if (syscall) {
-        generation++;
-        put_memory_changes(pid);
+  if (serving) {
+    serve(commands);
+  } else {
+    uint64_t executed = 0;
+    for (;;) {
+      if (executed >= budget) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        end(2, 0);
+        break;
       }
-    } else {
-      /* A signal stopped it before the step finished (a fault at pc, or one sent from outside): deliver it on the next step. */
-      int32_t s = sig;
-      put("S", 1);
-      put(&s, 4);
-      put(&pc, 8);
-      put_regs(regs, next);
-      signal_to_deliver = sig;
+      int r = step_once();
+      if (r < 0) break;
+      executed += (uint64_t)r;
     }
-    memcpy(regs, next, sizeof regs);
   }
   if (fclose(out) != 0) fail("cannot write the recording");
   return 0;
