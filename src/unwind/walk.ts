@@ -19,7 +19,7 @@ import { createDisassembler, type Disassembler } from '../disasm/disassembler.ts
 import { flowKind } from '../analysis/instruction-kind.ts';
 import type { Dump, RegisterContext } from '../dumps/model.ts';
 import { CodeMap } from './code-map.ts';
-import { cfiRow, evaluate, type CfiRow, type RegisterRule } from './dwarf-cfi.ts';
+import { cfiRow, evaluate, type CfiRow, type Fde, type RegisterRule } from './dwarf-cfi.ts';
 import { CfiError } from './dwarf-reader.ts';
 import { elfSectionUnwindTables, elfUnwindTables, type UnwindTables } from './elf-unwind-tables.ts';
 import { archRegisters, DEFAULT_LIMITS, wordMask, type ArchRegisters, type StackFrame, type StackWalk, type WalkLimits } from './frame.ts';
@@ -93,21 +93,13 @@ export class StackWalker {
    */
   frameRule(registers: RegisterValues): { cfa: bigint; fromSp: boolean; returnSlot: bigint; functionStart: bigint; source: string } | undefined {
     const pc = registers[this.regs.pc];
-    if (pc === undefined) return undefined;
-    const tables = this.tablesFor(pc, []);
-    if (!tables?.elf || tables.broken) return undefined;
-    try {
-      const fde = tables.elf.find(pc);
-      if (!fde) return undefined;
-      const row = cfiRow(fde, pc, this.limits.cfiInstructions);
-      const caller = this.applyRow({ index: 0, trust: 'context', pc, sp: registers[this.regs.sp] ?? 0n, registers }, row, tables.elf.source);
-      if (!caller || caller.end || caller.cfa === undefined || caller.returnSlot === undefined) return undefined;
-      const fromSp = row.cfa.kind === 'register' && this.regs.dwarf[row.cfa.register] === this.regs.sp;
-      return { cfa: caller.cfa, fromSp, returnSlot: caller.returnSlot, functionStart: fde.start, source: tables.elf.source };
-    } catch (error) {
-      if (error instanceof CfiError) return undefined;
-      throw error;
-    }
+    const found = pc === undefined ? undefined : this.rowAt(pc);
+    if (!found) return undefined;
+    const { fde, row, source } = found;
+    const caller = this.applyRow({ index: 0, trust: 'context', pc: pc!, sp: registers[this.regs.sp] ?? 0n, registers }, row, source);
+    if (!caller || caller.end || caller.cfa === undefined || caller.returnSlot === undefined) return undefined;
+    const fromSp = row.cfa.kind === 'register' && this.regs.dwarf[row.cfa.register] === this.regs.sp;
+    return { cfa: caller.cfa, fromSp, returnSlot: caller.returnSlot, functionStart: fde.start, source };
   }
 
   /**
@@ -117,15 +109,19 @@ export class StackWalker {
    * rule is an expression.
    */
   cfaRule(pc: bigint): { register: RegisterName; offset: bigint; functionStart: bigint } | undefined {
+    const found = this.rowAt(pc);
+    if (!found || found.row.cfa.kind !== 'register') return undefined;
+    const register = this.regs.dwarf[found.row.cfa.register];
+    return register === undefined ? undefined : { register, offset: found.row.cfa.offset, functionStart: found.fde.start };
+  }
+
+  /** The CFI row at `pc` and the entry it comes from; undefined where no usable ELF table covers it. */
+  private rowAt(pc: bigint): { fde: Fde; row: CfiRow; source: string } | undefined {
     const tables = this.tablesFor(pc, []);
     if (!tables?.elf || tables.broken) return undefined;
     try {
       const fde = tables.elf.find(pc);
-      if (!fde) return undefined;
-      const row = cfiRow(fde, pc, this.limits.cfiInstructions);
-      if (row.cfa.kind !== 'register') return undefined;
-      const register = this.regs.dwarf[row.cfa.register];
-      return register === undefined ? undefined : { register, offset: row.cfa.offset, functionStart: fde.start };
+      return fde ? { fde, row: cfiRow(fde, pc, this.limits.cfiInstructions), source: tables.elf.source } : undefined;
     } catch (error) {
       if (error instanceof CfiError) return undefined;
       throw error;

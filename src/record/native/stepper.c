@@ -329,6 +329,16 @@ static pid_t pid;
 static uint64_t regs[NREGS];
 static int mask_cpuid;
 static int signal_to_deliver;
+
+/* Reports a signal that stopped the tracee at `pc` before an instruction completed, and keeps it to deliver on the next step. */
+static void report_signal(int sig, uint64_t pc, uint64_t *regs, uint64_t *next) {
+  int32_t s = sig;
+  put("S", 1);
+  put(&s, 4);
+  put(&pc, 8);
+  put_regs(regs, next);
+  signal_to_deliver = sig;
+}
 #define RIP ((int)(offsetof(struct user_regs_struct, rip) / 8))
 
 /*
@@ -383,12 +393,7 @@ static int step_once(void) {
         return 1;
       }
       /* A signal stopped it first: no instruction completed. */
-      int32_t s = WSTOPSIG(status);
-      put("S", 1);
-      put(&s, 4);
-      put(&pc, 8);
-      put_regs(regs, next);
-      signal_to_deliver = s;
+      report_signal(WSTOPSIG(status), pc, regs, next);
       memcpy(regs, next, sizeof regs);
       return 0;
     }
@@ -429,12 +434,7 @@ static int step_once(void) {
     }
   } else {
     /* A signal stopped it before the step finished (a fault at pc, or one sent from outside): deliver it on the next step. */
-    int32_t s = sig;
-    put("S", 1);
-    put(&s, 4);
-    put(&pc, 8);
-    put_regs(regs, next);
-    signal_to_deliver = sig;
+    report_signal(sig, pc, regs, next);
   }
   memcpy(regs, next, sizeof regs);
   return ran;
@@ -495,13 +495,7 @@ static int go(uint64_t address) {
     return 0;
   }
   /* A signal first (sent from outside, or a fault the emulator did not predict): reported, delivered on the next step. */
-  int32_t s = sig;
-  uint64_t pc = next[RIP];
-  put("S", 1);
-  put(&s, 4);
-  put(&pc, 8);
-  put_regs(regs, next);
-  signal_to_deliver = sig;
+  report_signal(sig, next[RIP], regs, next);
   memcpy(regs, next, sizeof regs);
   return 0;
 }
