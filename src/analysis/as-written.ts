@@ -104,9 +104,17 @@ function culpritOf(ctx: SearchContext, faulting: Instruction | undefined): Culpr
 /** The one pointer-aligned word of writable memory that holds `value` (a pointer), if exactly one does. */
 function onlySlotHolding(dump: SearchContext['dump'], value: bigint): bigint | undefined {
   if (value < NULL_AREA) return undefined;
-  const slots = slotsHolding(dump, value, 2);
-  return slots.length === 1 ? slots[0] : undefined;
+  // Every window of an explain asks for the same culprit: the scan of writable memory is done once per dump.
+  let known = onlySlots.get(dump);
+  if (!known) onlySlots.set(dump, (known = new Map()));
+  if (!known.has(value)) {
+    const slots = slotsHolding(dump, value, 2);
+    known.set(value, slots.length === 1 ? slots[0] : undefined);
+  }
+  return known.get(value);
 }
+
+const onlySlots = new WeakMap<SearchContext['dump'], Map<bigint, bigint | undefined>>();
 
 /** The address the fault was at, as the replay knows it (a non-canonical one the CPU does not report), in hex. */
 function faultAddress(ctx: SearchContext): string | undefined {
@@ -251,7 +259,8 @@ function highBitLoads(ctx: SearchContext, base: { window: string; explains: bool
     seen.add(r.address);
     const top = r.value.toString(2).length - 1;
     const rest = r.value ^ (1n << BigInt(top));
-    if (top - (rest === 0n ? 0 : rest.toString(2).length) < JUMP_BITS) continue;
+    const gap = top - (rest === 0n ? 0 : rest.toString(2).length);
+    if (gap < JUMP_BITS) continue;
     const repaired = ctx.window.replayer.run({ kind: 'load-bit', index: r.index, address: r.address, size: r.size, bit: top }, { lanes: 2 });
     // A window anchored elsewhere does not count its visits to the fault: it got past it when no run ends there
     // and every run went on longer than the code as written did.
@@ -262,7 +271,7 @@ function highBitLoads(ctx: SearchContext, base: { window: string; explains: bool
       ...base, id: `memory:[${r.address.toString(16)}]:${top}`, class: 'memory-corruption', location: 'memory', family: 'memory-value',
       description: `${f(r.pc)} loaded ${f(r.value)} from [${f(r.address)}], one bit (bit ${top}) from ${f(rest)}; with ${f(rest)} it runs ${f(site.pc)} without faulting`,
       bit: top, expected: hex(rest), observed: hex(r.value), address: hex(r.address),
-      evidence: [{ text: `${f(r.value)} is ${f(rest)} with bit ${top} set, ${top - (rest === 0n ? 0 : rest.toString(2).length)} bits above the rest of it: the jump a flipped bit makes, and without it the access is to memory the program uses`, weight: HIGH_BIT_WEIGHT }],
+      evidence: [{ text: `${f(r.value)} is ${f(rest)} with bit ${top} set, ${gap} bits above the rest of it: the jump a flipped bit makes, and without it the access is to memory the program uses`, weight: HIGH_BIT_WEIGHT }],
     });
   }
   return out;

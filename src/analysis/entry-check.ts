@@ -29,16 +29,13 @@ import type { Effects } from '../disasm/effects.ts';
 import { formatAddress } from '../format.ts';
 import type { Check } from './checks.ts';
 import type { CodeReader, Instruction } from './code.ts';
-import { directTarget } from './flow.ts';
+import { directTarget, SWEEP_LIMIT } from './flow.ts';
 import { endsFallThrough } from './instruction-kind.ts';
 import { Replayer } from './replay.ts';
 import type { Window } from './window.ts';
 
 /** Instructions before a way in that are replayed, at most. */
 const MAX_BACK = 8;
-
-/** Largest function, in bytes, swept for its branches. */
-const SWEEP_LIMIT = 0x4000n;
 
 /** The instructions of the function holding `address`, from its symbol to the next one; undefined where not all decode. */
 function functionCode(code: CodeReader, address: bigint): Instruction[] | undefined {
@@ -57,16 +54,17 @@ function functionCode(code: CodeReader, address: bigint): Instruction[] | undefi
 }
 
 /** Why the code as written cannot arrive at the window's start through `way` (the last instruction before it), or undefined. */
-function contradiction(dump: Dump, code: CodeReader, effects: Effects, window: Window, fn: Instruction[], way: number): string | undefined {
+/** What the window's start state does not say of the start: registers and memory the window changes before the fault. */
+interface Changed {
+  registers: ReadonlySet<RegisterName>;
+  memory: Array<{ address: bigint; length: number }>;
+}
+
+function contradiction(dump: Dump, effects: Effects, window: Window, fn: Instruction[], targets: ReadonlySet<bigint>, way: number, later: Changed): string | undefined {
   const arch = dump.arch;
   const f = (v: bigint) => formatAddress(arch, v);
   const sp = spRegister(arch);
   const start = window.start;
-  // The window's start state holds the dump's values, which are the start's only where nothing the window runs (up
-  // to the fault, past its anchor too) changed them.
-  const later = new Set<RegisterName>(window.replay.unknown ?? []);
-  for (const at of window.faithful.path) for (const r of effects.of(code.knownBytes(at, arch === 'arm64' ? 4 : 15), at)?.written ?? []) later.add(r);
-  const laterMemory = [...(window.replay.unknownMemory ?? []), ...window.faithful.writes.map((w) => ({ address: w.address, length: w.size }))];
   const written = new Set<RegisterName>();
   for (let k = 1; k <= MAX_BACK && way - k + 1 >= 0; k++) {
     const first = fn[way - k + 1]!;
@@ -76,8 +74,8 @@ function contradiction(dump: Dump, code: CodeReader, effects: Effects, window: W
     if (writes.includes(sp) || first.kind === 'call') return undefined;
     for (const r of writes) written.add(r);
     const registers = { ...window.replay.registers, [pcRegister(arch)]: first.address };
-    const unknown = new Set<RegisterName>([...later, ...written]);
-    const replayer = new Replayer(dump, { start: first.address, registers, unknown, unknownMemory: laterMemory, maxInstructions: k + 1, until: start });
+    const unknown = new Set<RegisterName>([...later.registers, ...written]);
+    const replayer = new Replayer(dump, { start: first.address, registers, unknown, unknownMemory: later.memory, maxInstructions: k + 1, until: start });
     let outcome;
     try {
       outcome = replayer.run();
@@ -93,7 +91,7 @@ function contradiction(dump: Dump, code: CodeReader, effects: Effects, window: W
     }
     if (arrived && outcome.resultKnown) {
       for (const name of outcome.knownRegisters) {
-        if (name === pcRegister(arch) || later.has(name) || !written.has(name)) continue;
+        if (name === pcRegister(arch) || later.registers.has(name) || !written.has(name)) continue;
         const want = window.replay.registers[name];
         const got = outcome.final[name];
         if (want !== undefined && got !== undefined && want !== got) {
@@ -102,7 +100,7 @@ function contradiction(dump: Dump, code: CodeReader, effects: Effects, window: W
       }
     }
     // Control may enter between here and the way in from elsewhere: what ran before `first` is not certain.
-    if (fn.some((insn) => directTarget(insn) === first.address)) return undefined;
+    if (targets.has(first.address)) return undefined;
   }
   return undefined;
 }
@@ -123,9 +121,16 @@ export function entryCheck(dump: Dump, code: CodeReader, effects: Effects, windo
   if (!endsFallThrough(previous.kind)) ways.push(at - 1);
   for (const [n, insn] of fn.entries()) if ((insn.kind === 'jump' || insn.kind === 'conditional') && directTarget(insn) === start) ways.push(n);
   if (ways.length === 0) return undefined;
+  const targets = new Set(fn.map(directTarget).filter((t): t is bigint => t !== undefined));
+  // The window's start state holds the dump's values, which are the start's only where nothing the window runs (up
+  // to the fault, past its anchor too) changed them.
+  const arch = dump.arch;
+  const registers = new Set<RegisterName>(window.replay.unknown ?? []);
+  for (const pc of window.faithful.path) for (const r of effects.of(code.knownBytes(pc, arch === 'arm64' ? 4 : 15), pc)?.written ?? []) registers.add(r);
+  const later: Changed = { registers, memory: [...(window.replay.unknownMemory ?? []), ...window.faithful.writes.map((w) => ({ address: w.address, length: w.size }))] };
   const reasons: string[] = [];
   for (const way of ways) {
-    const why = contradiction(dump, code, effects, window, fn, way);
+    const why = contradiction(dump, effects, window, fn, targets, way, later);
     if (!why) return undefined;
     reasons.push(why);
   }

@@ -25,7 +25,7 @@ export function directTarget(insn: Instruction): bigint | undefined {
 }
 
 /** Largest function, in bytes, swept to find branch targets. */
-const SWEEP_LIMIT = 0x4000n;
+export const SWEEP_LIMIT = 0x4000n;
 
 /**
  * Direct branch targets inside the function that holds `address` and before
