@@ -81,7 +81,7 @@ export interface WindowOptions {
   /** Instructions a replay may run past the anchor before it counts as not reaching the fault. */
   extra: number;
   stepOvers: StepOverSpec[];
-  /** The unwind information: where it covers the window, it pins the stack pointer at each start. */
+  /** The unwind information: where it covers the window, it pins the stack or frame pointer at each start. */
   unwind?: Pick<StackWalker, 'cfaRule'>;
 }
 
@@ -97,13 +97,18 @@ const MAX_EXTRA = 4096;
  * so what that register held. Undefined where the rules do not cover both,
  * or the anchor's is not sp-based.
  */
-function frameByUnwind(unwind: Pick<StackWalker, 'cfaRule'>, arch: Dump['arch'], anchor: WindowAnchor, start: bigint): { register: RegisterName; value: bigint } | undefined {
-  const sp = spRegister(arch);
-  const at = unwind.cfaRule(anchor.instruction.address);
-  if (at?.register !== sp) return undefined;
+function frameByUnwind(
+  unwind: Pick<StackWalker, 'cfaRule'>, arch: Dump['arch'], frame: { cfa: bigint; functionStart: bigint }, start: bigint,
+): { register: RegisterName; value: bigint } | undefined {
   const from = unwind.cfaRule(start);
-  if (!from || from.functionStart !== at.functionStart || from.register === pcRegister(arch)) return undefined;
-  return { register: from.register, value: (anchor.sp + at.offset - from.offset) & registerMask(arch) };
+  if (!from || from.functionStart !== frame.functionStart || from.register === pcRegister(arch)) return undefined;
+  return { register: from.register, value: (frame.cfa - from.offset) & registerMask(arch) };
+}
+
+/** The anchor's frame (canonical frame address) by an sp-based unwind rule there, or undefined. */
+function anchorFrame(unwind: Pick<StackWalker, 'cfaRule'> | undefined, arch: Dump['arch'], anchor: WindowAnchor): { cfa: bigint; functionStart: bigint } | undefined {
+  const at = unwind?.cfaRule(anchor.instruction.address);
+  return at?.register === spRegister(arch) ? { cfa: (anchor.sp + at.offset) & registerMask(arch), functionStart: at.functionStart } : undefined;
 }
 
 /** The `slot` of a register recovered from the unwind information (the frame the anchor gives). */
@@ -333,12 +338,13 @@ export function buildWindow(
   const notes: string[] = [];
   const mask = registerMask(arch);
 
+  const anchorCfa = anchorFrame(options.unwind, arch, anchor);
   for (let i = 0; i < run.length; i++) {
     const start = run[i]!.address;
     const steps = stepOvers.filter((s) => s.address >= start);
     // Without unwind information the probe starts at the anchor's stack pointer and the difference it finds at the
     // anchor is undone; code that reads the stack (a callee's arguments) before the anchor then reads the wrong slots.
-    const frame = options.unwind && start !== anchor.instruction.address ? frameByUnwind(options.unwind, arch, anchor, start) : undefined;
+    const frame = anchorCfa && start !== anchor.instruction.address ? frameByUnwind(options.unwind!, arch, anchorCfa, start) : undefined;
     // A frame pointer pinned so (the window's `leave` restores the stack from it) is the start's, not the dump's.
     const framePointer = frame && frame.register !== sp ? frame : undefined;
     const base: RegisterValues = { ...recorded, [sp]: frame?.register === sp ? frame.value : anchor.sp, [pc]: start, ...(framePointer ? { [framePointer.register]: framePointer.value } : {}) };
