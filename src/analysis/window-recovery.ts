@@ -1,0 +1,167 @@
+/**
+ * Start values a replay window gets back for registers it overwrites before
+ * its anchor: from the slot the window saved them to (a push, a spill), by
+ * undoing a fixed step it applies (a loop counter), or from where the callee
+ * a call anchor enters saves them. Each is tried on the window's three
+ * replay lanes: a value every lane agrees on is the start value, whatever
+ * the lanes filled the unknown register with.
+ *
+ * @example
+ * ```ts
+ * recoverFromSlots(dump, replayer, faithful, new Set(['rbx'])); // [{ register: 'rbx', slot: 0x7ffe…n, value: 0x2n }]
+ * ```
+ */
+import { pcRegister, pointerSize, registerMask, spRegister, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
+import type { Effects } from '../disasm/effects.ts';
+import type { Dump } from '../dumps/model.ts';
+import type { CodeReader } from './code.ts';
+import { registerFill, Replayer, type ReplayWindow, type TracedRun } from './replay.ts';
+import type { WindowAnchor } from './window.ts';
+
+/**
+ * Registers whose fill every lane stored somewhere: the window saved them
+ * (push, spill) before changing them, so the slot the dump holds is their
+ * start value. Each lane is looked at just after the store (a lane that went
+ * on may have overwritten the slot since); the zeros lane alone is not
+ * enough to match (every zero store would). Only stores before path index `end` count.
+ */
+export function recoverFromSlots(
+  dump: Dump, replayer: Replayer, traced: TracedRun, unknown: ReadonlySet<RegisterName>, end = Infinity,
+): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
+  const arch = dump.arch;
+  const mask = registerMask(arch);
+  const value = (written: Map<bigint, number>, at: bigint, size: number): bigint | undefined => {
+    let v = 0n;
+    for (let i = size - 1; i >= 0; i--) {
+      const byte = written.get(at + BigInt(i));
+      if (byte === undefined) return undefined;
+      v = (v << 8n) | BigInt(byte);
+    }
+    return v;
+  };
+  // The lanes' memory just after instruction `index`, one replay per store looked at.
+  const after = new Map<number, Array<Map<bigint, number>> | undefined>();
+  const lanesAfter = (index: number) => {
+    if (!after.has(index)) {
+      const outcome = after.size < MAX_SLOT_PROBES ? replayer.run({ kind: 'stop', index: index + 1 }) : undefined;
+      after.set(index, outcome && outcome.injected && outcome.runs.length >= 3 ? outcome.runs.map((r) => r.written) : undefined);
+    }
+    return after.get(index);
+  };
+  const found: Array<{ register: RegisterName; slot: bigint; value: bigint }> = [];
+  for (const register of unknown) {
+    if (register === 'efl' || register === 'nzcv') continue;
+    search: for (const size of pointerSize(arch) === 8 ? [8, 4] : [4]) {
+      const width = (1n << BigInt(size * 8)) - 1n;
+      const fills = [0n, registerFill('ones', register, mask) & width, registerFill('hash', register, mask) & width];
+      for (const w of traced.writes) {
+        if (w.index >= end) break;
+        for (let at = w.address; at + BigInt(size) <= w.address + BigInt(w.size); at += BigInt(size)) {
+          const lanes = lanesAfter(w.index);
+          if (!lanes || !fills.every((fill, lane) => value(lanes[lane]!, at, size) === fill)) continue;
+          const held = dump.memory.read(at, size);
+          if (!held) continue;
+          let v = 0n;
+          for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(held[i]!);
+          found.push({ register, slot: at, value: v });
+          break search;
+        }
+      }
+    }
+  }
+  return found;
+}
+
+/** Stores looked at, at most, to find where a window saved its registers. */
+const MAX_SLOT_PROBES = 24;
+
+/**
+ * Registers the window changes by a fixed amount (a loop counter `add w21,
+ * w21, #1`, a pointer stepped by 8): in every lane the value at the anchor
+ * minus the fill is the same constant, so the start value is the value the
+ * dump recorded minus that constant (or xor it, for a fixed xor).
+ */
+export function recoverByInversion(
+  dump: Dump,
+  replay: ReplayWindow,
+  anchor: WindowAnchor,
+  unknown: ReadonlySet<RegisterName>,
+  recorded: RegisterValues,
+): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
+  if (replay.start === anchor.instruction.address) return [];
+  const mask = registerMask(dump.arch);
+  const probe = new Replayer(dump, { ...replay, until: anchor.instruction.address });
+  let outcome;
+  try {
+    outcome = probe.run();
+  } finally {
+    probe.dispose();
+  }
+  // Lanes that stop early (an unknown address faulted) still carry a step taken before: a constant step is one.
+  const fills = ['zeros', 'ones', 'hash'] as const;
+  const found: Array<{ register: RegisterName; slot: bigint; value: bigint }> = [];
+  for (const register of unknown) {
+    const value = recorded[register];
+    if (value === undefined || register === 'efl' || register === 'nzcv' || register === 'x30' && anchor.instruction.kind === 'call') continue;
+    const fill = (i: number) => registerFill(fills[i]!, register, mask);
+    const final = (i: number) => outcome.runs[i]?.final[register];
+    if (outcome.runs.length < 3 || [0, 1, 2].some((i) => final(i) === undefined)) continue;
+    const deltas = [0, 1, 2].map((i) => (final(i)! - fill(i)) & mask);
+    // Lanes that all stopped before the instructions that step the register show no step: that is no step of zero.
+    if (deltas.every((d) => d === 0n) && !outcome.runs.some((r) => r.result.kind === 'reached')) continue;
+    const xors = [0, 1, 2].map((i) => final(i)! ^ fill(i));
+    // A 32-bit step (add w21, w21, #1) zero-extends: the low halves step alike and the high halves agree.
+    const low = 0xffff_ffffn;
+    const deltas32 = [0, 1, 2].map((i) => (final(i)! - fill(i)) & low);
+    const highs = [0, 1, 2].map((i) => final(i)! >> 32n);
+    if (deltas.every((d) => d === deltas[0])) found.push({ register, slot: -1n, value: (value - deltas[0]!) & mask });
+    else if (xors.every((x) => x === xors[0])) found.push({ register, slot: -1n, value: value ^ xors[0]! });
+    else if (mask > low && deltas32.every((d) => d === deltas32[0]) && highs.every((h) => h === highs[0])) {
+      found.push({ register, slot: -1n, value: ((value - deltas32[0]!) & low) | (value & ~low & mask) });
+    }
+  }
+  return found;
+}
+
+/**
+ * Registers the code as written writes after a call anchor and before it
+ * returns from that call (or, when it never does, before its path ends).
+ */
+export function writtenAfterAnchor(code: CodeReader, effects: Effects, anchor: WindowAnchor, faithful: TracedRun): RegisterName[] {
+  if (anchor.kind !== 'transfer' || anchor.instruction.kind !== 'call') return [];
+  const path = faithful.path;
+  const at = path.indexOf(anchor.instruction.address);
+  if (at < 0) return [];
+  const back = path.indexOf(anchor.instruction.address + BigInt(anchor.instruction.size), at + 1);
+  const end = back >= 0 ? back : path.length;
+  const out = new Set<RegisterName>();
+  const arch = code.dump.arch;
+  for (let k = at + 1; k < end; k++) {
+    for (const r of effects.of(code.knownBytes(path[k]!, arch === 'arm64' ? 4 : 15), path[k]!)?.written ?? []) out.add(r);
+  }
+  return [...out];
+}
+
+/**
+ * Registers among `wanted` that the function a call anchor enters stores
+ * before changing them: replayed from the anchor, each lane stores its fill
+ * there, and the slot the dump holds is the value at the anchor.
+ */
+export function savedByCallee(
+  dump: Dump, anchor: WindowAnchor, registers: RegisterValues, unknown: ReadonlySet<RegisterName>, wanted: RegisterName[],
+): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
+  const arch = dump.arch;
+  const call = anchor.instruction;
+  const probe = new Replayer(dump, {
+    start: call.address, registers: { ...registers, [spRegister(arch)]: anchor.sp, [pcRegister(arch)]: call.address }, unknown,
+    maxInstructions: CALLEE_PROBE, until: call.address + BigInt(call.size),
+  });
+  try {
+    return recoverFromSlots(dump, probe, probe.runTraced(), new Set(wanted));
+  } finally {
+    probe.dispose();
+  }
+}
+
+/** Instructions of the callee replayed to find where it saves registers. */
+const CALLEE_PROBE = 256;
