@@ -18,6 +18,7 @@ import { regionOf } from '../dumps/address-map.ts';
 import { formatAddress, hex } from '../format.ts';
 import { compareOutcome, summarize, type Check } from './checks.ts';
 import type { Instruction } from './code.ts';
+import { directTarget } from './flow.ts';
 import type { SearchContext } from './families.ts';
 import type { Evidence, Hypothesis } from './hypothesis.ts';
 import { NULL_AREA, oneBitNeighbours, pointerSeenElsewhere, slotsHolding, validity, valuePattern, type ValueRole } from './values.ts';
@@ -82,14 +83,17 @@ function culpritOf(ctx: SearchContext, faulting: Instruction | undefined): Culpr
   const { site } = ctx;
   const path = ctx.window.faithful.path;
   const end = ctx.window.faithful.outcome.result;
-  // Arrived at the pc by a transfer: the target is the culprit.
+  // Arrived at the pc by a transfer: the target is the culprit. So is the target of an indirect transfer into the
+  // middle of code (no function start, no return address) that then ran to the fault.
   for (let i = path.length - 1; i >= 0; i--) {
     const insn = ctx.code.decodeAt(path[i]!);
     if (!insn || (insn.kind !== 'call' && insn.kind !== 'jump' && insn.kind !== 'return')) continue;
     const target = i + 1 < path.length ? path[i + 1] : end.kind === 'fault' && end.access === 'fetch' ? end.address : undefined;
-    if (target !== site.pc) break;
     const role: ValueRole = insn.kind === 'return' ? 'return' : 'code';
-    return { value: site.pc, role, slot: loadedFrom(ctx, site.pc), what: role === 'return' ? 'the return address' : 'the branch target', via: insn };
+    const what = role === 'return' ? 'the return address' : 'the branch target';
+    if (target === site.pc) return { value: site.pc, role, slot: loadedFrom(ctx, site.pc), what, via: insn };
+    if (target === undefined || directTarget(insn) !== undefined || validity(ctx.dump, ctx.code, target, role)) break;
+    return { value: target, role, slot: loadedFrom(ctx, target), what: `${what} of ${formatAddress(ctx.dump.arch, insn.address)} ${insn.text}`, via: insn };
   }
   if (site.kind !== 'access-violation' || site.access === 'execute') return undefined;
   const address = site.accessAddress ?? (end.kind === 'fault' && end.pc === site.pc ? end.address : undefined);

@@ -198,15 +198,18 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
         if (code.dump.symbols.lookup(to)?.offset === 0n && !functions.includes(to)) functions.push(to);
       }
     }
-    // A direct branch whose target is one bit from the pc: the CPU took it and went astray (the target is in the
-    // instruction, so only a fault on its way to the pc explains the difference).
+    // A direct branch whose target is one bit from the pc, or from code that runs straight into the pc: the CPU took
+    // it and went astray (the target is in the instruction, so only a fault on its way explains the difference).
+    const landings = landingsBefore(code, site.pc);
     const width = Number(size) * 8;
-    const oneBitFromPc = (target: bigint) => target !== site.pc && (((target ^ site.pc) & ((target ^ site.pc) - 1n)) === 0n) && ((target ^ site.pc) >> BigInt(width)) === 0n;
-    for (const branch of functions.flatMap((entry) => instructionsIn(code, entry, (insn) => (insn.kind === 'jump' || insn.kind === 'conditional') && directTarget(insn) !== undefined && oneBitFromPc(directTarget(insn)!)))) {
+    const landingOf = (target: bigint) => landings.find((l) => l.address !== target && (((target ^ l.address) & ((target ^ l.address) - 1n)) === 0n) && ((target ^ l.address) >> BigInt(width)) === 0n);
+    for (const branch of functions.flatMap((entry) => instructionsIn(code, entry, (insn) => (insn.kind === 'jump' || insn.kind === 'conditional') && directTarget(insn) !== undefined && landingOf(directTarget(insn)!) !== undefined))) {
       const target = directTarget(branch)!;
+      const landing = landingOf(target)!;
+      const to = landing.address === site.pc ? 'the pc' : `${f(landing.address)}, which runs straight into the pc (${landing.instructions} instruction${landing.instructions === 1 ? '' : 's'})`;
       out.push({
         kind: 'jmp', instruction: branch, sp, expected: target,
-        evidence: [`${f(branch.address)} ${branch.text} in ${dump.symbols.format(innermost.target)} branches to ${f(target)}, one bit from the pc`],
+        evidence: [`${f(branch.address)} ${branch.text} in ${dump.symbols.format(innermost.target)} branches to ${f(target)}, one bit from ${to}`],
       });
     }
     for (const jump of functions.flatMap((entry) => indirectJumpsIn(code, entry))) {
@@ -215,6 +218,32 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
         kind: 'jmp', instruction: jump, sp, ...target,
         evidence: [`${f(jump.address)} ${jump.text} is an indirect jump in ${dump.symbols.format(innermost.target)}, entered by ${f(innermost.call.address)} ${innermost.call.text}`],
       });
+    }
+  }
+  return out;
+}
+
+/** Instructions, at most, that a wrong landing may run before the fault. */
+const MAX_LANDING_RUN = 4;
+
+/**
+ * The pc, and the addresses just before it from which the code runs straight
+ * (no transfer) into the pc within a few instructions: where a transfer that
+ * went astray may have landed.
+ */
+function landingsBefore(code: CodeReader, pc: bigint): Array<{ address: bigint; instructions: number }> {
+  const out = [{ address: pc, instructions: 0 }];
+  for (let address = pc - 1n; address >= pc - 8n * BigInt(MAX_LANDING_RUN) && address >= 0n; address--) {
+    let at = address;
+    for (let n = 1; n <= MAX_LANDING_RUN; n++) {
+      const insn = code.decodeAt(at);
+      if (!insn || (insn.kind !== 'other' && insn.kind !== 'conditional')) break;
+      at += BigInt(insn.size);
+      if (at === pc) {
+        out.push({ address, instructions: n });
+        break;
+      }
+      if (at > pc) break;
     }
   }
   return out;

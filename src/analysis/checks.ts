@@ -63,6 +63,10 @@ export interface CheckContext {
   stated: RegisterValues;
   /** Whether the window's start can be reached at all (see arrival.ts); a mismatch here sinks every hypothesis of the window. */
   arrival?: Check;
+  /** Recorded values a start register was read back from (window-recovery.ts `recoverByCopy`): not evidence when they reach the end unchanged. */
+  copied?: RegisterValues;
+  /** Whether the instruction at a pc is a real one the emulator cannot run (an AVX-512 string function): a replay stopped there says nothing. */
+  unemulated?: (pc: bigint) => boolean;
 }
 
 /**
@@ -74,7 +78,8 @@ const X86_FLAGS_MASK = 0xfc5n;
 const NZCV_MASK = 0xf000_0000n;
 const NOT_COMPARED = new Set<string>(['cs', 'ss', 'ds', 'es', 'fs', 'gs', 'fs_base', 'gs_base', 'tpidr_el0']);
 
-function maskOf(arch: Arch, name: RegisterName): bigint {
+/** The bits of a register that are compared: flags less the ones CPUs and Unicorn leave differently. */
+export function comparedMask(arch: Arch, name: RegisterName): bigint {
   return name === 'efl' ? X86_FLAGS_MASK : name === 'nzcv' ? NZCV_MASK : registerMask(arch);
 }
 
@@ -159,6 +164,18 @@ export function describeSite(site: FaultSite, f: (v: bigint) => string): string 
   return `${site.kind} at ${f(site.pc)}`;
 }
 
+/**
+ * The pc as the platform reports it where the replay stopped. An x86 `int 3`
+ * stops Unicorn after it; Windows reports the `int 3` itself (the site's pc
+ * is then the reported one), Linux the byte after.
+ */
+function reportedPcOf(arch: Arch, site: FaultSite, outcome: ReplayOutcome): bigint | undefined {
+  const r = outcome.result;
+  const pc = outcome.final[pcRegister(arch)];
+  if (site.kind !== 'breakpoint' || site.reportedPc !== site.pc || r.kind !== 'trapped' || r.name !== 'int 3') return pc;
+  return r.pc > site.pc && r.pc <= site.pc + 2n ? site.pc : pc;
+}
+
 /** Each register of the fault context against the replay's final registers. */
 export function registerChecks(dump: Dump, site: FaultSite, outcome: ReplayOutcome, context: CheckContext): Check[] {
   const arch = dump.arch;
@@ -167,9 +184,9 @@ export function registerChecks(dump: Dump, site: FaultSite, outcome: ReplayOutco
   const checks: Check[] = [];
   for (const [name, value] of Object.entries(recorded) as Array<[RegisterName, bigint | undefined]>) {
     if (value === undefined || NOT_COMPARED.has(name)) continue;
-    const actualRaw = outcome.final[name];
+    const actualRaw = name === pcRegister(arch) ? reportedPcOf(arch, site, outcome) : outcome.final[name];
     if (actualRaw === undefined) continue;
-    const mask = maskOf(arch, name);
+    const mask = comparedMask(arch, name);
     const known = outcome.knownRegisters.has(name);
     const computed = context.written.has(name) || name === pcRegister(arch) || (context.initial[name] !== undefined && ((context.initial[name]! ^ actualRaw) & mask) !== 0n);
     const basis = computed ? 'computed' : 'carried';
@@ -183,6 +200,10 @@ export function registerChecks(dump: Dump, site: FaultSite, outcome: ReplayOutco
     }
     if (context.stated[name] !== undefined && context.stated[name] === actualRaw) {
       checks.push({ what: name, expected: formatValue(arch, value), actual: formatValue(arch, actualRaw), status: 'unknown', basis: 'carried', note: 'the value stated with --step-over' });
+      continue;
+    }
+    if (context.copied?.[name] !== undefined && context.copied[name] === actualRaw) {
+      checks.push({ what: name, expected: formatValue(arch, value), actual: formatValue(arch, actualRaw), status: 'unknown', basis: 'carried', note: 'a start value was read back from it' });
       continue;
     }
     checks.push({
@@ -238,7 +259,8 @@ export function registersMismatch(dump: Dump, site: FaultSite, outcome: ReplayOu
     if (value === undefined || actual === undefined || NOT_COMPARED.has(register) || notHeld.has(register)) continue;
     if (!outcome.knownRegisters.has(register)) continue;
     if (context.stated[register] !== undefined && context.stated[register] === actual) continue;
-    const m = maskOf(dump.arch, register);
+    if (context.copied?.[register] !== undefined && context.copied[register] === actual) continue;
+    const m = comparedMask(dump.arch, register);
     if ((value & m) !== (actual & m)) return true;
   }
   return false;
@@ -258,15 +280,18 @@ export function compareOutcome(dump: Dump, site: FaultSite, outcome: ReplayOutco
   let registers = registerChecks(dump, site, outcome, context);
   let memory = memoryChecks(dump, outcome);
   const r = outcome.result;
-  // Out of budget while still inside the frames the dump shows live: it may yet reach the fault. Once it has
-  // returned out of them (sp above the recorded sp), the code as written went on past where the machine was.
-  if (r.kind === 'budget') {
+  // Out of budget, or stopped at an instruction the emulator lacks, while still inside the frames the dump shows
+  // live: it may yet reach the fault. Once it has returned out of them (sp above the recorded sp), the code as
+  // written went on past where the machine was.
+  const unemulated = r.kind === 'trapped' && r.name === 'invalid instruction' && r.pc !== site.pc && context.unemulated?.(r.pc) === true;
+  if (r.kind === 'budget' || unemulated) {
     const sp = spRegister(dump.arch);
     const recordedSp = site.context?.registers[sp];
     const finalSp = outcome.knownRegisters.has(sp) ? outcome.final[sp] : undefined;
     const pastIt = outcome.passedFault || (recordedSp !== undefined && finalSp !== undefined && finalSp > recordedSp + BigInt(pointerSize(dump.arch)));
     if (!pastIt) {
-      const short = (c: Check): Check => (c.status === 'unknown' ? c : { ...c, status: 'unknown', note: 'the replay ran out of its budget before reaching the fault' });
+      const why = unemulated ? 'the replay stopped at an instruction the emulator cannot run, before the fault' : 'the replay ran out of its budget before reaching the fault';
+      const short = (c: Check): Check => (c.status === 'unknown' ? c : { ...c, status: 'unknown', note: why });
       return [short(trap), ...(context.arrival ? [context.arrival] : []), ...registers.map(short), ...memory.map(short)];
     }
   }

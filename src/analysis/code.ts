@@ -14,6 +14,7 @@
  */
 import type { Dump } from '../dumps/model.ts';
 import type { Disassembler } from '../disasm/disassembler.ts';
+import { unemulatedInstruction } from './unemulated.ts';
 import { flowKind, type FlowKind } from './instruction-kind.ts';
 import { symbolizeOperandText } from '../disasm/windbg-syntax.ts';
 import { exactSymbol } from '../dumps/exact-symbol.ts';
@@ -89,6 +90,12 @@ export class CodeReader {
     if (this.decoded.size >= MAX_DECODED) this.decoded.clear();
     this.decoded.set(address, insn);
     return insn;
+  }
+
+  /** Whether the instruction at `address` is a real one the emulator cannot run (see unemulated.ts). */
+  isUnemulated(address: bigint): boolean {
+    const bytes = this.knownBytes(address, this.dump.arch === 'arm64' ? 4 : MAX_INSTRUCTION);
+    return bytes.length > 0 && unemulatedInstruction(this.disassembler, bytes, address) !== undefined;
   }
 
   private decodeUncached(address: bigint): Instruction | undefined {

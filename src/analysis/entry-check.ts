@@ -27,7 +27,7 @@ import { pcRegister, spRegister, type RegisterName } from '../../emu/registers.t
 import type { Dump } from '../dumps/model.ts';
 import type { Effects } from '../disasm/effects.ts';
 import { formatAddress } from '../format.ts';
-import type { Check } from './checks.ts';
+import { comparedMask, type Check } from './checks.ts';
 import type { CodeReader, Instruction } from './code.ts';
 import { directTarget, SWEEP_LIMIT } from './flow.ts';
 import { endsFallThrough } from './instruction-kind.ts';
@@ -94,7 +94,7 @@ function contradiction(dump: Dump, effects: Effects, window: Window, fn: Instruc
         if (name === pcRegister(arch) || later.registers.has(name) || !written.has(name)) continue;
         const want = window.replay.registers[name];
         const got = outcome.final[name];
-        if (want !== undefined && got !== undefined && want !== got) {
+        if (want !== undefined && got !== undefined && ((want ^ got) & comparedMask(arch, name)) !== 0n) {
           return `${f(first.address)} ${first.text} leaves ${name} = ${f(got)} at ${f(start)}, where the window starts with ${f(want)}`;
         }
       }

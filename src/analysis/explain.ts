@@ -39,6 +39,7 @@ import { endsFallThrough } from './instruction-kind.ts';
 import { scoreHypothesis } from './score.ts';
 import { decideVerdict, type Verdict } from './verdict.ts';
 import { buildWindow, UNWOUND, type StepOverSpec, type Window } from './window.ts';
+import { COPIED } from './window-recovery.ts';
 import { codeByteHypotheses } from './code-bytes.ts';
 import { Replayer, type ReplayOutcome } from './replay.ts';
 import { moduleFiles } from '../dumps/module-files.ts';
@@ -95,7 +96,7 @@ export interface WindowReport {
   /** Registers unknown at the start (the window overwrites them, or the context does not hold them). */
   unknown: string[];
   /** Registers whose start value came back from the slot the window saved them to. */
-  recovered: Array<{ register: string; slot: string; value: string }>;
+  recovered: Array<{ register: string; slot: string; value: string; from?: string }>;
   /** How the code as written ends in this window. */
   end: string;
   notes: string[];
@@ -140,6 +141,8 @@ export interface ExplainReport {
 
 /** Windows replayed at most. */
 const MAX_WINDOWS = 4;
+/** Accounts per window that reproduce the trap but mismatch, replayed again with the memory they read before writing it unknown. */
+const REFINEMENTS = 24;
 
 function insnText(dump: Dump, insn: Instruction): string {
   return `${formatAddress(dump.arch, insn.address)} ${Buffer.from(insn.bytes).toString('hex')} ${insn.text}`;
@@ -198,6 +201,13 @@ function candidateReport(dump: Dump, c: Candidate, site: FaultSite): CandidateRe
   };
 }
 
+/** How a recovered register's source reads in the report: its slot, or how else it came back. */
+function recoveredSlot(slot: bigint): string {
+  if (slot === UNWOUND) return 'unwind';
+  if (slot === COPIED) return 'copied';
+  return slot < 0n ? 'stepped' : hex(slot);
+}
+
 function windowReport(dump: Dump, id: string, c: Candidate, w: Window, code: CodeReader): WindowReport {
   const f = (v: bigint) => formatAddress(dump.arch, v);
   return {
@@ -211,7 +221,7 @@ function windowReport(dump: Dump, id: string, c: Candidate, w: Window, code: Cod
     startReason: w.startReason,
     steppedOver: w.stepOvers.map((s) => hex(s.address)),
     unknown: [...(w.replay.unknown ?? [])].sort(),
-    recovered: w.recovered.map((r) => ({ register: r.register, slot: r.slot === UNWOUND ? 'unwind' : r.slot < 0n ? 'stepped' : hex(r.slot), value: hex(r.value) })),
+    recovered: w.recovered.map((r) => ({ register: r.register, slot: recoveredSlot(r.slot), value: hex(r.value), ...(r.from ? { from: r.from } : {}) })),
     end: describeEnd(w.faithful.outcome.result, f) + (w.faithful.outcome.resultKnown ? '' : ' (in one run; the runs disagree)'),
     notes: w.notes,
     // The listing's instructions and every instruction the faithful run executed.
@@ -295,11 +305,13 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
         initial: built.replay.registers,
         stated: Object.assign({}, ...built.stepOvers.map((s) => s.registers)),
         arrival: arrivalCheck(dump, code, built, candidates) ?? entryCheck(dump, code, effects, built),
+        copied: Object.fromEntries(built.recovered.filter((r) => r.from !== undefined).map((r) => [r.from!, r.value])),
+        unemulated: (pc) => code.isUnemulated(pc),
       };
       // Each window gets an even share of what is left, so the first window's search cannot starve the others.
       const share = chosen.length - n;
       const now = performance.now();
-      const budget = { deadline: now + Math.max(0, deadline - now) / share, replays: Math.floor(replaysLeft / share) };
+      const budget = { deadline: now + Math.max(0, deadline - now) / share, replays: Math.floor(replaysLeft / share), refinements: REFINEMENTS };
       const ctx: SearchContext = { dump, effects, site, code, window: built, windowId: id, checkContext: context, budget, registers: false, stackOff: frame !== undefined };
       contexts.push(ctx);
       const landing = landingCheck(ctx);
@@ -334,7 +346,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     }
     // The widest family, any register before any instruction, only when nothing else fits and time remains.
     if (!options.hypotheses && options.exhaustive !== false && !hypotheses.some((h) => h.explains)) {
-      const budget = { deadline, replays: replaysLeft };
+      const budget = { deadline, replays: replaysLeft, refinements: REFINEMENTS };
       for (const ctx of contexts) {
         const found = searchWindow({ ...ctx, budget, registers: true });
         hypotheses.push(...found.hypotheses.filter((h) => h.family === 'register'));

@@ -22,7 +22,7 @@ import { compareOutcome, summarize, trapCheck, type CheckContext } from './check
 import type { CodeReader, Instruction } from './code.ts';
 import type { FaultSite } from './fault-site.ts';
 import type { Family, Hypothesis, HypothesisClass, HypothesisLocation } from './hypothesis.ts';
-import { sameOutcome, type Injection, type ReplayOutcome } from './replay.ts';
+import { sameOutcome, type Injection, type ReplayOutcome, type TracedRun } from './replay.ts';
 import { executable } from './values.ts';
 import type { Window } from './window.ts';
 import type { Effects } from '../disasm/effects.ts';
@@ -53,6 +53,8 @@ export interface SearchBudget {
   deadline: number;
   /** Fault replays left (decremented by each one tried). */
   replays: number;
+  /** Accounts left that may be replayed again with the memory they read before writing unknown (see tryInjection). */
+  refinements: number;
 }
 
 export interface SearchResult {
@@ -98,11 +100,44 @@ export function tryInjection(ctx: SearchContext, injection: Injection, shape: Hy
   const quick = window.replayer.run(injection, { lanes: 2 });
   if (!quick.injected) return undefined;
   if (trapCheck(dump, site, quick).status !== 'match') return undefined;
-  const outcome = window.replayer.run(injection);
+  let outcome = window.replayer.run(injection);
   // A fault that changes nothing the replay ends with cannot be told from the code as written.
   if (sameOutcome(outcome, window.faithful.outcome)) return undefined;
+  const first = judge(ctx, outcome, shape, tried);
+  if (first || ctx.budget.refinements <= 0 || trapCheck(dump, site, outcome).status !== 'match') return first;
+  // Memory this account's path reads and later writes (`shl dword ptr [esi+0Fh]`, a counter it increments) holds
+  // in the dump the value written, not the one read: the read is of a value the dump does not hold.
+  const early = readBeforeWritten(window.replayer.runTraced(injection), window.replay.unknownMemory ?? []);
+  ctx.budget.refinements--;
+  if (early.length === 0) return undefined;
+  outcome = window.replayer.run(injection, { unknownMemory: early });
   return judge(ctx, outcome, shape, tried);
 }
+
+/**
+ * The memory a traced run read before it first wrote it there, among what it
+ * writes later, less what is already unknown at the window's start.
+ */
+function readBeforeWritten(traced: TracedRun, unknown: ReadonlyArray<{ address: bigint; length: number }>): Array<{ address: bigint; length: number }> {
+  const firstWrite = new Map<bigint, number>();
+  for (const w of traced.writes) {
+    for (let i = 0n; i < BigInt(w.size); i++) if (!firstWrite.has(w.address + i)) firstWrite.set(w.address + i, w.index);
+  }
+  const inUnknown = (a: bigint) => unknown.some((r) => a >= r.address && a < r.address + BigInt(r.length));
+  const out: Array<{ address: bigint; length: number }> = [];
+  for (const r of traced.reads) {
+    let early = false;
+    for (let i = 0n; i < BigInt(r.size); i++) {
+      const written = firstWrite.get(r.address + i);
+      if (written !== undefined && written >= r.index && !inUnknown(r.address + i)) early = true;
+    }
+    if (early && !out.some((o) => o.address === r.address)) out.push({ address: r.address, length: r.size });
+  }
+  return out.slice(0, MAX_EARLY_READS);
+}
+
+/** Memory ranges made unknown for one account, at most. */
+const MAX_EARLY_READS = 16;
 
 /** The hypothesis an outcome makes, or undefined when it does not explain the dump. */
 export function judge(ctx: SearchContext, outcome: ReplayOutcome, shape: HypothesisShape, tried: () => number): Hypothesis | undefined {

@@ -236,6 +236,8 @@ class Lane {
   private atFault?: { registers: RegisterValues; writes: number };
   private names: RegisterName[] = [];
   private readonly logWrites: boolean;
+  /** The latest write the hook reported, and what `written` held for its bytes before it. */
+  private lastWrite?: { address: bigint; size: number; before: Array<number | undefined> };
 
   constructor(readonly dump: Dump, readonly window: ReplayWindow, readonly fill: UnknownFill) {
     const arch = dump.arch;
@@ -250,6 +252,8 @@ class Lane {
       }
       const logWrites = this.logWrites;
       this.emu.onMemory('write', (address, size, value) => {
+        // Unicorn reports a write before it checks the page: the one that faults is undone at the end (see finish).
+        this.lastWrite = { address, size, before: Array.from({ length: size }, (_, i) => this.written.get(address + BigInt(i))) };
         for (let i = 0; i < size; i++) this.written.set(address + BigInt(i), Number((value >> BigInt(8 * i)) & 0xffn));
         if (logWrites) this.writeLog.push({ address, size, value });
       });
@@ -277,11 +281,12 @@ class Lane {
     }
   }
 
-  run(injection: Injection | undefined, names: RegisterName[]): RunOutcome {
+  run(injection: Injection | undefined, names: RegisterName[], unknownMemory: ReadonlyArray<{ address: bigint; length: number }> = []): RunOutcome {
     const emu = this.emu;
     const arch = this.dump.arch;
     emu.restore(this.snapshot);
     this.written.clear();
+    this.lastWrite = undefined;
     this.writeLog.length = 0;
     this.atFault = undefined;
     this.names = names;
@@ -301,7 +306,11 @@ class Lane {
       }
     };
     const valueBytes = (value: bigint, size: number) => Uint8Array.from({ length: size }, (_, i) => Number((value >> BigInt(8 * i)) & 0xffn));
+    for (const range of unknownMemory) {
+      if (emu.pageIn(range.address, range.length)) hostWrite(range.address, fillBytes(this.fill, range.address, range.length), false);
+    }
     const finish = (ended: RunResult, injected: boolean): RunOutcome => {
+      this.undoFaultingWrite(ended);
       const gp = this.transferFault(ended, names);
       const result = gp?.result ?? ended;
       // Arrived there, and the run did not end on it: it executed the instruction the CPU faulted on.
@@ -389,6 +398,18 @@ class Lane {
     }
   }
 
+  /** A write that faulted never reached memory: its bytes go back to what the run had written there before. */
+  private undoFaultingWrite(ended: RunResult): void {
+    const last = this.lastWrite;
+    if (ended.kind !== 'fault' || ended.access !== 'write' || !last) return;
+    if (ended.address < last.address || ended.address >= last.address + BigInt(last.size)) return;
+    last.before.forEach((byte, i) => {
+      if (byte === undefined) this.written.delete(last.address + BigInt(i));
+      else this.written.set(last.address + BigInt(i), byte);
+    });
+    if (this.logWrites && this.writeLog[this.writeLog.length - 1]?.address === last.address) this.writeLog.pop();
+  }
+
   /**
    * x86-64 faults a transfer to a non-canonical address on the transfer
    * itself (#GP: nothing pushed, popped or jumped), where Unicorn jumps and
@@ -461,15 +482,15 @@ export class Replayer {
    * Runs the window from its start, with `injection` if given, on `lanes`
    * engines (all by default; two are enough to reject a hypothesis early).
    */
-  run(injection?: Injection, options: { lanes?: number } = {}): ReplayOutcome {
+  run(injection?: Injection, options: { lanes?: number; unknownMemory?: ReadonlyArray<{ address: bigint; length: number }> } = {}): ReplayOutcome {
     // Two lanes reject most hypotheses early: zeros and the hash, whose values rarely coincide (zeros and ones
     // often give the same flags, which would make a value look known that is not).
     const lanes = options.lanes === 2 && this.lanes.length === 3 ? [this.lanes[0]!, this.lanes[2]!] : this.lanes.slice(0, options.lanes ?? this.lanes.length);
     if (guard && !guard.before(injectionKey(this.window.start, injection))) {
       return merge(injection, lanes.map(() => skippedRun(this.window.start)), []);
     }
-    if (injection?.kind === 'bytes') return this.runOnFreshLanes(injection, lanes);
-    const runs = lanes.map((lane) => lane.run(injection, this.names));
+    if (injection?.kind === 'bytes') return this.runOnFreshLanes(injection, lanes, options.unknownMemory);
+    const runs = lanes.map((lane) => lane.run(injection, this.names, options.unknownMemory));
     return merge(injection, runs, lanes[0]!.steppedOver);
   }
 
@@ -478,7 +499,7 @@ export class Replayer {
    * reliably only with a full flush, which takes seconds and touches its whole code buffer (GBs of memory);
    * a new engine costs milliseconds.
    */
-  private runOnFreshLanes(injection: Injection, like: Lane[]): ReplayOutcome {
+  private runOnFreshLanes(injection: Injection, like: Lane[], unknownMemory?: ReadonlyArray<{ address: bigint; length: number }>): ReplayOutcome {
     const fresh: Lane[] = [];
     try {
       for (const lane of like) {
@@ -486,7 +507,7 @@ export class Replayer {
         f.stepMarks = lane.stepMarks;
         fresh.push(f);
       }
-      const runs = fresh.map((lane) => lane.run(injection, this.names));
+      const runs = fresh.map((lane) => lane.run(injection, this.names, unknownMemory));
       return merge(injection, runs, fresh[0]!.steppedOver);
     } finally {
       for (const lane of fresh) lane.dispose();

@@ -15,6 +15,7 @@ import { pcRegister, pointerSize, registerMask, spRegister, type RegisterName, t
 import type { Effects } from '../disasm/effects.ts';
 import type { Dump } from '../dumps/model.ts';
 import type { CodeReader } from './code.ts';
+import type { FaultSite } from './fault-site.ts';
 import { registerFill, Replayer, type ReplayWindow, type TracedRun } from './replay.ts';
 import type { WindowAnchor } from './window.ts';
 
@@ -165,3 +166,43 @@ export function savedByCallee(
 
 /** Instructions of the callee replayed to find where it saves registers. */
 const CALLEE_PROBE = 256;
+
+/**
+ * Registers whose start value the window's last transfer went to: each lane
+ * ended fetching its own fill of the register (`mov rax, rdi; call rax`
+ * with rdi unknown), so the transfer's target register held the start value
+ * unchanged. The dump's trap is a fetch fault at that transfer's end, so the
+ * machine stopped there too and the register the dump holds is that start
+ * value. Two registers carrying it with different recorded values say
+ * nothing.
+ */
+export function recoverByCopy(
+  dump: Dump, site: FaultSite, faithful: TracedRun, anchor: WindowAnchor, unknown: ReadonlySet<RegisterName>,
+  recorded: RegisterValues, recordedUnknown: ReadonlySet<RegisterName>,
+): Array<{ register: RegisterName; slot: bigint; value: bigint; from: RegisterName }> {
+  if (site.kind !== 'access-violation' || site.access !== 'execute' || anchor.kind !== 'transfer') return [];
+  if (faithful.path[faithful.path.length - 1] !== anchor.instruction.address) return [];
+  const runs = faithful.outcome.runs;
+  if (runs.length < FILL_LANES.length) return [];
+  const arch = dump.arch;
+  const mask = registerMask(arch);
+  const pc = pcRegister(arch);
+  const found: Array<{ register: RegisterName; slot: bigint; value: bigint; from: RegisterName }> = [];
+  for (const register of unknown) {
+    if (recordedUnknown.has(register) || register === 'efl' || register === 'nzcv') continue;
+    const fills = FILL_LANES.map((fill) => registerFill(fill, register, mask));
+    const wentToFill = runs.every((r, lane) => r.result.kind === 'fault' && r.result.access === 'fetch' && r.result.address === fills[lane]);
+    if (!wentToFill) continue;
+    const carriers = (Object.keys(recorded) as RegisterName[]).filter((r) => r !== pc && r !== register && !recordedUnknown.has(r)
+      && runs.every((run, lane) => run.final[r] === fills[lane]));
+    const values = new Set(carriers.map((r) => recorded[r]!));
+    if (values.size === 1) found.push({ register, slot: COPIED, value: [...values][0]!, from: carriers[0]! });
+  }
+  return found;
+}
+
+/** The lanes' fills of unknown registers, in lane order. */
+const FILL_LANES = ['zeros', 'ones', 'hash'] as const;
+
+/** The `slot` of a register recovered from a register that carried its start value to the fault. */
+export const COPIED = -3n;

@@ -31,7 +31,7 @@ import type { CodeReader, Instruction } from './code.ts';
 import type { FaultSite } from './fault-site.ts';
 import { directTarget, forwardBranchesTo, straightRunBefore } from './flow.ts';
 import { Replayer, type ReplayWindow, type StepOver, type TracedRun } from './replay.ts';
-import { recoverByInversion, recoverFromSlots, savedByCallee, writtenAfterAnchor } from './window-recovery.ts';
+import { recoverByCopy, recoverByInversion, recoverFromSlots, savedByCallee, writtenAfterAnchor } from './window-recovery.ts';
 import type { StackWalker } from '../unwind/walk.ts';
 
 /** A user's statement of what an absent callee does: `ADDR:ret=0xc,eax=1`. */
@@ -69,9 +69,10 @@ export interface Window {
   /**
    * Registers whose start value came back: from the slot the window saved
    * them to, (slot -1) by undoing a fixed step the window applied to them,
-   * or (slot UNWOUND) from the unwind rule at the start.
+   * (slot UNWOUND) from the unwind rule at the start, or (slot COPIED) from
+   * the register `from` that carried it unchanged to the fault.
    */
-  recovered: Array<{ register: RegisterName; slot: bigint; value: bigint }>;
+  recovered: Array<{ register: RegisterName; slot: bigint; value: bigint; from?: RegisterName }>;
   stepOvers: StepOver[];
   notes: string[];
 }
@@ -106,10 +107,21 @@ function frameByUnwind(
   return { register: from.register, value: (frame.cfa - from.offset) & registerMask(arch) };
 }
 
-/** The anchor's frame (canonical frame address) by an sp-based unwind rule there, or undefined. */
-function anchorFrame(unwind: Pick<StackWalker, 'cfaRule'> | undefined, arch: Dump['arch'], anchor: WindowAnchor): { cfa: bigint; functionStart: bigint } | undefined {
+/**
+ * The anchor's frame (canonical frame address) by the unwind rule there, or
+ * undefined. An sp-based rule uses the anchor's stack pointer; a rule based
+ * on another register (`rbp + 16`) only at the fault, the one place whose
+ * registers the dump holds.
+ */
+function anchorFrame(
+  unwind: Pick<StackWalker, 'cfaRule'> | undefined, arch: Dump['arch'], anchor: WindowAnchor, recorded: RegisterValues, recordedUnknown: ReadonlySet<RegisterName>,
+): { cfa: bigint; functionStart: bigint } | undefined {
   const at = unwind?.cfaRule(anchor.instruction.address);
-  return at?.register === spRegister(arch) ? { cfa: (anchor.sp + at.offset) & registerMask(arch), functionStart: at.functionStart } : undefined;
+  if (!at) return undefined;
+  if (at.register === spRegister(arch)) return { cfa: (anchor.sp + at.offset) & registerMask(arch), functionStart: at.functionStart };
+  const base = recorded[at.register];
+  if (anchor.kind !== 'fault' || base === undefined || recordedUnknown.has(at.register)) return undefined;
+  return { cfa: (base + at.offset) & registerMask(arch), functionStart: at.functionStart };
 }
 
 /** The `slot` of a register recovered from the unwind information (the frame the anchor gives). */
@@ -191,7 +203,7 @@ export function buildWindow(
   const notes: string[] = [];
   const mask = registerMask(arch);
 
-  const anchorCfa = anchorFrame(options.unwind, arch, anchor);
+  const anchorCfa = anchorFrame(options.unwind, arch, anchor, recorded, recordedUnknown);
   for (let i = 0; i < run.length; i++) {
     const start = run[i]!.address;
     const steps = stepOvers.filter((s) => s.address >= start);
@@ -303,6 +315,8 @@ export function buildWindow(
       const saved = new Set(back.map((r) => r.register));
       const unsaved = new Set([...unknown].filter((r) => !saved.has(r) && !recordedUnknown.has(r)));
       back.push(...recoverByInversion(dump, replay, anchor, unsaved, recorded));
+      const copied = new Set(back.map((r) => r.register));
+      back.push(...recoverByCopy(dump, site, faithful, anchor, new Set([...unsaved].filter((r) => !copied.has(r))), recorded, recordedUnknown));
       if (back.length === 0 || round === 2) {
         const anchorIndex = faithful.path.indexOf(anchor.instruction.address);
         return {

@@ -57,7 +57,7 @@ export function explainText(report: ExplainReport, arch: Arch): string {
     if (report.window?.id === w.id) for (const insn of w.instructions) out.push(`    ${tidy(insn)}`);
     if (w.unknown.length) out.push(`  unknown at the start: ${w.unknown.join(', ')}`);
     for (const r of w.recovered) {
-      out.push(`  ${r.register} = ${f(r.value)}, ${r.slot === 'stepped' ? 'undoing the fixed step the window applies to it' : r.slot === 'unwind' ? 'from the unwind rule there (the frame the anchor\'s stack pointer gives)' : `from the slot the window saved it to, [${f(r.slot)}]`}`);
+      out.push(`  ${r.register} = ${f(r.value)}, ${r.slot === 'stepped' ? 'undoing the fixed step the window applies to it' : r.slot === 'unwind' ? 'from the unwind rule there (the frame the anchor\'s stack pointer gives)' : r.slot === 'copied' ? `from ${r.from} at the fault, which the window's last transfer went to unchanged` : `from the slot the window saved it to, [${f(r.slot)}]`}`);
     }
     out.push(`  as written, the code ends: ${w.end}`);
     for (const c of w.code?.fromFiles ?? []) {
