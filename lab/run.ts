@@ -106,11 +106,24 @@ async function loadWriters(log: (line: string) => void): Promise<Writers | undef
   }
 }
 
+/**
+ * The address a data-address fault made the CPU access, when the crash is on
+ * that very access and the run could not read si_addr (qemu's gdbstub gives
+ * no siginfo). The writers would otherwise take the address from the
+ * registers, which point where the access should have gone: Windows records
+ * the address the CPU faulted on.
+ */
+function flippedAccess(plan: CasePlan, crash: CrashRecord): bigint | undefined {
+  const observed = crash.injection?.observed;
+  if (plan.model !== 'data-address' || crash.steps !== 1 || observed === undefined) return undefined;
+  return BigInt(observed);
+}
+
 /** Writes the other formats a case was sampled for; a writer that fails skips that format (noted). */
 async function writeFormats(writers: Writers | undefined, plan: CasePlan, crash: CrashRecord, binary: string, tc: Toolchain, dir: string, notes: string[]): Promise<Array<{ format: LabFormat; file: string; options: string }>> {
   const files: Array<{ format: LabFormat; file: string; options: string }> = [];
   if (!writers) return files;
-  const input: WriterInput = { arch: plan.arch, core: crash.core, binaries: [binary], sysroot: tc.sysroot ?? '/', signal: crash.signo, siCode: crash.siCode, siAddr: crash.siAddr };
+  const input: WriterInput = { arch: plan.arch, core: crash.core, binaries: [binary], sysroot: tc.sysroot ?? '/', signal: crash.signo, siCode: crash.siCode, siAddr: crash.siAddr ?? flippedAccess(plan, crash) };
   const attempt = async (format: LabFormat, file: string, options: string, write: () => unknown) => {
     try {
       await write();
