@@ -153,7 +153,7 @@ function softwareEvidence(ctx: Pick<SearchContext, 'site' | 'dump'>, faulting: I
     out.push({ text: `the stack pointer ${f(sp)} is at the end of its stack, against the guard below it: a stack overflow`, weight: DELIBERATE_WEIGHT });
   } else if (sp !== undefined && site.kind === 'access-violation') {
     const address = site.accessAddress ?? site.pc;
-    if (site.access === 'execute' && address + 0x100000n > sp && address < sp + 0x100000n && regionOf(dump, address)?.write !== false) {
+    if (site.access === 'execute' && address + 0x100000n > sp && address < sp + 0x100000n && inStack(dump, address, sp)) {
       out.push({ text: `${f(address)} is beside the stack pointer ${f(sp)}: the CPU was sent to execute the stack (a smashed return address, a jump through stack data)`, weight: PATTERN_WEIGHT });
     } else if (address <= sp + 0x100n && address + 0x10000n >= sp && site.access !== 'execute') {
       const stack = regionOf(dump, sp);
@@ -163,6 +163,19 @@ function softwareEvidence(ctx: Pick<SearchContext, 'site' | 'dump'>, faulting: I
     }
   }
   return out;
+}
+
+/**
+ * True when `address` is stack memory: in the mapping that holds `sp`, or,
+ * without an address map, in memory the dump holds. An unmapped address
+ * beside the stack (qemu-user puts the program just above it) is not.
+ */
+function inStack(dump: SearchContext['dump'], address: bigint, sp: bigint): boolean {
+  if (dump.addressMap) {
+    const stack = regionOf(dump, sp);
+    return stack !== undefined && stack.start <= address && address < stack.end;
+  }
+  return dump.memory.read(address, 1) !== undefined;
 }
 
 /** True when `sp` is in the last pages of its stack mapping, above a guard (or in the guard itself). */

@@ -52,6 +52,11 @@ export interface Candidate {
    * short. Its window is the epilogue alone (from the last branch or call).
    */
   popped?: true;
+  /**
+   * A call of an outer frame whose target comes from registers: their values
+   * then are not the dump's (only the innermost frame's registers are current).
+   */
+  staleOperands?: true;
 }
 
 /** Stack slots scanned for return addresses, from sp up. */
@@ -131,6 +136,7 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
       : { unknownReason: `${call.text} needs registers as they were at that call; only the innermost frame's are known` };
     out.push({
       kind: 'call', instruction: call, sp: (slot + size) & mask, slot, returnAddress: value, ...target,
+      ...(!innermostFrame && usesRegisters(call) ? { staleOperands: true as const } : {}),
       evidence: [`[${f(slot)}] holds ${f(value)}, the return address of ${f(call.address)} ${call.text}`],
     });
     // The function the innermost call entered: where the pc is, unless it called on (its callees have returned).

@@ -34,6 +34,8 @@ export interface Check {
   basis: 'computed' | 'carried';
   /** Why a check is unknown. */
   note?: string;
+  /** A trap that matched on an address the dump records (the fault address), not only on where it happened. */
+  exact?: boolean;
 }
 
 export interface CheckSummary {
@@ -143,7 +145,8 @@ export function trapCheck(dump: Dump, site: FaultSite, outcome: ReplayOutcome): 
       const faulted = r.kind === 'fault' && (site.generalProtection
         ? r.pc === site.pc && nonCanonical(arch, r.address)
         : r.address === address || (site.accessAddress !== undefined && nonCanonicalAsRecorded(arch, site.accessAddress, r.address)) || (site.accessAddress === undefined && r.pc === site.pc)) && sameAccess(accessName(r.access));
-      return { ...base, expected: describeSite(site, f), actual, status: faulted ? 'match' : unknownOr(r, site) };
+      const exact = faulted && !site.generalProtection && site.accessAddress !== undefined && r.kind === 'fault' && r.address === site.accessAddress;
+      return { ...base, expected: describeSite(site, f), actual, status: faulted ? 'match' : unknownOr(r, site), ...(exact ? { exact } : {}) };
     }
     default: {
       const match = (r.kind === 'trapped' && (r.pc === expectedPc || r.pc === site.pc)) || (r.kind === 'fault' && r.pc === site.pc);

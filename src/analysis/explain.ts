@@ -20,10 +20,10 @@
  * report.verdict; // { class: 'cpu-fault', location: 'branch-target', bit: 2, expected: '0x8082e3e4', observed: '0x8082e3e0', … }
  * ```
  */
-import { pcRegister, pointerSize, registerMask, spRegister } from '../../emu/registers.ts';
+import { pcRegister, pointerSize, registerMask, spRegister, type RegisterName } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { createDisassembler } from '../disasm/disassembler.ts';
-import { createEffects } from '../disasm/effects.ts';
+import { createEffects, type Effects } from '../disasm/effects.ts';
 import { exactSymbol } from '../dumps/exact-symbol.ts';
 import { formatAddress, hex } from '../format.ts';
 import { asWrittenHypotheses, siteHypothesis } from './as-written.ts';
@@ -176,6 +176,12 @@ function chooseCandidates(site: FaultSite, candidates: Candidate[], width: numbe
   return out.slice(0, MAX_WINDOWS);
 }
 
+/** The registers an outer frame's transfer reads for its target (not the stack or program counter). */
+function staleOperands(dump: Dump, effects: Effects, insn: Instruction): RegisterName[] {
+  const skip = new Set<RegisterName>([spRegister(dump.arch), pcRegister(dump.arch)]);
+  return (effects.of(insn.bytes, insn.address)?.read ?? []).filter((r) => !skip.has(r));
+}
+
 /** The sp just before the innermost call on the stack (its slot is the lowest). */
 function innermostSp(candidates: Candidate[]): bigint | undefined {
   let best: bigint | undefined;
@@ -292,6 +298,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       const anchor = { instruction: candidate.instruction, sp: candidate.sp, kind: candidate.kind === 'fault' ? 'fault' as const : 'transfer' as const, epilogue: candidate.popped };
       const built = buildWindow(dump, code, effects, site, anchor, {
         maxInstructions: options.windowInstructions ?? 100, extra: 64, stepOvers: options.stepOvers ?? [], unwind: walker,
+        stale: candidate.staleOperands ? staleOperands(dump, effects, candidate.instruction) : undefined,
       });
       if ('failed' in built) {
         unchecked.push(`the ${candidate.kind} at ${f(candidate.instruction.address)}: ${built.failed}`);

@@ -231,7 +231,7 @@ export function searchWindow(ctx: SearchContext): SearchResult {
         for (let bit = 0; bit < r.size * 8; bit++) {
           keep(tryInjection(ctx, { kind: 'load-bit', index: r.index, address: r.address, size: r.size, bit }, {
             id: `bitflip:load@${r.pc.toString(16)}:${bit}`, class: 'cpu-fault', location: 'loaded-value', family: 'loaded-value',
-            description: `bit ${bit} of the ${r.size}-byte value ${f(r.pc)} loaded from [${f(r.address)}] flipped in the CPU`, bit, address: r.pc,
+            description: `bit ${bit} of the ${r.size}-byte value loaded by ${f(r.pc)} from [${f(r.address)}] flipped in the CPU`, bit, address: r.pc,
           }, () => tried['loaded-value']!));
         }
       });

@@ -84,7 +84,7 @@ export function statedInjection(dump: Dump, spec: HypothesisSpec, traced: Traced
         injection: { kind: 'load-bit', index: read.index, address: read.address, size: read.size, bit: spec.bit },
         shape: {
           id: `bitflip:load@${spec.address.toString(16)}:${spec.bit}`, class: 'cpu-fault', location: 'loaded-value', family: 'loaded-value',
-          description: `bit ${spec.bit} of the ${read.size}-byte value ${f(read.pc)} loaded from [${f(read.address)}] flipped in the CPU`, bit: spec.bit, address: read.pc,
+          description: `bit ${spec.bit} of the ${read.size}-byte value loaded by ${f(read.pc)} from [${f(read.address)}] flipped in the CPU`, bit: spec.bit, address: read.pc,
         },
       };
     }

@@ -10,8 +10,10 @@
  *   studies: a few percent of crash reports are possible bit flips, about
  *   half of them real; CPU faults come from about one machine in a
  *   thousand).
- * - **checks**: a reproduced trap counts +3 (an exact fault address is a
- *   one-in-a-thousand coincidence); each value the replay computed and the
+ * - **checks**: a reproduced trap counts +3 where only the instruction that
+ *   trapped is matched, +6 where the dump's fault address is matched too (a
+ *   replay that goes wrong lands on that very address about one time in a
+ *   million); each value the replay computed and the
  *   dump matches +0.5 (values are correlated, so each is weak alone), up to
  *   +4 in all; a mismatch −5 (only a dump's own error would excuse it); a
  *   window the code cannot reach −12 (its replay proves nothing), and so
@@ -44,6 +46,7 @@ export const PRIORS: Record<Family, number> = {
 };
 
 export const TRAP_WEIGHT = 3;
+export const EXACT_TRAP_WEIGHT = 6;
 export const VALUE_WEIGHT = 0.5;
 export const VALUES_CAP = 4;
 export const MISMATCH_WEIGHT = -5;
@@ -60,7 +63,7 @@ export function scoreHypothesis(h: Hypothesis): number {
     if (c.what === 'arrival' && c.status === 'mismatch') checks += ARRIVAL_WEIGHT;
     else if (c.what === 'frame' && c.status === 'mismatch') checks += FRAME_WEIGHT;
     else if (c.status === 'mismatch') checks += MISMATCH_WEIGHT;
-    else if (c.status === 'match' && c.what === 'trap') checks += TRAP_WEIGHT;
+    else if (c.status === 'match' && c.what === 'trap') checks += c.exact ? EXACT_TRAP_WEIGHT : TRAP_WEIGHT;
     else if (c.status === 'match' && c.basis === 'computed') values += VALUE_WEIGHT;
   }
   checks += Math.min(values, VALUES_CAP);

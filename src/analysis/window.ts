@@ -85,6 +85,8 @@ export interface WindowOptions {
   stepOvers: StepOverSpec[];
   /** The unwind information: where it covers the window, it pins the stack or frame pointer at each start. */
   unwind?: Pick<StackWalker, 'cfaRule'>;
+  /** Registers whose dump values are not the start's (an outer frame's call operands): unknown unless the window sets them. */
+  stale?: RegisterName[];
 }
 
 /** Most instructions a window's replays may run past the anchor (the budget grows to it while the code as written
@@ -218,7 +220,7 @@ export function buildWindow(
     let spAtAnchor = anchor.sp;
     if (start !== anchor.instruction.address) {
       const calls = run.slice(i).some((insn) => insn.kind === 'call');
-      const probeUnknown = new Set([...recordedUnknown].filter((r) => r !== framePointer?.register));
+      const probeUnknown = new Set([...recordedUnknown, ...(options.stale ?? [])].filter((r) => r !== framePointer?.register));
       const probe = new Replayer(dump, {
         start, registers: base, unknown: probeUnknown, maxInstructions: (run.length - i) * 2 + 16 + (calls ? PROBE_CALLEES : 0),
         until: anchor.instruction.address, stepOvers: steps,
@@ -243,7 +245,7 @@ export function buildWindow(
     }
     written.delete(sp);
     written.delete(pc);
-    const unknown = new Set<RegisterName>([...recordedUnknown, ...written]);
+    const unknown = new Set<RegisterName>([...recordedUnknown, ...written, ...(options.stale ?? [])]);
     const unknownMemory = probeTrace ? writtenRanges(probeTrace, probeTrace.path.length) : [];
     const registers: RegisterValues = { ...base, [sp]: startSp };
     const recovered: Window['recovered'] = [];
