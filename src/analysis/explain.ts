@@ -294,10 +294,14 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     const searchStarted = performance.now();
     const hypotheses: Hypothesis[] = [];
     const contexts: SearchContext[] = [];
-    for (const [n, candidate] of chosen.entries()) {
+    // A fault window whose code as written ends in a way the dump cannot settle (its start needs values the dump
+    // lacks) is followed by the faulting instruction alone, from the recorded registers.
+    const queue = chosen.map((candidate) => ({ candidate, alone: false }));
+    for (let n = 0; n < queue.length; n++) {
+      const { candidate, alone } = queue[n]!;
       const anchor = { instruction: candidate.instruction, sp: candidate.sp, kind: candidate.kind === 'fault' ? 'fault' as const : 'transfer' as const, epilogue: candidate.popped };
       const built = buildWindow(dump, code, effects, site, anchor, {
-        maxInstructions: options.windowInstructions ?? 100, extra: 64, stepOvers: options.stepOvers ?? [], unwind: walker,
+        maxInstructions: alone ? 1 : options.windowInstructions ?? 100, extra: 64, stepOvers: options.stepOvers ?? [], unwind: walker,
         stale: candidate.staleOperands ? staleOperands(dump, effects, candidate.instruction) : undefined,
       });
       if ('failed' in built) {
@@ -305,6 +309,9 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
         continue;
       }
       windows.push(built);
+      if (!alone && anchor.kind === 'fault' && built.start !== anchor.instruction.address && !built.faithful.outcome.resultKnown) {
+        queue.splice(n + 1, 0, { candidate, alone: true });
+      }
       const id = `w${n}`;
       report.windows.push(windowReport(dump, id, candidate, built, code));
       const context: CheckContext = {
@@ -316,7 +323,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
         unemulated: (pc) => code.isUnemulated(pc),
       };
       // Each window gets an even share of what is left, so the first window's search cannot starve the others.
-      const share = chosen.length - n;
+      const share = queue.length - n;
       const now = performance.now();
       const budget = { deadline: now + Math.max(0, deadline - now) / share, replays: Math.floor(replaysLeft / share), refinements: REFINEMENTS };
       const ctx: SearchContext = { dump, effects, site, code, window: built, windowId: id, checkContext: context, budget, registers: false, stackOff: frame !== undefined };

@@ -14,7 +14,7 @@
  * found.tried;      // { 'branch-target': 480, 'loaded-value': 1024, … }
  * ```
  */
-import { pointerSize, registerMask, spRegister, type RegisterName } from '../../emu/registers.ts';
+import { pcRegister, pointerSize, registerMask, spRegister, type RegisterName } from '../../emu/registers.ts';
 import { isMapped } from '../dumps/address-map.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress, hex } from '../format.ts';
@@ -271,6 +271,15 @@ export function searchWindow(ctx: SearchContext): SearchResult {
       }, () => tried.skip!);
       // Without the instruction its destination keeps an older value: taking the recorded one for it is an assumption, not evidence.
       for (const [r, v] of Object.entries(keepValues)) h?.evidence.push({ text: `assumes ${r} already held ${f(v!)} before the window`, weight: -1.5 });
+      // A conditional branch whose condition the dump does not settle may fall through as written: no fault at all.
+      if (h && s.insn!.kind === 'conditional' && conditionUnknown(ctx, s.index, s.insn!)) {
+        keep({
+          ...h, id: `as-written:fall-through@${s.pc.toString(16)}`, class: 'software', location: 'none', family: 'as-written', tried: 1,
+          description: `the CPU executed the code as written, ${f(s.pc)} ${s.insn!.text} falling through (its condition depends on values the dump does not hold); the fault is the software's`,
+          address: undefined,
+        });
+        return;
+      }
       keep(h);
     });
   }
@@ -347,6 +356,14 @@ function spStep(ctx: SearchContext, index: number): bigint | undefined {
   return signed <= 0n || signed > 0x10000n ? undefined : signed;
 }
 
+/** Whether the registers the conditional branch at path `index` tests are unknown there (the lanes may go either way). */
+function conditionUnknown(ctx: SearchContext, index: number, insn: Instruction): boolean {
+  const at = ctx.window.replayer.run({ kind: 'stop', index });
+  if (!at.injected) return false;
+  const pc = pcRegister(ctx.dump.arch);
+  return (ctx.effects.of(insn.bytes, insn.address)?.read ?? []).some((r) => r !== pc && !at.knownRegisters.has(r));
+}
+
 /**
  * The faithful path's index nearest the state the dump recorded: the
  * faulting instruction itself or a jump anchor; for a call anchor, the instruction that
@@ -362,6 +379,10 @@ function focusIndex(ctx: SearchContext): number {
   // A jump or return anchor is where the dump's state was left: the state just after it.
   if (call.kind === 'jump' || call.kind === 'conditional' || call.kind === 'return') return Math.min(window.anchorIndex, last);
   if (call.kind !== 'call') return last;
+  // The dump's stack just as the call left it (its return address on top): the fault is where the call went.
+  const sp = ctx.site.context?.registers[spRegister(ctx.dump.arch)];
+  const pushed = ctx.dump.arch === 'arm64' ? 0n : BigInt(pointerSize(ctx.dump.arch));
+  if (sp !== undefined && sp === ((window.anchor.sp - pushed) & registerMask(ctx.dump.arch))) return Math.min(window.anchorIndex, last);
   const back = path.indexOf(call.address + BigInt(call.size), window.anchorIndex + 1);
   return back > 0 ? back - 1 : last;
 }

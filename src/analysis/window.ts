@@ -117,13 +117,13 @@ function frameByUnwind(
  */
 function anchorFrame(
   unwind: Pick<StackWalker, 'cfaRule'> | undefined, arch: Dump['arch'], anchor: WindowAnchor, recorded: RegisterValues, recordedUnknown: ReadonlySet<RegisterName>,
-): { cfa: bigint; functionStart: bigint } | undefined {
+): { cfa: bigint; functionStart: bigint; register: RegisterName } | undefined {
   const at = unwind?.cfaRule(anchor.instruction.address);
   if (!at) return undefined;
-  if (at.register === spRegister(arch)) return { cfa: (anchor.sp + at.offset) & registerMask(arch), functionStart: at.functionStart };
+  if (at.register === spRegister(arch)) return { cfa: (anchor.sp + at.offset) & registerMask(arch), functionStart: at.functionStart, register: at.register };
   const base = recorded[at.register];
   if (anchor.kind !== 'fault' || base === undefined || recordedUnknown.has(at.register)) return undefined;
-  return { cfa: (base + at.offset) & registerMask(arch), functionStart: at.functionStart };
+  return { cfa: (base + at.offset) & registerMask(arch), functionStart: at.functionStart, register: at.register };
 }
 
 /** The `slot` of a register recovered from the unwind information (the frame the anchor gives). */
@@ -211,7 +211,10 @@ export function buildWindow(
     const steps = stepOvers.filter((s) => s.address >= start);
     // Without unwind information the probe starts at the anchor's stack pointer and the difference it finds at the
     // anchor is undone; code that reads the stack (a callee's arguments) before the anchor then reads the wrong slots.
-    const frame = anchorCfa && start !== anchor.instruction.address ? frameByUnwind(options.unwind!, arch, anchorCfa, start) : undefined;
+    // A frame read from the fault's frame pointer holds only where the code before the fault leaves that register
+    // alone (a corrupt byte may have made an `enter` of a load).
+    const pinned = anchorCfa && (anchorCfa.register === sp || !run.slice(i, -1).some((insn) => effects.of(insn.bytes, insn.address)?.written.includes(anchorCfa.register)));
+    const frame = pinned && start !== anchor.instruction.address ? frameByUnwind(options.unwind!, arch, anchorCfa, start) : undefined;
     // A frame pointer pinned so (the window's `leave` restores the stack from it) is the start's, not the dump's.
     const framePointer = frame && frame.register !== sp ? frame : undefined;
     const base: RegisterValues = { ...recorded, [sp]: frame?.register === sp ? frame.value : anchor.sp, [pc]: start, ...(framePointer ? { [framePointer.register]: framePointer.value } : {}) };
