@@ -308,14 +308,20 @@ class FastSession {
     if (differ.length) throw this.diverged(`registers differ at the sync point ${hex(pc)}`, differ);
   }
 
+  /** Ends the program at the instruction budget (the helper then exits: nothing more may be sent). */
+  private kill(): void {
+    this.send('K');
+    for (const record of this.reply()) this.converter.handle(record);
+    this.ended = true;
+  }
+
   /** Brings the CPU to `pc` (Unicorn's state there checked) and records the rest single-stepped. */
   private stepToEnd(pc: bigint): void {
     this.reach(pc, false);
     const max = this.options.maxInstructions;
     while (!this.ended) {
       if (this.converter.batches.next >= max) {
-        this.send('K');
-        for (const record of this.reply()) this.converter.handle(record);
+        this.kill();
         return;
       }
       this.send('T');
@@ -348,8 +354,7 @@ class FastSession {
     while (!this.ended) {
       const remaining = max - this.converter.batches.next;
       if (remaining <= 0) {
-        this.send('K');
-        for (const record of this.reply()) this.converter.handle(record);
+        this.kill();
         break;
       }
       const result = this.emu.run({ maxInstructions: remaining, timeoutMs: 0 });
