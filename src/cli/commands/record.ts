@@ -24,6 +24,7 @@ interface RecordOptions {
   maxInstructions: string;
   maskCpuid?: boolean;
   fast?: boolean;
+  step?: boolean;
 }
 
 export function addRecordCommand(program: Command, io: Io): void {
@@ -36,7 +37,9 @@ export function addRecordCommand(program: Command, io: Io): void {
     .option('--max-instructions <n>', 'stop (and kill the program) after this many instructions', '5000000')
     .option('--mask-cpuid', 'answer cpuid without AVX, AVX2, AVX-512, FMA, F16C, XSAVE and TSX, so libraries take code paths Unicorn emulates')
     .option('--fast', 'run natively from one sync point to the next, Unicorn between them, registers checked at each (default: single-step every instruction on the CPU)')
+    .option('--step', 'single-step every instruction on the CPU (the default)')
     .action(async (path: string, args: string[], options: RecordOptions) => {
+      if (options.fast && options.step) throw new InputError('record: --fast and --step are two modes; give one');
       if (!path) throw new InputError('record needs a program: faultline record [--out FILE] -- PROGRAM [ARGS…]');
       const out = options.out ?? `${basename(path)}.fltrace`;
       let summary;
