@@ -106,7 +106,7 @@ export async function recordFast(options: RecordOptions): Promise<RecordSummary>
     replies = openSync(replyPath, 'r');
     commands = openSync(commandPath, 'w');
     const file = StepFile.fromStream(replies, 'the record helper');
-    const source = `faultline record -- ${[options.program, ...options.args].join(' ')}`;
+    const source = `faultline record --fast -- ${[options.program, ...options.args].join(' ')}`;
     let result: ReturnType<StepConverter['finish']> | undefined;
     const session = new FastSession(file, commands, disasm, options);
     try {
@@ -336,7 +336,7 @@ class FastSession {
   run(writer: TraceWriter, source: string): ReturnType<StepConverter['finish']> {
     const image = this.reply();
     this.converter = new StepConverter(writer, this.disasm, this.file.start, source,
-      'initial image and the kernel\'s writes (memory events); the program\'s own accesses not recorded: run natively under ptrace to each sync point, Unicorn between them (faultline record, fast mode)');
+      'initial image and the kernel\'s writes (memory events); the program\'s own accesses not recorded: run natively under ptrace to each sync point, Unicorn between them (faultline record, fast mode)', 'cpu+unicorn');
     for (const record of image) {
       this.converter.handle(record);
       this.applyMemory(record);

@@ -47,6 +47,7 @@ export function addReplayCheckCommand(program: Command, io: Io): void {
         const result = diffTraces(replay.recorded, replay.emulated, { align: 'index', context, mnemonic });
         const { emulated, fed, memoryEvents } = replay.counts;
         const lines = [`${path}: replayed in Unicorn from the recorded start (${emulated} instructions emulated, ${fed} sync points and ${memoryEvents} memory events fed from the recording)`];
+        if (recorded.engine === 'cpu+unicorn') lines.push('recorded with --fast: between sync points the recording is Unicorn\'s own, checked against the CPU at each sync point (record with --step to compare every instruction with the CPU)');
         const stopped = replay.stopped;
         if (stopped && !result.divergence) {
           // Unicorn could not go on: everything before agreed, the rest is unchecked.
