@@ -40,7 +40,7 @@ export function addReplayCheckCommand(program: Command, io: Io): void {
       if (!existsSync(path)) throw new InputError(`Cannot open trace ${path}: no such file`);
       const context = options.context === '0' ? 0 : parseCount(options.context, '--context');
       const recorded = openAnyTrace(path);
-      const disasm = await createDisassembler('x64');
+      const disasm = await createDisassembler(recorded.arch);
       try {
         const mnemonic = mnemonicOf(disasm);
         const replay = openReplay(recorded, { mnemonic: (bytes, address) => disasm.decode(bytes, address)?.mnemonic });
@@ -59,7 +59,7 @@ export function addReplayCheckCommand(program: Command, io: Io): void {
             break;
           }
           lines.push(`Unicorn stopped at instruction ${stopped.index}: ${stopped.reason}`);
-          if (insn) lines.push(`>  ${instructionLine('x64', insn, disasm)}`);
+          if (insn) lines.push(`>  ${instructionLine(recorded.arch, insn, disasm)}`);
           lines.push(`${result.remainingA} recorded instructions not checked`);
         } else {
           lines.push(...comparisonLines(result, disasm, { a: 'real', b: 'emulated' }));
