@@ -36,7 +36,7 @@ export function addRecordCommand(program: Command, io: Io): void {
     .argument('[args...]', 'its arguments')
     .option('--out <file>', 'trace file to write (default: PROGRAM.fltrace in the current directory)')
     .option('--max-instructions <n>', 'stop (and kill the program) after this many instructions', '5000000')
-    .option('--mask-cpuid', 'answer cpuid without AVX, AVX2, AVX-512, FMA, F16C, XSAVE and TSX, so libraries take code paths Unicorn emulates')
+    .option('--mask-cpuid', 'answer cpuid without AVX, AVX2, AVX-512, FMA, F16C, XSAVE and TSX, so libraries take code paths Unicorn emulates (under qemu-user: a CPU model without AVX or SVE)')
     .option('--fast', 'run natively from one sync point to the next, Unicorn recording the instructions between them, registers checked at each (the default)')
     .option('--step', 'single-step every instruction on the CPU instead (slower; no emulator involved)')
     .action(async (path: string, args: string[], options: RecordOptions) => {
