@@ -10,7 +10,7 @@
  * defines them).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +45,20 @@ void _start(void) {
   for (;;) {}
 }
 `;
+
+// An AVX instruction (Unicorn 2 has none) after a loop: the fast mode single-steps from there on.
+const AVX_PROGRAM = String.raw`
+void _start(void) {
+  unsigned long s = 1;
+  for (int i = 0; i < 500; i++) s = s * 31 + (unsigned long)i;
+  __asm__ volatile("vpxor %%ymm0, %%ymm0, %%ymm0" ::: "xmm0");
+  for (int i = 0; i < 500; i++) s = s * 31 + (unsigned long)i;
+  __asm__ volatile("syscall" :: "a"(60), "D"(s & 0x3f) : "rcx", "r11", "memory");
+  for (;;) {}
+}
+`;
+
+const hasAvx = native && /^flags\s*:.*\bavx\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
 
 interface Step {
   pc: bigint;
@@ -123,6 +137,24 @@ describe.skipIf(!native || lacks('gcc'))('record --fast against record --step', 
     expect([...timed]).toEqual([]);
     // What was left out is little: a few thousand shifts' AF, not whole stretches of the run.
     expect(looseSteps).toBeLessThan(step.length / 2);
+  }, 60_000);
+
+  it.skipIf(!hasAvx)('goes on single-stepped from an instruction Unicorn lacks, and stops at the budget there', async () => {
+    writeFileSync(join(dir, 'avx.c'), AVX_PROGRAM);
+    const avx = join(dir, 'avx');
+    execFileSync('gcc', ['-O1', '-static', '-nostdlib', '-fno-stack-protector', '-fno-pie', '-no-pie', '-o', avx, join(dir, 'avx.c')]);
+    const whole = await runCli('record', '--fast', '--out', join(dir, 'avx.fltrace'), '--', avx);
+    expect(whole.code, whole.err).toBe(0);
+    const from = Number(/Unicorn cannot execute `vpxor ymm0,ymm0,ymm0` at 0x[0-9a-f]+: single-stepped from instruction (\d+) on/.exec(whole.err)?.[1]);
+    expect(from).toBeGreaterThan(500);
+    const total = Number(/exited with status \d+; (\d+) instructions recorded/.exec(whole.err)?.[1]);
+    expect(total).toBeGreaterThan(from + 500);
+    // A budget that ends among the single-stepped instructions: the program is killed once, the trace written.
+    const budget = await runCli('record', '--fast', '--max-instructions', String(from + 100), '--out', join(dir, 'avx-budget.fltrace'), '--', avx);
+    expect(budget.code, budget.err).toBe(0);
+    expect(budget.err).toContain(`instruction budget of ${from + 100} reached`);
+    const trace = readTrace(join(dir, 'avx-budget.fltrace'));
+    expect([...instructionsOf(trace.header!, trace.batches, trace.events)].length).toBe(from + 100);
   }, 60_000);
 });
 
