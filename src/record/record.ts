@@ -1,6 +1,9 @@
 /**
- * `faultline record`: runs a program under ptrace single-step (the native
- * helper, `native/stepper.c`) and turns what the CPU did into a `.fltrace`:
+ * `faultline record`: runs a program under ptrace (the native helper,
+ * `native/stepper.c`) and writes a `.fltrace`. By default natively from one
+ * sync point to the next with Unicorn recording the instructions between
+ * them (`fast-record.ts`); with `mode: 'step'` (this file) every instruction
+ * is single-stepped and what the CPU did is turned into the trace:
  * per instruction its pc, bytes and size (the size from Capstone) and the
  * registers it changed; sync points (`syscall`, `rdtsc`, `cpuid`, `rdrand`
  * …: their register changes are what the kernel or the CPU returned) and
