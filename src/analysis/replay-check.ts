@@ -20,7 +20,7 @@
 import { Emulator } from '../../emu/emulator.ts';
 import { Recorder } from '../../emu/recorder.ts';
 import { RegisterBatch } from '../../emu/register-batch.ts';
-import type { RegisterName } from '../../emu/registers.ts';
+import { pcRegister, type Arch, type RegisterName } from '../../emu/registers.ts';
 import { describeRunResult, type RunResult } from '../../emu/run-result.ts';
 import type { AnyTrace } from '../../traces/import/open.ts';
 import type { TraceBatch, TraceEvent, TraceInstruction } from '../../traces/model.ts';
@@ -29,10 +29,16 @@ import { InputError } from '../errors.ts';
 import { definedFlags, undefinedFlags } from './undefined-flags.ts';
 import { hex } from '../format.ts';
 
-/** Registers a replay compares (x86-64's general registers, flags, fs/gs bases; selectors are not loaded into Unicorn). */
-const COMPARED: RegisterName[] = [
-  'rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'efl', 'fs_base', 'gs_base',
-];
+/**
+ * Registers a replay compares, per architecture: the general registers, flags and thread pointers (selectors are
+ * not loaded into Unicorn). An i386 or AArch64 recording comes from qemu-user (`record` there): the registers
+ * its gdbstub gives, and i386's gs base from `set_thread_area`.
+ */
+const COMPARED_OF: Record<Arch, RegisterName[]> = {
+  x64: ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'efl', 'fs_base', 'gs_base'],
+  x86: ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi', 'efl', 'gs_base'],
+  arm64: [...Array.from({ length: 31 }, (_, i) => `x${i}` as RegisterName), 'sp', 'nzcv'],
+};
 
 /** Instructions a lost single-step can fold into a sync point's recorded step. */
 const MAX_FOLDED = 2;
@@ -41,9 +47,15 @@ const MAX_FOLDED = 2;
  * The registers a sync instruction writes, where a recorded step may hold more (a lost step folds the next
  * instruction's changes in); for the others (`syscall` …: the kernel may change any) every recorded change is fed.
  */
-const SYNC_OUTPUTS: Record<string, RegisterName[]> = {
-  cpuid: ['rax', 'rbx', 'rcx', 'rdx'], rdtsc: ['rax', 'rdx'], rdtscp: ['rax', 'rdx', 'rcx'], xgetbv: ['rax', 'rdx'],
+const SYNC_OUTPUTS: Record<Arch, Record<string, RegisterName[]>> = {
+  x64: { cpuid: ['rax', 'rbx', 'rcx', 'rdx'], rdtsc: ['rax', 'rdx'], rdtscp: ['rax', 'rdx', 'rcx'], xgetbv: ['rax', 'rdx'] },
+  // qemu's i386 recording: `mov gs` is a sync point whose result is the base set_thread_area gave the descriptor.
+  x86: { cpuid: ['eax', 'ebx', 'ecx', 'edx'], rdtsc: ['eax', 'edx'], 'mov gs': ['gs_base'] },
+  arm64: {},
 };
+
+/** qemu's AArch64 recording steps a load-exclusive … store-exclusive sequence as one: the replay runs it whole. */
+const EXCLUSIVE = 'exclusive sequence (one step)';
 
 /** Instructions emulated in one stretch at most (the recording is held in memory only that far ahead). */
 const MAX_SEGMENT = 65_536;
@@ -100,26 +112,30 @@ function stopReason(result: RunResult): string {
 /** Sets up the replay of `recorded` (a `faultline record` trace with its memory image); the emulator runs as `emulated` is read. */
 export function openReplay(recorded: AnyTrace, options: { mnemonic?: (bytes: Uint8Array, address: bigint) => string | undefined } = {}): Replay {
   if (recorded.format !== 'fltrace') throw new InputError(`${recorded.path}: replay-check needs a .fltrace written by faultline record (this is ${recorded.format})`);
-  if (recorded.arch !== 'x64') throw new InputError(`${recorded.path}: replay-check replays x86-64 recordings; this one is ${recorded.arch}`);
+  const arch = recorded.arch;
+  const COMPARED = COMPARED_OF[arch];
+  const pcName = pcRegister(arch);
+  const x86Family = arch !== 'arm64';
   const first = recorded.instructions()[Symbol.iterator]().next();
   const image = first.done ? [] : first.value.events.filter((e): e is MemoryEvent => e.kind === 'memory' && e.start === true);
   if (!image.length) throw new InputError(`${recorded.path}: no initial memory image (recorded before faultline record wrote one, or not by faultline record): record it again`);
   const counts: ReplayCounts = { emulated: 0, fed: 0, memoryEvents: 0 };
   const replay: Replay = { recorded, emulated: undefined as unknown as AnyTrace, counts };
   const start = new Map<string, bigint>();
-  for (const name of [...COMPARED, 'rip'] as RegisterName[]) {
+  for (const name of [...COMPARED, pcName] as RegisterName[]) {
     const value = recorded.start.get(name);
-    if (value !== undefined) start.set(name, value);
+    // A zero i386 segment base is Unicorn's own: setting one builds a descriptor table.
+    if (value !== undefined && !(arch === 'x86' && name.endsWith('_base') && value === 0n)) start.set(name, value);
   }
   replay.emulated = {
-    path: 'Unicorn', format: 'fltrace', arch: 'x64', start,
+    path: 'Unicorn', format: 'fltrace', arch, start,
     *instructions() {
-      const emu = Emulator.open('x64');
+      const emu = Emulator.open(arch);
       // Instructions between sync points run in one Unicorn run, each recorded by the (native) recorder: a run of
       // one instruction costs the translation of the whole block from its pc (about 1 ms at every new pc).
       const batches: TraceBatch[] = [];
       const recorder = Recorder.attach(emu, { onBatch: (batch) => batches.push(batch) }, { memory: false, batchSize: 16_384 });
-      const recorderHeader = { version: 1, arch: 'x64' as const, registers: recorder.registers, startRegisters: {} };
+      const recorderHeader = { version: 1, arch, registers: recorder.registers, startRegisters: {} };
       const registers = new RegisterBatch(emu, COMPARED);
       const compared = new Set<string>(COMPARED);
       // The last instruction the recorder saw, across stretches (a stretch may end on a `rep` instruction's last iteration).
@@ -132,7 +148,7 @@ export function openReplay(recorded: AnyTrace, options: { mnemonic?: (bytes: Uin
           const result = emu.run({ count: n - out.length, maxInstructions: n - out.length, timeoutMs: 0 });
           for (const insn of instructionsOf(recorderHeader, batches)) {
             // The CPU leaves a `rep` string instruction with its last iteration; Unicorn takes one step more (rcx = 0, nothing changes).
-            const repeated = previous && insn.pc === previous.pc && insn.changed.length === 0 && [0xf2, 0xf3].includes(emu.read(insn.pc, 1)[0]!);
+            const repeated = x86Family && previous && insn.pc === previous.pc && insn.changed.length === 0 && [0xf2, 0xf3].includes(emu.read(insn.pc, 1)[0]!);
             previous = insn;
             if (repeated) continue;
             out.push({ pc: insn.pc, changed: insn.changed.filter(([name]) => compared.has(name)) });
@@ -182,21 +198,31 @@ export function openReplay(recorded: AnyTrace, options: { mnemonic?: (bytes: Uin
           const pc = emu.pc();
           const before = BigUint64Array.from(registers.read());
           const sync = insn.events.find((e) => e.kind === 'sync');
-          if (sync && pc === insn.pc) {
+          if (sync && sync.name === EXCLUSIVE && pc === insn.pc && nextPc !== undefined) {
+            // Run whole to the pc after its store-exclusive (single-threaded, the store succeeds as it did under qemu).
+            const result = emu.run({ until: nextPc, maxInstructions: 64, timeoutMs: 0 });
+            if (result.kind !== 'reached') {
+              replay.stopped = { index: insn.index, pc, reason: stopReason(result) };
+              return;
+            }
+            counts.emulated++;
+          } else if (sync && pc === insn.pc) {
             // The CPU's or the kernel's result; then on to the pc the recording went on at: under a hypervisor the
             // single-step after `cpuid` can be lost, the next instruction folded into the same recorded step.
-            const outputs = SYNC_OUTPUTS[sync.name];
+            const outputs = SYNC_OUTPUTS[arch][sync.name];
             for (const [name, value] of insn.changed) if (COMPARED.includes(name) && (!outputs || outputs.includes(name))) emu.writeRegister(name, value);
-            emu.writeRegister('rip', pc + BigInt(insn.size));
+            // A system call (no outputs listed: the kernel may change any register) goes on where the recording went on;
+            // qemu-user steps over `int 80h` and the instruction after it, and that step's changes are all fed.
+            emu.writeRegister(pcName, outputs || nextPc === undefined ? pc + BigInt(insn.size) : nextPc);
             counts.fed++;
             let loose = 0n;
-            for (let folded = 0; nextPc !== undefined && emu.pc() !== nextPc && folded < MAX_FOLDED; folded++) {
+            for (let folded = 0; outputs && nextPc !== undefined && emu.pc() !== nextPc && folded < MAX_FOLDED; folded++) {
               const at = emu.pc();
               const mnemonic = emu.isMapped(at + 14n) ? options.mnemonic?.(emu.read(at, 15), at) : undefined;
               const result = emu.run({ count: 1, maxInstructions: 1, timeoutMs: 0 });
               if (result.kind !== 'reached') break;
               counts.emulated++;
-              if (mnemonic) loose = (loose & ~definedFlags('x64', mnemonic)) | undefinedFlags('x64', mnemonic);
+              if (mnemonic) loose = (loose & ~definedFlags(arch, mnemonic)) | undefinedFlags(arch, mnemonic);
             }
             // Flags a folded instruction left undefined are the CPU's (the comparison sees only the sync instruction).
             const recordedFlags = insn.changed.find(([name]) => name === 'efl')?.[1];
@@ -209,7 +235,7 @@ export function openReplay(recorded: AnyTrace, options: { mnemonic?: (bytes: Uin
             }
             counts.emulated++;
             // The CPU leaves a `rep` string instruction with its last iteration; Unicorn takes one step more (rcx = 0, no work).
-            if (emu.pc() === pc && nextPc !== undefined && nextPc !== pc) {
+            if (x86Family && emu.pc() === pc && nextPc !== undefined && nextPc !== pc) {
               const last = emu.run({ count: 1, maxInstructions: 1, timeoutMs: 0 });
               if (last.kind !== 'reached') {
                 replay.stopped = { index: insn.index, pc, reason: stopReason(last) };
@@ -231,7 +257,7 @@ export function openReplay(recorded: AnyTrace, options: { mnemonic?: (bytes: Uin
                 emu.writeRegister(name, value);
                 changed.push([name, value]);
               }
-              if (nextPc !== undefined) emu.writeRegister('rip', nextPc);
+              if (nextPc !== undefined) emu.writeRegister(pcName, nextPc);
             }
           }
           yield { index: insn.index, pc, size: insn.size, ...(insn.bytes ? { bytes: insn.bytes } : {}), changed, memory: [], events: [] } satisfies TraceInstruction;

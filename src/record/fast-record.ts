@@ -106,7 +106,7 @@ export async function recordFast(options: RecordOptions): Promise<RecordSummary>
     replies = openSync(replyPath, 'r');
     commands = openSync(commandPath, 'w');
     const file = StepFile.fromStream(replies, 'the record helper');
-    const source = `faultline record -- ${[options.program, ...options.args].join(' ')}`;
+    const source = `faultline record --fast -- ${[options.program, ...options.args].join(' ')}`;
     let result: ReturnType<StepConverter['finish']> | undefined;
     const session = new FastSession(file, commands, disasm, options);
     try {
@@ -308,14 +308,20 @@ class FastSession {
     if (differ.length) throw this.diverged(`registers differ at the sync point ${hex(pc)}`, differ);
   }
 
+  /** Ends the program at the instruction budget (the helper then exits: nothing more may be sent). */
+  private kill(): void {
+    this.send('K');
+    for (const record of this.reply()) this.converter.handle(record);
+    this.ended = true;
+  }
+
   /** Brings the CPU to `pc` (Unicorn's state there checked) and records the rest single-stepped. */
   private stepToEnd(pc: bigint): void {
     this.reach(pc, false);
     const max = this.options.maxInstructions;
     while (!this.ended) {
       if (this.converter.batches.next >= max) {
-        this.send('K');
-        for (const record of this.reply()) this.converter.handle(record);
+        this.kill();
         return;
       }
       this.send('T');
@@ -330,7 +336,7 @@ class FastSession {
   run(writer: TraceWriter, source: string): ReturnType<StepConverter['finish']> {
     const image = this.reply();
     this.converter = new StepConverter(writer, this.disasm, this.file.start, source,
-      'initial image and the kernel\'s writes (memory events); the program\'s own accesses not recorded: run natively under ptrace to each sync point, Unicorn between them (faultline record, fast mode)');
+      'initial image and the kernel\'s writes (memory events); the program\'s own accesses not recorded: run natively under ptrace to each sync point, Unicorn between them (faultline record, fast mode)', 'cpu+unicorn');
     for (const record of image) {
       this.converter.handle(record);
       this.applyMemory(record);
@@ -348,8 +354,7 @@ class FastSession {
     while (!this.ended) {
       const remaining = max - this.converter.batches.next;
       if (remaining <= 0) {
-        this.send('K');
-        for (const record of this.reply()) this.converter.handle(record);
+        this.kill();
         break;
       }
       const result = this.emu.run({ maxInstructions: remaining, timeoutMs: 0 });

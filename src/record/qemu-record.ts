@@ -5,7 +5,12 @@
  * gdbstub (`gdb-remote.ts`), its registers read after every step. The trace
  * says so (header `engine`: `qemu-i386`, `qemu-aarch64`): qemu is a second
  * emulator, not a CPU, so a comparison with Unicorn checks two emulators.
- * Registers and instruction bytes only: no memory image.
+ * Registers and instruction bytes, and memory (`qemu-memory.ts`): the
+ * initial image and what each system call mapped or wrote, read through
+ * the gdbstub, so that `replay-check` can replay the recording. On i386 the
+ * thread pointer is followed too: `set_thread_area` gives the base of the
+ * descriptor the program then loads into gs (`mov gs`, a sync point whose
+ * result is the trace's `gs_base`).
  *
  * @example
  * ```ts
@@ -21,6 +26,7 @@ import { writeTraceFileWith } from '../../traces/writer.ts';
 import type { Arch, RegisterName } from '../../emu/registers.ts';
 import type { TraceHeader } from '../../traces/model.ts';
 import { GdbRemote } from './gdb-remote.ts';
+import { GuestMemory, type MemoryEvent } from './qemu-memory.ts';
 import { BatchBuilder, type RecordOptions, type RecordSummary } from './record.ts';
 
 /** The `g` packet's layout: qemu's register order and widths (bytes, little-endian). */
@@ -37,8 +43,25 @@ const LAYOUTS: Record<'x86' | 'arm64', { pc: RegisterName; registers: Array<[Reg
 
 const QEMU: Record<'x86' | 'arm64', string> = { x86: 'qemu-i386', arm64: 'qemu-aarch64' };
 
+/** Where a system call's number, arguments and result are (the Linux ABI of each). */
+const SYSCALL_ABI: Record<'x86' | 'arm64', { number: RegisterName; args: RegisterName[]; result: RegisterName; sp: RegisterName }> = {
+  x86: { number: 'eax', args: ['ebx', 'ecx', 'edx', 'esi', 'edi', 'ebp'], result: 'eax', sp: 'esp' },
+  arm64: { number: 'x8', args: ['x0', 'x1', 'x2', 'x3', 'x4', 'x5'], result: 'x0', sp: 'sp' },
+};
+
+/** i386 `set_thread_area`: its `struct user_desc` (entry_number, base_addr at 0 and 4) gives a gs base. */
+const SET_THREAD_AREA = 243n;
+/** The sync name of an i386 load of gs, whose result is the descriptor's base (`gs_base`). */
+const LOAD_GS = 'mov gs';
+
 /** Instructions whose results the kernel or the CPU chose. */
-const SYNC = new Set(['int', 'sysenter', 'syscall', 'rdtsc', 'rdtscp', 'cpuid', 'rdrand', 'rdseed', 'svc', 'mrs']);
+const SYNC = new Set(['int', 'sysenter', 'syscall', 'rdtsc', 'rdtscp', 'cpuid', 'rdrand', 'rdseed', 'xgetbv', 'svc', 'mrs']);
+
+/**
+ * qemu's CPU models for `--mask-cpuid`: without AVX and XSAVE (i386; less the 64-bit features qemu-i386 does not emulate, which it would warn about), without SVE (AArch64), so that glibc
+ * takes code Unicorn runs (qemu's default, `max`, has them).
+ */
+const PLAIN_CPU: Record<'x86' | 'arm64', string> = { x86: 'Nehalem-v1,-lm,-syscall', arm64: 'cortex-a72' };
 
 /** The sync name of an AArch64 load-exclusive … store-exclusive sequence recorded as one step. */
 const EXCLUSIVE = 'exclusive sequence (one step)';
@@ -115,7 +138,8 @@ export async function recordUnderQemu(options: RecordOptions & { arch: 'x86' | '
   if (version.status !== 0) throw new InputError(`record: ${options.program} is an ${arch === 'x86' ? 'i386' : 'AArch64'} program and ${qemu} is not installed (apt-get install qemu-user)`);
   const engineVersion = /version ([\d.]+)/.exec(version.stdout)?.[1] ?? 'unknown version';
   const port = await freePort();
-  const child = spawn(qemu, ['-g', String(port), options.program, ...options.args], { stdio: [options.stdio ?? 'inherit', options.stdio ?? 'inherit', 'pipe'] });
+  const cpu = options.maskCpuid ? ['-cpu', PLAIN_CPU[arch]] : [];
+  const child = spawn(qemu, [...cpu, '-g', String(port), options.program, ...options.args], { stdio: [options.stdio ?? 'inherit', options.stdio ?? 'inherit', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
@@ -133,16 +157,25 @@ export async function recordUnderQemu(options: RecordOptions & { arch: 'x86' | '
   const disasm = await createDisassembler(arch as Arch);
   const layout = LAYOUTS[arch];
   const names = layout.registers.map(([name]) => name).filter((name) => name !== layout.pc);
+  // qemu's register packet has no segment bases: the trace's gs_base is the descriptor set_thread_area set up.
+  if (arch === 'x86') names.push('gs_base');
+  const abi = SYSCALL_ABI[arch];
+  const memory = new GuestMemory(stub, arch, options.program);
+  const tls = new Map<bigint, bigint>();
+  let gsBase = 0n;
+  let image: MemoryEvent[] = [];
   const started = performance.now();
   let instructions = 0;
   let ending = '';
   let exitStatus: number | undefined;
   let signal: string | undefined;
-  const records: Array<{ pc: bigint; size: number; bytes?: Uint8Array; changed: Array<[number, bigint]>; sync?: string }> = [];
+  const records: Array<{ pc: bigint; size: number; bytes?: Uint8Array; changed: Array<[number, bigint]>; sync?: string; memory?: MemoryEvent[] }> = [];
   let start: Map<RegisterName, bigint>;
   try {
     let regs = parseRegisters(await stub.request('g'), arch);
+    if (arch === 'x86') regs.set('gs_base', gsBase);
     start = regs;
+    image = await memory.image(regs.get(abi.sp)!);
     const code = new Map<bigint, { bytes: Uint8Array; size: number; sync?: string }>();
     for (;;) {
       if (instructions >= options.maxInstructions) {
@@ -156,13 +189,16 @@ export async function recordUnderQemu(options: RecordOptions & { arch: 'x86' | '
         const bytes = /^E/.test(reply) ? new Uint8Array(0) : Uint8Array.from(Buffer.from(reply, 'hex'));
         const decoded = disasm.decode(bytes, pc);
         const sync = decoded && /^ld(a)?x(r|p)/.test(decoded.mnemonic) ? EXCLUSIVE
-          : decoded && SYNC.has(decoded.mnemonic) && (decoded.mnemonic !== 'int' || decoded.operands === '80h') ? decoded.mnemonic : undefined;
+          : decoded && arch === 'x86' && decoded.mnemonic === 'mov' && /^gs,/.test(decoded.operands) ? LOAD_GS
+            : decoded && SYNC.has(decoded.mnemonic) && (decoded.mnemonic !== 'int' || decoded.operands === '80h') ? decoded.mnemonic : undefined;
         known = { bytes: decoded ? bytes.slice(0, decoded.size) : bytes, size: decoded?.size ?? 0, ...(sync ? { sync } : {}) };
         code.set(pc, known);
       }
       // Stepping between a load-exclusive and its store-exclusive clears the monitor, so the store never succeeds
       // and the loop never ends: the sequence runs as one step, to a breakpoint after the store.
       const after = known.sync === EXCLUSIVE ? await exclusiveEnd(stub, disasm, pc) : undefined;
+      const syscall = known.sync === 'int' || known.sync === 'svc' || known.sync === 'sysenter';
+      if (syscall) await memory.beforeSyscall(regs.get(abi.sp)!);
       const stop = after === undefined ? await stub.request('s') : await runTo(stub, after);
       if (stop.startsWith('W')) {
         exitStatus = parseInt(stop.slice(1, 3), 16);
@@ -181,13 +217,24 @@ export async function recordUnderQemu(options: RecordOptions & { arch: 'x86' | '
         break;
       }
       const next = parseRegisters(await stub.request('g'), arch);
+      let changes: MemoryEvent[] | undefined;
+      if (syscall) {
+        const call = { number: regs.get(abi.number)!, args: abi.args.map((name) => regs.get(name)!), result: next.get(abi.result)! };
+        changes = await memory.afterSyscall(call, next.get(abi.sp)!, instructions);
+        if (arch === 'x86' && call.number === SET_THREAD_AREA && call.result === 0n) {
+          const desc = await memory.read(call.args[0]!, 8);
+          if (desc) tls.set(BigInt(Buffer.from(desc).readUInt32LE(0)), BigInt(Buffer.from(desc).readUInt32LE(4)));
+        }
+      }
+      if (known.sync === LOAD_GS) gsBase = tls.get(next.get('gs')! >> 3n) ?? 0n;
+      if (arch === 'x86') next.set('gs_base', gsBase);
       const changed: Array<[number, bigint]> = [];
       names.forEach((name, index) => {
         if (next.get(name) !== regs.get(name)) changed.push([index, next.get(name)!]);
       });
-      records.push({ pc, size: known.size, bytes: known.bytes, changed, ...(known.sync ? { sync: known.sync } : {}) });
+      records.push({ pc, size: known.size, bytes: known.bytes, changed, ...(known.sync ? { sync: known.sync } : {}), ...(changes?.length ? { memory: changes } : {}) });
       // A system call may map or change code: read the bytes again after it.
-      if (known.sync === 'int' || known.sync === 'svc' || known.sync === 'sysenter') code.clear();
+      if (syscall) code.clear();
       regs = next;
       instructions++;
       if (instructions % 65_536 === 0) options.onProgress?.(instructions);
@@ -203,10 +250,11 @@ export async function recordUnderQemu(options: RecordOptions & { arch: 'x86' | '
   writeTraceFileWith(options.out, (writer) => {
     writer.writeHeader({
       version: 1, arch, engine: qemu, registers: names, startRegisters, created: new Date().toISOString(),
-      source: `faultline record under ${qemu} ${engineVersion} (gdbstub single-step: an emulator, not the CPU) -- ${[options.program, ...options.args].join(' ')}`,
-      memory: `not recorded: ${qemu}'s gdbstub (registers and instruction bytes only)`,
+      source: `faultline record under ${qemu} ${engineVersion}${cpu.length ? ` -cpu ${cpu[1]}` : ''} (gdbstub single-step: an emulator, not the CPU) -- ${[options.program, ...options.args].join(' ')}`,
+      memory: `initial image and the system calls' changes (memory events), read through ${qemu}'s gdbstub; the program's own accesses not recorded`,
     });
     const batches = new BatchBuilder(writer, names.length);
+    for (const event of image) batches.addEvent(event);
     const seen = new Set<bigint>();
     for (const record of records) {
       if (record.bytes && !seen.has(record.pc)) {
@@ -215,6 +263,7 @@ export async function recordUnderQemu(options: RecordOptions & { arch: 'x86' | '
       }
       if (record.sync) batches.addEvent({ kind: 'sync', index: batches.next, pc: record.pc, name: record.sync });
       batches.add(record.pc, record.size, record.changed);
+      for (const event of record.memory ?? []) batches.addEvent(event);
     }
     batches.addEvent({ kind: 'stop', index: Math.max(batches.next - 1, 0), reason: ending, pc: records.at(-1)?.pc ?? 0n });
     batches.flush();

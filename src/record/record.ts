@@ -1,6 +1,9 @@
 /**
- * `faultline record`: runs a program under ptrace single-step (the native
- * helper, `native/stepper.c`) and turns what the CPU did into a `.fltrace`:
+ * `faultline record`: runs a program under ptrace (the native helper,
+ * `native/stepper.c`) and writes a `.fltrace`. By default natively from one
+ * sync point to the next with Unicorn recording the instructions between
+ * them (`fast-record.ts`); with `mode: 'step'` (this file) every instruction
+ * is single-stepped and what the CPU did is turned into the trace:
  * per instruction its pc, bytes and size (the size from Capstone) and the
  * registers it changed; sync points (`syscall`, `rdtsc`, `cpuid`, `rdrand`
  * …: their register changes are what the kernel or the CPU returned) and
@@ -46,7 +49,7 @@ export interface RecordOptions {
   args: string[];
   out: string;
   maxInstructions: number;
-  /** `fast`: run natively to each sync point, Unicorn between them (fast-record.ts); `step` (default): single-step every instruction. */
+  /** `fast` (default): run natively to each sync point, Unicorn between them (fast-record.ts); `step`: single-step every instruction. */
   mode?: 'fast' | 'step';
   /** Answer `cpuid` without AVX, AVX2, AVX-512, FMA, F16C, XSAVE, TSX (code paths Unicorn runs). */
   maskCpuid?: boolean;
@@ -231,12 +234,13 @@ export class StepConverter {
   /** Memory records before the first instruction are the initial image; later ones follow the instruction (or signal delivery) they belong to. */
   started = false;
 
-  constructor(writer: TraceWriter, private readonly disasm: Disassembler, start: bigint[], source: string, memory: string) {
+  /** `engine`: the header's (traces/FORMAT.md): `cpu` when every instruction was stepped on it. */
+  constructor(writer: TraceWriter, private readonly disasm: Disassembler, start: bigint[], source: string, memory: string, engine = 'cpu') {
     const startRegisters: TraceHeader['startRegisters'] = {};
     USER_REGS.forEach((name, i) => {
       if (name !== 'orig_rax') startRegisters[name as RegisterName] = start[i]!;
     });
-    writer.writeHeader({ version: 1, arch: 'x64', source, engine: 'cpu', registers: RECORDED_REGISTERS, startRegisters, memory, created: new Date().toISOString() });
+    writer.writeHeader({ version: 1, arch: 'x64', source, engine, registers: RECORDED_REGISTERS, startRegisters, memory, created: new Date().toISOString() });
     this.batches = new BatchBuilder(writer);
     this.pc = start[RIP]!;
   }
@@ -339,13 +343,13 @@ export async function recordProgram(options: RecordOptions): Promise<RecordSumma
   const guest = qemuGuestOf(options.program);
   if (guest) return recordUnderQemu({ ...options, arch: guest });
   if (process.platform !== 'linux' || process.arch !== 'x64') throw new InputError('record runs programs on the CPU: it needs Linux on x86-64');
-  if (options.mode === 'fast') return recordFast(options);
+  if (options.mode !== 'step') return recordFast(options);
   const dir = mkdtempSync(join(tmpdir(), 'faultline-record-'));
   const raw = join(dir, 'steps');
   const disasm = await createDisassembler('x64');
   try {
     const { seconds } = await runStepper(raw, options);
-    const source = `faultline record -- ${[options.program, ...options.args].join(' ')}`;
+    const source = `faultline record --step -- ${[options.program, ...options.args].join(' ')}`;
     let result: ReturnType<typeof convert> | undefined;
     writeTraceFileWith(options.out, (writer) => {
       result = convert(raw, writer, disasm, source, options.onProgress);

@@ -61,7 +61,8 @@ describe.skipIf(!native || lacks('gcc'))('record then replay-check', () => {
     execFileSync('gcc', ['-O1', '-static', '-o', join(dir, 'program'), join(dir, 'program.c')]);
     writeFileSync(join(dir, 'input.txt'), 'what the kernel reads into the buffer is in the recording\n');
     recorded = join(dir, 'program.fltrace');
-    const record = await runCli('record', '--mask-cpuid', '--out', recorded, '--', join(dir, 'program'), join(dir, 'input.txt'));
+    // --step: every instruction the CPU's, so that the replay checks Unicorn against the CPU (not against itself, as --fast would).
+    const record = await runCli('record', '--step', '--mask-cpuid', '--out', recorded, '--', join(dir, 'program'), join(dir, 'input.txt'));
     expect(record.err).toMatch(/exited with status 3; \d+ instructions recorded/);
     count = Number(/; (\d+) instructions recorded/.exec(record.err)![1]);
   }, 180_000);
@@ -79,6 +80,17 @@ describe.skipIf(!native || lacks('gcc'))('record then replay-check', () => {
     expect(check.out).toMatch(/\(\d+ instructions emulated, \d+ sync points and \d+ memory events fed from the recording\)/);
     expect(check.code).toBe(0);
   }, 180_000);
+
+  it('replays a --fast recording of the same run, and says whose registers it holds between sync points', async () => {
+    const fast = join(dir, 'fast.fltrace');
+    const record = await runCli('record', '--fast', '--mask-cpuid', '--out', fast, '--', join(dir, 'program'), join(dir, 'input.txt'));
+    expect(record.err).toContain(`exited with status 3; ${count} instructions recorded`);
+    expect(readTrace(fast).header!.engine).toBe('cpu+unicorn');
+    const check = await runCli('replay-check', fast);
+    expect(check.out).toContain('recorded with --fast: between sync points the recording is Unicorn\'s own');
+    expect(check.out).toContain(`no divergence in ${count} instructions`);
+    expect(check.code).toBe(0);
+  }, 120_000);
 
   it('catches a register edited in the recording at that instruction', async () => {
     const trace = readTrace(recorded);
@@ -113,7 +125,7 @@ describe.skipIf(!native || lacks('gcc'))('record then replay-check', () => {
     writeFileSync(join(dir, 'segv.c'), SEGV);
     execFileSync('gcc', ['-O1', '-static', '-o', join(dir, 'segv'), join(dir, 'segv.c')]);
     const out = join(dir, 'segv.fltrace');
-    const record = await runCli('record', '--mask-cpuid', '--out', out, '--', join(dir, 'segv'));
+    const record = await runCli('record', '--step', '--mask-cpuid', '--out', out, '--', join(dir, 'segv'));
     expect(record.err).toMatch(/exited with status 5/);
     const n = Number(/; (\d+) instructions recorded/.exec(record.err)![1]);
     const check = await runCli('replay-check', out);

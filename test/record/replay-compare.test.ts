@@ -46,7 +46,8 @@ describe.skipIf(process.platform !== 'linux' || process.arch !== 'x64' || lacks(
     const trace = await runCli('trace', core, '--from', `0x${pc}`, '--count', String(COUNT), '--out', replayed);
     if (trace.code !== 0) throw new Error(trace.err);
     recorded = join(dir, 'cpu.fltrace');
-    const record = await runCli('record', '--out', recorded, '--', program);
+    // --step: the CPU's own registers after every instruction, not Unicorn's between sync points.
+    const record = await runCli('record', '--step', '--out', recorded, '--', program);
     if (record.code !== 0) throw new Error(record.err);
   }, 180_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -31,6 +31,8 @@ export interface AnyTrace {
   arch: Arch;
   /** Registers before the first instruction (lower-case names; the pc under its own name, `rip`, `eip`, `pc`). */
   start: Map<string, bigint>;
+  /** What executed a recorded run (a `.fltrace` header's `engine`: `cpu`, `cpu+unicorn`, `qemu-i386` …), when the trace says. */
+  engine?: string;
   /** The run's instructions in order; each call starts again from the first. */
   instructions(): Iterable<TraceInstruction>;
 }
@@ -161,7 +163,7 @@ export function openAnyTrace(path: string): AnyTrace {
     if (!trace.header) throw new TraceFormatError(`${path}: no trace header (the file is empty or was cut before its first message)`);
     const header = trace.header;
     const start = new Map<string, bigint>(Object.entries(header.startRegisters).map(([name, value]) => [name, value as bigint]));
-    return { path, format: 'fltrace', arch: header.arch, start, instructions: () => instructionsOf(header, trace.batches, trace.events) };
+    return { path, format: 'fltrace', arch: header.arch, start, ...(header.engine !== undefined && { engine: header.engine }), instructions: () => instructionsOf(header, trace.batches, trace.events) };
   }
   const text = bytes.toString('utf8');
   if (text.trimStart().startsWith('{')) return openJsonl(path, text);

@@ -40,13 +40,14 @@ export function addReplayCheckCommand(program: Command, io: Io): void {
       if (!existsSync(path)) throw new InputError(`Cannot open trace ${path}: no such file`);
       const context = options.context === '0' ? 0 : parseCount(options.context, '--context');
       const recorded = openAnyTrace(path);
-      const disasm = await createDisassembler('x64');
+      const disasm = await createDisassembler(recorded.arch);
       try {
         const mnemonic = mnemonicOf(disasm);
         const replay = openReplay(recorded, { mnemonic: (bytes, address) => disasm.decode(bytes, address)?.mnemonic });
         const result = diffTraces(replay.recorded, replay.emulated, { align: 'index', context, mnemonic });
         const { emulated, fed, memoryEvents } = replay.counts;
         const lines = [`${path}: replayed in Unicorn from the recorded start (${emulated} instructions emulated, ${fed} sync points and ${memoryEvents} memory events fed from the recording)`];
+        if (recorded.engine === 'cpu+unicorn') lines.push('recorded with --fast: between sync points the recording is Unicorn\'s own, checked against the CPU at each sync point (record with --step to compare every instruction with the CPU)');
         const stopped = replay.stopped;
         if (stopped && !result.divergence) {
           // Unicorn could not go on: everything before agreed, the rest is unchecked.
@@ -58,7 +59,7 @@ export function addReplayCheckCommand(program: Command, io: Io): void {
             break;
           }
           lines.push(`Unicorn stopped at instruction ${stopped.index}: ${stopped.reason}`);
-          if (insn) lines.push(`>  ${instructionLine('x64', insn, disasm)}`);
+          if (insn) lines.push(`>  ${instructionLine(recorded.arch, insn, disasm)}`);
           lines.push(`${result.remainingA} recorded instructions not checked`);
         } else {
           lines.push(...comparisonLines(result, disasm, { a: 'real', b: 'emulated' }));
