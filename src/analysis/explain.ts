@@ -278,6 +278,14 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       predecessor: predecessor ? insnText(dump, predecessor) : undefined,
       reachableByFallThrough: predecessor ? !endsFallThrough(predecessor.kind) : undefined,
     };
+    // A fetch fault came by a transfer: a `ret` took the pc from the slot just below sp, which a dump of the stack
+    // from sp up (a WinDbg transcript's `dps`) does not hold.
+    const faultSp = site.context?.registers[spRegister(dump.arch)];
+    if (site.access === 'execute' && dump.arch !== 'arm64' && faultSp !== undefined) {
+      const size = pointerSize(dump.arch);
+      const below = (faultSp - BigInt(size)) & registerMask(dump.arch);
+      if (!dump.memory.read(below, size)) unchecked.push(`the stack slot just below sp, [${f(below)}]: a ret that took ${f(site.pc)} would have read it there`);
+    }
     if (!faulting) unchecked.push(`the instruction at ${f(site.pc)}: its bytes are not in the dump`);
     if (site.kind === 'access-violation' && site.accessAddress === undefined && !site.generalProtection) unchecked.push('the fault address: the dump does not record it');
     if (site.context?.unknown?.length) unchecked.push(`${site.context.unknown.join(', ')}: the ${site.context.kind} does not hold them`);
