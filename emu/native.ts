@@ -100,9 +100,9 @@ function optionalGroup<T>(signatures: Record<string, string>): () => T | undefin
   return () => {
     if (group !== undefined) return group ?? undefined;
     group = null;
-    if (!nativeRecorder()) return undefined;
+    if (!nativeRecorder() || !library) return undefined;
     try {
-      const lib = koffi.load(NATIVE_RECORDER_PATH);
+      const lib = library;
       group = Object.fromEntries(Object.entries(signatures).map(([name, signature]) => [name, lib.func(signature)])) as T;
     } catch {
       group = null;
@@ -124,6 +124,8 @@ export type NativeRecorderLibrary = { [K in keyof typeof SIGNATURES]: KoffiFunct
 type KoffiFunction = ReturnType<ReturnType<typeof koffi.load>['func']>;
 
 let loaded: NativeRecorderLibrary | null | undefined;
+/** The loaded library, for the optional groups (loaded once). */
+let library: ReturnType<typeof koffi.load> | undefined;
 
 /** The native recorder library, or undefined when it was not built (or FAULTLINE_NO_NATIVE is set). */
 export function nativeRecorder(): NativeRecorderLibrary | undefined {
@@ -133,6 +135,7 @@ export function nativeRecorder(): NativeRecorderLibrary | undefined {
   unicorn(); // libunicorn must be loaded first: the recorder links against it by soname.
   try {
     const lib = koffi.load(NATIVE_RECORDER_PATH);
+    library = lib;
     loaded = Object.fromEntries(
       Object.entries(SIGNATURES).map(([name, signature]) => [name, lib.func(signature)]),
     ) as NativeRecorderLibrary;
