@@ -5,7 +5,9 @@
  * a one-instruction `trace` of a raw image. Issue 11's target: `info` and
  * the one-instruction trace under 0.4 s. Each command runs `--runs` times,
  * interleaved, after one warm-up round; the median is printed with its
- * ratio to `node -e 0`, and the load average before and after. Measures
+ * ratio to `node -e 0`, and the load average before and after; and the
+ * median CPU time (user + system) of each process, which other jobs on a
+ * shared machine move much less than the wall time. Measures
  * dist/ when it is fresh (bin/dist-fresh.js), else says so: the sources
  * through tsx start several times slower. `--against DIR` times another
  * checkout's bin/faultline.js too, interleaved with this one's (before and
@@ -56,25 +58,37 @@ try {
     ...(against ? forBin(join(against, 'bin', 'faultline.js'), ` [${against}]`) : []),
   ];
   const times = commands.map(() => [] as number[]);
+  const cpuTimes = commands.map(() => [] as number[]);
+  // Preloaded into each process: its CPU time since it started, written to descriptor 3 as it exits.
+  const cpuReport = join(dir, 'cpu-report.cjs');
+  writeFileSync(cpuReport, "process.on('exit', () => require('node:fs').writeSync(3, JSON.stringify(process.cpuUsage())));\n");
   const fresh = distIsFresh() && (!against || distIsFresh(`${against}/`));
   const before = loadavg()[0]!;
   for (let round = -1; round < runs; round++) {
     commands.forEach((command, i) => {
       const started = process.hrtime.bigint();
-      const child = spawnSync(process.execPath, command.args, { encoding: 'utf8', env: { ...process.env, FAULTLINE_FROM_SOURCE: '' } });
+      const child = spawnSync(process.execPath, ['--require', cpuReport, ...command.args], {
+        encoding: 'utf8', env: { ...process.env, FAULTLINE_FROM_SOURCE: '' }, stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      });
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (child.status !== 0) throw new Error(`${command.label} exited with ${child.status}: ${child.stderr.trim().split('\n')[0]}`);
-      if (round >= 0) times[i]!.push(seconds);
+      const cpu = JSON.parse(String(child.output[3])) as { user: number; system: number };
+      if (round >= 0) {
+        times[i]!.push(seconds);
+        cpuTimes[i]!.push((cpu.user + cpu.system) / 1e6);
+      }
     });
   }
   const after = loadavg()[0]!;
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   const base = median(times[0]!);
+  const cpuBase = median(cpuTimes[0]!);
   process.stdout.write(`start-up, median of ${runs} runs each (interleaved), ${fresh ? 'dist/ (fresh)' : 'SOURCES THROUGH TSX (dist/ is stale: npm run build)'}; load average ${before.toFixed(2)} before, ${after.toFixed(2)} after\n`);
   commands.forEach((command, i) => {
     const m = median(times[i]!);
+    const cpu = median(cpuTimes[i]!);
     const verdict = command.target ? `  target < ${TARGET_SECONDS} s: ${m < TARGET_SECONDS ? 'met' : 'MISSED'}` : '';
-    process.stdout.write(`${command.label.padEnd(command.label.length > 40 ? 60 : 40)} ${m.toFixed(3)} s  ${(m / base).toFixed(2)}× node -e 0${verdict}\n`);
+    process.stdout.write(`${command.label.padEnd(command.label.length > 40 ? 60 : 40)} ${m.toFixed(3)} s  ${(m / base).toFixed(2)}× node -e 0; CPU ${cpu.toFixed(3)} s  ${(cpu / cpuBase).toFixed(2)}×${verdict}\n`);
   });
 } finally {
   rmSync(dir, { recursive: true, force: true });
