@@ -37,6 +37,8 @@ export interface Measurement {
 export interface ReplayMeasurement {
   replays: number;
   seconds: number;
+  /** The process's CPU time (user + system) over the same loop: less moved by other jobs on the machine than `seconds`. */
+  cpuSeconds: number;
   window: number;
   /** Where in the workload the snapshot was taken (instructions from the start). */
   snapshotAt: number;
@@ -198,6 +200,7 @@ export function measureWindowReplay(
     let replays = 0;
     const deadline = process.hrtime.bigint() + BigInt(Math.round(options.seconds * 1e9));
     const start = process.hrtime.bigint();
+    const cpuStart = process.cpuUsage();
     let now = start;
     while (now < deadline) {
       // Check the clock every 256 replays: hrtime costs a little too.
@@ -210,12 +213,14 @@ export function measureWindowReplay(
       now = process.hrtime.bigint();
     }
     const seconds = Number(now - start) / 1e9;
+    const cpu = process.cpuUsage(cpuStart);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     if (recorder && recorded !== (replays + 1) * options.window) {
       throw new Error(`The recorder saw ${recorded} instructions in ${replays + 1} windows of ${options.window}`);
     }
     recorder?.detach();
     checkFinished(emu, workload, emu.run({ until: workload.end, maxInstructions: 0, timeoutMs: TIMEOUT_MS }), 'after-replays');
-    return { replays, seconds, window: options.window, snapshotAt: options.snapshotAt, pagesPerRestore: pages, recorded: recorder !== undefined };
+    return { replays, seconds, cpuSeconds, window: options.window, snapshotAt: options.snapshotAt, pagesPerRestore: pages, recorded: recorder !== undefined };
   } finally {
     emu.dispose();
   }

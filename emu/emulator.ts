@@ -113,6 +113,16 @@ export class Emulator {
   private readonly slot: Slot;
   private disposed = false;
   private countedLastRun = false;
+  /** Where the last start of the current run stopped, when ft_run read it (see `start`); undefined otherwise. */
+  private stoppedAt: bigint | undefined;
+  /** Whether the watchdog stopped the last start, when ft_run said so; undefined otherwise. */
+  private watchdogFired: boolean | undefined;
+  /** Where ft_run leaves the pc and the watchdog's flag (reused). */
+  private readonly runOut = new BigUint64Array(2);
+  /** The pc between runs when known without asking Unicorn (after a run, a restore); undefined during runs and after register writes. */
+  private pcAtRest: bigint | undefined;
+  /** The pc when the latest snapshot was taken. */
+  private snapshotPc: bigint | undefined;
   private segments?: X86Segments;
   private lastUntil = NO_ADDRESS;
   /** Where an instruction that would abort Unicorn's translator starts (x86, x64): exits, answered with #UD. */
@@ -223,6 +233,7 @@ export class Emulator {
       this.segments.setBase(name === 'fs_base' ? 'fs' : 'gs', value);
       return;
     }
+    this.pcAtRest = undefined;
     this.word[0] = BigInt.asUintN(64, value);
     const status = unicorn().uc_reg_write(this.engine, this.registerId(name), this.word);
     if (status !== UC_ERR_OK) this.check(status, `uc_reg_write(${name})`);
@@ -244,7 +255,7 @@ export class Emulator {
 
   /** The program counter. */
   pc(): bigint {
-    return this.readId(this.pcId, pcRegister(this.arch)) & this.mask;
+    return this.pcAtRest ?? this.readId(this.pcId, pcRegister(this.arch)) & this.mask;
   }
 
   // ---- memory -------------------------------------------------------------
@@ -521,10 +532,12 @@ export class Emulator {
     // start of a run was run again unchanged after the drop of translations, so a limit inside it was missed.
     if (this.pager && this.observer?.takeOwed && !this.isMapped(from)) this.pageIn(from, 1);
     this.stopResult = undefined;
+    // Hooks during the run read the live pc.
+    this.pcAtRest = undefined;
     if (this.startAborts(from)) return { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: from };
     this.observer?.begin(limit);
-    const uc = unicorn();
-    const started = performance.now();
+    // Only the runs without ft_run's answer ask the clock whether their time is up (see timedOut).
+    const started = this.watchdog?.canStart ? 0 : performance.now();
     const timeoutUs = Math.max(0, Math.round(timeoutMs * 1000));
     const counting = !this.observer && limit > 0;
     this.hooks.codeHasRun ||= this.mapped.length > 0;
@@ -537,31 +550,33 @@ export class Emulator {
     this.countedLastRun = counting;
     this.lastUntil = until;
     this.syncExits(until);
-    this.watchdog?.arm(timeoutUs);
     let status = 0;
     // Unicorn ends a run at every invalid instruction, even one its hook stepped over: go on from there (bounded;
     // a counted run's count would be lost, so it ends there as #UD).
     for (let resumes = 0; ; resumes++) {
       this.resumeAfterSkip = false;
-      status = uc.uc_emu_start(this.engine, resumes === 0 ? from : this.pc(), until, this.watchdog ? 0 : timeoutUs, counting ? limit : 0);
+      status = this.start(resumes === 0 ? from : this.stoppedPc(), until, counting ? limit : 0, resumes === 0 ? timeoutUs : undefined, timeoutUs);
       if (!this.resumeAfterSkip || this.stopResult || status !== UC_ERR_OK || resumes >= MAX_STATE_SKIPS) break;
-      if (goal || this.timedOut(timeoutMs, started) || this.pc() === until) break;
+      if (goal || this.timedOut(timeoutMs, started) || this.stoppedPc() === until) break;
     }
     if (this.resumeAfterSkip && goal && !this.stopResult) {
       this.stopResult = { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: this.skippedPc };
     }
     const stopPc = status === UC_ERR_OK && !this.stopResult ? this.observer?.limitStopPc?.() : undefined;
-    if (stopPc !== undefined) this.writeRegister(pcRegister(this.arch), stopPc);
+    if (stopPc !== undefined) {
+      this.writeRegister(pcRegister(this.arch), stopPc);
+      this.stoppedAt = stopPc;
+    }
     const owed = status === UC_ERR_OK && !this.stopResult ? this.observer?.takeOwed?.() ?? 0 : 0;
     if (owed > 0) {
       // The observer's code hook over the cut block lets the owed instructions run: blocks are translated
       // again for it. Not UC_CTL_TB_FLUSH: in Unicorn 2.0.1 it touches the whole code buffer (about 1 GB of RSS).
       this.hooks.codeHasRun = true;
       this.flushTranslations();
-      status = uc.uc_emu_start(this.engine, this.pc(), until, this.watchdog ? 0 : timeoutUs, 0);
+      status = this.start(this.stoppedPc(), until, 0, undefined, timeoutUs);
       this.flushTranslations();
     }
-    this.watchdog?.arm(0);
+    if (!this.watchdog?.canStart) this.watchdog?.arm(0);
     this.hooks.codeHasRun = true;
     let result: RunResult;
     try {
@@ -576,7 +591,35 @@ export class Emulator {
     const trapError = this.slot.parts.traps.takeError();
     const hookError = this.hooks.takeError() ?? trapError;
     if (hookError !== undefined) throw hookError;
+    this.pcAtRest = this.stoppedAt;
     return result;
+  }
+
+  /**
+   * One uc_emu_start of a run: arms the watchdog for `armUs` first unless
+   * undefined (a resumed run keeps its deadline). Through the native library's
+   * ft_run when it has it (one foreign call that also reads the pc where the
+   * run stopped), else through Unicorn (whose own timeout then bounds the run
+   * when there is no watchdog).
+   */
+  private start(begin: bigint, until: bigint, count: number, armUs: number | undefined, timeoutUs: number): number {
+    const dog = this.watchdog;
+    if (dog?.canStart) {
+      const out = this.runOut;
+      const status = dog.start(begin, until, count, armUs, this.pcId, out);
+      this.stoppedAt = out[0]! & this.mask;
+      this.watchdogFired = out[1] !== 0n;
+      return status;
+    }
+    this.stoppedAt = undefined;
+    this.watchdogFired = undefined;
+    if (armUs !== undefined) dog?.arm(armUs);
+    return unicorn().uc_emu_start(this.engine, begin, until, dog ? 0 : timeoutUs, count);
+  }
+
+  /** The pc where the last start stopped: as ft_run read it, or read now. */
+  private stoppedPc(): bigint {
+    return this.stoppedAt ?? this.pc();
   }
 
   /** True when the instruction at `from` would abort Unicorn's translator (x86, x64; see unicorn-quirks.ts). */
@@ -591,7 +634,7 @@ export class Emulator {
   /** How a run ended, from Unicorn's status and the stops hooks asked for. */
   private outcome(status: number, options: RunOptions, goal: boolean, limit: number, timeoutMs: number, started: number): RunResult {
     const instructions = this.observer?.executed();
-    const pc = this.pc();
+    const pc = this.stoppedPc();
     const fetchStop = this.pager?.takeFetchStop();
     const stop = (this.stopResult as RunResult | undefined) ?? fetchStop;
     if (stop) return { ...stop, instructions };
@@ -608,8 +651,8 @@ export class Emulator {
       return { kind: 'error', error, pc, instructions };
     }
     if (options.until !== undefined && pc === options.until) return { kind: 'reached', pc, reason: 'address', instructions };
-    if (this.poison.has(pc)) return { kind: 'trapped', vector: 6, name: 'invalid instruction', pc, instructions };
-    if (this.stopAddresses.has(pc)) return { kind: 'reached', pc, reason: 'address', instructions };
+    if (this.poison.size > 0 && this.poison.has(pc)) return { kind: 'trapped', vector: 6, name: 'invalid instruction', pc, instructions };
+    if (this.stopAddresses.size > 0 && this.stopAddresses.has(pc)) return { kind: 'reached', pc, reason: 'address', instructions };
     if (this.timedOut(timeoutMs, started)) return { kind: 'budget', budget: 'time', pc, instructions };
     if (this.observer && !this.observer.stoppedByLimit()) {
       // Unicorn stopped on its own (uc_emu_stop from a hook we do not own).
@@ -622,6 +665,7 @@ export class Emulator {
   private timedOut(timeoutMs: number, started: number): boolean {
     // The watchdog was armed after `started` for timeoutMs: before that much time passed (both clocks are
     // monotonic; 1 ms of slack for their resolutions) it cannot have fired, and asking is a native call.
+    if (this.watchdogFired !== undefined) return this.watchdogFired;
     if (this.watchdog) return performance.now() - started >= timeoutMs - 1 && this.watchdog.timedOut();
     // Unicorn 2.0.1 never clears its timed-out flag, so the clock decides too.
     const flag = [0];
@@ -639,13 +683,17 @@ export class Emulator {
   snapshot(): Snapshot {
     this.snapshots ??= new SnapshotManager(this);
     this.pager?.markBaseline();
-    return this.snapshots.take();
+    const snapshot = this.snapshots.take();
+    this.snapshotPc = this.pc();
+    return snapshot;
   }
 
   /** Returns CPU and memory to `snapshot` (the latest one taken). */
   restore(snapshot: Snapshot): { pagesRestored: number } {
     if (!this.snapshots) throw new EmulationError('restore', 'No snapshot was taken on this engine');
+    this.pcAtRest = undefined;
     const pagesRestored = this.snapshots.restore(snapshot);
+    this.pcAtRest = this.snapshotPc;
     this.pager?.restoreBaseline();
     return { pagesRestored };
   }
@@ -715,6 +763,7 @@ export class Emulator {
       for (const { start, end } of this.mapped) this.check(uc.uc_mem_unmap(this.engine, start, Number(end - start)), 'uc_mem_unmap', start);
       this.mapped.length = 0;
       if (this.arch !== 'arm64') this.check(uc.uc_ctl(this.engine, UC_CTL_EXITS, 'uint64_t *', new BigUint64Array(0), 'size_t', 0), 'uc_ctl(EXITS)');
+      this.pcAtRest = undefined;
       this.check(uc.uc_context_restore(this.engine, this.slot.parts.pristine), 'uc_context_restore');
       return true;
     } catch {

@@ -70,23 +70,6 @@ const BLOCK_SIGNATURES = {
 } as const;
 
 export type NativeBlockLibrary = { [K in keyof typeof BLOCK_SIGNATURES]: KoffiFunction };
-let blocksLoaded: NativeBlockLibrary | null | undefined;
-
-/** The block recorder (emu/native/recorder.c), or undefined when the library is absent or older than it. */
-export function nativeBlockRecorder(): NativeBlockLibrary | undefined {
-  if (blocksLoaded !== undefined) return blocksLoaded ?? undefined;
-  blocksLoaded = null;
-  if (!nativeRecorder()) return undefined;
-  try {
-    const lib = koffi.load(NATIVE_RECORDER_PATH);
-    blocksLoaded = Object.fromEntries(
-      Object.entries(BLOCK_SIGNATURES).map(([name, signature]) => [name, lib.func(signature)]),
-    ) as NativeBlockLibrary;
-  } catch {
-    blocksLoaded = null;
-  }
-  return blocksLoaded ?? undefined;
-}
 
 /** The background file writer (emu/native/recorder.c): loaded apart, as the block recorder. */
 const WRITER_SIGNATURES = {
@@ -98,28 +81,51 @@ const WRITER_SIGNATURES = {
 } as const;
 
 export type NativeWriterLibrary = { [K in keyof typeof WRITER_SIGNATURES]: KoffiFunction };
-let writerLoaded: NativeWriterLibrary | null | undefined;
+
+/** A run and a snapshot restore in one foreign call each (emu/emulator.ts): loaded apart, as the block recorder. */
+const RUN_SIGNATURES = {
+  ft_run: 'int ft_run(void *w, uint64_t begin, uint64_t until, uint64_t count, int arm, uint64_t timeout_us, int pc_reg, uint64_t *out)',
+  ft_snapshot_restore: 'int ft_snapshot_restore(void *d, void *context)',
+} as const;
+
+export type NativeRunLibrary = { [K in keyof typeof RUN_SIGNATURES]: KoffiFunction };
+
+/**
+ * Loads one group of the library's functions on first use: a library built
+ * before the group was added still serves the others. Undefined when the
+ * library is absent or lacks a function of the group.
+ */
+function optionalGroup<T>(signatures: Record<string, string>): () => T | undefined {
+  let group: T | null | undefined;
+  return () => {
+    if (group !== undefined) return group ?? undefined;
+    group = null;
+    if (!nativeRecorder() || !library) return undefined;
+    try {
+      const lib = library;
+      group = Object.fromEntries(Object.entries(signatures).map(([name, signature]) => [name, lib.func(signature)])) as T;
+    } catch {
+      group = null;
+    }
+    return group ?? undefined;
+  };
+}
+
+/** The block recorder (emu/native/recorder.c), or undefined when the library is absent or older than it. */
+export const nativeBlockRecorder = optionalGroup<NativeBlockLibrary>(BLOCK_SIGNATURES);
 
 /** The background file writer, or undefined when the library is absent or older than it. */
-export function nativeWriter(): NativeWriterLibrary | undefined {
-  if (writerLoaded !== undefined) return writerLoaded ?? undefined;
-  writerLoaded = null;
-  if (!nativeRecorder()) return undefined;
-  try {
-    const lib = koffi.load(NATIVE_RECORDER_PATH);
-    writerLoaded = Object.fromEntries(
-      Object.entries(WRITER_SIGNATURES).map(([name, signature]) => [name, lib.func(signature)]),
-    ) as NativeWriterLibrary;
-  } catch {
-    writerLoaded = null;
-  }
-  return writerLoaded ?? undefined;
-}
+export const nativeWriter = optionalGroup<NativeWriterLibrary>(WRITER_SIGNATURES);
+
+/** The one-call run and restore, or undefined when the library is absent or older than them. */
+export const nativeRun = optionalGroup<NativeRunLibrary>(RUN_SIGNATURES);
 
 export type NativeRecorderLibrary = { [K in keyof typeof SIGNATURES]: KoffiFunction };
 type KoffiFunction = ReturnType<ReturnType<typeof koffi.load>['func']>;
 
 let loaded: NativeRecorderLibrary | null | undefined;
+/** The loaded library, for the optional groups (loaded once). */
+let library: ReturnType<typeof koffi.load> | undefined;
 
 /** The native recorder library, or undefined when it was not built (or FAULTLINE_NO_NATIVE is set). */
 export function nativeRecorder(): NativeRecorderLibrary | undefined {
@@ -129,6 +135,7 @@ export function nativeRecorder(): NativeRecorderLibrary | undefined {
   unicorn(); // libunicorn must be loaded first: the recorder links against it by soname.
   try {
     const lib = koffi.load(NATIVE_RECORDER_PATH);
+    library = lib;
     loaded = Object.fromEntries(
       Object.entries(SIGNATURES).map(([name, signature]) => [name, lib.func(signature)]),
     ) as NativeRecorderLibrary;

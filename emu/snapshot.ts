@@ -16,7 +16,7 @@ import { u64 } from './ffi.ts';
 import { UC_HOOK } from './constants.ts';
 import { MemoryCallback } from './ffi.ts';
 import { EmulationError } from './errors.ts';
-import { nativeRecorder } from './native.ts';
+import { nativeRecorder, nativeRun } from './native.ts';
 import { PAGE_SIZE } from './lazy-pages.ts';
 import type { Emulator } from './emulator.ts';
 
@@ -28,6 +28,12 @@ export interface Snapshot {
 interface DirtyTracker {
   clear(): void;
   restore(): number;
+  /**
+   * The CPU context and the dirty pages in one foreign call, when the native
+   * library has it: the pages rewritten, -1 on overflow, or -(1000 + status)
+   * when Unicorn refused the context.
+   */
+  restoreWithContext?(context: unknown): number;
   saveNow(page: bigint): void;
   dispose(): void;
 }
@@ -57,8 +63,14 @@ export class SnapshotManager {
     if (snapshot.generation !== this.generation) {
       throw new EmulationError('restore', `Snapshot ${snapshot.generation} is stale: snapshot ${this.generation} was taken after it`);
     }
-    this.emu.check(unicorn().uc_context_restore(this.emu.engine, this.context), 'uc_context_restore');
-    const pages = this.dirty.restore();
+    let pages: number;
+    if (this.dirty.restoreWithContext) {
+      pages = this.dirty.restoreWithContext(this.context);
+      if (pages <= -1000) this.emu.check(-1000 - pages, 'uc_context_restore');
+    } else {
+      this.emu.check(unicorn().uc_context_restore(this.emu.engine, this.context), 'uc_context_restore');
+      pages = this.dirty.restore();
+    }
     if (pages < 0) throw new EmulationError('restore', 'Dirty-page tracking ran out of memory; memory was not fully restored');
     return pages;
   }
@@ -79,9 +91,11 @@ function nativeDirtyTracker(emu: Emulator): DirtyTracker | undefined {
   if (!native) return undefined;
   const handle = native.ft_dirty_new(emu.engine);
   if (!handle) return undefined;
+  const run = nativeRun();
   return {
     clear: () => native.ft_dirty_clear(handle),
     restore: () => native.ft_dirty_restore(handle) as number,
+    restoreWithContext: run && ((context) => run.ft_snapshot_restore(handle, context) as number),
     saveNow: (page) => native.ft_dirty_save(handle, page),
     dispose: () => native.ft_dirty_free(handle),
   };

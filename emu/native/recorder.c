@@ -28,6 +28,9 @@ extern uc_err uc_reg_read_batch(uc_engine *uc, int *regs, void **vals, int count
 extern uc_err uc_mem_read(uc_engine *uc, uint64_t address, void *bytes, size_t size);
 extern uc_err uc_mem_write(uc_engine *uc, uint64_t address, const void *bytes, size_t size);
 extern uc_err uc_emu_stop(uc_engine *uc);
+extern uc_err uc_emu_start(uc_engine *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count);
+extern uc_err uc_reg_read(uc_engine *uc, int regid, void *value);
+extern uc_err uc_context_restore(uc_engine *uc, void *context);
 
 #define UC_HOOK_CODE (1 << 2)
 #define UC_HOOK_MEM_READ (1 << 10)
@@ -636,6 +639,17 @@ int ft_dirty_restore(ft_dirty *d) {
   return n;
 }
 
+/*
+ * A snapshot restore in one foreign call: the CPU context, then the pages
+ * written since the last clear. Returns the pages rewritten, -1 when
+ * tracking overflowed, or -(1000 + status) when Unicorn refused the context.
+ */
+int ft_snapshot_restore(ft_dirty *d, void *context) {
+  uc_err status = uc_context_restore(d->uc, context);
+  if (status != 0) return -(1000 + (int)status);
+  return ft_dirty_restore(d);
+}
+
 uint32_t ft_dirty_count(ft_dirty *d) { return d->count; }
 const uint64_t *ft_dirty_pages(ft_dirty *d) { return d->pages; }
 
@@ -695,6 +709,23 @@ void ft_watchdog_arm(ft_watchdog *w, uint64_t timeout_us) {
 }
 
 uint32_t ft_watchdog_timed_out(ft_watchdog *w) { return w->timed_out; }
+
+/*
+ * One uc_emu_start as the emulator makes it, in one foreign call instead of
+ * four (arm, start, disarm, read the pc): arms the watchdog for timeout_us
+ * when `arm` (0 µs: no time budget) or keeps its deadline (a run resumed),
+ * runs, and leaves the pc in out[0] and whether the watchdog stopped the
+ * run in out[1]. The deadline stays set after the run; the next run arms
+ * again. Returns Unicorn's status.
+ */
+uc_err ft_run(ft_watchdog *w, uint64_t begin, uint64_t until, uint64_t count, int arm, uint64_t timeout_us, int pc_reg, uint64_t *out) {
+  if (arm) ft_watchdog_arm(w, timeout_us);
+  uc_err status = uc_emu_start(w->uc, begin, until, 0, (size_t)count);
+  out[0] = 0;
+  uc_reg_read(w->uc, pc_reg, &out[0]);
+  out[1] = w->timed_out;
+  return status;
+}
 
 void ft_watchdog_free(ft_watchdog *w) {
   if (!w) return;

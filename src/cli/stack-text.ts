@@ -15,7 +15,7 @@ import { formatAddress, hex } from '../format.ts';
 import type { StackFrame, StackWalk } from '../unwind/frame.ts';
 import { compareWithRecorded, recordedFrames, type RecordedComparison } from '../unwind/recorded.ts';
 import { formatFrame } from '../unwind/frame-symbol.ts';
-import { StackWalker } from '../unwind/walk.ts';
+import { walkEach } from '../unwind/walk.ts';
 
 /** One thread's walk, for `info`. */
 export interface ThreadStack {
@@ -38,20 +38,16 @@ export async function threadStacks(dump: Dump, options: { allThreads: boolean })
     return context ? [{ threadId: t.id, context, thread: t }] : [];
   });
   if (starts.length === 0) return [];
-  const walker = await StackWalker.create(dump);
-  try {
-    const pcName = dump.arch === 'x64' ? 'rip' : dump.arch === 'x86' ? 'eip' : 'pc';
-    return starts.map(({ threadId, context, thread }) => {
-      const walk = walker.walk(context);
-      const recorded = (thread.recordedStacks ?? []).map((stack) => {
-        const frames = recordedFrames(stack, context.registers[pcName]);
-        return { command: stack.command, line: stack.provenance.line, frames, comparison: compareWithRecorded(walk, frames) };
-      });
-      return { threadId, context: context.label, walk, recorded };
+  const walks = await walkEach(dump, starts.map((s) => s.context));
+  const pcName = dump.arch === 'x64' ? 'rip' : dump.arch === 'x86' ? 'eip' : 'pc';
+  return starts.map(({ threadId, context, thread }, i) => {
+    const walk = walks[i]!;
+    const recorded = (thread.recordedStacks ?? []).map((stack) => {
+      const frames = recordedFrames(stack, context.registers[pcName]);
+      return { command: stack.command, line: stack.provenance.line, frames, comparison: compareWithRecorded(walk, frames) };
     });
-  } finally {
-    walker.close();
-  }
+    return { threadId, context: context.label, walk, recorded };
+  });
 }
 
 /** The `k`-style rows of one thread's walk, then its notes. */

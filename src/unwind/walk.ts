@@ -56,6 +56,7 @@ export class StackWalker {
   private readonly code: CodeMap;
   private readonly tables = new Map<bigint, { elf?: UnwindTables; pe?: PeUnwinder; broken?: string }>();
   private readonly limits: WalkLimits;
+  private decodeWanted = false;
 
   private constructor(private readonly dump: Dump, private readonly disassembler: Disassembler | undefined, limits: Partial<WalkLimits>, private readonly ownsDisassembler = true) {
     this.regs = archRegisters(dump.arch);
@@ -74,9 +75,14 @@ export class StackWalker {
     return new StackWalker(dump, disassembler, limits);
   }
 
-  /** A walker on a disassembler the caller keeps (and closes). */
-  static using(dump: Dump, disassembler: Disassembler, limits: Partial<WalkLimits> = {}): StackWalker {
+  /** A walker on a disassembler the caller keeps (and closes); without one, scans accept no return address. */
+  static using(dump: Dump, disassembler: Disassembler | undefined, limits: Partial<WalkLimits> = {}): StackWalker {
     return new StackWalker(dump, disassembler, limits, false);
+  }
+
+  /** True once a walk of this walker, made without a disassembler, met code whose call site it would have decoded. */
+  get wantedDisassembler(): boolean {
+    return this.decodeWanted;
   }
 
   close(): void {
@@ -354,18 +360,26 @@ export class StackWalker {
 
   /** True when `address` is in code and the instruction that ends just before it is a call. */
   isReturnAddress(address: bigint): boolean {
-    if (!this.disassembler || !this.code.isCode(address)) return false;
+    if (!this.code.isCode(address)) return false;
     if (this.dump.arch === 'arm64') {
       const bytes = this.dump.memory.read(address - 4n, 4);
-      const insn = bytes && this.disassembler.decode(bytes, address - 4n);
+      if (!bytes || !this.canDecode()) return false;
+      const insn = this.disassembler!.decode(bytes, address - 4n);
       return insn !== undefined && flowKind('arm64', insn.mnemonic) === 'call';
     }
     const before = this.dump.memory.read(address - 8n, 8) ?? this.dump.memory.read(address - 5n, 5);
-    if (!before) return false;
+    if (!before || !this.canDecode()) return false;
     for (let length = Math.min(before.length, 8); length >= 2; length--) {
-      const insn = this.disassembler.decode(before.subarray(before.length - length), address - BigInt(length));
+      const insn = this.disassembler!.decode(before.subarray(before.length - length), address - BigInt(length));
       if (insn && insn.size === length && flowKind(this.dump.arch, insn.mnemonic) === 'call') return true;
     }
+    return false;
+  }
+
+  /** True with a disassembler; without one, notes that a call site was there to decode (see `walkEach`). */
+  private canDecode(): boolean {
+    if (this.disassembler) return true;
+    this.decodeWanted = true;
     return false;
   }
 
@@ -388,9 +402,28 @@ export class StackWalker {
  * ```
  */
 export async function walkStack(dump: Dump, context: RegisterContext, limits: Partial<WalkLimits> = {}): Promise<StackWalk> {
+  return (await walkEach(dump, [context], limits))[0]!;
+}
+
+/**
+ * Walks the stack of each of `contexts`, as a walker from `StackWalker.create`
+ * would, but instantiates Capstone (a 1.7 MB wasm, tens of milliseconds of a
+ * short command's start) only when needed: the walks run without it first,
+ * and again with it when a scan met code whose call site it would have
+ * decoded. Many dumps need none (info on them starts faster).
+ *
+ * @example
+ * ```ts
+ * const [walk] = await walkEach(dump, [dump.threads[0]!.contexts[0]!]);
+ * ```
+ */
+export async function walkEach(dump: Dump, contexts: RegisterContext[], limits: Partial<WalkLimits> = {}): Promise<StackWalk[]> {
+  const plain = StackWalker.using(dump, undefined, limits);
+  const walks = contexts.map((context) => plain.walk(context));
+  if (!plain.wantedDisassembler) return walks;
   const walker = await StackWalker.create(dump, limits);
   try {
-    return walker.walk(context);
+    return contexts.map((context) => walker.walk(context));
   } finally {
     walker.close();
   }
