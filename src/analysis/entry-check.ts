@@ -127,6 +127,8 @@ export function entryCheck(dump: Dump, code: CodeReader, effects: Effects, windo
   const arch = dump.arch;
   const registers = new Set<RegisterName>(window.replay.unknown ?? []);
   for (const pc of window.faithful.path) for (const r of effects.of(code.knownBytes(pc, arch === 'arm64' ? 4 : 15), pc)?.written ?? []) registers.add(r);
+  // A register the window got back (from the slot it saved it to, by undoing its step) has its start value.
+  for (const r of window.recovered) registers.delete(r.register);
   const later: Changed = { registers, memory: [...(window.replay.unknownMemory ?? []), ...window.faithful.writes.map((w) => ({ address: w.address, length: w.size }))] };
   const reasons: string[] = [];
   for (const way of ways) {
