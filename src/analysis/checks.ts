@@ -146,7 +146,10 @@ export function trapCheck(dump: Dump, site: FaultSite, outcome: ReplayOutcome): 
         ? r.pc === site.pc && nonCanonical(arch, r.address)
         : r.address === address || (site.accessAddress !== undefined && nonCanonicalAsRecorded(arch, site.accessAddress, r.address)) || (site.accessAddress === undefined && r.pc === site.pc)) && sameAccess(accessName(r.access));
       const exact = faulted && !site.generalProtection && site.accessAddress !== undefined && r.kind === 'fault' && r.address === site.accessAddress;
-      return { ...base, expected: describeSite(site, f), actual, status: faulted ? 'match' : unknownOr(r, site), ...(exact ? { exact } : {}) };
+      // A general protection fault (a far jump to a bad selector, a privileged instruction) is an access violation
+      // with no address to the program.
+      const protection = r.kind === 'trapped' && r.vector === 13 && r.pc === site.pc && (site.generalProtection || site.accessAddress === undefined);
+      return { ...base, expected: describeSite(site, f), actual, status: faulted || protection ? 'match' : unknownOr(r, site), ...(exact ? { exact } : {}) };
     }
     default: {
       const match = (r.kind === 'trapped' && (r.pc === expectedPc || r.pc === site.pc)) || (r.kind === 'fault' && r.pc === site.pc);
