@@ -10,14 +10,11 @@
  * there. The same function run untouched with a null seventh argument (a
  * real software bug) keeps its frame, and stays a software bug.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { toolchainFor, type Toolchain } from '../../lab/toolchain.ts';
+import { describe, expect, it } from 'vitest';
 import { explain } from '../../src/analysis/explain.ts';
 import { openDump } from '../../src/dumps/open.ts';
+import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -42,22 +39,14 @@ int main(int argc, char **argv) {
 }
 `;
 
-const toolchain = toolchainFor('x64');
-const native = !('missing' in toolchain) && toolchain.runner === 'native';
-
-describe.skipIf(!native)('the frame at the fault (x86-64)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'faultline-frame-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const binary = join(dir, 'seventh');
-  writeFileSync(`${binary}.c`, SOURCE);
-  execFileSync((toolchain as Toolchain).cc, ['-O2', '-no-pie', '-o', binary, `${binary}.c`], { stdio: 'pipe' });
-  const listing = execFileSync('objdump', ['-d', '--no-show-raw-insn', binary], { encoding: 'utf8' });
+describe.skipIf(!nativeX64)('the frame at the fault (x86-64)', () => {
+  const { dir, binary, listing } = buildCProgram(nativeX64!, 'seventh', SOURCE, ['-O2', '-no-pie']);
   const body = listing.slice(listing.indexOf('<seventh>:'));
   const push = BigInt(`0x${/^\s*([0-9a-f]+):\s+push\s+%r12/m.exec(body)![1]}`);
   const sub = BigInt(`0x${/^\s*([0-9a-f]+):\s+sub\s+\$0x8,%rsp/m.exec(body)![1]}`);
 
   it('a skipped push leaves the stack pointer where the code cannot: a CPU fault, not the near-null read it looks like', async () => {
-    const { core } = await runToCore(toolchain as Toolchain, {
+    const { core } = await runToCore(nativeX64!, {
       program: binary, signal: 'SIGSEGV', core: join(dir, 'skipped.core'),
       commands: [`break *0x${push.toString(16)}`, 'continue', 'set $pc = $pc + 2', 'continue'],
     });
@@ -77,7 +66,7 @@ describe.skipIf(!native)('the frame at the fault (x86-64)', () => {
   }, 300_000);
 
   it('the same load of a null argument, run as written, keeps its frame and is a software bug', async () => {
-    const { core } = await runToCore(toolchain as Toolchain, {
+    const { core } = await runToCore(nativeX64!, {
       program: binary, args: ['null'], signal: 'SIGSEGV', core: join(dir, 'null.core'), commands: ['continue'],
     });
     const dump = await openDump(core, { binaries: [binary], sysroot: '/' });

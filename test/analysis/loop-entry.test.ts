@@ -20,14 +20,11 @@
  * table: memory corruption. An index of 0x12345678 written by the program
  * itself has no such shape: a software bug.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { toolchainFor, type Toolchain } from '../../lab/toolchain.ts';
+import { describe, expect, it } from 'vitest';
 import { explain } from '../../src/analysis/explain.ts';
 import { openDump } from '../../src/dumps/open.ts';
+import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -61,22 +58,14 @@ int main(int argc, char **argv) {
 }
 `;
 
-const toolchain = toolchainFor('x64');
-const native = !('missing' in toolchain) && toolchain.runner === 'native';
-
-describe.skipIf(!native)('faults at a loop head (x86-64)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'faultline-loop-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const binary = join(dir, 'loop');
-  writeFileSync(`${binary}.c`, SOURCE);
-  execFileSync((toolchain as Toolchain).cc, ['-O2', '-no-pie', '-o', binary, `${binary}.c`], { stdio: 'pipe' });
-  const listing = execFileSync('objdump', ['-d', '--no-show-raw-insn', binary], { encoding: 'utf8' });
+describe.skipIf(!nativeX64)('faults at a loop head (x86-64)', () => {
+  const { dir, binary, listing } = buildCProgram(nativeX64!, 'loop', SOURCE, ['-O2', '-no-pie']);
   const body = listing.slice(listing.indexOf('<walk>:'));
   const head = BigInt(`0x${/^\s*([0-9a-f]+):\s+mov\s+%rdi,%rax/m.exec(body)![1]}`);
   const explainCore = async (core: string) => explain(await openDump(core, { binaries: [binary], sysroot: '/' }), { searchReplays: 4000, searchBudgetMs: 120_000 });
 
   it('a skipped mov at the loop head: no way into the loop arrives with the null the code then reads, so a CPU fault', async () => {
-    const { core } = await runToCore(toolchain as Toolchain, {
+    const { core } = await runToCore(nativeX64!, {
       program: binary, signal: 'SIGSEGV', core: join(dir, 'skipped.core'),
       commands: [`break *0x${head.toString(16)}`, 'continue', 'continue', 'set $pc = $pc + 3', 'delete', 'continue'],
     });
@@ -87,14 +76,14 @@ describe.skipIf(!native)('faults at a loop head (x86-64)', () => {
   }, 300_000);
 
   it('a null list handed to the same loop arrives as written: a software bug', async () => {
-    const { core } = await runToCore(toolchain as Toolchain, { program: binary, args: ['null'], signal: 'SIGSEGV', core: join(dir, 'null.core'), commands: ['continue'] });
+    const { core } = await runToCore(nativeX64!, { program: binary, args: ['null'], signal: 'SIGSEGV', core: join(dir, 'null.core'), commands: ['continue'] });
     const report = await explainCore(core);
     expect(report.fault?.accessAddress).toBe('0x0');
     expect(report.verdict.class).toBe('software');
   }, 300_000);
 
   it('an index with one bit set far above its value, in memory: memory corruption, with the slot and both values', async () => {
-    const { core } = await runToCore(toolchain as Toolchain, {
+    const { core } = await runToCore(nativeX64!, {
       program: binary, args: ['gather'], signal: 'SIGSEGV', core: join(dir, 'index.core'),
       commands: ['break gather', 'continue', 'set var *(unsigned *)((char *)&index_table + 104) |= 0x400000', 'delete', 'continue'],
     });
@@ -105,7 +94,7 @@ describe.skipIf(!native)('faults at a loop head (x86-64)', () => {
   }, 300_000);
 
   it('an index the program itself set wild has no such shape: a software bug', async () => {
-    const { core } = await runToCore(toolchain as Toolchain, { program: binary, args: ['index'], signal: 'SIGSEGV', core: join(dir, 'wild.core'), commands: ['continue'] });
+    const { core } = await runToCore(nativeX64!, { program: binary, args: ['index'], signal: 'SIGSEGV', core: join(dir, 'wild.core'), commands: ['continue'] });
     const report = await explainCore(core);
     expect(report.verdict.class).toBe('software');
   }, 300_000);

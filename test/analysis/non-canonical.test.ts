@@ -7,14 +7,11 @@
  * and the stack pointer reproduced as the CPU left them (nothing pushed or
  * popped), and no bit flip is offered in its place.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { toolchainFor, type Toolchain } from '../../lab/toolchain.ts';
+import { describe, expect, it } from 'vitest';
 import { explain } from '../../src/analysis/explain.ts';
 import { openDump } from '../../src/dumps/open.ts';
+import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -41,23 +38,16 @@ int main(int argc, char **argv) {
 }
 `;
 
-const toolchain = toolchainFor('x64');
-const native = !('missing' in toolchain) && toolchain.runner === 'native';
-
-describe.skipIf(!native)('a transfer to a non-canonical address (x86-64 #GP)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'faultline-gp-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const binary = join(dir, 'poisoned');
-  writeFileSync(`${binary}.c`, SOURCE);
+describe.skipIf(!nativeX64)('a transfer to a non-canonical address (x86-64 #GP)', () => {
   // -O2 makes jump_through a tail jump; -fno-omit-frame-pointer gives return_through a frame to poison.
-  execFileSync((toolchain as Toolchain).cc, ['-O2', '-fno-omit-frame-pointer', '-no-pie', '-o', binary, `${binary}.c`], { stdio: 'pipe' });
+  const { dir, binary } = buildCProgram(nativeX64!, 'poisoned', SOURCE, ['-O2', '-fno-omit-frame-pointer', '-no-pie']);
 
   it.each([
     { how: 'c', mnemonic: / call /, name: 'a call' },
     { how: 'j', mnemonic: / jmp /, name: 'a tail jump' },
     { how: 'r', mnemonic: / ret/, name: 'a return' },
   ])('through $name: software, the CPU stopped on the transfer with the stack untouched', async ({ how, mnemonic }) => {
-    const { core } = await runToCore(toolchain as Toolchain, { program: binary, args: [how], commands: ['continue'], signal: 'SIGSEGV', core: join(dir, `core-${how}`) });
+    const { core } = await runToCore(nativeX64!, { program: binary, args: [how], commands: ['continue'], signal: 'SIGSEGV', core: join(dir, `core-${how}`) });
     const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
     {
       const report = await explain(dump, { searchReplays: 400 });

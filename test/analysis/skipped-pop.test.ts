@@ -7,14 +7,11 @@
  * only the skipped pop, in the function's epilogue found from the return
  * address above the stack pointer, reproduces it, registers and all.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { toolchainFor, type Toolchain } from '../../lab/toolchain.ts';
+import { describe, expect, it } from 'vitest';
 import { explain } from '../../src/analysis/explain.ts';
 import { openDump } from '../../src/dumps/open.ts';
+import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -34,22 +31,14 @@ int main(void) {
 }
 `;
 
-const toolchain = toolchainFor('x64');
-const native = !('missing' in toolchain) && toolchain.runner === 'native';
-
-describe.skipIf(!native)('a skipped instruction (x86-64)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'faultline-skip-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const binary = join(dir, 'saver');
-  writeFileSync(`${binary}.c`, SOURCE);
-  execFileSync((toolchain as Toolchain).cc, ['-O1', '-no-pie', '-o', binary, `${binary}.c`], { stdio: 'pipe' });
+describe.skipIf(!nativeX64)('a skipped instruction (x86-64)', () => {
+  const { dir, binary, listing } = buildCProgram(nativeX64!, 'saver', SOURCE, ['-O1', '-no-pie']);
   // The last pop r13 in saver: the one just before its ret.
-  const listing = execFileSync('objdump', ['-d', '--no-show-raw-insn', binary], { encoding: 'utf8' });
   const saver = listing.slice(listing.indexOf('<saver>:'));
   const restore = BigInt(`0x${/^\s*([0-9a-f]+):\s+pop\s+%r13\s*\n\s*[0-9a-f]+:\s+ret/m.exec(saver)![1]}`);
 
   it('a ret after a skipped pop r13 is a CPU fault: the pop, found in the epilogue of the function that returned', async () => {
-    const { core } = await runToCore(toolchain as Toolchain, {
+    const { core } = await runToCore(nativeX64!, {
       program: binary, args: [], signal: 'SIGSEGV', core: join(dir, 'core'),
       commands: [`break *0x${restore.toString(16)}`, 'continue', 'set $pc = $pc + 2', 'continue'],
     });

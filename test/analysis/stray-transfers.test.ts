@@ -18,14 +18,11 @@
  *   fault, which must not count as the slot's new value (the dump holds
  *   the old one): the code as written explains it, a software bug.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { toolchainFor, type Toolchain } from '../../lab/toolchain.ts';
+import { describe, expect, it } from 'vitest';
 import { explain } from '../../src/analysis/explain.ts';
 import { openDump } from '../../src/dumps/open.ts';
+import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -53,16 +50,8 @@ int main(int argc, char **argv) {
 }
 `;
 
-const toolchain = toolchainFor('x64');
-const native = !('missing' in toolchain) && toolchain.runner === 'native';
-
-describe.skipIf(!native)('transfers gone astray and a faulting store (x86-64)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'faultline-stray-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const binary = join(dir, 'stray');
-  writeFileSync(`${binary}.c`, SOURCE);
-  execFileSync((toolchain as Toolchain).cc, ['-O2', '-no-pie', '-fno-inline', '-o', binary, `${binary}.c`], { stdio: 'pipe' });
-  const listing = execFileSync('objdump', ['-d', '--no-show-raw-insn', binary], { encoding: 'utf8' });
+describe.skipIf(!nativeX64)('transfers gone astray and a faulting store (x86-64)', () => {
+  const { dir, binary, listing } = buildCProgram(nativeX64!, 'stray', SOURCE, ['-O2', '-no-pie', '-fno-inline']);
   const apply = listing.slice(listing.indexOf('<apply>:'));
   const callRax = BigInt(`0x${/^\s*([0-9a-f]+):\s+call\s+\*%r(?:ax|di)/m.exec(apply)![1]}`);
   const explainCore = async (core: string) => {
@@ -71,7 +60,7 @@ describe.skipIf(!native)('transfers gone astray and a faulting store (x86-64)', 
   };
 
   it('a function pointer one bit off in memory, landing mid-function: memory corruption with the slot and both values', async () => {
-    const { core } = await runToCore(toolchain as Toolchain, {
+    const { core } = await runToCore(nativeX64!, {
       program: binary, signal: 'SIGSEGV', core: join(dir, 'memory.core'),
       commands: ['break run', 'continue', 'set var *(long *)&handlers ^= 0x400', 'delete', 'continue'],
     });
@@ -84,13 +73,13 @@ describe.skipIf(!native)('transfers gone astray and a faulting store (x86-64)', 
   }, 300_000);
 
   it('a wild pointer the program stored, landing in the same code: a software bug', async () => {
-    const { core } = await runToCore(toolchain as Toolchain, { program: binary, args: ['wild'], signal: 'SIGSEGV', core: join(dir, 'wild.core'), commands: ['continue'] });
+    const { core } = await runToCore(nativeX64!, { program: binary, args: ['wild'], signal: 'SIGSEGV', core: join(dir, 'wild.core'), commands: ['continue'] });
     const { report } = await explainCore(core);
     expect(report.verdict.class).toBe('software');
   }, 300_000);
 
   it('a call register copied from an argument, its target one bit off: rdi is read back from rax, a CPU fault', async () => {
-    const { core } = await runToCore(toolchain as Toolchain, {
+    const { core } = await runToCore(nativeX64!, {
       program: binary, args: ['apply'], signal: 'SIGSEGV', core: join(dir, 'target.core'),
       commands: [
         `break *0x${callRax.toString(16)}`, 'continue', 'delete',
@@ -105,7 +94,7 @@ describe.skipIf(!native)('transfers gone astray and a faulting store (x86-64)', 
   }, 300_000);
 
   it('a store into a read-only table faults before it writes: the code as written explains it', async () => {
-    const { core } = await runToCore(toolchain as Toolchain, { program: binary, args: ['ro'], signal: 'SIGSEGV', core: join(dir, 'ro.core'), commands: ['continue'] });
+    const { core } = await runToCore(nativeX64!, { program: binary, args: ['ro'], signal: 'SIGSEGV', core: join(dir, 'ro.core'), commands: ['continue'] });
     const { report } = await explainCore(core);
     const asWritten = report.hypotheses.find((h) => h.id === 'as-written');
     expect(asWritten?.summary.mismatch).toBe(0);
