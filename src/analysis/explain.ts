@@ -410,25 +410,6 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
         if (check) addCheck(h, check);
       }
     }
-    // When a caller's window shows the code as written cannot arrive where it calls the function the fault is in
-    // (no way into its start gives the values it passes on), every account of a window inside that call takes those
-    // values from the dump in vain: only an account of the caller's window (or an outer one) can explain them.
-    for (const caller of contexts) {
-      const anchor = caller.window.anchor;
-      if (anchor.kind !== 'transfer' || anchor.instruction.kind !== 'call') continue;
-      const refuted = hypotheses.find((h) => h.window === caller.windowId && h.id === 'as-written' && h.checks.some((c) => c.what === 'arrival' && c.status === 'mismatch'));
-      if (!refuted) continue;
-      const note = `the caller's window ${caller.windowId} cannot arrive at ${f(caller.window.start)} as written, and the values it passes on come from there`;
-      for (const inner of contexts) {
-        const innerSp = inner.window.replay.registers[sp];
-        if (inner === caller || innerSp === undefined || innerSp >= anchor.sp) continue;
-        for (const h of hypotheses) {
-          if (h.window === inner.windowId && !h.checks.some((c) => c.what === 'arrival' && c.status === 'mismatch')) {
-            addCheck(h, { what: 'arrival', expected: `a way into ${f(caller.window.start)} that gives its start state`, status: 'mismatch', basis: 'computed', note });
-          }
-        }
-      }
-    }
     for (const h of hypotheses) scoreHypothesis(h);
     // The same account found in two windows counts once: where it explains the dump, else where the dump says most
     // about it (a window whose replay never reached the fault, all unknown, says nothing), else with its best score.
