@@ -91,6 +91,9 @@ describe.skipIf(!nativeX64)('transfers gone astray and a faulting store (x86-64)
     const { dump, report } = await explainCore(core);
     const good = dump.symbols.resolve('good')!;
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'branch-target', bit: 40, expected: `0x${good.toString(16)}` });
+    // The window at apply's entry: rdi (overwritten there) comes back from rax, which the call went to.
+    const entry = report.windows.find((w) => w.start === `0x${dump.symbols.resolve('apply')!.toString(16)}`);
+    expect(entry?.recovered).toContainEqual({ register: 'rdi', slot: 'copied', value: `0x${good.toString(16)}`, from: 'rax' });
   }, 300_000);
 
   it('a store into a read-only table faults before it writes: the code as written explains it', async () => {
