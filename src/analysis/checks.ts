@@ -185,6 +185,17 @@ function reportedPcOf(arch: Arch, site: FaultSite, outcome: ReplayOutcome): bigi
   return r.pc > site.pc && r.pc <= site.pc + 2n ? site.pc : pc;
 }
 
+/**
+ * Why a register's final value is no evidence, when it is a value the window
+ * was given rather than computed: stated with --step-over, or the recorded
+ * value a start register was read back from.
+ */
+function givenValue(context: CheckContext, name: RegisterName, actual: bigint): string | undefined {
+  if (context.stated[name] !== undefined && context.stated[name] === actual) return 'the value stated with --step-over';
+  if (context.copied?.[name] !== undefined && context.copied[name] === actual) return 'a start value was read back from it';
+  return undefined;
+}
+
 /** Each register of the fault context against the replay's final registers. */
 export function registerChecks(dump: Dump, site: FaultSite, outcome: ReplayOutcome, context: CheckContext): Check[] {
   const arch = dump.arch;
@@ -207,12 +218,9 @@ export function registerChecks(dump: Dump, site: FaultSite, outcome: ReplayOutco
       checks.push({ what: name, expected: formatValue(arch, value), status: 'unknown', basis, note: 'the replayed value depends on what the dump does not hold' });
       continue;
     }
-    if (context.stated[name] !== undefined && context.stated[name] === actualRaw) {
-      checks.push({ what: name, expected: formatValue(arch, value), actual: formatValue(arch, actualRaw), status: 'unknown', basis: 'carried', note: 'the value stated with --step-over' });
-      continue;
-    }
-    if (context.copied?.[name] !== undefined && context.copied[name] === actualRaw) {
-      checks.push({ what: name, expected: formatValue(arch, value), actual: formatValue(arch, actualRaw), status: 'unknown', basis: 'carried', note: 'a start value was read back from it' });
+    const given = givenValue(context, name, actualRaw);
+    if (given) {
+      checks.push({ what: name, expected: formatValue(arch, value), actual: formatValue(arch, actualRaw), status: 'unknown', basis: 'carried', note: given });
       continue;
     }
     checks.push({
@@ -267,8 +275,7 @@ export function registersMismatch(dump: Dump, site: FaultSite, outcome: ReplayOu
     const actual = outcome.final[register];
     if (value === undefined || actual === undefined || NOT_COMPARED.has(register) || notHeld.has(register)) continue;
     if (!outcome.knownRegisters.has(register)) continue;
-    if (context.stated[register] !== undefined && context.stated[register] === actual) continue;
-    if (context.copied?.[register] !== undefined && context.copied[register] === actual) continue;
+    if (givenValue(context, register, actual)) continue;
     const m = comparedMask(dump.arch, register);
     if ((value & m) !== (actual & m)) return true;
   }

@@ -80,13 +80,13 @@ function contradiction(dump: Dump, effects: Effects, window: Window, fn: Instruc
       if (targets.has(first.address)) return undefined;
       continue;
     }
-    // Memory these instructions write holds, in the dump, what they wrote: what they read there before (a counter's
-    // `add [rbp-0Ch], 1`) is not known.
-    const own = wayInWrites(dump, first.address, registers, unknown, later.memory, k, start);
-    const replayer = new Replayer(dump, { start: first.address, registers, unknown, unknownMemory: [...later.memory, ...own], maxInstructions: k + 1, until: start });
+    const replayer = new Replayer(dump, { start: first.address, registers, unknown, unknownMemory: later.memory, maxInstructions: k + 1, until: start });
     let outcome;
     try {
-      outcome = replayer.run();
+      // Memory these instructions write holds, in the dump, what they wrote: what they read there before (a
+      // counter's `add [rbp-0Ch], 1`) is not known.
+      const own = replayer.runTraced().writes.map((w) => ({ address: w.address, length: w.size }));
+      outcome = own.length > 0 ? replayer.run(undefined, { unknownMemory: own }) : replayer.run();
     } finally {
       replayer.dispose();
     }
@@ -111,19 +111,6 @@ function contradiction(dump: Dump, effects: Effects, window: Window, fn: Instruc
     if (targets.has(first.address)) return undefined;
   }
   return undefined;
-}
-
-/** The memory a way in of `k` instructions from `first` writes on its way to `start`. */
-function wayInWrites(
-  dump: Dump, first: bigint, registers: Window['replay']['registers'], unknown: ReadonlySet<RegisterName>,
-  memory: Changed['memory'], k: number, start: bigint,
-): Changed['memory'] {
-  const replayer = new Replayer(dump, { start: first, registers, unknown, unknownMemory: memory, maxInstructions: k + 1, until: start });
-  try {
-    return replayer.runTraced().writes.map((w) => ({ address: w.address, length: w.size }));
-  } finally {
-    replayer.dispose();
-  }
 }
 
 /** The entry check of `window`: a mismatch when no way into its start gives its start state, else undefined. */

@@ -152,7 +152,8 @@ export interface SteppedLane {
   accesses: Array<{ index: number; kind: 'read' | 'write'; address: bigint; size: number; value: bigint }>;
 }
 
-const FILLS: readonly UnknownFill[] = ['zeros', 'ones', 'hash'];
+/** The fills of unknown values, one per lane, in lane order. */
+export const FILLS: readonly UnknownFill[] = ['zeros', 'ones', 'hash'];
 
 /**
  * Watches replays one by one, so that a process running them in a worker
@@ -236,8 +237,8 @@ class Lane {
   private atFault?: { registers: RegisterValues; writes: number };
   private names: RegisterName[] = [];
   private readonly logWrites: boolean;
-  /** The latest write the hook reported, and what `written` held for its bytes before it. */
-  private lastWrite?: { address: bigint; size: number; before: Array<number | undefined> };
+  /** The latest write the hook reported (size 0: none yet), and what `written` held for its bytes before it (-1: nothing). */
+  private readonly lastWrite = { address: 0n, size: 0, before: new Array<number>(64).fill(-1) };
 
   constructor(readonly dump: Dump, readonly window: ReplayWindow, readonly fill: UnknownFill) {
     const arch = dump.arch;
@@ -253,7 +254,10 @@ class Lane {
       const logWrites = this.logWrites;
       this.emu.onMemory('write', (address, size, value) => {
         // Unicorn reports a write before it checks the page: the one that faults is undone at the end (see finish).
-        this.lastWrite = { address, size, before: Array.from({ length: size }, (_, i) => this.written.get(address + BigInt(i))) };
+        const last = this.lastWrite;
+        last.address = address;
+        last.size = Math.min(size, last.before.length);
+        for (let i = 0; i < last.size; i++) last.before[i] = this.written.get(address + BigInt(i)) ?? -1;
         for (let i = 0; i < size; i++) this.written.set(address + BigInt(i), Number((value >> BigInt(8 * i)) & 0xffn));
         if (logWrites) this.writeLog.push({ address, size, value });
       });
@@ -286,7 +290,7 @@ class Lane {
     const arch = this.dump.arch;
     emu.restore(this.snapshot);
     this.written.clear();
-    this.lastWrite = undefined;
+    this.lastWrite.size = 0;
     this.writeLog.length = 0;
     this.atFault = undefined;
     this.names = names;
@@ -401,12 +405,13 @@ class Lane {
   /** A write that faulted never reached memory: its bytes go back to what the run had written there before. */
   private undoFaultingWrite(ended: RunResult): void {
     const last = this.lastWrite;
-    if (ended.kind !== 'fault' || ended.access !== 'write' || !last) return;
+    if (ended.kind !== 'fault' || ended.access !== 'write' || last.size === 0) return;
     if (ended.address < last.address || ended.address >= last.address + BigInt(last.size)) return;
-    last.before.forEach((byte, i) => {
-      if (byte === undefined) this.written.delete(last.address + BigInt(i));
+    for (let i = 0; i < last.size; i++) {
+      const byte = last.before[i]!;
+      if (byte < 0) this.written.delete(last.address + BigInt(i));
       else this.written.set(last.address + BigInt(i), byte);
-    });
+    }
     if (this.logWrites && this.writeLog[this.writeLog.length - 1]?.address === last.address) this.writeLog.pop();
   }
 

@@ -16,7 +16,7 @@ import type { Effects } from '../disasm/effects.ts';
 import type { Dump } from '../dumps/model.ts';
 import type { CodeReader } from './code.ts';
 import type { FaultSite } from './fault-site.ts';
-import { registerFill, Replayer, type ReplayWindow, type TracedRun } from './replay.ts';
+import { FILLS, registerFill, Replayer, type ReplayWindow, type TracedRun } from './replay.ts';
 import type { WindowAnchor } from './window.ts';
 
 /**
@@ -99,12 +99,11 @@ export function recoverByInversion(
     probe.dispose();
   }
   // Lanes that stop early (an unknown address faulted) still carry a step taken before: a constant step is one.
-  const fills = ['zeros', 'ones', 'hash'] as const;
   const found: Array<{ register: RegisterName; slot: bigint; value: bigint }> = [];
   for (const register of unknown) {
     const value = recorded[register];
     if (value === undefined || register === 'efl' || register === 'nzcv' || register === 'x30' && anchor.instruction.kind === 'call') continue;
-    const fill = (i: number) => registerFill(fills[i]!, register, mask);
+    const fill = (i: number) => registerFill(FILLS[i]!, register, mask);
     const final = (i: number) => outcome.runs[i]?.final[register];
     if (outcome.runs.length < 3 || [0, 1, 2].some((i) => final(i) === undefined)) continue;
     const deltas = [0, 1, 2].map((i) => (final(i)! - fill(i)) & mask);
@@ -183,14 +182,14 @@ export function recoverByCopy(
   if (site.kind !== 'access-violation' || site.access !== 'execute' || anchor.kind !== 'transfer') return [];
   if (faithful.path[faithful.path.length - 1] !== anchor.instruction.address) return [];
   const runs = faithful.outcome.runs;
-  if (runs.length < FILL_LANES.length) return [];
+  if (runs.length < FILLS.length) return [];
   const arch = dump.arch;
   const mask = registerMask(arch);
   const pc = pcRegister(arch);
   const found: Array<{ register: RegisterName; slot: bigint; value: bigint; from: RegisterName }> = [];
   for (const register of unknown) {
     if (recordedUnknown.has(register) || register === 'efl' || register === 'nzcv') continue;
-    const fills = FILL_LANES.map((fill) => registerFill(fill, register, mask));
+    const fills = FILLS.map((fill) => registerFill(fill, register, mask));
     const wentToFill = runs.every((r, lane) => r.result.kind === 'fault' && r.result.access === 'fetch' && r.result.address === fills[lane]);
     if (!wentToFill) continue;
     const carriers = (Object.keys(recorded) as RegisterName[]).filter((r) => r !== pc && r !== register && !recordedUnknown.has(r)
@@ -200,9 +199,6 @@ export function recoverByCopy(
   }
   return found;
 }
-
-/** The lanes' fills of unknown registers, in lane order. */
-const FILL_LANES = ['zeros', 'ones', 'hash'] as const;
 
 /** The `slot` of a register recovered from a register that carried its start value to the fault. */
 export const COPIED = -3n;
