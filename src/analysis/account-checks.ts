@@ -1,0 +1,98 @@
+/**
+ * Checks that count across an explain's accounts rather than inside one
+ * replay: where a transfer landed against where the dump says control went,
+ * whether the faulting access can fault at all as written, and a replayed
+ * contradiction of the fault's own pattern. Each returns a check, or
+ * undefined (an empty list) when the dump cannot say.
+ *
+ * @example
+ * ```ts
+ * const landing = landingCheck(ctx);
+ * if (landing) for (const h of asWritten) addCheck(h, landing);
+ * ```
+ */
+import { pcRegister, spRegister } from '../../emu/registers.ts';
+import type { Dump } from '../dumps/model.ts';
+import { formatAddress } from '../format.ts';
+import { memoryChecks, registerChecks, summarize, trapCheck, type Check } from './checks.ts';
+import type { SearchContext } from './families.ts';
+import type { FaultSite } from './fault-site.ts';
+import type { Hypothesis } from './hypothesis.ts';
+import { Replayer } from './replay.ts';
+
+/**
+ * The fault's own pattern says the code as written led there. When the code
+ * as written, replayed, reaches this very trap in some window but with
+ * values the dump contradicts, and in no window without, the replay
+ * outweighs the pattern: a mismatch for the unreplayed account.
+ */
+export function replayedContradiction(hypotheses: Hypothesis[]): Check[] {
+  const replayed = hypotheses.filter((h) => h.id === 'as-written' && h.checks[0]?.what === 'trap' && h.checks[0].status === 'match');
+  if (replayed.length === 0 || replayed.some((h) => h.explains)) return [];
+  // The window where the code as written comes closest: fewest values it gets wrong.
+  const wrongIn = (h: Hypothesis) => h.checks.filter((c) => c.status === 'mismatch' && c.basis === 'computed');
+  const h = replayed.sort((a, b) => wrongIn(a).length - wrongIn(b).length)[0]!;
+  return wrongIn(h).map((c) => ({
+    ...c, what: `${c.what} (replayed in ${h.window})`,
+    note: `the code as written, replayed in window ${h.window}, reaches this trap with ${c.what} ${c.actual ?? '?'}, not ${c.expected ?? '?'}`,
+  }));
+}
+
+/** Adds a check that counts against `h` (a mismatch: it no longer explains the dump). */
+export function addCheck(h: Hypothesis, check: Check): void {
+  h.checks = [...h.checks, check];
+  h.summary = summarize(h.checks);
+  if (check.status === 'mismatch') h.explains = false;
+}
+
+/**
+ * For a window anchored at a transfer: when the dump shows the machine
+ * exactly as the transfer left it (every register the window computed
+ * matches the state just after it) but at another pc, the code as written
+ * went elsewhere. A mismatch for the accounts in which it ran as written.
+ */
+export function landingCheck(ctx: SearchContext): Check | undefined {
+  const { dump, site, window } = ctx;
+  if (window.anchor.kind !== 'transfer' || window.anchorIndex < 0) return undefined;
+  // A callee that does not touch the stack (a leaf) reaches the fault with the stack as the call left it: when the
+  // code as written gets to this very trap, nothing says it went elsewhere.
+  if (trapCheck(dump, site, window.faithful.outcome).status === 'match') return undefined;
+  const after = window.replayer.run({ kind: 'stop', index: window.anchorIndex + 1 });
+  if (!after.injected || !after.resultKnown) return undefined;
+  const landed = after.final[pcRegister(dump.arch)];
+  if (landed === undefined || landed === site.pc || !after.knownRegisters.has(pcRegister(dump.arch))) return undefined;
+  // The stack pointer and the return address the transfer left must be as recorded; other registers may differ
+  // (that difference is what a fault model has to explain).
+  const registers = registerChecks(dump, site, after, ctx.checkContext);
+  const sp = registers.find((c) => c.what === spRegister(dump.arch));
+  const lr = dump.arch === 'arm64' ? registers.find((c) => c.what === 'x30') : undefined;
+  const slot = memoryChecks(dump, after);
+  const kept = sp?.status === 'match' && (lr ? lr.status === 'match' : slot.some((c) => c.status === 'match') && slot.every((c) => c.status !== 'mismatch'));
+  if (!kept) return undefined;
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  return {
+    what: 'landing', expected: f(site.pc), actual: f(landed), status: 'mismatch', basis: 'computed',
+    note: `the dump shows the machine just as ${window.anchor.instruction.text} left it, but at ${f(site.pc)}; as written it goes to ${f(landed)}`,
+  };
+}
+
+/**
+ * A mismatch when the faulting load or store, replayed alone from the
+ * recorded registers, runs without faulting (its address is mapped and
+ * allowed); undefined when it faults, or when the dump cannot say.
+ */
+export function faultingAccessReplays(dump: Dump, site: FaultSite): Check | undefined {
+  if (site.kind !== 'access-violation' || site.access === 'execute' || !site.context) return undefined;
+  const replayer = new Replayer(dump, { start: site.pc, registers: site.context.registers, unknown: new Set(site.context.unknown ?? []), maxInstructions: 1, fault: site.pc });
+  try {
+    const outcome = replayer.run();
+    if (!outcome.resultKnown || outcome.result.kind === 'fault' || outcome.result.kind === 'error' || outcome.result.kind === 'trapped') return undefined;
+    const f = (v: bigint) => formatAddress(dump.arch, v);
+    return {
+      what: 'faulting access', expected: site.summary, actual: `${f(site.pc)} runs from the recorded registers without faulting`, status: 'mismatch', basis: 'computed',
+      note: 'the code as written cannot fault here: its address is mapped and allowed',
+    };
+  } finally {
+    replayer.dispose();
+  }
+}
