@@ -16,7 +16,7 @@ import type { Dump } from '../dumps/model.ts';
 import { formatAddress } from '../format.ts';
 import { memoryChecks, registerChecks, summarize, trapCheck, type Check } from './checks.ts';
 import type { SearchContext } from './families.ts';
-import type { FaultSite } from './fault-site.ts';
+import { userLevelAt, type FaultSite } from './fault-site.ts';
 import type { Hypothesis } from './hypothesis.ts';
 import { Replayer } from './replay.ts';
 
@@ -83,7 +83,7 @@ export function landingCheck(ctx: SearchContext): Check | undefined {
  */
 export function faultingAccessReplays(dump: Dump, site: FaultSite): Check | undefined {
   if (site.kind !== 'access-violation' || site.access === 'execute' || !site.context) return undefined;
-  const replayer = new Replayer(dump, { start: site.pc, registers: site.context.registers, unknown: new Set(site.context.unknown ?? []), maxInstructions: 1, fault: site.pc });
+  const replayer = new Replayer(dump, { start: site.pc, registers: site.context.registers, unknown: new Set(site.context.unknown ?? []), maxInstructions: 1, fault: site.pc, userLevel: userLevelAt(dump, site) });
   try {
     const outcome = replayer.run();
     if (!outcome.resultKnown || outcome.result.kind === 'fault' || outcome.result.kind === 'error' || outcome.result.kind === 'trapped') return undefined;

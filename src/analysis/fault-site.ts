@@ -170,3 +170,11 @@ function x86TrapSite(dump: Dump, reportedPc: bigint): { pc: bigint; note: string
   if (before[0] === 0xcd && before[1] === 0x03) return { pc: reportedPc - 2n, note: '' };
   return { pc: reportedPc, note: ' (no int 3 ends at the pc: a debugger\'s breakpoint or single step stopped before this instruction)' };
 }
+
+/** The pc and code selector of an x86 fault taken at user level (the selector's low bits 3), or undefined. */
+export function userLevelAt(dump: Dump, site: FaultSite): { pc: bigint; codeSelector: bigint } | undefined {
+  if (dump.arch === 'arm64') return undefined;
+  const cs = site.context?.registers.cs;
+  if (cs === undefined || site.context?.unknown?.includes('cs') || (cs & 3n) !== 3n) return undefined;
+  return { pc: site.pc, codeSelector: cs & 0xffffn };
+}

@@ -28,6 +28,7 @@
  * replayer.dispose();
  * ```
  */
+import { userLevelRefusal } from '../../emu/user-level.ts';
 import type { Emulator } from '../../emu/emulator.ts';
 import { fillBytes, type UnknownFill } from '../../emu/memory-source.ts';
 import { pcRegister, registersOf, spRegister, registerMask, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
@@ -90,6 +91,12 @@ export interface ReplayWindow {
   stepOvers?: StepOver[];
   /** The faulting instruction: the outcome says whether the run executed it and went on (it did not fault there). */
   fault?: bigint;
+  /**
+   * The recorded fault's pc and the code selector the CPU ran with, when at
+   * user level (the selector's low bits 3): the instruction there traps where
+   * such a CPU refuses it (emu/user-level.ts), which Unicorn, at CPL 0, runs.
+   */
+  userLevel?: { pc: bigint; codeSelector: bigint };
 }
 
 /** One engine's run. */
@@ -267,6 +274,8 @@ class Lane {
           if (logWrites) this.atFault = { registers: this.emu.readRegisters(this.names), writes: this.writeLog.length };
         });
       }
+      const userLevel = window.userLevel;
+      if (userLevel) this.emu.onInstructionAt(userLevel.pc, () => this.refuseAtUserLevel(userLevel.codeSelector));
       for (const step of window.stepOvers ?? []) {
         this.emu.onInstructionAt(step.address, () => {
           // The call's push and the callee's ret cancel out; the callee also pops its arguments.
@@ -400,6 +409,32 @@ class Lane {
         return finish(rest(), true);
       }
     }
+  }
+
+  /**
+   * The instruction at the pc as a user-level CPU takes it: a privileged one,
+   * or a far return to a selector other than the process's code segment,
+   * raises #GP before it runs; a far return to the same segment is a return
+   * (Unicorn would pop with a 16-bit stack pointer).
+   * Reads the bytes as they are now (an injection may have changed them).
+   */
+  private refuseAtUserLevel(codeSelector: bigint): void {
+    const emu = this.emu;
+    const arch = this.dump.arch;
+    const pc = emu.pc();
+    const refusal = userLevelRefusal(arch, emu.tryRead(pc, 16));
+    if (!refusal) return;
+    const protection = () => emu.stopWith({ kind: 'trapped', vector: 13, name: `general protection (${refusal.name})`, pc });
+    if (refusal.kind === 'privileged') return protection();
+    const sp = spRegister(arch);
+    const top = emu.readRegister(sp);
+    const size = refusal.operandSize;
+    if (!emu.pageIn(top, 2 * size)) return;
+    const selector = emu.readValue(top + BigInt(size), size) & 0xffffn;
+    if (selector !== codeSelector) return protection();
+    if (refusal.name === 'iret') return;
+    emu.writeRegister(sp, (top + BigInt(2 * size + refusal.popped)) & registerMask(arch));
+    emu.writeRegister(pcRegister(arch), emu.readValue(top, size));
   }
 
   /** A write that faulted never reached memory: its bytes go back to what the run had written there before. */

@@ -28,7 +28,7 @@ import type { Dump } from '../dumps/model.ts';
 import type { Effects } from '../disasm/effects.ts';
 import { formatAddress } from '../format.ts';
 import type { CodeReader, Instruction } from './code.ts';
-import type { FaultSite } from './fault-site.ts';
+import { userLevelAt, type FaultSite } from './fault-site.ts';
 import { directTarget, forwardBranchesTo, straightRunBefore } from './flow.ts';
 import { Replayer, type ReplayWindow, type StepOver, type TracedRun } from './replay.ts';
 import { recoverByCopy, recoverByInversion, recoverFromSlots, savedByCallee, writtenAfterAnchor } from './window-recovery.ts';
@@ -264,6 +264,7 @@ export function buildWindow(
         start, registers, unknown, unknownMemory, stepOvers: steps,
         maxInstructions: (probeTrace?.path.length ?? 0) + 1 + extra,
         fault: anchor.kind === 'fault' ? anchor.instruction.address : undefined,
+        userLevel: userLevelAt(dump, site),
       };
       const replayer = new Replayer(dump, replay);
       let faithful: TracedRun;
