@@ -14,6 +14,7 @@
  * found.tried;      // { 'branch-target': 480, 'loaded-value': 1024, … }
  * ```
  */
+import { undefinedFlagsOfRun } from './undefined-flags.ts';
 import { pcRegister, pointerSize, registerMask, spRegister, type RegisterName } from '../../emu/registers.ts';
 import { isMapped } from '../dumps/address-map.ts';
 import type { Dump } from '../dumps/model.ts';
@@ -105,12 +106,21 @@ export function tryInjection(ctx: SearchContext, injection: Injection, shape: Hy
   if (sameOutcome(outcome, window.faithful.outcome)) return undefined;
   const first = judge(ctx, outcome, shape, tried);
   if (first || ctx.budget.refinements <= 0 || trapCheck(dump, site, outcome).status !== 'match') return first;
+  const traced = window.replayer.runTraced(injection);
+  ctx.budget.refinements--;
+  // Flags the path's last instructions left undefined (imul's ZF) are not evidence: an account that differs only
+  // there is judged again without them.
+  const undefinedFlags = undefinedFlagsOfRun(ctx.code, traced);
+  if (undefinedFlags !== 0n) {
+    outcome = { ...outcome, undefinedFlags };
+    const judged = judge(ctx, outcome, shape, tried);
+    if (judged) return judged;
+  }
   // Memory this account's path reads and later writes (`shl dword ptr [esi+0Fh]`, a counter it increments) holds
   // in the dump the value written, not the one read: the read is of a value the dump does not hold.
-  const early = readBeforeWritten(window.replayer.runTraced(injection), window.replay.unknownMemory ?? []);
-  ctx.budget.refinements--;
+  const early = readBeforeWritten(traced, window.replay.unknownMemory ?? []);
   if (early.length === 0) return undefined;
-  outcome = window.replayer.run(injection, { unknownMemory: early });
+  outcome = { ...window.replayer.run(injection, { unknownMemory: early }), undefinedFlags };
   return judge(ctx, outcome, shape, tried);
 }
 

@@ -131,6 +131,8 @@ export interface ReplayOutcome {
   passedFault: boolean;
   /** Step-over points applied, in order (first run). */
   steppedOver: bigint[];
+  /** x86 flags the run's instructions left undefined at its end (known only for a traced run whose path was decoded). */
+  undefinedFlags?: bigint;
 }
 
 /** One memory read of a traced run: which instruction, where, how wide, what it read. */

@@ -11,6 +11,8 @@
  * ```
  */
 import type { Arch } from '../../emu/registers.ts';
+import type { CodeReader } from './code.ts';
+import type { TracedRun } from './replay.ts';
 
 export const CF = 0x1n;
 export const PF = 0x4n;
@@ -55,4 +57,27 @@ const DEFINES: Record<string, bigint> = {
  */
 export function definedFlags(arch: Arch, mnemonic: string): bigint {
   return arch === 'arm64' ? 0n : DEFINES[mnemonic] ?? 0n;
+}
+
+/**
+ * The flag bits left undefined after running `mnemonics` in order: each
+ * instruction's undefined flags, less those a later one sets from its result.
+ * `imul` then `mov`: SF, ZF, AF and PF stay undefined.
+ */
+export function flagsLeftUndefined(arch: Arch, mnemonics: Iterable<string | undefined>): bigint {
+  let left = 0n;
+  for (const m of mnemonics) if (m !== undefined) left = (left & ~definedFlags(arch, m)) | undefinedFlags(arch, m);
+  return left;
+}
+
+/**
+ * The flags a traced run left undefined, from the instructions it ran (one
+ * it ended on by faulting did not run).
+ */
+export function undefinedFlagsOfRun(code: CodeReader, traced: TracedRun): bigint {
+  if (code.dump.arch === 'arm64') return 0n;
+  const r = traced.outcome.result;
+  const ranLast = !((r.kind === 'fault' || r.kind === 'trapped') && r.pc === traced.path[traced.path.length - 1]);
+  const ran = ranLast ? traced.path : traced.path.slice(0, -1);
+  return flagsLeftUndefined(code.dump.arch, ran.map((pc) => code.decodeAt(pc)?.mnemonic));
 }

@@ -23,6 +23,7 @@
  * if (!('failed' in w)) w.faithful.outcome.result; // how the code as written ends
  * ```
  */
+import { undefinedFlagsOfRun } from './undefined-flags.ts';
 import { pcRegister, spRegister, registerMask, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import type { Effects } from '../disasm/effects.ts';
@@ -270,6 +271,7 @@ export function buildWindow(
       let faithful: TracedRun;
       try {
         faithful = replayer.runTraced();
+        faithful.outcome.undefinedFlags = undefinedFlagsOfRun(code, faithful);
       } catch (error) {
         replayer.dispose();
         throw error;
