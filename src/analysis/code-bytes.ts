@@ -14,6 +14,7 @@ import type { ModuleFiles } from '../dumps/module-files.ts';
 import { formatAddress, hex } from '../format.ts';
 import { compareOutcome, summarize } from './checks.ts';
 import { popcount } from './bits.ts';
+import { SWEEP_LIMIT } from './flow.ts';
 import type { SearchContext } from './families.ts';
 import type { Hypothesis } from './hypothesis.ts';
 
@@ -52,9 +53,22 @@ export function codeDifferences(ctx: SearchContext, files: ModuleFiles): Array<{
   return out.sort((a, b) => (a.address < b.address ? -1 : 1));
 }
 
-export function codeByteHypotheses(ctx: SearchContext, files: ModuleFiles): Hypothesis[] {
+/** `within`: only differences in these bytes (the faulting instruction, when the window is that instruction alone). */
+/**
+ * Whether the code that says how control could reach the window's start (its
+ * function, decoded from the start: see flow.ts) runs across `address`: a
+ * different byte there decodes the instructions after it differently, and
+ * with them the branches into the window.
+ */
+function decodedAcross(ctx: SearchContext, address: bigint): boolean {
+  const location = ctx.dump.symbols.lookup(ctx.window.start);
+  if (location?.symbol) return address >= location.base && address < location.base + SWEEP_LIMIT;
+  return address + 64n >= ctx.window.start && address < ctx.window.start + 64n;
+}
+
+export function codeByteHypotheses(ctx: SearchContext, files: ModuleFiles, within?: { start: bigint; end: bigint }): Hypothesis[] {
   const f = (v: bigint) => formatAddress(ctx.dump.arch, v);
-  const differences = codeDifferences(ctx, files);
+  const differences = codeDifferences(ctx, files).filter((d) => !within || (d.address >= within.start && d.address < within.end));
   const out: Hypothesis[] = [];
   const faithful = compareOutcome(ctx.dump, ctx.site, ctx.window.faithful.outcome, ctx.checkContext);
   for (const d of differences) {
@@ -65,13 +79,16 @@ export function codeByteHypotheses(ctx: SearchContext, files: ModuleFiles): Hypo
     const ran = ctx.window.faithful.path.some((pc) => pc <= d.address && d.address < pc + 16n && ctx.code.decodeAt(pc) !== undefined && d.address < pc + BigInt(ctx.code.decodeAt(pc)!.size));
     const asFile = ran ? ctx.window.replayer.run({ kind: 'bytes', address: d.address, bytes: Uint8Array.of(d.file) }) : undefined;
     const withFile = asFile ? compareOutcome(ctx.dump, ctx.site, asFile, ctx.checkContext)[0]! : undefined;
-    const summary = summarize(faithful);
+    const checks = faithful.map((c) => (c.what === 'arrival' && c.status === 'mismatch' && decodedAcross(ctx, d.address)
+      ? { ...c, status: 'unknown' as const, note: `${c.note ?? ''}; but the ways in were decoded across ${f(d.address)}, whose byte this account says was another` }
+      : c));
+    const summary = summarize(checks);
     const owner = files.fileAt(d.address);
     out.push({
       id: `code@${d.address.toString(16)}:${bit}`, class: 'code-corruption', location: 'code', family: 'code-byte', window: ctx.windowId,
       description: `the code byte at ${f(d.address)} is ${d.dump.toString(16).padStart(2, '0')} in memory and ${d.file.toString(16).padStart(2, '0')} in ${owner ?? 'the module file'}: bit ${bit} flipped`,
       bit, expected: hex(BigInt(d.file)), observed: hex(BigInt(d.dump)), address: hex(d.address),
-      explains: faithful[0]!.status === 'match' && summary.mismatch === 0, summary, checks: faithful,
+      explains: checks[0]!.status === 'match' && summary.mismatch === 0, summary, checks,
       evidence: [
         { text: `the code in memory differs from ${owner ?? 'the module file'} by one bit at ${f(d.address)}`, weight: ONE_BIT_FROM_FILE },
         ...(withFile === undefined ? []

@@ -305,9 +305,12 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     const contexts: SearchContext[] = [];
     // A fault window whose code as written ends in a way the dump cannot settle (its start needs values the dump
     // lacks) is followed by the faulting instruction alone, from the recorded registers.
-    const queue = chosen.map((candidate) => ({ candidate, alone: false }));
+    // So is one whose code as written reaches the faulting instruction in another state than the dump's (a loop's
+    // later pass): that instruction alone then says whether its own fault (its address one bit off, a corrupt byte
+    // of it) explains what the code before it cannot.
+    const queue: Array<{ candidate: Candidate; alone: boolean; only?: boolean }> = chosen.map((candidate) => ({ candidate, alone: false }));
     for (let n = 0; n < queue.length; n++) {
-      const { candidate, alone } = queue[n]!;
+      const { candidate, alone, only } = queue[n]!;
       const anchor = { instruction: candidate.instruction, sp: candidate.sp, kind: candidate.kind === 'fault' ? 'fault' as const : 'transfer' as const, epilogue: candidate.popped };
       const built = buildWindow(dump, code, effects, site, anchor, {
         maxInstructions: alone ? 1 : options.windowInstructions ?? 100, extra: 64, stepOvers: options.stepOvers ?? [], unwind: walker,
@@ -318,9 +321,6 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
         continue;
       }
       windows.push(built);
-      if (!alone && anchor.kind === 'fault' && built.start !== anchor.instruction.address && !built.faithful.outcome.resultKnown) {
-        queue.splice(n + 1, 0, { candidate, alone: true });
-      }
       const id = `w${n}`;
       report.windows.push(windowReport(dump, id, candidate, built, code));
       const context: CheckContext = {
@@ -331,11 +331,29 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
         copied: Object.fromEntries(built.recovered.filter((r) => r.from !== undefined).map((r) => [r.from!, r.value])),
         unemulated: (pc) => code.isUnemulated(pc),
       };
+      if (!alone && anchor.kind === 'fault' && built.start !== anchor.instruction.address) {
+        if (!built.faithful.outcome.resultKnown) queue.splice(n + 1, 0, { candidate, alone: true });
+        else if (summarize(compareOutcome(dump, site, built.faithful.outcome, context)).mismatch > 0) queue.splice(n + 1, 0, { candidate, alone: true, only: true });
+      }
       // Each window gets an even share of what is left, so the first window's search cannot starve the others.
       const share = queue.length - n;
       const now = performance.now();
       const budget = { deadline: now + Math.max(0, deadline - now) / share, replays: Math.floor(replaysLeft / share), refinements: REFINEMENTS };
-      const ctx: SearchContext = { dump, effects, site, code, window: built, windowId: id, checkContext: context, budget, registers: false, stackOff: frame !== undefined };
+      const ctx: SearchContext = {
+        dump, effects, site, code, window: built, windowId: id, checkContext: context, budget, registers: false, stackOff: frame !== undefined,
+        faultingInstructionOnly: only,
+      };
+      if (only) {
+        // The code as written of this window says nothing the full window did not: its own accounts only.
+        const faulting = { start: anchor.instruction.address, end: anchor.instruction.address + BigInt(anchor.instruction.size) };
+        hypotheses.push(...codeByteHypotheses(ctx, files, faulting));
+        if (options.hypotheses || options.exhaustive === false) continue;
+        const found = searchWindow(ctx);
+        if (Number.isFinite(replaysLeft)) replaysLeft -= Math.floor(replaysLeft / share) - budget.replays;
+        hypotheses.push(...found.hypotheses);
+        for (const [family, n2] of Object.entries(found.tried) as Array<[Family, number]>) report.tried[family] = (report.tried[family] ?? 0) + n2;
+        continue;
+      }
       contexts.push(ctx);
       const landing = landingCheck(ctx);
       const asWritten = asWrittenHypotheses(ctx);

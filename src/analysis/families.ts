@@ -42,6 +42,12 @@ export interface SearchContext {
   /** Also search every register before every instruction (the widest family). */
   registers: boolean;
   /**
+   * The window is the faulting instruction alone, replayed because the code
+   * before it does not reproduce the dump: only the faults of that
+   * instruction itself are searched (its address one bit off).
+   */
+  faultingInstructionOnly?: boolean;
+  /**
    * The dump's stack pointer is not where the faulting function's code leaves
    * it (see frame-check.ts): the instructions that move it are searched first.
    */
@@ -198,6 +204,10 @@ export function searchWindow(ctx: SearchContext): SearchResult {
   };
   const outOfTime = () => ctx.budget.replays <= 0 || performance.now() > ctx.budget.deadline;
   const end = faithful.outcome.result;
+  if (ctx.faultingInstructionOnly) {
+    dataAddress(ctx, keep, count, tried);
+    return { hypotheses, tried, incomplete };
+  }
 
   // Every candidate of the families below is a task at one instruction of the faithful path. They run nearest the
   // focus first, so a bounded search spends itself where a fault that leads to this trap most likely struck.
