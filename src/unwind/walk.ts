@@ -103,7 +103,7 @@ export class StackWalker {
     if (!found) return undefined;
     const { fde, row, source } = found;
     const caller = this.applyRow({ index: 0, trust: 'context', pc: pc!, sp: registers[this.regs.sp] ?? 0n, registers }, row, source);
-    if (!caller || caller.end || caller.cfa === undefined || caller.returnSlot === undefined) return undefined;
+    if (!caller || caller.cfa === undefined || caller.returnSlot === undefined) return undefined;
     const fromSp = row.cfa.kind === 'register' && this.regs.dwarf[row.cfa.register] === this.regs.sp;
     return { cfa: caller.cfa, fromSp, returnSlot: caller.returnSlot, functionStart: fde.start, source };
   }
@@ -280,11 +280,14 @@ export class StackWalker {
     const spRule = row.rules.get(regs.dwarf.indexOf(regs.sp));
     registers[regs.sp] = spRule ? value(spRule, regs.dwarf.indexOf(regs.sp)) ?? cfa : cfa;
     const ret = returnRule ? value(returnRule, row.returnColumn) : register(row.returnColumn);
-    if (ret === undefined || ret === 0n) return { registers: {}, trust: 'cfi', end: `the return address of frame ${callee.index} is ${ret === undefined ? 'unknown' : 'zero'}` };
+    const returnSlot = returnRule?.kind === 'offset' ? (cfa + returnRule.offset) & mask : undefined;
+    // The walk ends there, but where the frame is does not depend on what its return slot holds (see frameRule).
+    if (ret === undefined || ret === 0n) {
+      return { registers: {}, trust: 'cfi', end: `the return address of frame ${callee.index} is ${ret === undefined ? 'unknown' : 'zero'}`, cfa, ...(returnSlot !== undefined ? { returnSlot } : {}) };
+    }
     registers[regs.pc] = ret;
     if (regs.lr) delete registers[regs.lr]; // AArch64: x30 is the return address, not a preserved value
     if (regs.lr && returnRule && returnRule.kind !== 'same' && returnRule.kind !== 'register') registers[regs.lr] = ret;
-    const returnSlot = returnRule?.kind === 'offset' ? (cfa + returnRule.offset) & mask : undefined;
     return { registers, trust: 'cfi', cfa, unwindSource: source, ...(returnSlot !== undefined ? { returnSlot } : {}) };
   }
 

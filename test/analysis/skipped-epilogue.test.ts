@@ -1,0 +1,60 @@
+/**
+ * A return to address 0, on real cores of a gcc-built x86-64 program (gdb
+ * plays the fault). `level1` keeps an 8-byte pad holding 0 below its return
+ * address:
+ *
+ *   level1: sub rsp,8 ; mov qword ptr [rsp],0 ; call level2 ; add rsp,8 ; ret
+ *
+ * - The CPU skips `add rsp,8`: the ret pops the pad (0). The code as written
+ *   could only have done so starting 8 bytes lower than the unwind
+ *   information puts level1's frame after the call returns (its return slot
+ *   holds the caller's return address, which reads as no frame end): a CPU
+ *   fault, the skipped instruction.
+ * - The program itself zeroes level1's return address (a stack smash): the
+ *   ret pops 0 from the slot the unwind information names, and the code as
+ *   written explains it: a software bug.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { explain } from '../../src/analysis/explain.ts';
+import { openDump } from '../../src/dumps/open.ts';
+import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
+import { runToCore } from '../helpers/run-to-core.ts';
+
+const SOURCE = String.raw`
+__asm__(
+  ".text\n.globl level2\n.type level2, @function\nlevel2:\n  .cfi_startproc\n  lea 1(%rdi), %rax\n  ret\n  .cfi_endproc\n.size level2, .-level2\n"
+  ".globl level1\n.type level1, @function\nlevel1:\n  .cfi_startproc\n  sub $8, %rsp\n  .cfi_def_cfa_offset 16\n  movq $0, (%rsp)\n"
+  "  call level2\n  add $8, %rsp\n  .cfi_def_cfa_offset 8\n  ret\n  .cfi_endproc\n.size level1, .-level1\n"
+  ".globl smashed\n.type smashed, @function\nsmashed:\n  .cfi_startproc\n  sub $8, %rsp\n  .cfi_def_cfa_offset 16\n  movq $0, (%rsp)\n"
+  "  call level2\n  movq $0, 8(%rsp)\n  add $8, %rsp\n  .cfi_def_cfa_offset 8\n  ret\n  .cfi_endproc\n.size smashed, .-smashed\n");
+long level1(long);
+long smashed(long);
+__attribute__((noinline)) long run(long x, int smash) { return (smash ? smashed(x) : level1(x)) + 1; }
+int main(int argc, char **argv) { return (int)run(argc, argc > 1); }
+`;
+
+describe.skipIf(!nativeX64)('a return to 0: a skipped epilogue against a smashed return address (x86-64)', () => {
+  const { dir, binary, listing } = buildCProgram(nativeX64!, 'epilogue', SOURCE, ['-O2', '-no-pie', '-fno-inline']);
+  const level1 = listing.slice(listing.indexOf('<level1>:'));
+  const addRsp = BigInt(`0x${/^\s*([0-9a-f]+):\s+add\s+\$0x8,%rsp/m.exec(level1)![1]}`);
+  const explainCore = async (core: string) => {
+    const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
+    return explain(dump, { searchReplays: 3000, searchBudgetMs: 120_000 });
+  };
+
+  it('add rsp,8 not executed: the ret pops the pad, a CPU fault', async () => {
+    const { core } = await runToCore(nativeX64!, {
+      program: binary, signal: 'SIGSEGV', core: join(dir, 'skip.core'),
+      commands: [`break *0x${addRsp.toString(16)}`, 'continue', 'delete', 'set $pc = $pc + 4', 'continue'],
+    });
+    const report = await explainCore(core);
+    expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'skip', address: `0x${addRsp.toString(16)}` });
+  }, 300_000);
+
+  it('the return address zeroed by the program: the code as written, a software bug', async () => {
+    const { core } = await runToCore(nativeX64!, { program: binary, args: ['smash'], signal: 'SIGSEGV', core: join(dir, 'smash.core'), commands: ['continue'] });
+    const report = await explainCore(core);
+    expect(report.verdict.class).toBe('software');
+  }, 300_000);
+});
