@@ -208,7 +208,9 @@ export class StackWalker {
       tables = {};
       try {
         tables.elf = elfUnwindTables(this.dump.memory, image.base, image.name);
-        const path = this.dump.modules.find((m) => m.base === image.base)?.path;
+        // The module's file: the one matched to it (--binary, --sysroot), else where the dump names it (NT_FILE).
+        const module = this.dump.modules.find((m) => m.base === image.base);
+        const path = this.dump.files?.find((u) => u.used && u.for === (module?.name ?? image.name))?.file ?? module?.path;
         if (!tables.elf && path !== undefined) tables.elf = elfSectionUnwindTables(this.dump.memory, image.base, image.name, path);
         if (!tables.elf && this.dump.arch === 'x64') tables.pe = peUnwindTables(this.dump.memory, image.base, image.name);
       } catch (error) {
