@@ -141,7 +141,7 @@ function softwareEvidence(ctx: Pick<SearchContext, 'site' | 'dump'>, faulting: I
   if (faulting && (TRAP_INSTRUCTIONS.has(faulting.mnemonic) || (faulting.mnemonic === 'brk' && !/#0x0$|#0$/.test(faulting.operands)))) {
     out.push({ text: `${faulting.text} is a trap the compiler or programmer put there (__builtin_trap, a failed check)`, weight: DELIBERATE_WEIGHT });
   }
-  if (site.generalProtection) out.push({ text: 'a general protection fault: the address was not canonical, as a pointer from uninitialised or freed memory is', weight: PATTERN_WEIGHT / 2 });
+  if (site.generalProtection && dump.arch === 'x64') out.push({ text: 'a general protection fault: the address was not canonical, as a pointer from uninitialised or freed memory is', weight: PATTERN_WEIGHT / 2 });
   if (culprit) {
     const pattern = valuePattern(dump.arch, culprit.value);
     if (pattern) out.push({ text: `${culprit.what}: ${pattern.text}`, weight: PATTERN_WEIGHT });

@@ -84,13 +84,14 @@ function withFetchFault(dump: Dump, site: FaultSite): FaultSite {
 
 /**
  * An access violation's two parameters (0 read, 1 write, 8 execute; the
- * address). Windows reports an x86-64 #GP, a non-canonical address the CPU
- * does not name, as a read of ffffffffffffffff.
+ * address). Windows reports a #GP, which names no address (an x86-64
+ * non-canonical address, a far transfer to a selector the CPU refused), as a
+ * read of all ones: ffffffffffffffff, ffffffff on x86.
  */
 function withAccess(dump: Dump, site: FaultSite, rw: bigint, address: bigint): void {
-  if (dump.arch === 'x64' && address === 0xffff_ffff_ffff_ffffn) {
+  if ((dump.arch === 'x64' && address === 0xffff_ffff_ffff_ffffn) || (dump.arch === 'x86' && rw === 0n && address === 0xffff_ffffn)) {
     site.generalProtection = true;
-    site.summary += ' (general protection: a non-canonical address)';
+    site.summary += dump.arch === 'x64' ? ' (general protection: a non-canonical address)' : ' (general protection)';
     return;
   }
   site.access = rw === 0n ? 'read' : rw === 8n ? 'execute' : 'write';

@@ -11,8 +11,12 @@
  * - The same `hlt` in the program as written is a software bug.
  *
  * Each corrupt byte is in the module file as the other value: code
- * corruption, with the bit and both bytes.
+ * corruption, with the bit and both bytes. Written as Windows minidumps by
+ * the lab's writer, the hlt is STATUS_PRIVILEGED_INSTRUCTION and the retf
+ * an access violation reading all ones (Windows' #GP), with the same
+ * verdicts.
  */
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { explain } from '../../src/analysis/explain.ts';
@@ -61,6 +65,22 @@ describe.skipIf(!nativeX64)('instructions a user-level CPU refuses (x86-64)', ()
     expect(report.verdict).toMatchObject({
       class: 'code-corruption', bit: 3, expected: '0xfc', observed: '0xf4', address: `0x${dump.symbols.resolve('leaf_cld')!.toString(16)}`,
     });
+  }, 300_000);
+
+  it('the same crashes as Windows minidumps: hlt is c0000096 (privileged instruction), retf a #GP read of ffffffffffffffff; the verdicts hold', async () => {
+    for (const [label, at, value, code] of [['hlt-dmp', 'leaf_cld', 0xf4, 0xc0000096n], ['retf-dmp', 'leaf_ret', 0xcb, 0xc0000005n]] as const) {
+      const { core } = await runToCore(nativeX64!, {
+        program: binary, signal: 'SIGSEGV', core: join(dir, `${label}.core`),
+        commands: ['break run', 'continue', `set var *(unsigned char *)${at} = ${value}`, 'delete', 'continue'],
+      });
+      const minidump = join(dir, `${label}.dmp`);
+      // The writers' command line, in a process of its own, as the lab runs them.
+      execFileSync(process.execPath, ['--import', 'tsx', 'lab/writers/cli.ts', 'minidump', '--arch', 'x64', '--core', core, '--binary', binary, '--sysroot', '/', '--signal', '11', '--memory', 'full', '--out', minidump]);
+      const dump = await openDump(minidump, { binaries: [binary] });
+      expect(dump.fault).toMatchObject({ kind: 'exception', code });
+      const report = await explain(dump, { binaries: [binary], searchReplays: 3000, searchBudgetMs: 120_000 });
+      expect(report.verdict, label).toMatchObject({ class: 'code-corruption', bit: 3, address: `0x${dump.symbols.resolve(at)!.toString(16)}` });
+    }
   }, 300_000);
 
   it('a hlt the program has as written: a software bug, the replay trapping where the CPU did', async () => {

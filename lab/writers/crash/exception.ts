@@ -10,11 +10,14 @@
  * | SIGFPE          | c0000094 Integer divide-by-zero                 | none                             |
  * | SIGTRAP         | 80000003 Break instruction exception            | 0 (BREAKPOINT_BREAK)             |
  * | SIGABRT         | c0000409 Security check failure or stack buffer overrun, flags 1 (noncontinuable) | 7 FAST_FAIL_FATAL_APP_EXIT (MSVC's abort() fails fast) |
+ * | SIGSEGV at a privileged x86 instruction (`hlt`, `in`, `cli`, `wrmsr`, …) | c0000096 Privileged instruction | none |
  *
  * Two differences from Linux's view: an x86 int3 is reported at the int3
  * itself, and the context's pc is moved back to it (Linux's pc is past it);
  * an x64 #GP from a non-canonical address (Linux: SIGSEGV, si_code
- * SI_KERNEL, si_addr 0) is a read of ffffffffffffffff.
+ * SI_KERNEL, si_addr 0) is a read of ffffffffffffffff, and so is a far
+ * return or jump whose selector the CPU refused (#GP; ffffffff on x86),
+ * which a qemu-i386 core records with no siginfo at all.
  *
  * @example
  * ```ts
@@ -32,6 +35,7 @@ export const STATUS_ILLEGAL_INSTRUCTION = 0xc000001d;
 export const STATUS_INTEGER_DIVIDE_BY_ZERO = 0xc0000094;
 export const STATUS_BREAKPOINT = 0x80000003;
 export const STATUS_STACK_BUFFER_OVERRUN = 0xc0000409;
+export const STATUS_PRIVILEGED_INSTRUCTION = 0xc0000096;
 export const FAST_FAIL_FATAL_APP_EXIT = 7n;
 const SI_KERNEL = 0x80;
 
@@ -42,7 +46,22 @@ export const EXCEPTION_NAMES: Record<number, string> = {
   [STATUS_INTEGER_DIVIDE_BY_ZERO]: 'Integer divide-by-zero',
   [STATUS_BREAKPOINT]: 'Break instruction exception',
   [STATUS_STACK_BUFFER_OVERRUN]: 'Security check failure or stack buffer overrun',
+  [STATUS_PRIVILEGED_INSTRUCTION]: 'Privileged instruction',
 };
+
+/** x86 instructions a user-mode process may not run (Intel SDM: #GP at CPL 3 with IOPL 0), by Capstone mnemonic. */
+const PRIVILEGED = new Set([
+  'hlt', 'cli', 'sti', 'in', 'out', 'insb', 'insw', 'insd', 'outsb', 'outsw', 'outsd', 'clts', 'invd', 'wbinvd',
+  'wrmsr', 'rdmsr', 'lgdt', 'lidt', 'lldt', 'ltr', 'lmsw', 'invlpg', 'swapgs', 'sysexit',
+]);
+/** Far transfers, whose selector a user-mode CPU checks (#GP when it is no code segment the process may use). */
+const FAR = new Set(['retf', 'retfq', 'iret', 'iretd', 'iretq', 'ljmp', 'lcall']);
+
+/** The instruction at the crash's pc, by the writers' own decoder. */
+function instructionAt(crash: SignalledCrash, decoder: Decoder, pc: bigint) {
+  const bytes = crash.memory.read(pc, 15) ?? crash.memory.read(pc, 1);
+  return bytes ? decoder.decode(bytes, pc) : undefined;
+}
 
 /** The Windows view of the fault. */
 export interface WindowsException {
@@ -78,6 +97,14 @@ export function windowsException(crash: SignalledCrash, decoder: Decoder): Windo
   switch (crash.signal) {
     case 11:
     case 7: {
+      const insn = crash.arch === 'arm64' ? undefined : instructionAt(crash, decoder, pc);
+      const privileged = insn !== undefined && (PRIVILEGED.has(insn.mnemonic) || (insn.mnemonic === 'mov' && /\b[cd]r\d+\b/.test(insn.operands)));
+      if (privileged) return { code: STATUS_PRIVILEGED_INSTRUCTION, flags: 0, address: pc, parameters: [], contextPc: pc };
+      const all = crash.arch === 'x86' ? 0xffff_ffffn : 0xffff_ffff_ffff_ffffn;
+      if (insn !== undefined && FAR.has(insn.mnemonic) && crash.siAddr === undefined) {
+        const access = analyzeAccess({ ...crash, siAddr: undefined }, decoder);
+        return { code: STATUS_ACCESS_VIOLATION, flags: 0, address: pc, parameters: [0n, all], contextPc: pc, access: { ...access, kind: 'read', address: all, how: `a general-protection fault (${insn.mnemonic} to a selector the CPU refused)` } };
+      }
       if (crash.arch === 'x64' && crash.siCode === SI_KERNEL && (crash.siAddr ?? 0n) === 0n) {
         // #GP: Windows reports an access violation reading ffffffffffffffff.
         const access = analyzeAccess({ ...crash, siAddr: undefined }, decoder);
