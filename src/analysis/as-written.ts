@@ -92,8 +92,12 @@ function culpritOf(ctx: SearchContext, faulting: Instruction | undefined): Culpr
     const role: ValueRole = insn.kind === 'return' ? 'return' : 'code';
     const what = role === 'return' ? 'the return address' : 'the branch target';
     if (target === site.pc) return { value: site.pc, role, slot: loadedFrom(ctx, site.pc), what, via: insn };
-    // A target the runs do not agree on was computed from values the dump does not hold: no evidence either way.
-    if (target === undefined || directTarget(insn) !== undefined || !ctx.window.faithful.outcome.resultKnown || validity(ctx.dump, ctx.code, target, role)) break;
+    // A target the runs do not agree on was computed from values the dump does not hold: what is known is where the
+    // CPU went, the pc it faulted at.
+    if (!ctx.window.faithful.outcome.resultKnown && directTarget(insn) === undefined) {
+      return site.access === 'execute' ? { value: site.pc, role, what: 'the address executed', via: insn } : undefined;
+    }
+    if (target === undefined || directTarget(insn) !== undefined || validity(ctx.dump, ctx.code, target, role)) break;
     return { value: target, role, slot: loadedFrom(ctx, target), what: `${what} of ${formatAddress(ctx.dump.arch, insn.address)} ${insn.text}`, via: insn };
   }
   if (site.kind !== 'access-violation' || site.access === 'execute') return undefined;
