@@ -272,6 +272,7 @@ export class Emulator {
     }
     this.check(unicorn().uc_mem_map(this.engine, address, Number(length), perms), `uc_mem_map(0x${address.toString(16)}, 0x${length.toString(16)})`, address);
     this.mapped.push({ start: address, end: address + length });
+    this.snapshots?.hostWrote(address, Number(length));
   }
 
   /** Unmaps [address, address+size) (page-aligned), wherever it is mapped: a program's `munmap` or `mprotect` replayed. */
@@ -291,6 +292,7 @@ export class Emulator {
       if (to < r.end) kept.push({ start: to, end: r.end });
     }
     this.mapped.splice(0, this.mapped.length, ...kept);
+    this.snapshots?.hostWrote(address, Number(end - address));
   }
 
   /** Maps the pages covering `bytes` at `address` (any alignment) and writes them. */
@@ -330,6 +332,7 @@ export class Emulator {
   /** Writes bytes; throws EmulationError when any is unmapped. */
   write(address: bigint, bytes: Uint8Array): void {
     this.check(unicorn().uc_mem_write(this.engine, address, bytes, bytes.length), `uc_mem_write(0x${address.toString(16)}, ${bytes.length})`, address);
+    this.snapshots?.hostWrote(address, bytes.length);
     if (this.arch !== 'arm64') this.notePoison(address, bytes);
   }
 
