@@ -123,6 +123,10 @@ export class Emulator {
   private pcAtRest: bigint | undefined;
   /** The pc when the latest snapshot was taken. */
   private snapshotPc: bigint | undefined;
+  /** True from a restore until the next run or host change of memory: memory is then as every restore of the snapshot leaves it. */
+  private asRestored = false;
+  /** A start the probe found harmless while memory was as restored (startAborts); undefined once the host changed memory. */
+  private harmlessStartAsRestored: bigint | undefined;
   private segments?: X86Segments;
   private lastUntil = NO_ADDRESS;
   /** Where an instruction that would abort Unicorn's translator starts (x86, x64): exits, answered with #UD. */
@@ -272,7 +276,7 @@ export class Emulator {
     }
     this.check(unicorn().uc_mem_map(this.engine, address, Number(length), perms), `uc_mem_map(0x${address.toString(16)}, 0x${length.toString(16)})`, address);
     this.mapped.push({ start: address, end: address + length });
-    this.snapshots?.hostWrote(address, Number(length));
+    this.hostChanged(address, Number(length));
   }
 
   /** Unmaps [address, address+size) (page-aligned), wherever it is mapped: a program's `munmap` or `mprotect` replayed. */
@@ -292,7 +296,7 @@ export class Emulator {
       if (to < r.end) kept.push({ start: to, end: r.end });
     }
     this.mapped.splice(0, this.mapped.length, ...kept);
-    this.snapshots?.hostWrote(address, Number(end - address));
+    this.hostChanged(address, Number(end - address));
   }
 
   /** Maps the pages covering `bytes` at `address` (any alignment) and writes them. */
@@ -332,8 +336,15 @@ export class Emulator {
   /** Writes bytes; throws EmulationError when any is unmapped. */
   write(address: bigint, bytes: Uint8Array): void {
     this.check(unicorn().uc_mem_write(this.engine, address, bytes, bytes.length), `uc_mem_write(0x${address.toString(16)}, ${bytes.length})`, address);
-    this.snapshots?.hostWrote(address, bytes.length);
+    this.hostChanged(address, bytes.length);
     if (this.arch !== 'arm64') this.notePoison(address, bytes);
+  }
+
+  /** The host wrote, mapped or unmapped memory: what a restore returns to may have changed (see ft_dirty_host_write). */
+  private hostChanged(address: bigint, length: number): void {
+    this.snapshots?.hostWrote(address, length);
+    this.asRestored = false;
+    this.harmlessStartAsRestored = undefined;
   }
 
   /** Keeps the poisoned starts of written memory current (a write can make or remove one), and Unicorn's exits with them. */
@@ -537,7 +548,9 @@ export class Emulator {
     this.stopResult = undefined;
     // Hooks during the run read the live pc.
     this.pcAtRest = undefined;
-    if (this.startAborts(from)) return { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: from };
+    const aborts = this.startAborts(from);
+    this.asRestored = false;
+    if (aborts) return { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: from };
     this.observer?.begin(limit);
     // Only the runs without ft_run's answer ask the clock whether their time is up (see timedOut).
     const started = this.watchdog?.canStart ? 0 : performance.now();
@@ -628,9 +641,15 @@ export class Emulator {
   /** True when the instruction at `from` would abort Unicorn's translator (x86, x64; see unicorn-quirks.ts). */
   private startAborts(from: bigint): boolean {
     if (this.arch === 'arm64') return false;
+    // Replays from a restore start where the last one did, on the same bytes: probed once.
+    if (this.asRestored && from === this.harmlessStartAsRestored) return false;
     // One read into a reused buffer; near the end of a mapping, as many bytes as are mapped.
     const probe = this.startProbe;
-    if (unicorn().uc_mem_read(this.engine, from, probe, probe.length) === UC_ERR_OK) return abortsUnicorn(this.arch, probe);
+    if (unicorn().uc_mem_read(this.engine, from, probe, probe.length) === UC_ERR_OK) {
+      const aborts = abortsUnicorn(this.arch, probe);
+      if (!aborts && this.asRestored) this.harmlessStartAsRestored = from;
+      return aborts;
+    }
     return this.isMapped(from) && abortsUnicorn(this.arch, this.tryRead(from, probe.length));
   }
 
@@ -688,6 +707,7 @@ export class Emulator {
     this.pager?.markBaseline();
     const snapshot = this.snapshots.take();
     this.snapshotPc = this.pc();
+    this.harmlessStartAsRestored = undefined;
     return snapshot;
   }
 
@@ -697,6 +717,7 @@ export class Emulator {
     this.pcAtRest = undefined;
     const pagesRestored = this.snapshots.restore(snapshot);
     this.pcAtRest = this.snapshotPc;
+    this.asRestored = true;
     this.pager?.restoreBaseline();
     return { pagesRestored };
   }

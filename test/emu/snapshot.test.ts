@@ -89,6 +89,22 @@ describe('snapshots', () => {
     emu.dispose();
   });
 
+  it.skipIf(lacks('binutils'))('a run from a restore still refuses a start that a run rewrote into one Unicorn cannot take', () => {
+    const emu = Emulator.open('x64');
+    // Rewrites its own first instruction into `lcall eax` (ff d8), whose translation aborts Unicorn 2.0.1, then traps.
+    emu.mapBytes(0x400000n, assemble('x64', 'mov word ptr [0x400000], 0xd8ff\n int3'));
+    emu.writeRegister('rip', 0x400000n);
+    const snap = emu.snapshot();
+    expect(emu.run({ from: 0x400000n })).toMatchObject({ kind: 'trapped', vector: 3 });
+    emu.restore(snap);
+    expect(emu.run({ from: 0x400000n })).toMatchObject({ kind: 'trapped', vector: 3 });
+    expect(emu.read(0x400000n, 2)).toEqual(Uint8Array.of(0xff, 0xd8));
+    expect(emu.run({ from: 0x400000n })).toMatchObject({ kind: 'trapped', name: 'invalid instruction', pc: 0x400000n });
+    emu.restore(snap);
+    expect(emu.run()).toMatchObject({ kind: 'trapped', vector: 3 });
+    emu.dispose();
+  });
+
   it('a stale snapshot is refused', () => {
     const emu = Emulator.open('x86');
     const a = emu.snapshot();
