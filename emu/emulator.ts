@@ -13,9 +13,8 @@
  * emu.dispose();
  * ```
  */
-import { unicorn, CodeCallback, MemoryCallback } from './ffi.ts';
-import { u64 } from './ffi.ts';
-import { UC_HOOK, UC_PROT, UC_ERR_OK } from './constants.ts';
+import { unicorn } from './ffi.ts';
+import { UC_PROT, UC_ERR_OK } from './constants.ts';
 import { EmulationError } from './errors.ts';
 import { HookRegistry, type HookId } from './hooks.ts';
 import { LazyPager, PAGE_SIZE } from './lazy-pages.ts';
@@ -26,8 +25,8 @@ import { RegisterFile } from './register-file.ts';
 import { runOutcome } from './run-outcome.ts';
 import { EngineStarter } from './engine-start.ts';
 import { StartProbe } from './start-probe.ts';
-import { giveBack, takeEngine, wouldKeep, type EngineSlot } from './engine-pool.ts';
-import { checkStatus, openSlot, type EngineParts, type Slot, type TrapHandler } from './engine-slot.ts';
+import { giveBack, takeEngine, type EngineSlot } from './engine-pool.ts';
+import { checkStatus, openSlot, resetForReuse, type EngineParts, type Slot, type TrapHandler } from './engine-slot.ts';
 import { GuestMemory, type Range } from './guest-memory.ts';
 import { NO_ADDRESS, RunExits } from './run-exits.ts';
 import { DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT_MS, type RunObserver, type RunOptions } from './run-options.ts';
@@ -275,12 +274,12 @@ export class Emulator implements TrapHandler {
 
   /** Calls `fn` at the start of every basic block. */
   onBlock(fn: (address: bigint, size: number) => void): HookId {
-    return this.hooks.add(UC_HOOK.BLOCK, CodeCallback, (_uc, address: number | bigint, size: number) => fn(u64(address), size));
+    return this.hooks.addBlock(fn);
   }
 
   /** Calls `fn` before every instruction. Slow (a JS call each); the recorder is the fast path. */
   onInstruction(fn: (address: bigint, size: number) => void): HookId {
-    return this.hooks.add(UC_HOOK.CODE, CodeCallback, (_uc, address: number | bigint, size: number) => fn(u64(address), size));
+    return this.hooks.addInstruction(fn);
   }
 
   /**
@@ -288,15 +287,12 @@ export class Emulator implements TrapHandler {
    * no cost elsewhere). `fn` may change registers, including the pc.
    */
   onInstructionAt(address: bigint, fn: () => void): HookId {
-    return this.hooks.add(UC_HOOK.CODE, CodeCallback, () => fn(), { begin: address, end: address });
+    return this.hooks.addInstruction(() => fn(), { begin: address, end: address });
   }
 
   /** Calls `fn` for every memory read (with the value read) or write (with the value written). */
   onMemory(kind: 'read' | 'write', fn: (address: bigint, size: number, value: bigint) => void): HookId {
-    const type = kind === 'read' ? UC_HOOK.MEM_READ_AFTER : UC_HOOK.MEM_WRITE;
-    return this.hooks.add(type, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number, value: number | bigint) =>
-      fn(u64(address), size, BigInt.asUintN(size * 8, BigInt(value))),
-    );
+    return this.hooks.addMemory(kind, fn);
   }
 
   /** Removes a hook added with one of the `on…` methods. */
@@ -503,33 +499,12 @@ export class Emulator implements TrapHandler {
     this.disposed = true;
     this.snapshots?.dispose();
     this.pager?.dispose();
-    if (this.resetForReuse()) {
+    this.pcAtRest = undefined;
+    if (resetForReuse(this.slot, { hooks: this.hooks, memory: this.memory, exits: this.exits, observed: this.observer !== undefined })) {
       giveBack(this.slot as EngineSlot<unknown, unknown>);
       return;
     }
     this.slot.close();
     this.hooks.dispose();
-  }
-
-  /**
-   * Leaves the engine as it was when new, for the next emulator: hooks
-   * removed, the translations of every mapped range dropped (each range is
-   * one Unicorn memory block, so a range removal covers it exactly), memory
-   * unmapped, no exits, the CPU context saved when it was opened. False
-   * when the engine is not to be kept (then it is closed).
-   */
-  private resetForReuse(): boolean {
-    const traps = this.slot.parts.traps;
-    if (!wouldKeep(this.arch) || !this.watchdog || this.observer || this.hooks.pendingError !== undefined || traps.pendingError !== undefined) return false;
-    try {
-      this.hooks.removeAll();
-      this.memory.clear();
-      this.exits.clearEngine();
-      this.pcAtRest = undefined;
-      this.check(unicorn().uc_context_restore(this.engine, this.slot.parts.pristine), 'uc_context_restore');
-      return true;
-    } catch {
-      return false;
-    }
   }
 }

@@ -10,7 +10,7 @@
  * ```ts
  * const slot = openSlot('x64'); // slot.engine, slot.parts.watchdog …
  * slot.owner = emulator;        // the trap hooks now stop its runs
- * slot.close();
+ * if (!resetForReuse(slot, use)) slot.close();
  * ```
  */
 import { unicorn, ucErrorText, InterruptCallback, InvalidInstructionCallback, CodeCallback } from './ffi.ts';
@@ -18,7 +18,9 @@ import { UC_ARCH, UC_MODE, UC_HOOK, UC_X86_INS, UC_ERR_OK, UC_CTL_USE_EXITS } fr
 import { EmulationError } from './errors.ts';
 import { HookRegistry } from './hooks.ts';
 import { Watchdog } from './watchdog.ts';
-import type { EngineSlot } from './engine-pool.ts';
+import { wouldKeep, type EngineSlot } from './engine-pool.ts';
+import type { GuestMemory } from './guest-memory.ts';
+import type { RunExits } from './run-exits.ts';
 import type { Arch } from './registers.ts';
 
 /** What the engine's own hooks call on the emulator that owns the engine. */
@@ -99,5 +101,34 @@ function installTrapHooks(slot: Slot): void {
     for (const [id, name] of [[UC_X86_INS.SYSCALL, 'syscall'], [UC_X86_INS.SYSENTER, 'sysenter']] as const) {
       hooks.add(UC_HOOK.INSN, CodeCallback, () => slot.owner!.onSystemCall(name), undefined, id);
     }
+  }
+}
+
+/** What an emulator added to its engine, removed before the engine is kept. */
+export interface EngineUse {
+  hooks: HookRegistry;
+  memory: GuestMemory;
+  exits: RunExits;
+  /** A recorder is still attached (the engine is then closed, not kept). */
+  observed: boolean;
+}
+
+/**
+ * Leaves the engine as it was when new, for the next emulator: hooks
+ * removed, the translations of every mapped range dropped, memory
+ * unmapped, no exits, the CPU context saved when it was opened. False
+ * when the engine is not to be kept (then the caller closes it).
+ */
+export function resetForReuse(slot: Slot, use: EngineUse): boolean {
+  const traps = slot.parts.traps;
+  if (!wouldKeep(slot.arch) || !slot.parts.watchdog || use.observed || use.hooks.pendingError !== undefined || traps.pendingError !== undefined) return false;
+  try {
+    use.hooks.removeAll();
+    use.memory.clear();
+    use.exits.clearEngine();
+    checkStatus(unicorn().uc_context_restore(slot.engine, slot.parts.pristine), 'uc_context_restore');
+    return true;
+  } catch {
+    return false;
   }
 }
