@@ -19,7 +19,7 @@ import { EmulationError } from './errors.ts';
 import { HookRegistry, type HookId } from './hooks.ts';
 import { LazyPager, PAGE_SIZE } from './lazy-pages.ts';
 import { SnapshotManager, type Snapshot } from './snapshot.ts';
-import { trapName } from './traps.ts';
+import { RunStops } from './run-stops.ts';
 import { X86Segments } from './segments.ts';
 import { RegisterFile } from './register-file.ts';
 import { runOutcome } from './run-outcome.ts';
@@ -30,7 +30,6 @@ import { checkStatus, openSlot, resetForReuse, type EngineParts, type Slot, type
 import { GuestMemory, type Range } from './guest-memory.ts';
 import { NO_ADDRESS, RunExits } from './run-exits.ts';
 import { DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT_MS, type RunObserver, type RunOptions } from './run-options.ts';
-import { stateSaveLength } from './unicorn-quirks.ts';
 import type { Watchdog } from './watchdog.ts';
 import type { MemorySource, UnknownFill } from './memory-source.ts';
 import type { RunResult } from './run-result.ts';
@@ -55,12 +54,7 @@ export class Emulator implements TrapHandler {
   private readonly exits: RunExits;
   private pager?: LazyPager;
   private snapshots?: SnapshotManager;
-  private stopResult?: RunResult;
-  /** XSAVE-family instructions the emulator let save and restore nothing (see stateSaveLength). */
-  statesSkipped = 0;
-  /** Set by the invalid-instruction hook when it stepped over one: Unicorn stops there, and `run` goes on. */
-  private resumeAfterSkip = false;
-  private skippedPc = 0n;
+  private readonly stops: RunStops;
   private observer?: RunObserver;
   private readonly watchdog: Watchdog | undefined;
   private readonly slot: Slot;
@@ -88,6 +82,7 @@ export class Emulator implements TrapHandler {
     this.exits = new RunExits(arch, slot.engine, checkStatus, () => this.flushAllTranslations());
     this.starter = new EngineStarter(slot.engine, this.watchdog, this.registers);
     this.probe = new StartProbe(arch, slot.engine, this.memory);
+    this.stops = new RunStops(arch, slot.engine);
   }
 
   /**
@@ -307,33 +302,31 @@ export class Emulator implements TrapHandler {
 
   /** Ends the current run from inside a hook with `result`. */
   stopWith(result: RunResult): void {
-    this.stopResult ??= result;
-    unicorn().uc_emu_stop(this.engine);
+    this.stops.stopWith(result);
+  }
+
+  /** XSAVE-family instructions the emulator let save and restore nothing (see stateSaveLength). */
+  get statesSkipped(): number {
+    return this.stops.statesSkipped;
   }
 
   /** @internal The engine's interrupt hook (engine-slot.ts). */
   onInterrupt(intno: number): void {
-    this.stopWith({ kind: 'trapped', vector: intno, name: trapName(this.arch, intno), pc: this.pc() });
+    this.stops.interrupt(intno, this.pc());
   }
 
-  /** @internal The engine's invalid-instruction hook (engine-slot.ts): steps over an XSAVE-family instruction, else stops with #UD. */
+  /** @internal The engine's invalid-instruction hook (engine-slot.ts): true when it stepped over the instruction. */
   onInvalidInstruction(): boolean {
     const pc = this.pc();
-    const skip = stateSaveLength(this.arch, this.tryRead(pc, 16));
-    if (skip !== undefined) {
-      this.statesSkipped++;
-      this.resumeAfterSkip = true;
-      this.skippedPc = pc;
-      this.writeRegister(this.arch === 'x86' ? 'eip' : 'rip', pc + BigInt(skip));
-      return true;
-    }
-    this.stopWith({ kind: 'trapped', vector: this.arch === 'arm64' ? 1 : 6, name: 'invalid instruction', pc });
-    return false;
+    const skip = this.stops.invalidInstruction(pc, this.tryRead(pc, 16));
+    if (skip === undefined) return false;
+    this.writeRegister(this.arch === 'x86' ? 'eip' : 'rip', pc + BigInt(skip));
+    return true;
   }
 
   /** @internal The engine's syscall and sysenter hooks (engine-slot.ts). */
   onSystemCall(name: 'syscall' | 'sysenter'): void {
-    this.stopWith({ kind: 'trapped', vector: -1, name, pc: this.pc() });
+    this.stops.systemCall(name, this.pc());
   }
 
   /** Lets the recorder count instructions and enforce the budget during runs. */
@@ -356,7 +349,7 @@ export class Emulator implements TrapHandler {
     // The first block's page is mapped before the run, not by its fetch: a block whose fetch mapped its page at the
     // start of a run was run again unchanged after the drop of translations, so a limit inside it was missed.
     if (this.pager && this.observer?.takeOwed && !this.isMapped(from)) this.pageIn(from, 1);
-    this.stopResult = undefined;
+    this.stops.begin();
     // Hooks during the run read the live pc.
     this.pcAtRest = undefined;
     if (this.probe.aborts(from)) return { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: from };
@@ -379,20 +372,20 @@ export class Emulator implements TrapHandler {
     // Unicorn ends a run at every invalid instruction, even one its hook stepped over: go on from there (bounded;
     // a counted run's count would be lost, so it ends there as #UD).
     for (let resumes = 0; ; resumes++) {
-      this.resumeAfterSkip = false;
+      this.stops.resumeAfterSkip = false;
       status = this.starter.start(resumes === 0 ? from : this.stoppedPc(), until, counting ? limit : 0, resumes === 0 ? timeoutUs : undefined, timeoutUs);
-      if (!this.resumeAfterSkip || this.stopResult || status !== UC_ERR_OK || resumes >= MAX_STATE_SKIPS) break;
+      if (!this.stops.resumeAfterSkip || this.stops.result || status !== UC_ERR_OK || resumes >= MAX_STATE_SKIPS) break;
       if (goal || this.starter.timedOut(timeoutMs, started) || this.stoppedPc() === until) break;
     }
-    if (this.resumeAfterSkip && goal && !this.stopResult) {
-      this.stopResult = { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: this.skippedPc };
+    if (this.stops.resumeAfterSkip && goal && !this.stops.result) {
+      this.stops.result = { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: this.stops.skippedPc };
     }
-    const stopPc = status === UC_ERR_OK && !this.stopResult ? this.observer?.limitStopPc?.() : undefined;
+    const stopPc = status === UC_ERR_OK && !this.stops.result ? this.observer?.limitStopPc?.() : undefined;
     if (stopPc !== undefined) {
       this.writeRegister(pcRegister(this.arch), stopPc);
       this.starter.stoppedAt = stopPc;
     }
-    const owed = status === UC_ERR_OK && !this.stopResult ? this.observer?.takeOwed?.() ?? 0 : 0;
+    const owed = status === UC_ERR_OK && !this.stops.result ? this.observer?.takeOwed?.() ?? 0 : 0;
     if (owed > 0) {
       // The observer's code hook over the cut block lets the owed instructions run: blocks are translated
       // again for it. Not UC_CTL_TB_FLUSH: in Unicorn 2.0.1 it touches the whole code buffer (about 1 GB of RSS).
@@ -429,13 +422,13 @@ export class Emulator implements TrapHandler {
   private outcome(status: number, options: RunOptions, goal: boolean, limit: number, timeoutMs: number, started: number): RunResult {
     const pc = this.stoppedPc();
     const fetchStop = this.pager?.takeFetchStop();
-    const clean = status === UC_ERR_OK && !this.stopResult && !fetchStop && pc !== options.until;
+    const clean = status === UC_ERR_OK && !this.stops.result && !fetchStop && pc !== options.until;
     const exit = clean ? this.exits.stopAt(pc) : undefined;
     const timedOut = clean && !exit && this.starter.timedOut(timeoutMs, started);
     return runOutcome({
       status, pc, goal, limit, exit, timedOut,
       instructions: this.observer?.executed(),
-      stop: this.stopResult ?? fetchStop,
+      stop: this.stops.result ?? fetchStop,
       until: options.until,
       stoppedOnItsOwn: clean && !exit && !timedOut && this.observer !== undefined && !this.observer.stoppedByLimit(),
       unknownPage: this.unknownPage,
