@@ -12,7 +12,8 @@
  * ```
  */
 import koffi from 'koffi';
-import { unicorn } from './ffi.ts';
+import { unicorn, u64, CodeCallback, MemoryCallback } from './ffi.ts';
+import { UC_HOOK } from './constants.ts';
 
 type Check = (status: number, operation: string, address?: bigint) => void;
 
@@ -72,6 +73,24 @@ export class HookRegistry {
     this.hooks.set(id, { handle: BigInt(out[0]!), callback });
     if (this.codeHasRun) this.flushTranslations();
     return id;
+  }
+
+  /** `fn` at the start of every basic block. */
+  addBlock(fn: (address: bigint, size: number) => void): HookId {
+    return this.add(UC_HOOK.BLOCK, CodeCallback, (_uc, address: number | bigint, size: number) => fn(u64(address), size));
+  }
+
+  /** `fn` before every instruction of [begin, end] (begin > end: everywhere). */
+  addInstruction(fn: (address: bigint, size: number) => void, range?: { begin: bigint; end: bigint }): HookId {
+    return this.add(UC_HOOK.CODE, CodeCallback, (_uc, address: number | bigint, size: number) => fn(u64(address), size), range);
+  }
+
+  /** `fn` for every memory read (with the value read) or write (with the value written). */
+  addMemory(kind: 'read' | 'write', fn: (address: bigint, size: number, value: bigint) => void): HookId {
+    const type = kind === 'read' ? UC_HOOK.MEM_READ_AFTER : UC_HOOK.MEM_WRITE;
+    return this.add(type, MemoryCallback, (_uc, _type: number, address: number | bigint, size: number, value: number | bigint) =>
+      fn(u64(address), size, BigInt.asUintN(size * 8, BigInt(value))),
+    );
   }
 
   /** Removes a hook and releases its callback slot. */

@@ -91,6 +91,17 @@ const RUN_SIGNATURES = {
 export type NativeRunLibrary = { [K in keyof typeof RUN_SIGNATURES]: KoffiFunction };
 
 /**
+ * The host's writes told to the dirty-page tracker (emu/snapshot.ts): a
+ * library that has it keeps page copies across restores. Loaded apart, as
+ * the block recorder; an older library keeps no copies and needs no report.
+ */
+const DIRTY_SIGNATURES = {
+  ft_dirty_host_write: 'void ft_dirty_host_write(void *d, uint64_t address, uint64_t length)',
+} as const;
+
+export type NativeDirtyLibrary = { [K in keyof typeof DIRTY_SIGNATURES]: KoffiFunction };
+
+/**
  * Loads one group of the library's functions on first use: a library built
  * before the group was added still serves the others. Undefined when the
  * library is absent or lacks a function of the group.
@@ -119,6 +130,9 @@ export const nativeWriter = optionalGroup<NativeWriterLibrary>(WRITER_SIGNATURES
 
 /** The one-call run and restore, or undefined when the library is absent or older than them. */
 export const nativeRun = optionalGroup<NativeRunLibrary>(RUN_SIGNATURES);
+
+/** The dirty-page tracker's host-write report, or undefined when the library is absent or older than it. */
+export const nativeDirty = optionalGroup<NativeDirtyLibrary>(DIRTY_SIGNATURES);
 
 export type NativeRecorderLibrary = { [K in keyof typeof SIGNATURES]: KoffiFunction };
 type KoffiFunction = ReturnType<ReturnType<typeof koffi.load>['func']>;

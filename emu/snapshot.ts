@@ -1,7 +1,8 @@
 /**
  * Snapshots: the CPU context (uc_context) plus copy-on-first-write of the
  * pages a run touches, so a restore rewrites only dirtied pages, not all of
- * memory. Dirty tracking runs in native code when the recorder library is
+ * memory (the native tracker keeps its copies across restores and rewrites
+ * only the span of each page written). Dirty tracking runs in native code when the recorder library is
  * built (one C write hook) and in a JavaScript write hook otherwise.
  *
  * @example
@@ -16,7 +17,7 @@ import { u64 } from './ffi.ts';
 import { UC_HOOK } from './constants.ts';
 import { MemoryCallback } from './ffi.ts';
 import { EmulationError } from './errors.ts';
-import { nativeRecorder, nativeRun } from './native.ts';
+import { nativeDirty, nativeRecorder, nativeRun } from './native.ts';
 import { PAGE_SIZE } from './lazy-pages.ts';
 import type { Emulator } from './emulator.ts';
 
@@ -35,6 +36,8 @@ interface DirtyTracker {
    */
   restoreWithContext?(context: unknown): number;
   saveNow(page: bigint): void;
+  /** The host wrote, mapped or unmapped [address, address + length) (Unicorn's write hook sees runs' writes only). */
+  hostWrote(address: bigint, length: number): void;
   dispose(): void;
 }
 
@@ -80,6 +83,11 @@ export class SnapshotManager {
     this.dirty.saveNow(page);
   }
 
+  /** The host wrote, mapped or unmapped [address, address + length): see ft_dirty_host_write in emu/native/recorder.c. */
+  hostWrote(address: bigint, length: number): void {
+    this.dirty.hostWrote(address, length);
+  }
+
   dispose(): void {
     this.dirty.dispose();
     unicorn().uc_context_free(this.context);
@@ -92,11 +100,14 @@ function nativeDirtyTracker(emu: Emulator): DirtyTracker | undefined {
   const handle = native.ft_dirty_new(emu.engine);
   if (!handle) return undefined;
   const run = nativeRun();
+  const report = nativeDirty();
   return {
     clear: () => native.ft_dirty_clear(handle),
     restore: () => native.ft_dirty_restore(handle) as number,
     restoreWithContext: run && ((context) => run.ft_snapshot_restore(handle, context) as number),
     saveNow: (page) => native.ft_dirty_save(handle, page),
+    // A library without the report keeps no copies across restores, so it needs none.
+    hostWrote: (address, length) => report?.ft_dirty_host_write(handle, address, BigInt(length)),
     dispose: () => native.ft_dirty_free(handle),
   };
 }
@@ -121,6 +132,8 @@ function jsDirtyTracker(emu: Emulator): DirtyTracker {
       return n;
     },
     saveNow: save,
+    // Copies live from a run's first write to the restore, as the host's writes do before it: nothing to drop.
+    hostWrote: () => {},
     dispose: () => emu.hooks.remove(id),
   };
 }

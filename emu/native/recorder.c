@@ -576,72 +576,168 @@ void ft_blocks_free(ft_blocks *r) {
 
 /*
  * Dirty pages: the first write to a page since ft_dirty_clear saves the page's
- * bytes as they were, so ft_dirty_restore rewrites only what a run touched.
+ * bytes as they were, so a restore rewrites only what runs touched. A restore
+ * returns each page to its saved bytes, so the copies stay valid across
+ * restores: a page written again after one is not read again, and a restore
+ * rewrites only the span of each page written since the last one. The host's
+ * own writes (uc_mem_write, which fires no hook) are reported through
+ * ft_dirty_host_write and keep the rule of a copy taken at the first write
+ * after each restore: a page a run wrote before the host write is rewritten
+ * whole, one it had not written keeps the host's bytes.
  */
+#define NO_PAGE UINT64_MAX
+#define NO_SLOT UINT32_MAX
+
 typedef struct {
   uc_engine *uc;
   uc_hook hook;
-  uint64_t *pages;
-  uint8_t *saved;
-  uint32_t count, capacity;
-  uint64_t last_page;
+  uint64_t *pages;   /* the page each slot saves; NO_PAGE: a free slot */
+  uint8_t *saved;    /* PAGE bytes per slot */
+  uint16_t *lo, *hi; /* the span [lo, hi) of a slot's page written since the last restore; hi == 0: none */
+  uint32_t *written; /* the slots written since the last restore, nwritten of them */
+  uint32_t count, capacity, nwritten;
+  uint64_t last_page; /* a page written since the last restore, and its slot: most writes land there */
+  uint32_t last_slot;
   uint32_t overflow;
 } ft_dirty;
 
-static bool save_page(ft_dirty *d, uint64_t page) {
+static bool grow_dirty(ft_dirty *d) {
+  uint32_t cap = d->capacity ? d->capacity * 2 : 16;
+  uint64_t *pages = realloc(d->pages, cap * sizeof *pages);
+  if (!pages) return false;
+  d->pages = pages;
+  uint8_t *saved = realloc(d->saved, (size_t)cap * PAGE);
+  if (!saved) return false;
+  d->saved = saved;
+  uint16_t *lo = realloc(d->lo, cap * sizeof *lo);
+  if (!lo) return false;
+  d->lo = lo;
+  uint16_t *hi = realloc(d->hi, cap * sizeof *hi);
+  if (!hi) return false;
+  d->hi = hi;
+  uint32_t *written = realloc(d->written, cap * sizeof *written);
+  if (!written) return false;
+  d->written = written;
+  d->capacity = cap;
+  return true;
+}
+
+static uint32_t find_slot(ft_dirty *d, uint64_t page) {
   for (uint32_t i = d->count; i-- > 0;)
-    if (d->pages[i] == page) return true;
-  if (d->count == d->capacity) {
-    uint32_t cap = d->capacity ? d->capacity * 2 : 16;
-    uint64_t *pages = realloc(d->pages, cap * sizeof *pages);
-    if (!pages) { d->overflow = 1; return false; }
-    d->pages = pages;
-    uint8_t *saved = realloc(d->saved, (size_t)cap * PAGE);
-    if (!saved) { d->overflow = 1; return false; }
-    d->saved = saved;
-    d->capacity = cap;
+    if (d->pages[i] == page) return i;
+  return NO_SLOT;
+}
+
+/* The slot saving `page`, made from memory when there is none; NO_SLOT when the page is unmapped or memory ran out. */
+static uint32_t slot_of(ft_dirty *d, uint64_t page) {
+  uint32_t slot = find_slot(d, page);
+  if (slot != NO_SLOT) return slot;
+  slot = find_slot(d, NO_PAGE);
+  if (slot == NO_SLOT) {
+    if (d->count == d->capacity && !grow_dirty(d)) { d->overflow = 1; return NO_SLOT; }
+    slot = d->count;
   }
   /* An unmapped page is saved by ft_dirty_save when the lazy mapper maps it. */
-  if (uc_mem_read(d->uc, page, d->saved + (size_t)d->count * PAGE, PAGE) != 0) return false;
-  d->pages[d->count++] = page;
-  return true;
+  if (uc_mem_read(d->uc, page, d->saved + (size_t)slot * PAGE, PAGE) != 0) return NO_SLOT;
+  if (slot == d->count) d->count++;
+  d->pages[slot] = page;
+  d->hi[slot] = 0;
+  return slot;
+}
+
+/* Notes bytes [from, to) of `page` (0 <= from < to <= PAGE) as written since the last restore. */
+static void note_written(ft_dirty *d, uint64_t page, uint32_t from, uint32_t to) {
+  uint32_t slot = page == d->last_page ? d->last_slot : slot_of(d, page);
+  if (slot == NO_SLOT) return;
+  if (d->hi[slot] == 0) {
+    d->written[d->nwritten++] = slot;
+    d->lo[slot] = (uint16_t)from;
+    d->hi[slot] = (uint16_t)to;
+  } else {
+    if (from < d->lo[slot]) d->lo[slot] = (uint16_t)from;
+    if (to > d->hi[slot]) d->hi[slot] = (uint16_t)to;
+  }
+  d->last_page = page;
+  d->last_slot = slot;
 }
 
 static void on_write(uc_engine *uc __attribute__((unused)), int type __attribute__((unused)), uint64_t address, int size,
                      int64_t value __attribute__((unused)), void *user) {
   ft_dirty *d = user;
+  uint64_t end = address + (uint64_t)(size > 0 ? size : 1);
   uint64_t first = address & ~(uint64_t)(PAGE - 1);
-  uint64_t last = (address + (uint64_t)size - 1) & ~(uint64_t)(PAGE - 1);
-  if (first != d->last_page && save_page(d, first)) d->last_page = first;
-  if (last != first) save_page(d, last);
+  uint64_t last = (end - 1) & ~(uint64_t)(PAGE - 1);
+  note_written(d, first, (uint32_t)(address - first), last == first ? (uint32_t)(end - first) : PAGE);
+  if (last != first) note_written(d, last, 0, (uint32_t)(end - last));
 }
 
 ft_dirty *ft_dirty_new(uc_engine *uc) {
   ft_dirty *d = calloc(1, sizeof *d);
   if (!d) return NULL;
   d->uc = uc;
-  d->last_page = UINT64_MAX;
+  d->last_page = NO_PAGE;
   if (uc_hook_add(uc, &d->hook, UC_HOOK_MEM_WRITE, (void *)on_write, d, 1, 0) != 0) { free(d); return NULL; }
   return d;
 }
 
-/* Saves a page now (the lazy mapper calls this right after mapping one). */
-int ft_dirty_save(ft_dirty *d, uint64_t page) { return save_page(d, page) ? 0 : -1; }
+/* Saves a page now, to be rewritten whole at the restore (the lazy mapper calls this right after mapping one). */
+int ft_dirty_save(ft_dirty *d, uint64_t page) {
+  if (slot_of(d, page) == NO_SLOT) return -1;
+  note_written(d, page, 0, PAGE);
+  return 0;
+}
+
+/*
+ * The host wrote, mapped or unmapped [address, address + length): a page a
+ * run wrote since the last restore is rewritten whole at the restore, as
+ * when its copy was taken at that run's first write; the copy of a page no
+ * run wrote since is dropped, so the next write saves the host's bytes.
+ */
+void ft_dirty_host_write(ft_dirty *d, uint64_t address, uint64_t length) {
+  if (length == 0) return;
+  uint64_t first = address & ~(uint64_t)(PAGE - 1);
+  uint64_t last = (address + length - 1) & ~(uint64_t)(PAGE - 1);
+  for (uint32_t i = 0; i < d->count; i++) {
+    uint64_t page = d->pages[i];
+    if (page == NO_PAGE || page < first || page > last) continue;
+    if (d->hi[i] != 0) {
+      d->lo[i] = 0;
+      d->hi[i] = PAGE;
+    } else {
+      d->pages[i] = NO_PAGE;
+    }
+  }
+}
 
 /* Forget saved pages: the current memory becomes the state restore returns to. */
-void ft_dirty_clear(ft_dirty *d) { d->count = 0; d->last_page = UINT64_MAX; d->overflow = 0; }
+void ft_dirty_clear(ft_dirty *d) {
+  d->count = 0;
+  d->nwritten = 0;
+  d->last_page = NO_PAGE;
+  d->overflow = 0;
+}
 
-/* Rewrite every page written since the last clear; returns how many, or -1 if tracking overflowed. */
+/* Rewrite what runs wrote since the last restore; returns how many pages, or -1 if tracking overflowed. */
 int ft_dirty_restore(ft_dirty *d) {
-  for (uint32_t i = 0; i < d->count; i++) uc_mem_write(d->uc, d->pages[i], d->saved + (size_t)i * PAGE, PAGE);
-  int n = d->overflow ? -1 : (int)d->count;
-  ft_dirty_clear(d);
+  for (uint32_t k = 0; k < d->nwritten; k++) {
+    uint32_t slot = d->written[k];
+    uint32_t lo = d->lo[slot], hi = d->hi[slot];
+    uc_mem_write(d->uc, d->pages[slot] + lo, d->saved + (size_t)slot * PAGE + lo, hi - lo);
+    d->hi[slot] = 0;
+  }
+  int n = (int)d->nwritten;
+  d->nwritten = 0;
+  d->last_page = NO_PAGE;
+  if (d->overflow) {
+    ft_dirty_clear(d);
+    return -1;
+  }
   return n;
 }
 
 /*
  * A snapshot restore in one foreign call: the CPU context, then the pages
- * written since the last clear. Returns the pages rewritten, -1 when
+ * written since the last restore. Returns the pages rewritten, -1 when
  * tracking overflowed, or -(1000 + status) when Unicorn refused the context.
  */
 int ft_snapshot_restore(ft_dirty *d, void *context) {
@@ -650,14 +746,16 @@ int ft_snapshot_restore(ft_dirty *d, void *context) {
   return ft_dirty_restore(d);
 }
 
-uint32_t ft_dirty_count(ft_dirty *d) { return d->count; }
-const uint64_t *ft_dirty_pages(ft_dirty *d) { return d->pages; }
+uint32_t ft_dirty_count(ft_dirty *d) { return d->nwritten; }
 
 void ft_dirty_free(ft_dirty *d) {
   if (!d) return;
   uc_hook_del(d->uc, d->hook);
   free(d->pages);
   free(d->saved);
+  free(d->lo);
+  free(d->hi);
+  free(d->written);
   free(d);
 }
 
