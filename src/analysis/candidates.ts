@@ -20,8 +20,10 @@
  * ```
  */
 import { pcRegister, pointerSize, registerMask, spRegister, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
+import type { Effects } from '../disasm/effects.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress } from '../format.ts';
+import { compareBits } from './bits.ts';
 import type { CodeReader, Instruction } from './code.ts';
 import type { FaultSite } from './fault-site.ts';
 import { directTarget } from './flow.ts';
@@ -284,4 +286,48 @@ function instructionsIn(code: CodeReader, entry: bigint, accept: (insn: Instruct
     if (start?.symbol && next?.symbol && next.base !== start.base) break;
   }
   return found;
+}
+
+/** Windows replayed at most. */
+const MAX_WINDOWS = 4;
+
+/**
+ * The windows worth replaying, the most telling first; one per anchor. A
+ * return address below sp (`ret`) is often just left over from an earlier
+ * call: it counts only when the pc is that address or one bit from it.
+ */
+export function chooseCandidates(site: FaultSite, candidates: Candidate[], width: number): Candidate[] {
+  const innermost = innermostSp(candidates);
+  const related = (c: Candidate) => c.expected !== undefined && (c.expected === site.pc || compareBits(c.expected, site.pc, width).relation === 'one-bit');
+  const rank = (c: Candidate): number | undefined => {
+    if (c.kind === 'fault') return 0;
+    if (related(c) || c.popped) return 1;
+    if (c.kind === 'link-register' || (c.kind === 'call' && c.sp === innermost)) return 2;
+    if (c.kind === 'jmp') return 3;
+    if (c.kind === 'ret') return undefined;
+    return c.expected === undefined ? 5 : 4;
+  };
+  const seen = new Set<string>();
+  const out: Candidate[] = [];
+  const ranked = candidates.map((c) => ({ c, r: rank(c) })).filter((x): x is { c: Candidate; r: number } => x.r !== undefined).sort((a, b) => a.r - b.r);
+  for (const { c } of ranked) {
+    const key = `${c.instruction.address}:${c.sp}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(c);
+  }
+  return out.slice(0, MAX_WINDOWS);
+}
+
+/** The registers an outer frame's transfer reads for its target (not the stack or program counter). */
+export function staleOperands(dump: Dump, effects: Effects, insn: Instruction): RegisterName[] {
+  const skip = new Set<RegisterName>([spRegister(dump.arch), pcRegister(dump.arch)]);
+  return (effects.of(insn.bytes, insn.address)?.read ?? []).filter((r) => !skip.has(r));
+}
+
+/** The sp just before the innermost call on the stack (its slot is the lowest). */
+function innermostSp(candidates: Candidate[]): bigint | undefined {
+  let best: bigint | undefined;
+  for (const c of candidates) if (c.kind === 'call' && (best === undefined || c.sp < best)) best = c.sp;
+  return best;
 }

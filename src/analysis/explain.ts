@@ -20,15 +20,15 @@
  * report.verdict; // { class: 'cpu-fault', location: 'branch-target', bit: 2, expected: '0x8082e3e4', observed: '0x8082e3e0', … }
  * ```
  */
-import { pcRegister, pointerSize, registerMask, spRegister, type RegisterName } from '../../emu/registers.ts';
+import { pointerSize, registerMask, spRegister } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { createDisassembler } from '../disasm/disassembler.ts';
-import { createEffects, type Effects } from '../disasm/effects.ts';
+import { createEffects } from '../disasm/effects.ts';
 import { exactSymbol } from '../dumps/exact-symbol.ts';
 import { formatAddress, hex } from '../format.ts';
 import { asWrittenHypotheses, siteHypothesis } from './as-written.ts';
 import { compareBits, type BitComparison } from './bits.ts';
-import { findCandidates, type Candidate } from './candidates.ts';
+import { chooseCandidates, findCandidates, staleOperands, type Candidate } from './candidates.ts';
 import { compareOutcome, describeEnd, summarize, type Check, type CheckContext } from './checks.ts';
 import { CodeReader, type Instruction } from './code.ts';
 import { judge, searchWindow, type SearchContext } from './families.ts';
@@ -140,54 +140,11 @@ export interface ExplainReport {
   timings: { totalMs: number; searchMs: number };
 }
 
-/** Windows replayed at most. */
-const MAX_WINDOWS = 4;
 /** Accounts per window that reproduce the trap but mismatch, replayed again with the memory they read before writing it unknown. */
 const REFINEMENTS = 24;
 
 function insnText(dump: Dump, insn: Instruction): string {
   return `${formatAddress(dump.arch, insn.address)} ${Buffer.from(insn.bytes).toString('hex')} ${insn.text}`;
-}
-
-/**
- * The windows worth replaying, the most telling first; one per anchor. A
- * return address below sp (`ret`) is often just left over from an earlier
- * call: it counts only when the pc is that address or one bit from it.
- */
-function chooseCandidates(site: FaultSite, candidates: Candidate[], width: number): Candidate[] {
-  const innermost = innermostSp(candidates);
-  const related = (c: Candidate) => c.expected !== undefined && (c.expected === site.pc || compareBits(c.expected, site.pc, width).relation === 'one-bit');
-  const rank = (c: Candidate): number | undefined => {
-    if (c.kind === 'fault') return 0;
-    if (related(c) || c.popped) return 1;
-    if (c.kind === 'link-register' || (c.kind === 'call' && c.sp === innermost)) return 2;
-    if (c.kind === 'jmp') return 3;
-    if (c.kind === 'ret') return undefined;
-    return c.expected === undefined ? 5 : 4;
-  };
-  const seen = new Set<string>();
-  const out: Candidate[] = [];
-  const ranked = candidates.map((c) => ({ c, r: rank(c) })).filter((x): x is { c: Candidate; r: number } => x.r !== undefined).sort((a, b) => a.r - b.r);
-  for (const { c } of ranked) {
-    const key = `${c.instruction.address}:${c.sp}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(c);
-  }
-  return out.slice(0, MAX_WINDOWS);
-}
-
-/** The registers an outer frame's transfer reads for its target (not the stack or program counter). */
-function staleOperands(dump: Dump, effects: Effects, insn: Instruction): RegisterName[] {
-  const skip = new Set<RegisterName>([spRegister(dump.arch), pcRegister(dump.arch)]);
-  return (effects.of(insn.bytes, insn.address)?.read ?? []).filter((r) => !skip.has(r));
-}
-
-/** The sp just before the innermost call on the stack (its slot is the lowest). */
-function innermostSp(candidates: Candidate[]): bigint | undefined {
-  let best: bigint | undefined;
-  for (const c of candidates) if (c.kind === 'call' && (best === undefined || c.sp < best)) best = c.sp;
-  return best;
 }
 
 function candidateReport(dump: Dump, c: Candidate, site: FaultSite): CandidateReport {
@@ -308,6 +265,14 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     // So is one whose code as written reaches the faulting instruction in another state than the dump's (a loop's
     // later pass): that instruction alone then says whether its own fault (its address one bit off, a corrupt byte
     // of it) explains what the code before it cannot.
+    // A window's search, with what it spent taken from what is left.
+    const search = (ctx: SearchContext, share: number) => {
+      const found = searchWindow(ctx);
+      if (Number.isFinite(replaysLeft)) replaysLeft -= Math.floor(replaysLeft / share) - ctx.budget.replays;
+      hypotheses.push(...found.hypotheses);
+      for (const [family, n] of Object.entries(found.tried) as Array<[Family, number]>) report.tried[family] = (report.tried[family] ?? 0) + n;
+      for (const family of found.incomplete) unchecked.push(`the ${family} search in window ${ctx.windowId} stopped at the time budget (raise --search-seconds)`);
+    };
     const queue: Array<{ candidate: Candidate; alone: boolean; only?: boolean }> = chosen.map((candidate) => ({ candidate, alone: false }));
     for (let n = 0; n < queue.length; n++) {
       const { candidate, alone, only } = queue[n]!;
@@ -347,11 +312,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
         // The code as written of this window says nothing the full window did not: its own accounts only.
         const faulting = { start: anchor.instruction.address, end: anchor.instruction.address + BigInt(anchor.instruction.size) };
         hypotheses.push(...codeByteHypotheses(ctx, files, faulting));
-        if (options.hypotheses || options.exhaustive === false) continue;
-        const found = searchWindow(ctx);
-        if (Number.isFinite(replaysLeft)) replaysLeft -= Math.floor(replaysLeft / share) - budget.replays;
-        hypotheses.push(...found.hypotheses);
-        for (const [family, n2] of Object.entries(found.tried) as Array<[Family, number]>) report.tried[family] = (report.tried[family] ?? 0) + n2;
+        if (!options.hypotheses && options.exhaustive !== false) search(ctx, share);
         continue;
       }
       contexts.push(ctx);
@@ -372,11 +333,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
         continue;
       }
       if (options.exhaustive === false) continue;
-      const found = searchWindow(ctx);
-      if (Number.isFinite(replaysLeft)) replaysLeft -= Math.floor(replaysLeft / share) - budget.replays;
-      hypotheses.push(...found.hypotheses);
-      for (const [family, n2] of Object.entries(found.tried) as Array<[Family, number]>) report.tried[family] = (report.tried[family] ?? 0) + n2;
-      for (const family of found.incomplete) unchecked.push(`the ${family} search in window ${id} stopped at the time budget (raise --search-seconds)`);
+      search(ctx, share);
     }
     // The fault's own pattern, unreplayed: when no window could be replayed, or when the pattern settles it alone
     // (an abort, executing the stack); otherwise the windows' accounts carry the pattern with their checks.
