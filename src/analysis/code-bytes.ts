@@ -53,7 +53,6 @@ export function codeDifferences(ctx: SearchContext, files: ModuleFiles): Array<{
   return out.sort((a, b) => (a.address < b.address ? -1 : 1));
 }
 
-/** `within`: only differences in these bytes (the faulting instruction, when the window is that instruction alone). */
 /**
  * Whether the code that says how control could reach the window's start (its
  * function, decoded from the start: see flow.ts) runs across `address`: a
@@ -66,6 +65,7 @@ function decodedAcross(ctx: SearchContext, address: bigint): boolean {
   return address + 64n >= ctx.window.start && address < ctx.window.start + 64n;
 }
 
+/** `within`: only differences in these bytes (the faulting instruction, when the window is that instruction alone). */
 export function codeByteHypotheses(ctx: SearchContext, files: ModuleFiles, within?: { start: bigint; end: bigint }): Hypothesis[] {
   const f = (v: bigint) => formatAddress(ctx.dump.arch, v);
   const differences = codeDifferences(ctx, files).filter((d) => !within || (d.address >= within.start && d.address < within.end));

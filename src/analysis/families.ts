@@ -14,7 +14,6 @@
  * found.tried;      // { 'branch-target': 480, 'loaded-value': 1024, … }
  * ```
  */
-import { undefinedFlagsOfRun } from './undefined-flags.ts';
 import { pcRegister, pointerSize, registerMask, spRegister, type RegisterName } from '../../emu/registers.ts';
 import { isMapped } from '../dumps/address-map.ts';
 import type { Dump } from '../dumps/model.ts';
@@ -27,6 +26,7 @@ import { sameOutcome, type Injection, type ReplayOutcome, type TracedRun } from 
 import { executable } from './values.ts';
 import type { Window } from './window.ts';
 import type { Effects } from '../disasm/effects.ts';
+import { undefinedFlagsOfRun } from './undefined-flags.ts';
 
 export interface SearchContext {
   dump: Dump;

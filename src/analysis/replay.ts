@@ -28,7 +28,6 @@
  * replayer.dispose();
  * ```
  */
-import { userLevelRefusal } from '../../emu/user-level.ts';
 import type { Emulator } from '../../emu/emulator.ts';
 import { fillBytes, type UnknownFill } from '../../emu/memory-source.ts';
 import { pcRegister, registersOf, spRegister, registerMask, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
@@ -37,6 +36,7 @@ import { EmulationError } from '../../emu/errors.ts';
 import type { Snapshot } from '../../emu/snapshot.ts';
 import type { Dump } from '../dumps/model.ts';
 import { machineFor } from './machine.ts';
+import { userLevelRefusal } from '../../emu/user-level.ts';
 
 /** A fault injected into a replay. Instruction indexes count executed instructions from the window start (0). */
 export type Injection =

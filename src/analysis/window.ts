@@ -23,7 +23,6 @@
  * if (!('failed' in w)) w.faithful.outcome.result; // how the code as written ends
  * ```
  */
-import { undefinedFlagsOfRun } from './undefined-flags.ts';
 import { pcRegister, spRegister, registerMask, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import type { Effects } from '../disasm/effects.ts';
@@ -34,6 +33,7 @@ import { directTarget, forwardBranchesTo, straightRunBefore } from './flow.ts';
 import { Replayer, type ReplayWindow, type StepOver, type TracedRun } from './replay.ts';
 import { recoverByCopy, recoverByInversion, recoverFromSlots, savedByCallee, writtenAfterAnchor } from './window-recovery.ts';
 import type { StackWalker } from '../unwind/walk.ts';
+import { undefinedFlagsOfRun } from './undefined-flags.ts';
 
 /** A user's statement of what an absent callee does: `ADDR:ret=0xc,eax=1`. */
 export interface StepOverSpec {
