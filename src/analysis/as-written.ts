@@ -229,10 +229,12 @@ export function asWrittenHypotheses(ctx: SearchContext): Hypothesis[] {
       evidence: [{ text: `${f(site.pc)} ${faulting!.text} is reached by the code itself, not filler after a function`, weight: DELIBERATE_WEIGHT }],
     });
   }
-  // A culprit that is itself a valid value of its kind was not corrupted.
-  if (explains && culprit && !valuePattern(dump.arch, culprit.value) && !validity(dump, ctx.code, culprit.value, culprit.role, culprit.slot)) {
+  // A culprit that is itself a valid value of its kind was not corrupted. One that came into the window in a register
+  // from nowhere the dump shows may have been computed as it is (a software bug) as well as read from memory: only a
+  // slot that holds it says the memory held it.
+  if (explains && culprit?.slot !== undefined && !valuePattern(dump.arch, culprit.value) && !validity(dump, ctx.code, culprit.value, culprit.role, culprit.slot)) {
     for (const n of oneBitNeighbours(dump, ctx.code, culprit.value, culprit.role, culprit.slot)) {
-      const where = culprit.slot !== undefined ? `[${f(culprit.slot)}]` : culprit.register ?? 'memory';
+      const where = `[${f(culprit.slot)}]`;
       const evidence: Evidence[] = [{ text: `${f(culprit.value)} is one bit from ${f(n.value)}, ${n.what}`, weight: n.strength === 'strong' ? STRONG_NEIGHBOUR_WEIGHT : WEAK_NEIGHBOUR_WEIGHT }];
       const elsewhere = pointerSeenElsewhere(dump, n.value, culprit.slot);
       // In a register, the program has the value in hand; somewhere in memory, it is only known to it.
@@ -243,7 +245,7 @@ export function asWrittenHypotheses(ctx: SearchContext): Hypothesis[] {
       out.push({
         ...base, id: `memory:${where}:${n.bit}`, class: 'memory-corruption', location: 'memory', family: 'memory-value',
         description: `${culprit.what}, ${f(culprit.value)}, was read from ${where} one bit (bit ${n.bit}) from ${f(n.value)}, ${n.what}`,
-        bit: n.bit, expected: hex(n.value), observed: hex(culprit.value), address: culprit.slot === undefined ? undefined : hex(culprit.slot),
+        bit: n.bit, expected: hex(n.value), observed: hex(culprit.value), address: hex(culprit.slot),
         evidence,
       });
     }

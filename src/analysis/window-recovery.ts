@@ -170,16 +170,20 @@ const CALLEE_PROBE = 256;
  * Registers whose start value the window's last transfer went to: each lane
  * ended fetching its own fill of the register (`mov rax, rdi; call rax`
  * with rdi unknown), so the transfer's target register held the start value
- * unchanged. The dump's trap is a fetch fault at that transfer's end, so the
- * machine stopped there too and the register the dump holds is that start
- * value. Two registers carrying it with different recorded values say
- * nothing.
+ * unchanged. A transfer through a register lands on the pc the dump
+ * trapped at: either the fetch itself faulted, or the instruction there
+ * trapped before it changed anything (`faultWrites`, what it may write,
+ * are no carriers: a `rep movs` stopped part way has moved rdi). So the
+ * register the dump holds is that start value. Two registers carrying it
+ * with different recorded values say nothing.
  */
 export function recoverByCopy(
   dump: Dump, site: FaultSite, faithful: TracedRun, anchor: WindowAnchor, unknown: ReadonlySet<RegisterName>,
-  recorded: RegisterValues, recordedUnknown: ReadonlySet<RegisterName>,
+  recorded: RegisterValues, recordedUnknown: ReadonlySet<RegisterName>, faultWrites: ReadonlySet<RegisterName> | undefined,
 ): Array<{ register: RegisterName; slot: bigint; value: bigint; from: RegisterName }> {
-  if (site.kind !== 'access-violation' || site.access !== 'execute' || anchor.kind !== 'transfer') return [];
+  if (anchor.kind !== 'transfer') return [];
+  const fetchFault = site.kind === 'access-violation' && site.access === 'execute';
+  if (!fetchFault && faultWrites === undefined) return [];
   if (faithful.path[faithful.path.length - 1] !== anchor.instruction.address) return [];
   const runs = faithful.outcome.runs;
   if (runs.length < FILLS.length) return [];
@@ -192,7 +196,7 @@ export function recoverByCopy(
     const fills = FILLS.map((fill) => registerFill(fill, register, mask));
     const wentToFill = runs.every((r, lane) => r.result.kind === 'fault' && r.result.access === 'fetch' && r.result.address === fills[lane]);
     if (!wentToFill) continue;
-    const carriers = (Object.keys(recorded) as RegisterName[]).filter((r) => r !== pc && r !== register && !recordedUnknown.has(r)
+    const carriers = (Object.keys(recorded) as RegisterName[]).filter((r) => r !== pc && r !== register && !recordedUnknown.has(r) && !faultWrites?.has(r)
       && runs.every((run, lane) => run.final[r] === fills[lane]));
     const values = new Set(carriers.map((r) => recorded[r]!));
     if (values.size === 1) found.push({ register, slot: COPIED, value: [...values][0]!, from: carriers[0]! });

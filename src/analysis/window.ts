@@ -207,6 +207,9 @@ export function buildWindow(
   const mask = registerMask(arch);
 
   const anchorCfa = anchorFrame(options.unwind, arch, anchor, recorded, recordedUnknown);
+  // What the trapping instruction may have written before it trapped; undefined when its bytes are not known.
+  const faultBytes = code.knownBytes(site.pc, arch === 'arm64' ? 4 : 15);
+  const faultWrites = faultBytes.length > 0 ? new Set(effects.of(faultBytes, site.pc)?.written ?? []) : undefined;
   for (let i = 0; i < run.length; i++) {
     const start = run[i]!.address;
     const steps = stepOvers.filter((s) => s.address >= start);
@@ -324,7 +327,7 @@ export function buildWindow(
       const unsaved = new Set([...unknown].filter((r) => !saved.has(r) && !recordedUnknown.has(r)));
       back.push(...recoverByInversion(dump, replay, anchor, unsaved, recorded));
       const copied = new Set(back.map((r) => r.register));
-      back.push(...recoverByCopy(dump, site, faithful, anchor, new Set([...unsaved].filter((r) => !copied.has(r))), recorded, recordedUnknown));
+      back.push(...recoverByCopy(dump, site, faithful, anchor, new Set([...unsaved].filter((r) => !copied.has(r))), recorded, recordedUnknown, faultWrites));
       if (back.length === 0 || round === 2) {
         const anchorIndex = faithful.path.indexOf(anchor.instruction.address);
         return {
