@@ -17,7 +17,7 @@ import { formatAddress } from '../format.ts';
 import type { Candidate } from './candidates.ts';
 import type { Check } from './checks.ts';
 import type { CodeReader, Instruction } from './code.ts';
-import { branchTargetsBefore } from './flow.ts';
+import { branchTargetsBefore, SWEEP_LIMIT } from './flow.ts';
 import { endsFallThrough } from './instruction-kind.ts';
 import type { Window } from './window.ts';
 
@@ -48,11 +48,61 @@ function containingInstruction(code: CodeReader, address: bigint): Instruction |
   return undefined;
 }
 
+/** Bytes of padding looked through between the end of a function and the next one. */
+const MAX_PADDING = 64n;
+
+/** Instructions compilers and assemblers pad with: nops of every length, `lea esi,[esi+0]`, int 3, AArch64 udf #0. */
+function isPadding(insn: Instruction): boolean {
+  if (insn.mnemonic === 'nop' || insn.mnemonic === 'int3' || insn.mnemonic === 'udf') return true;
+  const operands = insn.operands.replace(/\s+/g, '');
+  if (insn.mnemonic === 'xchg') return /^(\w+),\1$/.test(operands);
+  // lea esi,[esi+eiz*1+0], lea edi,[edi]: the register onto itself.
+  const lea = /^(\w+),\[(\w+)(?:\+[er]iz(?:\*1)?)?(?:\+0(?:x0)?)?\]$/.exec(operands);
+  return insn.mnemonic === 'lea' && lea !== null && lea[1] === lea[2];
+}
+
+/**
+ * When `address` is in the padding after a function (past its symbol's
+ * size, which ends in an instruction that does not fall through, and before
+ * the next function, in bytes that decode as padding from the one to the
+ * other), that function and its last instruction: the code never runs
+ * there. Undefined when symbols do not say so.
+ */
+function paddingAfter(code: CodeReader, address: bigint): { name: string; last: Instruction } | undefined {
+  const symbols = code.dump.symbols;
+  if (symbols.lookup(address)?.symbol) return undefined;
+  let end: bigint | undefined;
+  let before: ReturnType<typeof symbols.lookup>;
+  for (let k = 1n; k <= MAX_PADDING && end === undefined; k++) {
+    const location = symbols.lookup(address - k);
+    if (location?.symbol) [end, before] = [address - k + 1n, location];
+  }
+  if (end === undefined || !before || end - before.base > SWEEP_LIMIT) return undefined;
+  let last: Instruction | undefined;
+  for (let at = before.base; at < end; at += BigInt(last.size)) {
+    last = code.decodeAt(at);
+    if (!last) return undefined;
+  }
+  if (!last || last.address + BigInt(last.size) !== end || !endsFallThrough(last.kind)) return undefined;
+  for (let at = end; at < end + MAX_PADDING;) {
+    const next = symbols.lookup(at);
+    if (next?.symbol) return next.offset === 0n && at > address ? { name: symbols.format(before.base), last } : undefined;
+    const insn = code.decodeAt(at);
+    if (!insn || !isPadding(insn)) return undefined;
+    at += BigInt(insn.size);
+  }
+  return undefined;
+}
+
 /** The arrival check of `window`, or undefined when nothing speaks against reaching its start. */
 export function arrivalCheck(dump: Dump, code: CodeReader, window: Window, candidates: Candidate[]): Check | undefined {
   const f = (v: bigint) => formatAddress(dump.arch, v);
   const start = window.start;
   const mismatch = (note: string): Check => ({ what: 'arrival', expected: `code that reaches ${f(start)}`, status: 'mismatch', basis: 'computed', note });
+  const padding = paddingAfter(code, start);
+  if (padding) {
+    return mismatch(`${f(start)} is in the padding after ${padding.name}, whose last instruction, ${f(padding.last.address)} ${padding.last.text}, does not fall through: the code never runs there`);
+  }
   const inside = containingInstruction(code, start);
   if (inside) return mismatch(`${f(start)} is inside ${f(inside.address)} ${inside.text}: the code never runs an instruction starting there`);
   const previous = code.endingAt(start);

@@ -146,8 +146,9 @@ export function findFaultSite(dump: Dump): FaultSite | undefined {
       site.generalProtection = true;
       site.summary += ' (general protection: a non-canonical address)';
     } else if (fault.address !== undefined && kind === 'access-violation') {
+      // si_addr does not say how: at the pc it is a fetch only where the pc's page cannot be executed (withFetchFault),
+      // not an instruction that stored to its own address.
       site.accessAddress = fault.address;
-      site.access = fault.address === reportedPc ? 'execute' : undefined;
       site.summary += `, fault address ${hex(fault.address)}`;
     }
     return withFetchFault(dump, site);
