@@ -91,7 +91,13 @@ function contradiction(dump: Dump, effects: Effects, window: Window, fn: Instruc
       replayer.dispose();
     }
     const r = outcome.result;
-    // A fault or trap on the way says nothing of where the code would have gone (its address may be one the dump lacks).
+    // A fault at an address computed from known values, where the dump's address map says nothing the code may touch
+    // is, stops the code there: it does not arrive this way.
+    if (r.kind === 'fault' && outcome.resultKnown && r.reason !== 'not-in-dump' && r.pc !== start) {
+      return `from ${f(first.address)} ${first.text} the code faults at ${f(r.pc)} (${r.access} of ${f(r.address)}, ${r.reason}) before ${f(start)}, with the values at the start`;
+    }
+    // Any other fault or trap on the way says nothing of where the code would have gone (its address may be one the
+    // dump lacks).
     if (r.kind === 'fault' || r.kind === 'trapped') return undefined;
     const arrived = r.kind === 'reached' && r.pc === start;
     if (!arrived && outcome.resultKnown) {
