@@ -37,8 +37,10 @@ import type { Snapshot } from '../../emu/snapshot.ts';
 import type { Dump } from '../dumps/model.ts';
 import { machineFor } from './machine.ts';
 import { userLevelRefusal } from '../../emu/user-level.ts';
+import { merge } from './replay-merge.ts';
 import type { Injection, ReplayOutcome, ReplayWindow, RunOutcome, SteppedLane, TracedRead, TracedRun } from './replay-types.ts';
 
+export { sameOutcome } from './replay-merge.ts';
 export type { Injection, ReplayOutcome, ReplayWindow, RunOutcome, SteppedLane, StepOver, TracedRead, TracedRun } from './replay-types.ts';
 
 /** The fills of unknown values, one per lane, in lane order. */
@@ -85,29 +87,6 @@ export function registerFill(fill: UnknownFill, register: RegisterName, mask: bi
 export function comparedRegisters(dump: Dump): RegisterName[] {
   const skip = new Set<RegisterName>(['cs', 'ss', 'ds', 'es', 'fs', 'gs', 'fs_base', 'gs_base', 'tpidr_el0']);
   return registersOf(dump.arch).filter((r) => !skip.has(r));
-}
-
-/** Whether two replays end the same way with the same registers and memory in every lane both ran: a fault
- * that leaves no trace the replay can see. */
-export function sameOutcome(a: ReplayOutcome, b: ReplayOutcome): boolean {
-  const lanes = Math.min(a.runs.length, b.runs.length);
-  for (let i = 0; i < lanes; i++) {
-    const x = a.runs[i]!;
-    const y = b.runs[i]!;
-    if (!sameEnd(x.result, y.result) || x.written.size !== y.written.size) return false;
-    for (const [r, v] of Object.entries(x.final)) if (y.final[r as RegisterName] !== v) return false;
-    for (const [address, byte] of x.written) if (y.written.get(address) !== byte) return false;
-  }
-  return lanes > 0;
-}
-
-function sameEnd(a: RunResult, b: RunResult): boolean {
-  if (a.kind !== b.kind || a.pc !== b.pc) return false;
-  if (a.kind === 'trapped' && b.kind === 'trapped') return a.name === b.name;
-  if (a.kind === 'fault' && b.kind === 'fault') return a.address === b.address && a.access === b.access && a.reason === b.reason;
-  if (a.kind === 'reached' && b.kind === 'reached') return a.reason === b.reason;
-  if (a.kind === 'budget' && b.kind === 'budget') return a.budget === b.budget;
-  return true;
 }
 
 /** One engine, its fill, and the snapshot at the window start. */
@@ -511,31 +490,4 @@ export class Replayer {
   dispose(): void {
     for (const lane of this.lanes) lane.dispose();
   }
-}
-
-function merge(injection: Injection | undefined, runs: RunOutcome[], steppedOver: bigint[]): ReplayOutcome {
-  const first = runs[0]!;
-  const knownRegisters = new Set<RegisterName>();
-  for (const [name, value] of Object.entries(first.final) as Array<[RegisterName, bigint]>) {
-    if (runs.every((r) => r.final[name] === value)) knownRegisters.add(name);
-  }
-  const knownWritten = new Set<bigint>();
-  for (const [address, value] of first.written) {
-    if (runs.every((r) => r.written.get(address) === value)) knownWritten.add(address);
-  }
-  const flipped = first.flipped ? { ...first.flipped, known: runs.every((r) => r.flipped?.from === first.flipped!.from) } : undefined;
-  return {
-    injection,
-    runs,
-    result: first.result,
-    resultKnown: runs.every((r) => sameEnd(r.result, first.result)),
-    final: first.final,
-    knownRegisters,
-    written: first.written,
-    knownWritten,
-    injected: runs.every((r) => r.injected),
-    flipped,
-    passedFault: runs.every((r) => r.passedFault === true),
-    steppedOver,
-  };
 }
