@@ -17,10 +17,11 @@ import { fillBytes, type UnknownFill } from '../../emu/memory-source.ts';
 import { pcRegister, spRegister, registerMask, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
 import type { RunResult } from '../../emu/run-result.ts';
 import type { Snapshot } from '../../emu/snapshot.ts';
-import { userLevelRefusal } from '../../emu/user-level.ts';
 import type { Dump } from '../dumps/model.ts';
 import { machineFor } from './machine.ts';
 import type { Injection, ReplayWindow, RunOutcome } from './replay-types.ts';
+import { transferFault, type FaultArrival, type LoggedWrite } from './transfer-fault.ts';
+import { refuseAtUserLevel } from './user-level-replay.ts';
 
 /** The fills of unknown values, one per lane, in lane order. */
 export const FILLS: readonly UnknownFill[] = ['zeros', 'ones', 'hash'];
@@ -46,8 +47,8 @@ export class Lane {
   /** Times the run arrived at the faulting instruction. */
   faultVisits = 0;
   /** x86-64: every write in order, and the registers and log length at the latest arrival at the faulting instruction. */
-  private readonly writeLog: Array<{ address: bigint; size: number; value: bigint }> = [];
-  private atFault?: { registers: RegisterValues; writes: number };
+  private readonly writeLog: LoggedWrite[] = [];
+  private atFault?: FaultArrival;
   private names: RegisterName[] = [];
   private readonly logWrites: boolean;
   /** The latest write the hook reported (size 0: none yet), and what `written` held for its bytes before it (-1: nothing). */
@@ -81,7 +82,7 @@ export class Lane {
         });
       }
       const userLevel = window.userLevel;
-      if (userLevel) this.emu.onInstructionAt(userLevel.pc, () => this.refuseAtUserLevel(userLevel.codeSelector));
+      if (userLevel) this.emu.onInstructionAt(userLevel.pc, () => refuseAtUserLevel(this.emu, arch, userLevel.codeSelector));
       for (const step of window.stepOvers ?? []) {
         this.emu.onInstructionAt(step.address, () => {
           // The call's push and the callee's ret cancel out; the callee also pops its arguments.
@@ -130,7 +131,9 @@ export class Lane {
     }
     const finish = (ended: RunResult, injected: boolean): RunOutcome => {
       this.undoFaultingWrite(ended);
-      const gp = this.transferFault(ended, names);
+      const at = this.atFault;
+      const fault = this.window.fault;
+      const gp = at && fault !== undefined ? transferFault(ended, { emu, arch, fault, at, writes: this.writeLog, names }) : undefined;
       const result = gp?.result ?? ended;
       // Arrived there, and the run did not end on it: it executed the instruction the CPU faulted on.
       const passedFault = this.faultVisits > 0 && !(this.faultVisits === 1 && result.pc === this.window.fault);
@@ -217,32 +220,6 @@ export class Lane {
     }
   }
 
-  /**
-   * The instruction at the pc as a user-level CPU takes it: a privileged one,
-   * or a far return to a selector other than the process's code segment,
-   * raises #GP before it runs; a far return to the same segment is a return
-   * (Unicorn would pop with a 16-bit stack pointer).
-   * Reads the bytes as they are now (an injection may have changed them).
-   */
-  private refuseAtUserLevel(codeSelector: bigint): void {
-    const emu = this.emu;
-    const arch = this.dump.arch;
-    const pc = emu.pc();
-    const refusal = userLevelRefusal(arch, emu.tryRead(pc, 16));
-    if (!refusal) return;
-    const protection = () => emu.stopWith({ kind: 'trapped', vector: 13, name: `general protection (${refusal.name})`, pc });
-    if (refusal.kind === 'privileged') return protection();
-    const sp = spRegister(arch);
-    const top = emu.readRegister(sp);
-    const size = refusal.operandSize;
-    if (!emu.pageIn(top, 2 * size)) return;
-    const selector = emu.readValue(top + BigInt(size), size) & 0xffffn;
-    if (selector !== codeSelector) return protection();
-    if (refusal.name === 'iret') return;
-    emu.writeRegister(sp, (top + BigInt(2 * size + refusal.popped)) & registerMask(arch));
-    emu.writeRegister(pcRegister(arch), emu.readValue(top, size));
-  }
-
   /** A write that faulted never reached memory: its bytes go back to what the run had written there before. */
   private undoFaultingWrite(ended: RunResult): void {
     const last = this.lastWrite;
@@ -256,45 +233,7 @@ export class Lane {
     if (this.logWrites && this.writeLog[this.writeLog.length - 1]?.address === last.address) this.writeLog.pop();
   }
 
-  /**
-   * x86-64 faults a transfer to a non-canonical address on the transfer
-   * itself (#GP: nothing pushed, popped or jumped), where Unicorn jumps and
-   * then fails to fetch there. When the run's last instruction was the
-   * window's faulting one (every register but the pc and sp as it left them,
-   * nothing written but a call's return address), the outcome is the state
-   * before it, as the CPU leaves it.
-   */
-  private transferFault(result: RunResult, names: RegisterName[]): { result: RunResult; final: RegisterValues; written: Map<bigint, number> } | undefined {
-    const at = this.atFault;
-    const fault = this.window.fault;
-    if (!at || fault === undefined || result.kind !== 'fault' || result.access !== 'fetch' || !nonCanonical(result.address)) return undefined;
-    const now = this.emu.readRegisters(names);
-    const sp = spRegister(this.dump.arch);
-    const pc = pcRegister(this.dump.arch);
-    for (const name of names) {
-      if (name === sp || name === pc) continue;
-      // RF and other system bits of rflags differ between a hook and the run's end; the arithmetic flags do not.
-      const differ = name === 'efl' ? ((now[name] ?? 0n) ^ (at.registers[name] ?? 0n)) & 0xfd5n : now[name] !== at.registers[name];
-      if (differ) return undefined;
-    }
-    const later = this.writeLog.slice(at.writes);
-    const spBefore = at.registers[sp];
-    if (spBefore === undefined || later.length > 1 || (later.length === 1 && (later[0]!.size !== 8 || later[0]!.address !== spBefore - 8n))) return undefined;
-    const written = new Map<bigint, number>();
-    for (const w of this.writeLog.slice(0, at.writes)) {
-      for (let i = 0; i < w.size; i++) written.set(w.address + BigInt(i), Number((w.value >> BigInt(8 * i)) & 0xffn));
-    }
-    const message = `transfer to the non-canonical address 0x${result.address.toString(16)}: general protection`;
-    return { result: { kind: 'fault', address: result.address, access: 'fetch', size: 0, pc: fault, reason: 'non-canonical', message }, final: { ...at.registers }, written };
-  }
-
   dispose(): void {
     this.emu.dispose();
   }
-}
-
-/** True when `address` is not a canonical x86-64 address (bits 63..47 not all equal). */
-function nonCanonical(address: bigint): boolean {
-  const top = address >> 47n;
-  return top !== 0n && top !== 0x1ffffn;
 }
