@@ -75,14 +75,17 @@ export class Lane {
         for (let i = 0; i < size; i++) this.written.set(address + BigInt(i), Number((value >> BigInt(8 * i)) & 0xffn));
         if (logWrites) this.writeLog.push({ address, size, value });
       });
+      const userLevel = window.userLevel;
+      // The user-level check is usually at the faulting instruction itself: one hook there does both, arrival first.
+      const refuseAtFault = userLevel !== undefined && userLevel.pc === window.fault;
       if (window.fault !== undefined) {
         this.emu.onInstructionAt(window.fault, () => {
           this.faultVisits++;
           if (logWrites) this.atFault = { registers: this.emu.readRegisters(this.names), writes: this.writeLog.length };
+          if (refuseAtFault) refuseAtUserLevel(this.emu, arch, userLevel.codeSelector);
         });
       }
-      const userLevel = window.userLevel;
-      if (userLevel) this.emu.onInstructionAt(userLevel.pc, () => refuseAtUserLevel(this.emu, arch, userLevel.codeSelector));
+      if (userLevel && !refuseAtFault) this.emu.onInstructionAt(userLevel.pc, () => refuseAtUserLevel(this.emu, arch, userLevel.codeSelector));
       for (const step of window.stepOvers ?? []) {
         this.emu.onInstructionAt(step.address, () => {
           // The call's push and the callee's ret cancel out; the callee also pops its arguments.
