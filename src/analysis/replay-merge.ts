@@ -37,8 +37,11 @@ function sameEnd(a: RunResult, b: RunResult): boolean {
   return true;
 }
 
-/** The outcome of `runs`, one per lane in lane order, of the same replay. */
-export function merge(injection: Injection | undefined, runs: RunOutcome[], steppedOver: bigint[]): ReplayOutcome {
+/**
+ * The outcome of `runs`, one per lane in lane order, of the same replay;
+ * `undefinedFlags` when the first lane's path was decoded (a traced run).
+ */
+export function merge(injection: Injection | undefined, runs: RunOutcome[], steppedOver: bigint[], undefinedFlags?: bigint): ReplayOutcome {
   const first = runs[0]!;
   const knownRegisters = new Set<RegisterName>();
   for (const [name, value] of Object.entries(first.final) as Array<[RegisterName, bigint]>) {
@@ -62,5 +65,6 @@ export function merge(injection: Injection | undefined, runs: RunOutcome[], step
     flipped,
     passedFault: runs.every((r) => r.passedFault === true),
     steppedOver,
+    ...(undefinedFlags === undefined ? {} : { undefinedFlags }),
   };
 }

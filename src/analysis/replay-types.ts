@@ -105,7 +105,7 @@ export interface ReplayOutcome {
   passedFault: boolean;
   /** Step-over points applied, in order (first run). */
   steppedOver: bigint[];
-  /** x86 flags the run's instructions left undefined at its end (known only for a traced run whose path was decoded). */
+  /** x86 flags the first lane's instructions left undefined at its end: only from `runTraced` given the code to decode its path. */
   undefinedFlags?: bigint;
 }
 

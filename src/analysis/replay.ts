@@ -31,10 +31,13 @@
 import type { Emulator } from '../../emu/emulator.ts';
 import { EmulationError } from '../../emu/errors.ts';
 import { registersOf, type RegisterName } from '../../emu/registers.ts';
+import type { RunResult } from '../../emu/run-result.ts';
 import type { Dump } from '../dumps/model.ts';
+import type { CodeReader } from './code.ts';
 import { FILLS, Lane } from './replay-lane.ts';
 import { merge } from './replay-merge.ts';
 import type { Injection, ReplayOutcome, ReplayWindow, RunOutcome, SteppedLane, TracedRead, TracedRun } from './replay-types.ts';
+import { undefinedFlagsOfRun } from './undefined-flags.ts';
 
 export { FILLS, registerFill } from './replay-lane.ts';
 export { sameOutcome } from './replay-merge.ts';
@@ -140,18 +143,22 @@ export class Replayer {
    * executed pc, every memory read and write with the index of the
    * instruction that made it; then the other lanes, untraced, for the known
    * masks. Slower than `run` (a JavaScript hook per instruction); used once
-   * per window.
+   * per window. Given the `code` to decode the path with, the outcome also
+   * holds the x86 flags the run left undefined at its end.
    */
-  runTraced(injection?: Injection): TracedRun {
+  runTraced(injection?: Injection, options: { code?: CodeReader } = {}): TracedRun {
     const lane = this.lanes[0]!;
+    const { code } = options;
+    const undefinedFlags = (path: bigint[], ended: RunResult) => (code ? undefinedFlagsOfRun(code, path, ended) : undefined);
     if (guard && !guard.before(`${injectionKey(this.window.start, injection)}/traced`)) {
-      return { outcome: merge(injection, this.lanes.map(() => skippedRun(this.window.start)), []), path: [], reads: [], writes: [] };
+      const skipped = this.lanes.map(() => skippedRun(this.window.start));
+      return { outcome: merge(injection, skipped, [], undefinedFlags([], skipped[0]!.result)), path: [], reads: [], writes: [] };
     }
     const emu = lane.emu;
     const path: bigint[] = [];
     const reads: TracedRead[] = [];
     const writes: TracedRun['writes'] = [];
-    const code = emu.onInstruction((address) => path.push(address));
+    const step = emu.onInstruction((address) => path.push(address));
     const read = emu.onMemory('read', (address, size, value) => {
       reads.push({ index: path.length - 1, pc: path[path.length - 1] ?? 0n, address, size, value });
     });
@@ -163,14 +170,14 @@ export class Replayer {
       first = lane.run(injection, this.names);
     } finally {
       lane.tracing = undefined;
-      emu.removeHook(code);
+      emu.removeHook(step);
       emu.removeHook(read);
       emu.removeHook(write);
       emu.flushTranslations();
     }
     for (const other of this.lanes.slice(1)) other.stepMarks = lane.stepMarks;
     const others = this.lanes.slice(1).map((l) => l.run(injection, this.names));
-    return { outcome: merge(injection, [first, ...others], lane.steppedOver), path, reads, writes };
+    return { outcome: merge(injection, [first, ...others], lane.steppedOver, undefinedFlags(path, first.result)), path, reads, writes };
   }
 
   /**
