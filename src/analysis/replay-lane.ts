@@ -43,6 +43,7 @@ export class Lane {
   steppedOver: bigint[] = [];
   /** Path positions at which the traced run applied a step-over. */
   stepMarks: number[] = [];
+  /** The path of the traced run while it runs (see Replayer.runTraced), for `stepMarks`. */
   tracing?: bigint[];
   /** Times the run arrived at the faulting instruction. */
   faultVisits = 0;
@@ -104,6 +105,11 @@ export class Lane {
     }
   }
 
+  /**
+   * Runs the window from its start (the snapshot restored), with `injection`
+   * if given; the outcome reads back `names`. `unknownMemory` takes this
+   * lane's fill for this run only.
+   */
   run(injection: Injection | undefined, names: RegisterName[], unknownMemory: ReadonlyArray<{ address: bigint; length: number }> = []): RunOutcome {
     const emu = this.emu;
     const arch = this.dump.arch;

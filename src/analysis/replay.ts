@@ -19,6 +19,13 @@
  * Each engine is reused across runs: a snapshot at the window start, and
  * restores that rewrite only the pages a run dirtied.
  *
+ * This file runs the lanes (plainly, traced or step by step) and guards
+ * against replays that killed the emulator before. The parts:
+ * replay-types.ts (the window, injections, outcomes), replay-lane.ts (one
+ * engine, its fill, one run with an injection), replay-merge.ts (the lanes'
+ * runs made one outcome), transfer-fault.ts and user-level-replay.ts (where
+ * Unicorn, at CPL 0, differs from the CPU that crashed).
+ *
  * @example
  * ```ts
  * const replayer = new Replayer(dump, { start, registers, unknown: new Set(['rbx']), maxInstructions: 64 });
@@ -77,6 +84,7 @@ export function comparedRegisters(dump: Dump): RegisterName[] {
   return registersOf(dump.arch).filter((r) => !skip.has(r));
 }
 
+/** One window on up to three lanes (see FILLS), each run of it merged into one outcome. */
 export class Replayer {
   private readonly lanes: Lane[];
   private readonly names: RegisterName[];
