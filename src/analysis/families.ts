@@ -26,7 +26,6 @@ import { sameOutcome, type Injection, type ReplayOutcome, type TracedRun } from 
 import { executable } from './values.ts';
 import type { Window } from './window.ts';
 import type { Effects } from '../disasm/effects.ts';
-import { undefinedFlagsOfRun } from './undefined-flags.ts';
 
 export interface SearchContext {
   dump: Dump;
@@ -112,11 +111,11 @@ export function tryInjection(ctx: SearchContext, injection: Injection, shape: Hy
   if (sameOutcome(outcome, window.faithful.outcome)) return undefined;
   const first = judge(ctx, outcome, shape, tried);
   if (first || ctx.budget.refinements <= 0 || trapCheck(dump, site, outcome).status !== 'match') return first;
-  const traced = window.replayer.runTraced(injection);
+  const traced = window.replayer.runTraced(injection, { code: ctx.code });
   ctx.budget.refinements--;
   // Flags the path's last instructions left undefined (imul's ZF) are not evidence: an account that differs only
   // there is judged again without them.
-  const undefinedFlags = undefinedFlagsOfRun(ctx.code, traced);
+  const undefinedFlags = traced.outcome.undefinedFlags ?? 0n;
   if (undefinedFlags !== 0n) {
     outcome = { ...outcome, undefinedFlags };
     const judged = judge(ctx, outcome, shape, tried);

@@ -19,6 +19,13 @@
  * Each engine is reused across runs: a snapshot at the window start, and
  * restores that rewrite only the pages a run dirtied.
  *
+ * This file runs the lanes (plainly, traced or step by step) and guards
+ * against replays that killed the emulator before. The parts:
+ * replay-types.ts (the window, injections, outcomes), replay-lane.ts (one
+ * engine, its fill, one run with an injection), replay-merge.ts (the lanes'
+ * runs made one outcome), transfer-fault.ts and user-level-replay.ts (where
+ * Unicorn, at CPL 0, differs from the CPU that crashed).
+ *
  * @example
  * ```ts
  * const replayer = new Replayer(dump, { start, registers, unknown: new Set(['rbx']), maxInstructions: 64 });
@@ -29,140 +36,19 @@
  * ```
  */
 import type { Emulator } from '../../emu/emulator.ts';
-import { fillBytes, type UnknownFill } from '../../emu/memory-source.ts';
-import { pcRegister, registersOf, spRegister, registerMask, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
-import type { RunResult } from '../../emu/run-result.ts';
 import { EmulationError } from '../../emu/errors.ts';
-import type { Snapshot } from '../../emu/snapshot.ts';
+import { registersOf, type RegisterName } from '../../emu/registers.ts';
+import type { RunResult } from '../../emu/run-result.ts';
 import type { Dump } from '../dumps/model.ts';
-import { machineFor } from './machine.ts';
-import { userLevelRefusal } from '../../emu/user-level.ts';
+import type { CodeReader } from './code.ts';
+import { FILLS, Lane } from './replay-lane.ts';
+import { merge } from './replay-merge.ts';
+import type { Injection, ReplayOutcome, ReplayWindow, RunOutcome, SteppedLane, TracedRead, TracedRun } from './replay-types.ts';
+import { undefinedFlagsOfRun } from './undefined-flags.ts';
 
-/** A fault injected into a replay. Instruction indexes count executed instructions from the window start (0). */
-export type Injection =
-  /** Instruction `index` (a transfer) runs, then the pc has `bit` flipped. */
-  | { kind: 'target-bit'; index: number; bit: number }
-  /** Before instruction `index` executes, `register` has `bit` flipped. */
-  | { kind: 'register-bit'; index: number; register: RegisterName; bit: number }
-  /** The value instruction `index` reads at `address` (`size` bytes) arrives with `bit` flipped; memory keeps its value. */
-  | { kind: 'load-bit'; index: number; address: bigint; size: number; bit: number }
-  /** Before instruction `index` executes, memory at `address` (`size` bytes) has `bit` flipped, and keeps it. */
-  | { kind: 'memory-bit'; index: number; address: bigint; size: number; bit: number }
-  /**
-   * Instruction `index` (`size` bytes long) is not executed. `keep` are
-   * registers only that instruction writes in the window: without it they
-   * keep their start values, which are then the values the dump recorded.
-   * `spShift`: the instruction moved the stack pointer by this much before
-   * the window's anchor, whose stack pointer the dump pins: without it the
-   * window started that much higher (a skipped `pop` leaves sp 8 lower).
-   */
-  | { kind: 'skip'; index: number; size: number; keep?: RegisterValues; spShift?: bigint }
-  /** No fault: the run stops before instruction `index` (to see the state there). */
-  | { kind: 'stop'; index: number }
-  /** Instruction `index` accesses `address` instead of where its operands point, and faults there. */
-  | { kind: 'access-fault'; index: number; address: bigint; access: 'read' | 'write' }
-  /** Memory holds other bytes from the start (code as the module file has it, say). */
-  | { kind: 'bytes'; address: bigint; bytes: Uint8Array };
-
-/** The stated effect of a call into code the dump lacks: `--step-over ADDR:ret=0xc,eax=1`. */
-export interface StepOver {
-  /** Address of the call instruction. */
-  address: bigint;
-  /** Its length, so the replay continues after it. */
-  size: number;
-  /** Bytes of arguments the callee pops (stdcall); 0 for cdecl. */
-  popBytes: bigint;
-  /** Registers the callee leaves (e.g. eax=1). */
-  registers: RegisterValues;
-}
-
-export interface ReplayWindow {
-  start: bigint;
-  /** Registers at the start. */
-  registers: RegisterValues;
-  /** Registers whose value at the start is unknown: each run gives them its fill. */
-  unknown?: ReadonlySet<RegisterName>;
-  /** Memory whose value at the start is unknown (the window overwrites it later): each run's fill. */
-  unknownMemory?: ReadonlyArray<{ address: bigint; length: number }>;
-  /** Budget for one run. */
-  maxInstructions: number;
-  /** Stop when the pc reaches this address; otherwise the run ends at a trap, a fault or the budget. */
-  until?: bigint;
-  stepOvers?: StepOver[];
-  /** The faulting instruction: the outcome says whether the run executed it and went on (it did not fault there). */
-  fault?: bigint;
-  /**
-   * The recorded fault's pc and the code selector the CPU ran with, when at
-   * user level (the selector's low bits 3): the instruction there traps where
-   * such a CPU refuses it (emu/user-level.ts), which Unicorn, at CPL 0, runs.
-   */
-  userLevel?: { pc: bigint; codeSelector: bigint };
-}
-
-/** One engine's run. */
-export interface RunOutcome {
-  result: RunResult;
-  final: RegisterValues;
-  /** Memory the run wrote: the last value of each written byte. */
-  written: Map<bigint, number>;
-  /** False when the run ended before reaching the injection point. */
-  injected: boolean;
-  flipped?: { from: bigint; to: bigint };
-  /** The run executed the window's faulting instruction and went on. */
-  passedFault?: boolean;
-}
-
-export interface ReplayOutcome {
-  injection?: Injection;
-  runs: RunOutcome[];
-  /** The first run's end; `resultKnown` says whether every run ended the same way. */
-  result: RunResult;
-  resultKnown: boolean;
-  /** The first run's registers; `knownRegisters` are those every run agrees on. */
-  final: RegisterValues;
-  knownRegisters: ReadonlySet<RegisterName>;
-  /** The first run's written bytes; `knownWritten` are those every run wrote with the same value. */
-  written: Map<bigint, number>;
-  knownWritten: ReadonlySet<bigint>;
-  injected: boolean;
-  /** The flipped value (first run) and whether every run flipped the same one. */
-  flipped?: { from: bigint; to: bigint; known: boolean };
-  /** Every run executed the window's faulting instruction without faulting there, and went on. */
-  passedFault: boolean;
-  /** Step-over points applied, in order (first run). */
-  steppedOver: bigint[];
-  /** x86 flags the run's instructions left undefined at its end (known only for a traced run whose path was decoded). */
-  undefinedFlags?: bigint;
-}
-
-/** One memory read of a traced run: which instruction, where, how wide, what it read. */
-export interface TracedRead {
-  index: number;
-  pc: bigint;
-  address: bigint;
-  size: number;
-  value: bigint;
-}
-
-export interface TracedRun {
-  outcome: ReplayOutcome;
-  /** The pc of every executed instruction, in order (stepped-over calls are not in it). */
-  path: bigint[];
-  reads: TracedRead[];
-  /** Every memory write: instruction index, address and size. */
-  writes: Array<{ index: number; address: bigint; size: number }>;
-}
-
-/** One lane's run step by step (see `Replayer.runStepwise`). */
-export interface SteppedLane {
-  /** Each executed instruction with the registers just before it. */
-  steps: Array<{ pc: bigint; size: number; before: RegisterValues }>;
-  /** Every memory access, with the index of the step that made it; `value` is what was read or written. */
-  accesses: Array<{ index: number; kind: 'read' | 'write'; address: bigint; size: number; value: bigint }>;
-}
-
-/** The fills of unknown values, one per lane, in lane order. */
-export const FILLS: readonly UnknownFill[] = ['zeros', 'ones', 'hash'];
+export { FILLS, registerFill } from './replay-lane.ts';
+export { sameOutcome } from './replay-merge.ts';
+export type { Injection, ReplayOutcome, ReplayWindow, RunOutcome, SteppedLane, StepOver, TracedRead, TracedRun } from './replay-types.ts';
 
 /**
  * Watches replays one by one, so that a process running them in a worker
@@ -192,309 +78,13 @@ function skippedRun(start: bigint): RunOutcome {
   return { result: { kind: 'error', error, pc: start }, final: {}, written: new Map(), injected: false };
 }
 
-/** The value an unknown register takes in a run with `fill`. */
-export function registerFill(fill: UnknownFill, register: RegisterName, mask: bigint): bigint {
-  if (fill === 'zeros') return 0n;
-  if (fill === 'ones') return mask;
-  let h = 0xcbf29ce484222325n;
-  for (const c of register) h = ((h ^ BigInt(c.charCodeAt(0))) * 0x100000001b3n) & 0xffff_ffff_ffff_ffffn;
-  return (h ^ (h >> 29n)) & mask;
-}
-
 /** Registers a replay reads back and compares: the architecture's, less selectors and bases. */
 export function comparedRegisters(dump: Dump): RegisterName[] {
   const skip = new Set<RegisterName>(['cs', 'ss', 'ds', 'es', 'fs', 'gs', 'fs_base', 'gs_base', 'tpidr_el0']);
   return registersOf(dump.arch).filter((r) => !skip.has(r));
 }
 
-/** Whether two replays end the same way with the same registers and memory in every lane both ran: a fault
- * that leaves no trace the replay can see. */
-export function sameOutcome(a: ReplayOutcome, b: ReplayOutcome): boolean {
-  const lanes = Math.min(a.runs.length, b.runs.length);
-  for (let i = 0; i < lanes; i++) {
-    const x = a.runs[i]!;
-    const y = b.runs[i]!;
-    if (!sameEnd(x.result, y.result) || x.written.size !== y.written.size) return false;
-    for (const [r, v] of Object.entries(x.final)) if (y.final[r as RegisterName] !== v) return false;
-    for (const [address, byte] of x.written) if (y.written.get(address) !== byte) return false;
-  }
-  return lanes > 0;
-}
-
-function sameEnd(a: RunResult, b: RunResult): boolean {
-  if (a.kind !== b.kind || a.pc !== b.pc) return false;
-  if (a.kind === 'trapped' && b.kind === 'trapped') return a.name === b.name;
-  if (a.kind === 'fault' && b.kind === 'fault') return a.address === b.address && a.access === b.access && a.reason === b.reason;
-  if (a.kind === 'reached' && b.kind === 'reached') return a.reason === b.reason;
-  if (a.kind === 'budget' && b.kind === 'budget') return a.budget === b.budget;
-  return true;
-}
-
-/** One engine, its fill, and the snapshot at the window start. */
-class Lane {
-  readonly emu: Emulator;
-  readonly snapshot: Snapshot;
-  readonly written = new Map<bigint, number>();
-  steppedOver: bigint[] = [];
-  /** Path positions at which the traced run applied a step-over. */
-  stepMarks: number[] = [];
-  tracing?: bigint[];
-  /** Times the run arrived at the faulting instruction. */
-  faultVisits = 0;
-  /** x86-64: every write in order, and the registers and log length at the latest arrival at the faulting instruction. */
-  private readonly writeLog: Array<{ address: bigint; size: number; value: bigint }> = [];
-  private atFault?: { registers: RegisterValues; writes: number };
-  private names: RegisterName[] = [];
-  private readonly logWrites: boolean;
-  /** The latest write the hook reported (size 0: none yet), and what `written` held for its bytes before it (-1: nothing). */
-  private readonly lastWrite = { address: 0n, size: 0, before: new Array<number>(64).fill(-1) };
-
-  constructor(readonly dump: Dump, readonly window: ReplayWindow, readonly fill: UnknownFill) {
-    const arch = dump.arch;
-    const mask = registerMask(arch);
-    this.logWrites = arch === 'x64' && window.fault !== undefined;
-    const registers: RegisterValues = { ...window.registers, [pcRegister(arch)]: window.start };
-    for (const name of window.unknown ?? []) registers[name] = registerFill(fill, name, name === 'efl' ? 0x8d5n : name === 'nzcv' ? 0xf000_0000n : mask) | (name === 'efl' ? 0x202n : 0n);
-    this.emu = machineFor(dump, registers, { fill });
-    try {
-      for (const range of window.unknownMemory ?? []) {
-        if (this.emu.pageIn(range.address, range.length)) this.emu.write(range.address, fillBytes(fill, range.address, range.length));
-      }
-      const logWrites = this.logWrites;
-      this.emu.onMemory('write', (address, size, value) => {
-        // Unicorn reports a write before it checks the page: the one that faults is undone at the end (see finish).
-        const last = this.lastWrite;
-        last.address = address;
-        last.size = Math.min(size, last.before.length);
-        for (let i = 0; i < last.size; i++) last.before[i] = this.written.get(address + BigInt(i)) ?? -1;
-        for (let i = 0; i < size; i++) this.written.set(address + BigInt(i), Number((value >> BigInt(8 * i)) & 0xffn));
-        if (logWrites) this.writeLog.push({ address, size, value });
-      });
-      if (window.fault !== undefined) {
-        this.emu.onInstructionAt(window.fault, () => {
-          this.faultVisits++;
-          if (logWrites) this.atFault = { registers: this.emu.readRegisters(this.names), writes: this.writeLog.length };
-        });
-      }
-      const userLevel = window.userLevel;
-      if (userLevel) this.emu.onInstructionAt(userLevel.pc, () => this.refuseAtUserLevel(userLevel.codeSelector));
-      for (const step of window.stepOvers ?? []) {
-        this.emu.onInstructionAt(step.address, () => {
-          // The call's push and the callee's ret cancel out; the callee also pops its arguments.
-          const sp = spRegister(arch);
-          this.emu.writeRegister(sp, (this.emu.readRegister(sp) + step.popBytes) & mask);
-          this.emu.writeRegisters(step.registers);
-          this.emu.writeRegister(pcRegister(arch), step.address + BigInt(step.size));
-          this.steppedOver.push(step.address);
-          if (this.tracing) this.stepMarks.push(this.tracing.length);
-        });
-      }
-      this.snapshot = this.emu.snapshot();
-    } catch (error) {
-      this.emu.dispose();
-      throw error;
-    }
-  }
-
-  run(injection: Injection | undefined, names: RegisterName[], unknownMemory: ReadonlyArray<{ address: bigint; length: number }> = []): RunOutcome {
-    const emu = this.emu;
-    const arch = this.dump.arch;
-    emu.restore(this.snapshot);
-    this.written.clear();
-    this.lastWrite.size = 0;
-    this.writeLog.length = 0;
-    this.atFault = undefined;
-    this.names = names;
-    this.steppedOver = [];
-    this.faultVisits = 0;
-    const budget = this.window.maxInstructions;
-    const mask = registerMask(arch);
-    let flipped: RunOutcome['flipped'];
-    // Writes made from outside the emulation (injections) are not undone by restoring the snapshot.
-    const undo: Array<{ address: bigint; bytes: Uint8Array }> = [];
-    const hostWrite = (address: bigint, bytes: Uint8Array, asWritten: boolean) => {
-      undo.push({ address, bytes: emu.read(address, bytes.length).slice() });
-      emu.write(address, bytes);
-      if (asWritten) {
-        bytes.forEach((b, i) => this.written.set(address + BigInt(i), b));
-        if (this.logWrites) bytes.forEach((b, i) => this.writeLog.push({ address: address + BigInt(i), size: 1, value: BigInt(b) }));
-      }
-    };
-    const valueBytes = (value: bigint, size: number) => Uint8Array.from({ length: size }, (_, i) => Number((value >> BigInt(8 * i)) & 0xffn));
-    for (const range of unknownMemory) {
-      if (emu.pageIn(range.address, range.length)) hostWrite(range.address, fillBytes(this.fill, range.address, range.length), false);
-    }
-    const finish = (ended: RunResult, injected: boolean): RunOutcome => {
-      this.undoFaultingWrite(ended);
-      const gp = this.transferFault(ended, names);
-      const result = gp?.result ?? ended;
-      // Arrived there, and the run did not end on it: it executed the instruction the CPU faulted on.
-      const passedFault = this.faultVisits > 0 && !(this.faultVisits === 1 && result.pc === this.window.fault);
-      const outcome = { result, final: gp?.final ?? emu.readRegisters(names), written: gp?.written ?? new Map(this.written), injected, flipped, passedFault };
-      for (const u of undo.reverse()) {
-        emu.write(u.address, u.bytes);
-        emu.flushTranslationsOf(u.address, u.bytes.length);
-      }
-      return outcome;
-    };
-    const rest = () => emu.run({ until: this.window.until, maxInstructions: budget, timeoutMs: 2000 });
-    // Counted runs stop at the window's end too: the faithful path never passes it, and a run with another end
-    // address would have Unicorn translate the code again. A step from the end address itself needs none.
-    const counted = (count: number) => emu.run({ count, until: emu.pc() === this.window.until ? undefined : this.window.until, maxInstructions: budget, timeoutMs: 2000 });
-    if (!injection) return finish(rest(), false);
-    if (injection.kind === 'bytes') {
-      // Only on a fresh engine (see Replayer.run): no code has been translated yet, so none is stale.
-      if (!emu.pageIn(injection.address, injection.bytes.length)) return finish(rest(), false);
-      hostWrite(injection.address, injection.bytes, false);
-      return finish(rest(), true);
-    }
-    if (injection.kind === 'skip' && injection.keep) emu.writeRegisters(injection.keep);
-    if (injection.kind === 'skip' && injection.spShift) {
-      const sp = spRegister(arch);
-      emu.writeRegister(sp, (emu.readRegister(sp) + injection.spShift) & mask);
-    }
-    if (injection.index > 0) {
-      // A stepped-over call is not in the traced path (its hook moves the pc
-      // first) but Unicorn counts it: add the ones before the injection point.
-      const count = injection.index + this.stepMarks.filter((at) => at <= injection.index).length;
-      const before = counted(count);
-      if (before.kind !== 'reached' || before.reason !== 'count') return finish(before, false);
-    }
-    const bit = (b: number) => 1n << BigInt(b);
-    switch (injection.kind) {
-      case 'target-bit': {
-        const at = emu.pc();
-        const step = counted(1);
-        // Landing on code the dump lacks still means the transfer happened.
-        const landed = step.kind === 'reached' || (step.kind === 'fault' && step.access === 'fetch' && step.pc !== at);
-        if (!landed) return finish(step, false);
-        const pc = pcRegister(arch);
-        const target = emu.readRegister(pc);
-        flipped = { from: target, to: (target ^ bit(injection.bit)) & mask };
-        emu.writeRegister(pc, flipped.to);
-        return finish(rest(), true);
-      }
-      case 'register-bit': {
-        const value = emu.readRegister(injection.register);
-        flipped = { from: value, to: (value ^ bit(injection.bit)) & mask };
-        emu.writeRegister(injection.register, flipped.to);
-        return finish(rest(), true);
-      }
-      case 'skip': {
-        emu.writeRegister(pcRegister(arch), emu.pc() + BigInt(injection.size));
-        return finish(rest(), true);
-      }
-      case 'stop':
-        return finish({ kind: 'reached', pc: emu.pc(), reason: 'count' }, true);
-      case 'memory-bit': {
-        if (!emu.pageIn(injection.address, injection.size)) return finish(rest(), false);
-        const original = emu.readValue(injection.address, injection.size);
-        flipped = { from: original, to: original ^ bit(injection.bit) };
-        hostWrite(injection.address, valueBytes(flipped.to, injection.size), true);
-        emu.flushTranslationsOf(injection.address, injection.size);
-        return finish(rest(), true);
-      }
-      case 'access-fault': {
-        const pc = emu.pc();
-        return finish({ kind: 'fault', address: injection.address, access: injection.access, size: 0, pc, reason: 'unmapped', message: `0x${injection.address.toString(16)} was not mapped` }, true);
-      }
-      case 'load-bit': {
-        if (!emu.pageIn(injection.address, injection.size)) return finish(rest(), false);
-        const original = emu.readValue(injection.address, injection.size);
-        flipped = { from: original, to: original ^ bit(injection.bit) };
-        emu.writeValue(injection.address, injection.size, flipped.to);
-        emu.flushTranslationsOf(injection.address, injection.size);
-        const step = counted(1);
-        // Put memory back unless the instruction itself wrote the location (xchg, add [m], …).
-        if (emu.readValue(injection.address, injection.size) === flipped.to) emu.writeValue(injection.address, injection.size, original);
-        if (step.kind !== 'reached') return finish(step, true);
-        return finish(rest(), true);
-      }
-    }
-  }
-
-  /**
-   * The instruction at the pc as a user-level CPU takes it: a privileged one,
-   * or a far return to a selector other than the process's code segment,
-   * raises #GP before it runs; a far return to the same segment is a return
-   * (Unicorn would pop with a 16-bit stack pointer).
-   * Reads the bytes as they are now (an injection may have changed them).
-   */
-  private refuseAtUserLevel(codeSelector: bigint): void {
-    const emu = this.emu;
-    const arch = this.dump.arch;
-    const pc = emu.pc();
-    const refusal = userLevelRefusal(arch, emu.tryRead(pc, 16));
-    if (!refusal) return;
-    const protection = () => emu.stopWith({ kind: 'trapped', vector: 13, name: `general protection (${refusal.name})`, pc });
-    if (refusal.kind === 'privileged') return protection();
-    const sp = spRegister(arch);
-    const top = emu.readRegister(sp);
-    const size = refusal.operandSize;
-    if (!emu.pageIn(top, 2 * size)) return;
-    const selector = emu.readValue(top + BigInt(size), size) & 0xffffn;
-    if (selector !== codeSelector) return protection();
-    if (refusal.name === 'iret') return;
-    emu.writeRegister(sp, (top + BigInt(2 * size + refusal.popped)) & registerMask(arch));
-    emu.writeRegister(pcRegister(arch), emu.readValue(top, size));
-  }
-
-  /** A write that faulted never reached memory: its bytes go back to what the run had written there before. */
-  private undoFaultingWrite(ended: RunResult): void {
-    const last = this.lastWrite;
-    if (ended.kind !== 'fault' || ended.access !== 'write' || last.size === 0) return;
-    if (ended.address < last.address || ended.address >= last.address + BigInt(last.size)) return;
-    for (let i = 0; i < last.size; i++) {
-      const byte = last.before[i]!;
-      if (byte < 0) this.written.delete(last.address + BigInt(i));
-      else this.written.set(last.address + BigInt(i), byte);
-    }
-    if (this.logWrites && this.writeLog[this.writeLog.length - 1]?.address === last.address) this.writeLog.pop();
-  }
-
-  /**
-   * x86-64 faults a transfer to a non-canonical address on the transfer
-   * itself (#GP: nothing pushed, popped or jumped), where Unicorn jumps and
-   * then fails to fetch there. When the run's last instruction was the
-   * window's faulting one (every register but the pc and sp as it left them,
-   * nothing written but a call's return address), the outcome is the state
-   * before it, as the CPU leaves it.
-   */
-  private transferFault(result: RunResult, names: RegisterName[]): { result: RunResult; final: RegisterValues; written: Map<bigint, number> } | undefined {
-    const at = this.atFault;
-    const fault = this.window.fault;
-    if (!at || fault === undefined || result.kind !== 'fault' || result.access !== 'fetch' || !nonCanonical(result.address)) return undefined;
-    const now = this.emu.readRegisters(names);
-    const sp = spRegister(this.dump.arch);
-    const pc = pcRegister(this.dump.arch);
-    for (const name of names) {
-      if (name === sp || name === pc) continue;
-      // RF and other system bits of rflags differ between a hook and the run's end; the arithmetic flags do not.
-      const differ = name === 'efl' ? ((now[name] ?? 0n) ^ (at.registers[name] ?? 0n)) & 0xfd5n : now[name] !== at.registers[name];
-      if (differ) return undefined;
-    }
-    const later = this.writeLog.slice(at.writes);
-    const spBefore = at.registers[sp];
-    if (spBefore === undefined || later.length > 1 || (later.length === 1 && (later[0]!.size !== 8 || later[0]!.address !== spBefore - 8n))) return undefined;
-    const written = new Map<bigint, number>();
-    for (const w of this.writeLog.slice(0, at.writes)) {
-      for (let i = 0; i < w.size; i++) written.set(w.address + BigInt(i), Number((w.value >> BigInt(8 * i)) & 0xffn));
-    }
-    const message = `transfer to the non-canonical address 0x${result.address.toString(16)}: general protection`;
-    return { result: { kind: 'fault', address: result.address, access: 'fetch', size: 0, pc: fault, reason: 'non-canonical', message }, final: { ...at.registers }, written };
-  }
-
-  dispose(): void {
-    this.emu.dispose();
-  }
-}
-
-/** True when `address` is not a canonical x86-64 address (bits 63..47 not all equal). */
-function nonCanonical(address: bigint): boolean {
-  const top = address >> 47n;
-  return top !== 0n && top !== 0x1ffffn;
-}
-
+/** One window on up to three lanes (see FILLS), each run of it merged into one outcome. */
 export class Replayer {
   private readonly lanes: Lane[];
   private readonly names: RegisterName[];
@@ -561,18 +151,22 @@ export class Replayer {
    * executed pc, every memory read and write with the index of the
    * instruction that made it; then the other lanes, untraced, for the known
    * masks. Slower than `run` (a JavaScript hook per instruction); used once
-   * per window.
+   * per window. Given the `code` to decode the path with, the outcome also
+   * holds the x86 flags the run left undefined at its end.
    */
-  runTraced(injection?: Injection): TracedRun {
+  runTraced(injection?: Injection, options: { code?: CodeReader } = {}): TracedRun {
     const lane = this.lanes[0]!;
+    const { code } = options;
+    const undefinedFlags = (path: bigint[], ended: RunResult) => (code ? undefinedFlagsOfRun(code, path, ended) : undefined);
     if (guard && !guard.before(`${injectionKey(this.window.start, injection)}/traced`)) {
-      return { outcome: merge(injection, this.lanes.map(() => skippedRun(this.window.start)), []), path: [], reads: [], writes: [] };
+      const skipped = this.lanes.map(() => skippedRun(this.window.start));
+      return { outcome: merge(injection, skipped, [], undefinedFlags([], skipped[0]!.result)), path: [], reads: [], writes: [] };
     }
     const emu = lane.emu;
     const path: bigint[] = [];
     const reads: TracedRead[] = [];
     const writes: TracedRun['writes'] = [];
-    const code = emu.onInstruction((address) => path.push(address));
+    const step = emu.onInstruction((address) => path.push(address));
     const read = emu.onMemory('read', (address, size, value) => {
       reads.push({ index: path.length - 1, pc: path[path.length - 1] ?? 0n, address, size, value });
     });
@@ -584,14 +178,14 @@ export class Replayer {
       first = lane.run(injection, this.names);
     } finally {
       lane.tracing = undefined;
-      emu.removeHook(code);
+      emu.removeHook(step);
       emu.removeHook(read);
       emu.removeHook(write);
       emu.flushTranslations();
     }
     for (const other of this.lanes.slice(1)) other.stepMarks = lane.stepMarks;
     const others = this.lanes.slice(1).map((l) => l.run(injection, this.names));
-    return { outcome: merge(injection, [first, ...others], lane.steppedOver), path, reads, writes };
+    return { outcome: merge(injection, [first, ...others], lane.steppedOver, undefinedFlags(path, first.result)), path, reads, writes };
   }
 
   /**
@@ -631,31 +225,4 @@ export class Replayer {
   dispose(): void {
     for (const lane of this.lanes) lane.dispose();
   }
-}
-
-function merge(injection: Injection | undefined, runs: RunOutcome[], steppedOver: bigint[]): ReplayOutcome {
-  const first = runs[0]!;
-  const knownRegisters = new Set<RegisterName>();
-  for (const [name, value] of Object.entries(first.final) as Array<[RegisterName, bigint]>) {
-    if (runs.every((r) => r.final[name] === value)) knownRegisters.add(name);
-  }
-  const knownWritten = new Set<bigint>();
-  for (const [address, value] of first.written) {
-    if (runs.every((r) => r.written.get(address) === value)) knownWritten.add(address);
-  }
-  const flipped = first.flipped ? { ...first.flipped, known: runs.every((r) => r.flipped?.from === first.flipped!.from) } : undefined;
-  return {
-    injection,
-    runs,
-    result: first.result,
-    resultKnown: runs.every((r) => sameEnd(r.result, first.result)),
-    final: first.final,
-    knownRegisters,
-    written: first.written,
-    knownWritten,
-    injected: runs.every((r) => r.injected),
-    flipped,
-    passedFault: runs.every((r) => r.passedFault === true),
-    steppedOver,
-  };
 }

@@ -11,8 +11,8 @@
  * ```
  */
 import type { Arch } from '../../emu/registers.ts';
+import type { RunResult } from '../../emu/run-result.ts';
 import type { CodeReader } from './code.ts';
-import type { TracedRun } from './replay.ts';
 
 export const CF = 0x1n;
 export const PF = 0x4n;
@@ -71,13 +71,12 @@ export function flagsLeftUndefined(arch: Arch, mnemonics: Iterable<string | unde
 }
 
 /**
- * The flags a traced run left undefined, from the instructions it ran (one
- * it ended on by faulting did not run).
+ * The flags a traced run left undefined, from the pc of every instruction it
+ * reached (`path`) and how it `ended` (one it ended on by faulting did not run).
  */
-export function undefinedFlagsOfRun(code: CodeReader, traced: TracedRun): bigint {
+export function undefinedFlagsOfRun(code: CodeReader, path: readonly bigint[], ended: RunResult): bigint {
   if (code.dump.arch === 'arm64') return 0n;
-  const r = traced.outcome.result;
-  const ranLast = !((r.kind === 'fault' || r.kind === 'trapped') && r.pc === traced.path[traced.path.length - 1]);
-  const ran = ranLast ? traced.path : traced.path.slice(0, -1);
+  const ranLast = !((ended.kind === 'fault' || ended.kind === 'trapped') && ended.pc === path[path.length - 1]);
+  const ran = ranLast ? path : path.slice(0, -1);
   return flagsLeftUndefined(code.dump.arch, ran.map((pc) => code.decodeAt(pc)?.mnemonic));
 }

@@ -33,7 +33,6 @@ import { directTarget, forwardBranchesTo, straightRunBefore } from './flow.ts';
 import { Replayer, type ReplayWindow, type StepOver, type TracedRun } from './replay.ts';
 import { recoverByCopy, recoverByInversion, recoverFromSlots, savedByCallee, writtenAfterAnchor } from './window-recovery.ts';
 import type { StackWalker } from '../unwind/walk.ts';
-import { undefinedFlagsOfRun } from './undefined-flags.ts';
 
 /** A user's statement of what an absent callee does: `ADDR:ret=0xc,eax=1`. */
 export interface StepOverSpec {
@@ -273,8 +272,7 @@ export function buildWindow(
       const replayer = new Replayer(dump, replay);
       let faithful: TracedRun;
       try {
-        faithful = replayer.runTraced();
-        faithful.outcome.undefinedFlags = undefinedFlagsOfRun(code, faithful);
+        faithful = replayer.runTraced(undefined, { code });
       } catch (error) {
         replayer.dispose();
         throw error;

@@ -18,7 +18,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { Emulator } from '../../emu/emulator.ts';
 import { explain } from '../../src/analysis/explain.ts';
 import { openDump } from '../../src/dumps/open.ts';
 import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
@@ -89,5 +90,25 @@ describe.skipIf(!nativeX64)('instructions a user-level CPU refuses (x86-64)', ()
     expect(report.verdict.class).toBe('software');
     const asWritten = report.hypotheses.find((h) => h.id === 'as-written');
     expect(asWritten?.checks.find((c) => c.what === 'trap')).toMatchObject({ status: 'match', actual: expect.stringContaining('general protection (hlt)') });
+  }, 300_000);
+
+  it('the user-level check at the faulting instruction shares its hook: one code hook per address on every engine', async () => {
+    const { core } = await runToCore(nativeX64!, { program: binary, args: ['h'], signal: 'SIGSEGV', core: join(dir, 'hooks.core'), commands: ['continue'] });
+    const hooks = new Map<Emulator, bigint[]>();
+    const original = Emulator.prototype.onInstructionAt;
+    const spy = vi.spyOn(Emulator.prototype, 'onInstructionAt').mockImplementation(function (this: Emulator, address, fn) {
+      hooks.set(this, [...(hooks.get(this) ?? []), address]);
+      return original.call(this, address, fn);
+    });
+    try {
+      const { dump, report } = await explainCore(core);
+      expect(report.verdict.class).toBe('software');
+      const hlt = dump.symbols.resolve('halts')! + 3n;
+      const atHlt = [...hooks.values()].filter((addresses) => addresses.includes(hlt));
+      expect(atHlt.length).toBeGreaterThan(0);
+      for (const addresses of hooks.values()) expect(addresses.length).toBe(new Set(addresses).size);
+    } finally {
+      spy.mockRestore();
+    }
   }, 300_000);
 });
