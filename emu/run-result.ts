@@ -26,7 +26,7 @@ export type RunResult =
       access: Access;
       size: number;
       pc: bigint;
-      /** `non-canonical`: x86-64 raised #GP on the transfer or access itself (see src/analysis/replay.ts). */
+      /** `non-canonical`: x86-64 raised #GP on the transfer or access itself (see src/analysis/transfer-fault.ts). */
       reason: 'not-in-dump' | 'unmapped' | 'protection' | 'non-canonical';
       message: string;
       instructions?: number;
