@@ -21,6 +21,7 @@ import type { Instruction } from './code.ts';
 import { directTarget } from './flow.ts';
 import type { SearchContext } from './families.ts';
 import type { Evidence, Hypothesis } from './hypothesis.ts';
+import { unknownBranchOf } from './unknown-branch.ts';
 import { NULL_AREA, oneBitNeighbours, pointerSeenElsewhere, slotsHolding, validity, valuePattern, type ValueRole } from './values.ts';
 
 /** Evidence weights (log10 likelihood ratios). */
@@ -232,7 +233,9 @@ export function asWrittenHypotheses(ctx: SearchContext): Hypothesis[] {
   // A culprit that is itself a valid value of its kind was not corrupted. One that came into the window in a register
   // from nowhere the dump shows may have been computed as it is (a software bug) as well as read from memory: only a
   // slot that holds it says the memory held it.
-  if (explains && culprit?.slot !== undefined && !valuePattern(dump.arch, culprit.value) && !validity(dump, ctx.code, culprit.value, culprit.role, culprit.slot)) {
+  // Nor on a path the lanes took through a branch on values the dump does not hold (unknown-branch.ts).
+  if (explains && culprit?.slot !== undefined && !valuePattern(dump.arch, culprit.value) && !validity(dump, ctx.code, culprit.value, culprit.role, culprit.slot)
+    && !unknownBranchOf(ctx, undefined)) {
     for (const n of oneBitNeighbours(dump, ctx.code, culprit.value, culprit.role, culprit.slot)) {
       const where = `[${f(culprit.slot)}]`;
       const evidence: Evidence[] = [{ text: `${f(culprit.value)} is one bit from ${f(n.value)}, ${n.what}`, weight: n.strength === 'strong' ? STRONG_NEIGHBOUR_WEIGHT : WEAK_NEIGHBOUR_WEIGHT }];
@@ -250,7 +253,7 @@ export function asWrittenHypotheses(ctx: SearchContext): Hypothesis[] {
       });
     }
   }
-  if (explains && culprit?.role === 'data') out.push(...highBitLoads(ctx, base));
+  if (explains && culprit?.role === 'data' && !unknownBranchOf(ctx, undefined)) out.push(...highBitLoads(ctx, base));
   return out;
 }
 

@@ -26,6 +26,8 @@ import { sameOutcome, type Injection, type ReplayOutcome, type TracedRun } from 
 import { executable } from './values.ts';
 import type { Window } from './window.ts';
 import type { Effects } from '../disasm/effects.ts';
+import { unknownBranchOf } from './unknown-branch.ts';
+import { HARDWARE } from './verdict.ts';
 
 export interface SearchContext {
   dump: Dump;
@@ -107,8 +109,10 @@ export function tryInjection(ctx: SearchContext, injection: Injection, shape: Hy
   if (!quick.injected) return undefined;
   if (trapCheck(dump, site, quick).status !== 'match') return undefined;
   let outcome = window.replayer.run(injection);
-  // A fault that changes nothing the replay ends with cannot be told from the code as written.
-  if (sameOutcome(outcome, window.faithful.outcome)) return undefined;
+  // A fault that changes nothing the replay ends with cannot be told from the code as written; a skip that moves the
+  // stack pointer starts the window higher, where the frame checks (explain.ts) can tell it apart.
+  const shifted = injection.kind === 'skip' && (injection.spShift ?? 0n) !== 0n;
+  if (!shifted && sameOutcome(outcome, window.faithful.outcome)) return undefined;
   const first = judge(ctx, outcome, shape, tried);
   if (first || ctx.budget.refinements <= 0 || trapCheck(dump, site, outcome).status !== 'match') return first;
   const traced = window.replayer.runTraced(injection, { code: ctx.code });
@@ -198,7 +202,10 @@ export function searchWindow(ctx: SearchContext): SearchResult {
   const count = (family: Family, n: number) => {
     tried[family] = (tried[family] ?? 0) + n;
   };
+  // A hardware account whose replay takes a branch on values the dump does not hold rests on a path the lanes only
+  // guessed (unknown-branch.ts): it is not kept.
   const keep = (h: Hypothesis | undefined) => {
+    if (h && HARDWARE.has(h.class) && h.injection && unknownBranchOf(ctx, h.injection)) return;
     if (h) hypotheses.push(h);
   };
   const outOfTime = () => ctx.budget.replays <= 0 || performance.now() > ctx.budget.deadline;
@@ -299,6 +306,9 @@ export function searchWindow(ctx: SearchContext): SearchResult {
         });
         return;
       }
+      // Registers it keeps at the values the dump recorded, where the code as written could have given them any value
+      // (`mov rsi, rdi` with rdi not known): the account is the code as written with that value, no fault.
+      if (h && keepsWhatCouldBe(ctx, s.index, keepValues)) return;
       keep(h);
     });
   }
@@ -373,6 +383,19 @@ function spStep(ctx: SearchContext, index: number): bigint | undefined {
   // Only a step up (a pop, freeing a frame): a skipped push or frame allocation leaves memory as the dump shows it
   // either way, so the shifted replay could not be told from the code as written.
   return signed <= 0n || signed > 0x10000n ? undefined : signed;
+}
+
+/**
+ * Whether a register a skip keeps at its recorded value is one the skipped
+ * instruction, run as written, leaves unknown (the lanes disagree on it just
+ * after): as written it may as well have produced the recorded value.
+ */
+function keepsWhatCouldBe(ctx: SearchContext, index: number, keep: Partial<Record<RegisterName, bigint>>): boolean {
+  const names = Object.keys(keep) as RegisterName[];
+  if (names.length === 0) return false;
+  ctx.budget.replays--;
+  const after = ctx.window.replayer.run({ kind: 'stop', index: index + 1 });
+  return !after.injected || names.some((r) => !after.knownRegisters.has(r));
 }
 
 /** Whether the registers the conditional branch at path `index` tests are unknown there (the lanes may go either way). */

@@ -51,7 +51,8 @@ export const HARDWARE_MARGIN = 1.5;
 /** And at least this score of its own. */
 export const HARDWARE_MIN_SCORE = -3;
 
-const HARDWARE = new Set(['cpu-fault', 'memory-corruption', 'code-corruption']);
+/** The classes that blame the machine. */
+export const HARDWARE: ReadonlySet<string> = new Set(['cpu-fault', 'memory-corruption', 'code-corruption']);
 
 function label(confidence: number): Verdict['confidenceLabel'] {
   return confidence >= 0.9 ? 'high' : confidence >= 0.6 ? 'medium' : confidence > 0 ? 'low' : 'none';

@@ -13,6 +13,12 @@
  * - The program itself zeroes level1's return address (a stack smash): the
  *   ret pops 0 from the slot the unwind information names, and the code as
  *   written explains it: a software bug.
+ * - The same skip in `apply`, which calls through a register and sets the
+ *   flags again after `add rsp,8` (`add eax,1`): skipping `add rsp,8` ends in
+ *   the very state the code as written ends in, and only the window's start
+ *   (8 bytes higher, where the frame checks look) tells the two apart; the
+ *   skip must not be dropped as changing nothing (a flipped return target
+ *   was blamed instead).
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -56,5 +62,32 @@ describe.skipIf(!nativeX64)('a return to 0: a skipped epilogue against a smashed
     const { core } = await runToCore(nativeX64!, { program: binary, args: ['smash'], signal: 'SIGSEGV', core: join(dir, 'smash.core'), commands: ['continue'] });
     const report = await explainCore(core);
     expect(report.verdict.class).toBe('software');
+  }, 300_000);
+});
+
+const APPLY = String.raw`
+__asm__(
+  ".text\n.globl level2\n.type level2, @function\nlevel2:\n  .cfi_startproc\n  lea 1(%rdi), %rax\n  ret\n  .cfi_endproc\n.size level2, .-level2\n"
+  ".globl apply\n.type apply, @function\napply:\n  .cfi_startproc\n  sub $8, %rsp\n  .cfi_def_cfa_offset 16\n  movq $0, (%rsp)\n  mov %rdi, %rax\n  mov %esi, %edi\n"
+  "  call *%rax\n  add $8, %rsp\n  .cfi_def_cfa_offset 8\n  add $1, %eax\n  ret\n  .cfi_endproc\n.size apply, .-apply\n");
+long level2(long);
+long apply(long (*)(long), long);
+__attribute__((noinline)) long run(long x) { return apply(level2, x) + 1; }
+int main(int argc, char **argv) { return (int)run(argc); }
+`;
+
+describe.skipIf(!nativeX64)('a skipped epilogue whose end state is the code as written\'s (x86-64)', () => {
+  const { dir, binary, listing } = buildCProgram(nativeX64!, 'epilogue-apply', APPLY, ['-O2', '-no-pie', '-fno-inline']);
+  const apply = listing.slice(listing.indexOf('<apply>:'));
+  const addRsp = BigInt(`0x${/^\s*([0-9a-f]+):\s+add\s+\$0x8,%rsp/m.exec(apply)![1]}`);
+
+  it('add rsp,8 not executed before add eax,1: a CPU fault, the skipped instruction', async () => {
+    const { core } = await runToCore(nativeX64!, {
+      program: binary, signal: 'SIGSEGV', core: join(dir, 'skip.core'),
+      commands: [`break *0x${addRsp.toString(16)}`, 'continue', 'delete', 'set $pc = $pc + 4', 'continue'],
+    });
+    const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
+    const report = await explain(dump, { searchReplays: 3000, searchBudgetMs: 120_000 });
+    expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'skip', address: `0x${addRsp.toString(16)}` });
   }, 300_000);
 });
