@@ -33,7 +33,7 @@ export class ReplayFloor {
     private readonly program: string,
   ) {}
 
-  /** Builds the floor program; undefined (with the reason on stderr) without a compiler or Unicorn. */
+  /** Builds the floor program; undefined (with the reason on stderr) without a compiler or Unicorn, or when the build fails. */
   static build(): ReplayFloor | undefined {
     const unicorn = locateUnicorn();
     const compiler = ['cc', 'gcc', 'clang'].find((cc) => spawnSync(cc, ['--version'], { stdio: 'ignore' }).status === 0);
@@ -44,7 +44,13 @@ export class ReplayFloor {
     const dir = mkdtempSync(join(tmpdir(), 'faultline-floor-'));
     const program = join(dir, 'replay-floor');
     const lib = dirname(unicorn.path);
-    execFileSync(compiler, ['-O2', '-pthread', '-o', program, SOURCE, `-L${lib}`, `-l:${unicorn.path.split('/').pop()}`, `-Wl,-rpath,${lib}`], { stdio: 'pipe' });
+    try {
+      execFileSync(compiler, ['-O2', '-pthread', '-o', program, SOURCE, `-L${lib}`, `-l:${unicorn.path.split('/').pop()}`, `-Wl,-rpath,${lib}`], { stdio: 'pipe' });
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      process.stderr.write(`no native floor: ${String((error as { stderr?: Buffer }).stderr ?? error).split('\n')[0]}\n`);
+      return undefined;
+    }
     return new ReplayFloor(dir, program);
   }
 
