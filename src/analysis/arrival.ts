@@ -17,8 +17,8 @@ import { formatAddress } from '../format.ts';
 import type { Candidate } from './candidates.ts';
 import type { Check } from './checks.ts';
 import type { CodeReader, Instruction } from './code.ts';
-import { branchTargetsBefore, SWEEP_LIMIT } from './flow.ts';
-import { endsFallThrough } from './instruction-kind.ts';
+import { branchTargetsBefore, directTarget, SWEEP_LIMIT } from './flow.ts';
+import { endsFallThrough, isPadding } from './instruction-kind.ts';
 import type { Window } from './window.ts';
 
 /** Bytes compilers pad between functions with. */
@@ -50,16 +50,6 @@ function containingInstruction(code: CodeReader, address: bigint): Instruction |
 
 /** Bytes of padding looked through between the end of a function and the next one. */
 const MAX_PADDING = 64n;
-
-/** Instructions compilers and assemblers pad with: nops of every length, `lea esi,[esi+0]`, int 3, AArch64 udf #0. */
-function isPadding(insn: Instruction): boolean {
-  if (insn.mnemonic === 'nop' || insn.mnemonic === 'int3' || insn.mnemonic === 'udf') return true;
-  const operands = insn.operands.replace(/\s+/g, '');
-  if (insn.mnemonic === 'xchg') return /^(\w+),\1$/.test(operands);
-  // lea esi,[esi+eiz*1+0], lea edi,[edi]: the register onto itself.
-  const lea = /^(\w+),\[(\w+)(?:\+[er]iz(?:\*1)?)?(?:\+0(?:x0)?)?\]$/.exec(operands);
-  return insn.mnemonic === 'lea' && lea !== null && lea[1] === lea[2];
-}
 
 /**
  * When `address` is in the padding after a function (past its symbol's
@@ -94,6 +84,21 @@ function paddingAfter(code: CodeReader, address: bigint): { name: string; last: 
   return undefined;
 }
 
+/** Whether the function holding `address` has an indirect jump anywhere (true too when its code does not all decode). */
+function indirectJumpIn(code: CodeReader, address: bigint): boolean {
+  const location = code.dump.symbols.lookup(address);
+  if (!location?.symbol || location.offset > SWEEP_LIMIT) return true;
+  for (let at = location.base; at < location.base + SWEEP_LIMIT;) {
+    const next = code.dump.symbols.lookup(at);
+    if (at > location.base && next?.base !== location.base) return false;
+    const insn = code.decodeAt(at);
+    if (!insn) return true;
+    if (insn.kind === 'jump' && directTarget(insn) === undefined) return true;
+    at += BigInt(insn.size);
+  }
+  return true;
+}
+
 /** The arrival check of `window`, or undefined when nothing speaks against reaching its start. */
 export function arrivalCheck(dump: Dump, code: CodeReader, window: Window, candidates: Candidate[]): Check | undefined {
   const f = (v: bigint) => formatAddress(dump.arch, v);
@@ -109,7 +114,8 @@ export function arrivalCheck(dump: Dump, code: CodeReader, window: Window, candi
   const startsFunction = dump.symbols.lookup(start)?.offset === 0n;
   if (previous && endsFallThrough(previous.kind) && !startsFunction) {
     const first = code.knownBytes(start, 1)[0];
-    const targets = branchTargetsBefore(code, start);
+    // A function with an indirect jump (a switch's table) may enter anywhere: only padding bytes say filler there.
+    const targets = indirectJumpIn(code, start) ? undefined : branchTargetsBefore(code, start);
     if ((first !== undefined && PADDING.has(first) && PADDING.has(code.knownBytes(start - 1n, 1)[0] ?? -1)) || (targets !== undefined && !targets.has(start))) {
       return mismatch(`${f(start)} follows ${f(previous.address)} ${previous.text}, which does not fall through, and nothing branches there: filler the code never runs`);
     }

@@ -21,6 +21,7 @@
  */
 import { pcRegister, pointerSize, registerMask, spRegister, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
 import type { Effects } from '../disasm/effects.ts';
+import { returnsThatFit } from './return-choice.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress } from '../format.ts';
 import { compareBits } from './bits.ts';
@@ -165,7 +166,7 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
     // slot of its own frame (a pop it skipped, a stack it left unbalanced, a saved value overwritten).
     const frame = out.find((c) => c.kind === 'call' && c.slot !== undefined && c.slot >= sp);
     if (whats.length === 0 && returned.slot !== undefined && returned.value === site.pc && frame?.expected !== undefined && executableStart(code, frame.expected)) {
-      for (const ret of returnsIn(code, frame.expected)) {
+      for (const ret of returnsIn(code, frame.expected, registers, returned.sp)) {
         out.push({
           kind: 'ret', instruction: ret, sp: returned.sp, slot: returned.slot, returnAddress: frame.returnAddress, popped: true,
           unknownReason: `the ret took [${f(returned.slot)}], below the return address at [${f(frame.slot!)}]`,
@@ -180,7 +181,7 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
       const caller = code.endingAt(w.address, (insn) => insn.kind === 'call')!;
       const callee = directTarget(caller) ?? (!usesRegisters(caller) ? transferTarget(dump, registers, caller, returned.sp + (arch === 'arm64' ? 0n : size)).expected : undefined);
       if (callee === undefined) continue;
-      for (const ret of returnsIn(code, callee)) {
+      for (const ret of returnsIn(code, callee, registers, returned.sp)) {
         out.push({ kind: 'ret', instruction: ret, sp: returned.sp, slot: returned.slot, returnAddress: w.address, expected: w.address, evidence: [w.why, `${f(ret.address)} ${ret.text} returns from ${dump.symbols.format(callee)}, which ${f(caller.address)} ${caller.text} called`] });
       }
     }
@@ -262,9 +263,13 @@ function executableStart(code: CodeReader, entry: bigint): boolean {
   return code.decodeAt(entry) !== undefined;
 }
 
-/** The returns of the function starting at `entry` (at most a few). */
-function returnsIn(code: CodeReader, entry: bigint): Instruction[] {
-  return instructionsIn(code, entry, (insn) => insn.kind === 'return').slice(0, 3);
+/** Returns of one function given windows, at most. */
+const MAX_RETURNS = 3;
+
+/** The returns of the function starting at `entry`: those whose code before them fits the dump first (return-choice.ts), a few. */
+function returnsIn(code: CodeReader, entry: bigint, registers: RegisterValues, sp: bigint): Instruction[] {
+  const all = instructionsIn(code, entry, (insn) => insn.kind === 'return');
+  return returnsThatFit(code.dump, code, registers, all, sp, MAX_RETURNS);
 }
 
 /** Indirect jumps in the function starting at `entry`. */

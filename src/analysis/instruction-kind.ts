@@ -39,3 +39,13 @@ export function flowKind(arch: Arch, mnemonic: string): FlowKind {
 export function endsFallThrough(kind: FlowKind): boolean {
   return kind === 'jump' || kind === 'return' || kind === 'trap';
 }
+
+/** Instructions compilers and assemblers pad with: nops of every length, `lea esi,[esi+0]`, int 3, AArch64 udf #0. */
+export function isPadding(insn: { mnemonic: string; operands: string }): boolean {
+  if (insn.mnemonic === 'nop' || insn.mnemonic === 'int3' || insn.mnemonic === 'udf') return true;
+  const operands = insn.operands.replace(/\s+/g, '');
+  if (insn.mnemonic === 'xchg') return /^(\w+),\1$/.test(operands);
+  // lea esi,[esi+eiz*1+0], lea edi,[edi]: the register onto itself.
+  const lea = /^(\w+),\[(\w+)(?:\+[er]iz(?:\*1)?)?(?:\+0(?:x0)?)?\]$/.exec(operands);
+  return insn.mnemonic === 'lea' && lea !== null && lea[1] === lea[2];
+}

@@ -30,6 +30,7 @@ import { formatAddress } from '../format.ts';
 import type { CodeReader, Instruction } from './code.ts';
 import { userLevelAt, type FaultSite } from './fault-site.ts';
 import { directTarget, forwardBranchesTo, straightRunBefore } from './flow.ts';
+import { isPadding } from './instruction-kind.ts';
 import { Replayer, type ReplayWindow, type StepOver, type TracedRun } from './replay.ts';
 import { recoverByCopy, recoverByInversion, recoverFromSlots, savedByCallee, writtenAfterAnchor } from './window-recovery.ts';
 import type { StackWalker } from '../unwind/walk.ts';
@@ -197,6 +198,9 @@ export function buildWindow(
     stoppedBy = `${before.stoppedBy} (then ${formatAddress(arch, branch.address)} ${branch.text} to ${formatAddress(arch, straight.instructions[0]!.address)})`;
     break;
   }
+  // Padding after an instruction that does not fall through (the nops before a switch's case) is never run: the
+  // window starts at the code after it.
+  while (run.length > 1 && isPadding(run[0]!)) run = run.slice(1);
   const stepOvers: StepOver[] = run
     .filter((i) => specs.has(i.address))
     .map((i) => ({ address: i.address, size: i.size, popBytes: specs.get(i.address)!.popBytes, registers: specs.get(i.address)!.registers }));
