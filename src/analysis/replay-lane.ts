@@ -166,8 +166,7 @@ export class Lane {
     }
     if (injection.kind === 'skip' && injection.keep) emu.writeRegisters(injection.keep);
     if (injection.kind === 'skip' && injection.spShift) {
-      const sp = spRegister(arch);
-      emu.writeRegister(sp, (emu.readRegister(sp) + injection.spShift) & mask);
+      for (const r of [spRegister(arch), ...(this.window.stackTied ?? [])]) emu.writeRegister(r, (emu.readRegister(r) + injection.spShift) & mask);
     }
     if (injection.index > 0) {
       // A stepped-over call is not in the traced path (its hook moves the pc

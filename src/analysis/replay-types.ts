@@ -71,6 +71,12 @@ export interface ReplayWindow {
    * such a CPU refuses it (emu/user-level.ts), which Unicorn, at CPL 0, runs.
    */
   userLevel?: { pc: bigint; codeSelector: bigint };
+  /**
+   * Registers whose start value was solved from the anchor's stack pointer
+   * (a frame pointer, by the unwind rule at the start): a skip that starts
+   * the window higher (`spShift`) moves them with the stack pointer.
+   */
+  stackTied?: RegisterName[];
 }
 
 /** One engine's run. */

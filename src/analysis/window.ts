@@ -272,6 +272,7 @@ export function buildWindow(
         maxInstructions: (probeTrace?.path.length ?? 0) + 1 + extra,
         fault: anchor.kind === 'fault' ? anchor.instruction.address : undefined,
         userLevel: userLevelAt(dump, site),
+        stackTied: framePointer ? [framePointer.register] : undefined,
       };
       const replayer = new Replayer(dump, replay);
       let faithful: TracedRun;

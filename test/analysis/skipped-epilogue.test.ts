@@ -19,6 +19,10 @@
  *   (8 bytes higher, where the frame checks look) tells the two apart; the
  *   skip must not be dropped as changing nothing (a flipped return target
  *   was blamed instead).
+ * - `pop rbp` skipped after a loop (-O0): the ret takes the saved frame
+ *   pointer. The epilogue window's rbp comes from the unwind rule, solved from
+ *   the stack pointer; the skip's window starts 8 bytes higher, and so does
+ *   rbp (before, the skip replayed with the as-written rbp and mismatched).
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -89,5 +93,28 @@ describe.skipIf(!nativeX64)('a skipped epilogue whose end state is the code as w
     const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
     const report = await explain(dump, { searchReplays: 3000, searchBudgetMs: 120_000 });
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'skip', address: `0x${addRsp.toString(16)}` });
+  }, 300_000);
+});
+
+const FRAME = String.raw`
+__attribute__((noinline)) long work(long x) { volatile long y = 0; for (long i = 0; i < x + 2; i++) y += i * 3; return y; }
+int main(int argc, char **argv) { return (int)work(argc); }
+`;
+
+describe.skipIf(!nativeX64)('a skipped pop of the frame pointer (x86-64, -O0)', () => {
+  const { dir, binary, listing } = buildCProgram(nativeX64!, 'epilogue-frame', FRAME, ['-O0', '-no-pie']);
+  const work = listing.slice(listing.indexOf('<work>:'));
+  const pop = BigInt(`0x${/^\s*([0-9a-f]+):\s+pop\s+%rbp/m.exec(work)![1]}`);
+
+  // The epilogue after the loop is the window; its frame pointer comes from the unwind rule at its start, solved
+  // from the stack pointer the `ret` ran at; starting 8 bytes higher (the skip), it is 8 higher too.
+  it('pop rbp not executed: the ret takes the saved frame pointer, a stack address; a CPU fault, the skipped pop', async () => {
+    const { core } = await runToCore(nativeX64!, {
+      program: binary, signal: 'SIGSEGV', core: join(dir, 'skip.core'),
+      commands: [`break *0x${pop.toString(16)}`, 'continue', 'delete', 'set $pc = $pc + 1', 'continue'],
+    });
+    const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
+    const report = await explain(dump, { searchReplays: 3000, searchBudgetMs: 120_000 });
+    expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'skip', address: `0x${pop.toString(16)}` });
   }, 300_000);
 });
