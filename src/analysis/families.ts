@@ -252,12 +252,21 @@ export function searchWindow(ctx: SearchContext): SearchResult {
     // The CPU flipping what `ret` or `call [m]` loads as its target is a branch-target flip.
     const transfer = (insn.kind === 'return' || insn.kind === 'call' || insn.kind === 'jump') && dump.arch !== 'arm64';
     if (!transfer) {
-      count('loaded-value', r.size * 8);
+      // A load that widens what it reads (movsxd rax, ldrsw x0) puts more bits in its register than it read: those
+      // flip in the register, after the load.
+      const widened = widenedDestination(dump.arch, insn, r.size, ctx.effects);
+      count('loaded-value', (widened?.width ?? r.size * 8));
       task(r.index, 'loaded-value', () => {
         for (let bit = 0; bit < r.size * 8; bit++) {
           keep(tryInjection(ctx, { kind: 'load-bit', index: r.index, address: r.address, size: r.size, bit }, {
             id: `bitflip:load@${r.pc.toString(16)}:${bit}`, class: 'cpu-fault', location: 'loaded-value', family: 'loaded-value',
             description: `bit ${bit} of the ${r.size}-byte value loaded by ${f(r.pc)} from [${f(r.address)}] flipped in the CPU`, bit, address: r.pc,
+          }, () => tried['loaded-value']!));
+        }
+        for (let bit = r.size * 8; widened && bit < widened.width && r.index + 1 < path.length; bit++) {
+          keep(tryInjection(ctx, { kind: 'register-bit', index: r.index + 1, register: widened.register, bit }, {
+            id: `bitflip:load@${r.pc.toString(16)}:${bit}`, class: 'cpu-fault', location: 'loaded-value', family: 'loaded-value',
+            description: `bit ${bit} of ${widened.register} as loaded by ${f(r.pc)} from [${f(r.address)}] (${r.size} bytes, widened) flipped in the CPU`, bit, address: r.pc,
           }, () => tried['loaded-value']!));
         }
       });
@@ -383,6 +392,23 @@ function spStep(ctx: SearchContext, index: number): bigint | undefined {
   // Only a step up (a pop, freeing a frame): a skipped push or frame allocation leaves memory as the dump shows it
   // either way, so the shifted replay could not be told from the code as written.
   return signed <= 0n || signed > 0x10000n ? undefined : signed;
+}
+
+/** x86-64 names of the 64-bit general registers. */
+const X64_WIDE = /^(r[a-ds]x|r[sd]i|r[sb]p|r(8|9|1[0-5]))$/;
+
+/**
+ * The register a load writes, when it is wider than the `size` bytes the
+ * load read (a sign or zero extension into a 64-bit register), and its
+ * width in bits; undefined otherwise.
+ */
+function widenedDestination(arch: Dump['arch'], insn: Instruction, size: number, effects: Effects): { register: RegisterName; width: number } | undefined {
+  if (arch === 'x86') return undefined;
+  const first = insn.operands.split(',')[0]!.trim().toLowerCase();
+  const width = arch === 'arm64' ? (first.startsWith('x') ? 64 : 32) : X64_WIDE.test(first) ? 64 : 0;
+  if (width <= size * 8) return undefined;
+  const written = (effects.of(insn.bytes, insn.address)?.written ?? []).filter((r) => r !== 'efl' && r !== 'nzcv' && r !== spRegister(arch));
+  return written.length === 1 ? { register: written[0]!, width } : undefined;
 }
 
 /**
