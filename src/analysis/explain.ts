@@ -335,10 +335,12 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       if (options.exhaustive === false) continue;
       search(ctx, share);
     }
-    // The fault's own pattern, unreplayed: when no window could be replayed, or when the pattern settles it alone
-    // (an abort, executing the stack); otherwise the windows' accounts carry the pattern with their checks.
+    // The fault's own pattern, unreplayed: when no window could be replayed or none settles how the code as written
+    // ends (what it needs is not in the dump), or when the pattern settles it alone (an abort, executing the stack);
+    // otherwise the windows' accounts carry the pattern with their checks.
     const fromSite = siteHypothesis(dump, site, code);
-    if (fromSite.explains && (windows.length === 0 || site.kind === 'abort' || fromSite.evidence.some((e) => /execute the stack/.test(e.text)))) {
+    const settled = hypotheses.some((h) => h.family === 'as-written' && h.checks[0]?.what === 'trap' && h.checks[0].status !== 'unknown');
+    if (fromSite.explains && (!settled || site.kind === 'abort' || fromSite.evidence.some((e) => /execute the stack/.test(e.text)))) {
       for (const check of replayedContradiction(hypotheses)) addCheck(fromSite, check);
       hypotheses.push(fromSite);
     }
