@@ -14,7 +14,7 @@
  * found.tried;      // { 'branch-target': 480, 'loaded-value': 1024, … }
  * ```
  */
-import { pcRegister, pointerSize, registerMask, spRegister, type RegisterName } from '../../emu/registers.ts';
+import { pointerSize, registerMask, spRegister, type RegisterName } from '../../emu/registers.ts';
 import { isMapped } from '../dumps/address-map.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress, hex } from '../format.ts';
@@ -26,6 +26,7 @@ import { sameOutcome, type Injection, type ReplayOutcome, type TracedRun } from 
 import { executable } from './values.ts';
 import type { Window } from './window.ts';
 import type { Effects } from '../disasm/effects.ts';
+import { conditionUnknown, keepsWhatCouldBe, spStep, widenedDestination } from './search-probes.ts';
 import { unknownBranchOf } from './unknown-branch.ts';
 import { HARDWARE } from './verdict.ts';
 
@@ -372,64 +373,6 @@ export function searchWindow(ctx: SearchContext): SearchResult {
     }
   }
   return { hypotheses, tried, incomplete };
-}
-
-/**
- * How far the instruction at path `index` moves the stack pointer, as the
- * code as written runs it (a `pop` +8, `add rsp, 0x28`), when it moves it
- * up and every lane agrees; undefined when it moves it down, not at all, or
- * by what the dump does not say (`leave` from an unknown frame pointer).
- */
-function spStep(ctx: SearchContext, index: number): bigint | undefined {
-  const sp = spRegister(ctx.dump.arch);
-  // Two replays, counted against the search's allowance like the fault replays.
-  ctx.budget.replays -= 2;
-  const before = ctx.window.replayer.run({ kind: 'stop', index });
-  const after = ctx.window.replayer.run({ kind: 'stop', index: index + 1 });
-  if (!before.injected || !after.injected || !before.knownRegisters.has(sp) || !after.knownRegisters.has(sp)) return undefined;
-  const step = (after.final[sp]! - before.final[sp]!) & registerMask(ctx.dump.arch);
-  const signed = step > registerMask(ctx.dump.arch) >> 1n ? step - registerMask(ctx.dump.arch) - 1n : step;
-  // Only a step up (a pop, freeing a frame): a skipped push or frame allocation leaves memory as the dump shows it
-  // either way, so the shifted replay could not be told from the code as written.
-  return signed <= 0n || signed > 0x10000n ? undefined : signed;
-}
-
-/** x86-64 names of the 64-bit general registers. */
-const X64_WIDE = /^(r[a-ds]x|r[sd]i|r[sb]p|r(8|9|1[0-5]))$/;
-
-/**
- * The register a load writes, when it is wider than the `size` bytes the
- * load read (a sign or zero extension into a 64-bit register), and its
- * width in bits; undefined otherwise.
- */
-function widenedDestination(arch: Dump['arch'], insn: Instruction, size: number, effects: Effects): { register: RegisterName; width: number } | undefined {
-  if (arch === 'x86') return undefined;
-  const first = insn.operands.split(',')[0]!.trim().toLowerCase();
-  const width = arch === 'arm64' ? (first.startsWith('x') ? 64 : 32) : X64_WIDE.test(first) ? 64 : 0;
-  if (width <= size * 8) return undefined;
-  const written = (effects.of(insn.bytes, insn.address)?.written ?? []).filter((r) => r !== 'efl' && r !== 'nzcv' && r !== spRegister(arch));
-  return written.length === 1 ? { register: written[0]!, width } : undefined;
-}
-
-/**
- * Whether a register a skip keeps at its recorded value is one the skipped
- * instruction, run as written, leaves unknown (the lanes disagree on it just
- * after): as written it may as well have produced the recorded value.
- */
-function keepsWhatCouldBe(ctx: SearchContext, index: number, keep: Partial<Record<RegisterName, bigint>>): boolean {
-  const names = Object.keys(keep) as RegisterName[];
-  if (names.length === 0) return false;
-  ctx.budget.replays--;
-  const after = ctx.window.replayer.run({ kind: 'stop', index: index + 1 });
-  return !after.injected || names.some((r) => !after.knownRegisters.has(r));
-}
-
-/** Whether the registers the conditional branch at path `index` tests are unknown there (the lanes may go either way). */
-function conditionUnknown(ctx: SearchContext, index: number, insn: Instruction): boolean {
-  const at = ctx.window.replayer.run({ kind: 'stop', index });
-  if (!at.injected) return false;
-  const pc = pcRegister(ctx.dump.arch);
-  return (ctx.effects.of(insn.bytes, insn.address)?.read ?? []).some((r) => r !== pc && !at.knownRegisters.has(r));
 }
 
 /**
