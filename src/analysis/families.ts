@@ -316,9 +316,9 @@ export function searchWindow(ctx: SearchContext): SearchResult {
         });
         return;
       }
-      // Registers it keeps at the values the dump recorded, where the code as written could have given them any value
-      // (`mov rsi, rdi` with rdi not known): the account is the code as written with that value, no fault.
-      if (h && keepsWhatCouldBe(ctx, s.index, keepValues)) return;
+      // Registers it leaves at the values the dump recorded, where the code as written could have given them any value
+      // (`mov rsi, rdi` with rdi not known) or one bit from it: the account is no fault, or a flip, not a skip.
+      if (h && keepsWhatCouldBe(ctx, s.index, writes[n]!, keepValues)) return;
       keep(h);
     });
   }

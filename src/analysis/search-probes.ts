@@ -54,16 +54,29 @@ export function widenedDestination(arch: Dump['arch'], insn: Instruction, size: 
 }
 
 /**
- * Whether a register a skip keeps at its recorded value is one the skipped
- * instruction, run as written, leaves unknown (the lanes disagree on it just
- * after): as written it may as well have produced the recorded value.
+ * Whether a skip says no more than that a register the skipped instruction
+ * writes already held the value the dump recorded (explicitly kept, or
+ * carried there from the window's start): the instruction, run as written,
+ * leaves it unknown (it may as well have produced the recorded value), or
+ * one bit from it (a flip of what it produced, which the flip models try;
+ * an older value that happened to be one bit off is no likelier).
  */
-export function keepsWhatCouldBe(ctx: SearchContext, index: number, keep: Partial<Record<RegisterName, bigint>>): boolean {
-  const names = Object.keys(keep) as RegisterName[];
+export function keepsWhatCouldBe(ctx: SearchContext, index: number, written: readonly RegisterName[], keep: Partial<Record<RegisterName, bigint>>): boolean {
+  const recorded = ctx.site.context?.registers ?? {};
+  const sp = spRegister(ctx.dump.arch);
+  const names = written.filter((r) => r !== sp && r !== pcRegister(ctx.dump.arch) && r !== 'efl' && r !== 'nzcv' && recorded[r] !== undefined);
   if (names.length === 0) return false;
-  ctx.budget.replays--;
+  ctx.budget.replays -= 2;
+  const before = ctx.window.replayer.run({ kind: 'stop', index });
   const after = ctx.window.replayer.run({ kind: 'stop', index: index + 1 });
-  return !after.injected || names.some((r) => !after.knownRegisters.has(r));
+  if (!before.injected || !after.injected) return Object.keys(keep).length > 0;
+  return names.some((r) => {
+    const held = keep[r] ?? (before.knownRegisters.has(r) ? before.final[r] : undefined);
+    if (held === undefined || held !== recorded[r]) return false;
+    if (!after.knownRegisters.has(r)) return true;
+    const diff = (after.final[r]! ^ held) & registerMask(ctx.dump.arch);
+    return diff !== 0n && (diff & (diff - 1n)) === 0n;
+  });
 }
 
 /** Whether the registers the conditional branch at path `index` tests are unknown there (the lanes may go either way). */

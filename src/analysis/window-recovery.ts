@@ -14,7 +14,7 @@
 import { pcRegister, pointerSize, registerMask, spRegister, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
 import type { Effects } from '../disasm/effects.ts';
 import type { Dump } from '../dumps/model.ts';
-import type { CodeReader } from './code.ts';
+import type { CodeReader, Instruction } from './code.ts';
 import type { FaultSite } from './fault-site.ts';
 import { FILLS, registerFill, Replayer, type ReplayWindow, type TracedRun } from './replay.ts';
 import type { WindowAnchor } from './window.ts';
@@ -206,3 +206,70 @@ export function recoverByCopy(
 
 /** The `slot` of a register recovered from a register that carried its start value to the fault. */
 export const COPIED = -3n;
+
+/** A WinDbg or Capstone immediate (`8`, `10h`, `0x10`, `#0x10`), as hex; undefined when it is none. */
+function immediate(text: string): bigint | undefined {
+  const m = /^#?(-)?(?:0x)?([0-9a-f]+)h?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const v = BigInt(`0x${m[2]}`);
+  return m[1] ? -v : v;
+}
+
+/** The constant an instruction adds to `register` (its full width), or undefined when it writes it another way. */
+function constantStep(arch: Dump['arch'], insn: { mnemonic: string; operands: string }, register: RegisterName): bigint | undefined {
+  const ops = insn.operands.split(',').map((o) => o.trim().toLowerCase());
+  const name = register.toLowerCase();
+  if (arch === 'arm64') {
+    if ((insn.mnemonic === 'add' || insn.mnemonic === 'sub') && ops.length === 3 && ops[0] === name && ops[1] === name) {
+      const v = immediate(ops[2]!);
+      return v === undefined ? undefined : insn.mnemonic === 'add' ? v : -v;
+    }
+    return undefined;
+  }
+  if (ops[0] !== name) return undefined;
+  if (insn.mnemonic === 'inc' && ops.length === 1) return 1n;
+  if (insn.mnemonic === 'dec' && ops.length === 1) return -1n;
+  if ((insn.mnemonic === 'add' || insn.mnemonic === 'sub') && ops.length === 2) {
+    const v = immediate(ops[1]!);
+    return v === undefined ? undefined : insn.mnemonic === 'add' ? v : -v;
+  }
+  const lea = insn.mnemonic === 'lea' && ops.length === 2 ? /^\[(\w+)(?:([+-])(\w+))?\]$/.exec(ops[1]!.replace(/\s+/g, '')) : null;
+  if (lea && lea[1] === name) {
+    const v = lea[3] === undefined ? 0n : immediate(lea[3]);
+    return v === undefined ? undefined : lea[2] === '-' ? -v : v;
+  }
+  return undefined;
+}
+
+/**
+ * Registers the window steps by constants its instructions state (`add
+ * rax, 4`, `lea rcx,[rcx+8]`, `sub x1, x1, #16`) and writes no other way
+ * before its anchor: the start value is the recorded one less the steps.
+ * Read from the instructions themselves, for where replaying them cannot
+ * tell (a load through the register faults on the lanes' fills before the
+ * step runs). `instructions` run from the start up to the anchor, straight.
+ */
+export function recoverBySteps(
+  dump: Dump, effects: Effects, instructions: Instruction[], unknown: ReadonlySet<RegisterName>, recorded: RegisterValues,
+): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
+  const mask = registerMask(dump.arch);
+  const found: Array<{ register: RegisterName; slot: bigint; value: bigint }> = [];
+  for (const register of unknown) {
+    const value = recorded[register];
+    if (value === undefined || register === 'efl' || register === 'nzcv') continue;
+    let total = 0n;
+    let steps = 0;
+    for (const insn of instructions) {
+      if (!(effects.of(insn.bytes, insn.address)?.written ?? []).includes(register)) continue;
+      const step = constantStep(dump.arch, insn, register);
+      if (step === undefined) {
+        steps = -1;
+        break;
+      }
+      total += step;
+      steps++;
+    }
+    if (steps > 0) found.push({ register, slot: -1n, value: (value - total) & mask });
+  }
+  return found;
+}

@@ -32,7 +32,7 @@ import { userLevelAt, type FaultSite } from './fault-site.ts';
 import { directTarget, forwardBranchesTo, straightRunBefore } from './flow.ts';
 import { isPadding } from './instruction-kind.ts';
 import { Replayer, type ReplayWindow, type StepOver, type TracedRun } from './replay.ts';
-import { recoverByCopy, recoverByInversion, recoverFromSlots, savedByCallee, writtenAfterAnchor } from './window-recovery.ts';
+import { recoverByCopy, recoverByInversion, recoverBySteps, recoverFromSlots, savedByCallee, writtenAfterAnchor } from './window-recovery.ts';
 import type { StackWalker } from '../unwind/walk.ts';
 
 /** A user's statement of what an absent callee does: `ADDR:ret=0xc,eax=1`. */
@@ -329,6 +329,12 @@ export function buildWindow(
       const saved = new Set(back.map((r) => r.register));
       const unsaved = new Set([...unknown].filter((r) => !saved.has(r) && !recordedUnknown.has(r)));
       back.push(...recoverByInversion(dump, replay, anchor, unsaved, recorded));
+      // What the probe could not undo (its lanes faulted before the step), the instructions may say themselves.
+      const before = run.slice(i, -1);
+      if (before.every((insn) => insn.kind === 'other')) {
+        const inverted = new Set(back.map((r) => r.register));
+        back.push(...recoverBySteps(dump, effects, before, new Set([...unsaved].filter((r) => !inverted.has(r))), recorded));
+      }
       const copied = new Set(back.map((r) => r.register));
       back.push(...recoverByCopy(dump, site, faithful, anchor, new Set([...unsaved].filter((r) => !copied.has(r))), recorded, recordedUnknown, faultWrites));
       if (back.length === 0 || round === 2) {

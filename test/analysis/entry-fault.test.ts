@@ -18,9 +18,8 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explain } from '../../src/analysis/explain.ts';
-import { openDump } from '../../src/dumps/open.ts';
 import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
+import { explainCore } from '../helpers/explain-core.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -40,24 +39,20 @@ describe.skipIf(!nativeX64)('a window whose only way in faults first (x86-64)', 
   const { dir, binary, listing } = buildCProgram(nativeX64!, 'entry-fault', SOURCE, ['-O2', '-no-pie']);
   const run = listing.slice(listing.indexOf('<run>:'));
   const call = BigInt(`0x${/^\s*([0-9a-f]+):\s+call\s+\*%rax/m.exec(run)![1]}`);
-  const explainCore = async (core: string) => {
-    const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
-    return explain(dump, { searchReplays: 3000, searchBudgetMs: 120_000 });
-  };
 
   it('bit 5 of the loaded pointer flipped: the landing faults, a CPU fault', async () => {
     const { core } = await runToCore(nativeX64!, {
       program: binary, signal: 'SIGSEGV', core: join(dir, 'flip.core'),
       commands: [`break *0x${call.toString(16)}`, 'continue', 'delete', 'set $rax = $rax ^ 32', 'continue'],
     });
-    const report = await explainCore(core);
+    const report = await explainCore(core, binary);
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', bit: 5 });
     expect(BigInt(report.verdict.expected!) ^ BigInt(report.verdict.observed!)).toBe(32n);
   }, 300_000);
 
   it('the program calls victim+4 itself: the code as written, a software bug', async () => {
     const { core } = await runToCore(nativeX64!, { program: binary, args: ['bug'], signal: 'SIGSEGV', core: join(dir, 'bug.core'), commands: ['continue'] });
-    const report = await explainCore(core);
+    const report = await explainCore(core, binary);
     expect(report.verdict.class).toBe('software');
   }, 300_000);
 });

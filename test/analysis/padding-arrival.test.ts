@@ -19,9 +19,8 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explain } from '../../src/analysis/explain.ts';
-import { openDump } from '../../src/dumps/open.ts';
 import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
+import { explainCore } from '../helpers/explain-core.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -43,10 +42,6 @@ describe.skipIf(!nativeX64)('a call into the padding after a function (x86-64)',
   const { dir, binary, listing } = buildCProgram(nativeX64!, 'padding', SOURCE, ['-O2', '-no-pie', '-fno-inline']);
   const run = listing.slice(listing.indexOf('<run>:'));
   const call = /^\s*([0-9a-f]+):\s+call\s+\*%rax/m.exec(run);
-  const explainCore = async (core: string) => {
-    const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
-    return explain(dump, { searchReplays: 3000, searchBudgetMs: 120_000 });
-  };
 
   it('bit 3 of the target flipped: the padding faults, a CPU fault in the branch target', async () => {
     const at = BigInt(`0x${call![1]}`);
@@ -55,13 +50,13 @@ describe.skipIf(!nativeX64)('a call into the padding after a function (x86-64)',
       // The call as the CPU ran it with bit 3 of its target flipped: rax keeps the right target.
       commands: [`break *0x${at.toString(16)}`, 'continue', 'delete', 'set $rsp = $rsp - 8', `set *(long *)$rsp = 0x${(at + 2n).toString(16)}`, 'set $pc = $rax ^ 8', 'continue'],
     });
-    const report = await explainCore(core);
+    const report = await explainCore(core, binary);
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'branch-target', bit: 3 });
   }, 300_000);
 
   it('the program stores a pointer two bits off: the code as written, a software bug', async () => {
     const { core } = await runToCore(nativeX64!, { program: binary, args: ['bug'], signal: 'SIGSEGV', core: join(dir, 'bug.core'), commands: ['continue'] });
-    const report = await explainCore(core);
+    const report = await explainCore(core, binary);
     expect(report.verdict.class).toBe('software');
   }, 300_000);
 });

@@ -19,9 +19,8 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explain } from '../../src/analysis/explain.ts';
-import { openDump } from '../../src/dumps/open.ts';
 import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
+import { explainCore } from '../helpers/explain-core.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -42,10 +41,6 @@ describe.skipIf(!nativeX64)('a call through a register the window cannot know: i
   const { dir, binary, listing } = buildCProgram(nativeX64!, 'register-call', SOURCE, ['-O2', '-no-pie', '-fno-inline']);
   const apply = listing.slice(listing.indexOf('<apply>:'));
   const call = BigInt(`0x${/^\s*([0-9a-f]+):\s+call\s+\*%rax/m.exec(apply)![1]}`);
-  const explainCore = async (core: string) => {
-    const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
-    return explain(dump, { searchReplays: 3000, searchBudgetMs: 120_000 });
-  };
 
   it('bit 0 of the target flipped by the CPU: a CPU fault, with the expected and observed targets', async () => {
     const { core } = await runToCore(nativeX64!, {
@@ -53,14 +48,14 @@ describe.skipIf(!nativeX64)('a call through a register the window cannot know: i
       // The call as the CPU ran it with bit 0 of its target flipped: rax keeps the right target.
       commands: [`break *0x${call.toString(16)}`, 'continue', 'delete', 'set $rsp = $rsp - 8', `set *(long *)$rsp = 0x${(call + 2n).toString(16)}`, 'set $pc = $rax ^ 1', 'continue'],
     });
-    const report = await explainCore(core);
+    const report = await explainCore(core, binary);
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'branch-target', bit: 0 });
     expect(BigInt(report.verdict.observed!) - BigInt(report.verdict.expected!)).toBe(1n);
   }, 300_000);
 
   it('the program calls one byte into the function: the code as written, a software bug', async () => {
     const { core } = await runToCore(nativeX64!, { program: binary, args: ['off-by-one'], signal: 'SIGSEGV', core: join(dir, 'bug.core'), commands: ['continue'] });
-    const report = await explainCore(core);
+    const report = await explainCore(core, binary);
     expect(report.verdict.class).toBe('software');
   }, 300_000);
 });

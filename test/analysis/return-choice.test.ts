@@ -14,9 +14,8 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explain } from '../../src/analysis/explain.ts';
-import { openDump } from '../../src/dumps/open.ts';
 import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
+import { explainCore } from '../helpers/explain-core.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -40,8 +39,7 @@ describe.skipIf(!nativeX64)('a return address flipped in memory, in a switch of 
       program: binary, signal: 'SIGSEGV', core: join(dir, 'flip.core'),
       commands: [`break *0x${ret.toString(16)}`, 'continue', 'delete', 'set *(long *)$rsp = *(long *)$rsp ^ 0x100000', 'continue'],
     });
-    const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
-    const report = await explain(dump, { searchReplays: 3000, searchBudgetMs: 120_000 });
+    const report = await explainCore(core, binary);
     expect(report.verdict).toMatchObject({ class: 'memory-corruption', location: 'memory', bit: 20 });
     expect(BigInt(report.verdict.expected!) ^ BigInt(report.verdict.observed!)).toBe(0x100000n);
   }, 300_000);

@@ -26,9 +26,8 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explain } from '../../src/analysis/explain.ts';
-import { openDump } from '../../src/dumps/open.ts';
 import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
+import { explainCore } from '../helpers/explain-core.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -48,23 +47,19 @@ describe.skipIf(!nativeX64)('a return to 0: a skipped epilogue against a smashed
   const { dir, binary, listing } = buildCProgram(nativeX64!, 'epilogue', SOURCE, ['-O2', '-no-pie', '-fno-inline']);
   const level1 = listing.slice(listing.indexOf('<level1>:'));
   const addRsp = BigInt(`0x${/^\s*([0-9a-f]+):\s+add\s+\$0x8,%rsp/m.exec(level1)![1]}`);
-  const explainCore = async (core: string) => {
-    const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
-    return explain(dump, { searchReplays: 3000, searchBudgetMs: 120_000 });
-  };
 
   it('add rsp,8 not executed: the ret pops the pad, a CPU fault', async () => {
     const { core } = await runToCore(nativeX64!, {
       program: binary, signal: 'SIGSEGV', core: join(dir, 'skip.core'),
       commands: [`break *0x${addRsp.toString(16)}`, 'continue', 'delete', 'set $pc = $pc + 4', 'continue'],
     });
-    const report = await explainCore(core);
+    const report = await explainCore(core, binary);
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'skip', address: `0x${addRsp.toString(16)}` });
   }, 300_000);
 
   it('the return address zeroed by the program: the code as written, a software bug', async () => {
     const { core } = await runToCore(nativeX64!, { program: binary, args: ['smash'], signal: 'SIGSEGV', core: join(dir, 'smash.core'), commands: ['continue'] });
-    const report = await explainCore(core);
+    const report = await explainCore(core, binary);
     expect(report.verdict.class).toBe('software');
   }, 300_000);
 });
@@ -90,8 +85,7 @@ describe.skipIf(!nativeX64)('a skipped epilogue whose end state is the code as w
       program: binary, signal: 'SIGSEGV', core: join(dir, 'skip.core'),
       commands: [`break *0x${addRsp.toString(16)}`, 'continue', 'delete', 'set $pc = $pc + 4', 'continue'],
     });
-    const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
-    const report = await explain(dump, { searchReplays: 3000, searchBudgetMs: 120_000 });
+    const report = await explainCore(core, binary);
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'skip', address: `0x${addRsp.toString(16)}` });
   }, 300_000);
 });
@@ -113,8 +107,7 @@ describe.skipIf(!nativeX64)('a skipped pop of the frame pointer (x86-64, -O0)', 
       program: binary, signal: 'SIGSEGV', core: join(dir, 'skip.core'),
       commands: [`break *0x${pop.toString(16)}`, 'continue', 'delete', 'set $pc = $pc + 1', 'continue'],
     });
-    const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
-    const report = await explain(dump, { searchReplays: 3000, searchBudgetMs: 120_000 });
+    const report = await explainCore(core, binary);
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'skip', address: `0x${pop.toString(16)}` });
   }, 300_000);
 });

@@ -18,10 +18,9 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explain } from '../../src/analysis/explain.ts';
 import { HARDWARE } from '../../src/analysis/verdict.ts';
-import { openDump } from '../../src/dumps/open.ts';
 import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
+import { explainCore } from '../helpers/explain-core.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -42,8 +41,7 @@ describe.skipIf(!nativeX64)('a path that turns on a value the dump lacks (x86-64
 
   it('a return address the program zeroed, behind a branch on argc: not called a hardware fault', async () => {
     const { core } = await runToCore(nativeX64!, { program: binary, args: ['smash'], signal: 'SIGSEGV', core: join(dir, 'smash.core'), commands: ['continue'] });
-    const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
-    const report = await explain(dump, { searchReplays: 3000, searchBudgetMs: 120_000 });
+    const report = await explainCore(core, binary);
     expect(HARDWARE.has(report.verdict.class), `${report.verdict.class}: ${report.verdict.summary}`).toBe(false);
   }, 300_000);
 });

@@ -12,9 +12,8 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explain } from '../../src/analysis/explain.ts';
-import { openDump } from '../../src/dumps/open.ts';
 import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
+import { explainCore } from '../helpers/explain-core.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -37,8 +36,7 @@ describe.skipIf(!nativeX64)('a flip in the bits a sign-extending load made (x86-
       program: binary, signal: 'SIGSEGV', core: join(dir, 'flip.core'),
       commands: [`break *0x${add.toString(16)}`, 'continue', 'delete', 'set $rax = $rax ^ 0x0800000000000000', 'continue'],
     });
-    const dump = await openDump(core, { binaries: [binary], sysroot: '/' });
-    const report = await explain(dump, { searchReplays: 3000, searchBudgetMs: 120_000 });
+    const report = await explainCore(core, binary);
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'loaded-value', bit: 59 });
     expect(BigInt(report.verdict.expected!) ^ BigInt(report.verdict.observed!)).toBe(1n << 59n);
   }, 300_000);
