@@ -16,6 +16,7 @@ import { compareOutcome, summarize } from './checks.ts';
 import { popcount } from './bits.ts';
 import { SWEEP_LIMIT } from './flow.ts';
 import type { SearchContext } from './families.ts';
+import { executable } from './values.ts';
 import type { Hypothesis } from './hypothesis.ts';
 
 /** Evidence weights (log10). */
@@ -40,10 +41,18 @@ function spans(ctx: SearchContext): Array<{ start: bigint; end: bigint }> {
 export function codeDifferences(ctx: SearchContext, files: ModuleFiles): Array<{ address: bigint; file: number; dump: number }> {
   const seen = new Set<bigint>();
   const out: Array<{ address: bigint; file: number; dump: number }> = [];
+  // Only code: data the file also holds (a GOT the loader filled in, a pointer relocated) differs from it by design.
+  const pages = new Map<bigint, boolean>();
+  const isCode = (at: bigint) => {
+    const page = at >> 12n;
+    if (!pages.has(page)) pages.set(page, executable(ctx.dump, ctx.code, at));
+    return pages.get(page)!;
+  };
   for (const span of spans(ctx)) {
     for (let at = span.start; at < span.end; at++) {
       if (seen.has(at)) continue;
       seen.add(at);
+      if (!isCode(at)) continue;
       const held = ctx.dump.memory.read(at, 1);
       const file = files.read(at, 1);
       if (!held || !file || held[0] === file[0]) continue;
