@@ -26,7 +26,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
+import { buildCProgram, nativeX64, type CProgram } from '../helpers/c-program.ts';
 import { explainCore } from '../helpers/explain-core.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
@@ -43,19 +43,23 @@ __attribute__((noinline)) long run(long x, int smash) { return (smash ? smashed(
 int main(int argc, char **argv) { return (int)run(argc, argc > 1); }
 `;
 
-describe.skipIf(!nativeX64)('a return to 0: a skipped epilogue against a smashed return address (x86-64)', () => {
-  const { dir, binary, listing } = buildCProgram(nativeX64!, 'epilogue', SOURCE, ['-O2', '-no-pie', '-fno-inline']);
-  const level1 = listing.slice(listing.indexOf('<level1>:'));
-  const addRsp = BigInt(`0x${/^\s*([0-9a-f]+):\s+add\s+\$0x8,%rsp/m.exec(level1)![1]}`);
+/** gdb skips `add rsp,8` in `fn` (the pc moved past it); explain must name that skip. */
+async function expectSkippedAddRsp(program: CProgram, fn: string): Promise<void> {
+  const body = program.listing.slice(program.listing.indexOf(`<${fn}>:`));
+  const addRsp = BigInt(`0x${/^\s*([0-9a-f]+):\s+add\s+\$0x8,%rsp/m.exec(body)![1]}`);
+  const { core } = await runToCore(nativeX64!, {
+    program: program.binary, signal: 'SIGSEGV', core: join(program.dir, `skip-${fn}.core`),
+    commands: [`break *0x${addRsp.toString(16)}`, 'continue', 'delete', 'set $pc = $pc + 4', 'continue'],
+  });
+  const report = await explainCore(core, program.binary);
+  expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'skip', address: `0x${addRsp.toString(16)}` });
+}
 
-  it('add rsp,8 not executed: the ret pops the pad, a CPU fault', async () => {
-    const { core } = await runToCore(nativeX64!, {
-      program: binary, signal: 'SIGSEGV', core: join(dir, 'skip.core'),
-      commands: [`break *0x${addRsp.toString(16)}`, 'continue', 'delete', 'set $pc = $pc + 4', 'continue'],
-    });
-    const report = await explainCore(core, binary);
-    expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'skip', address: `0x${addRsp.toString(16)}` });
-  }, 300_000);
+describe.skipIf(!nativeX64)('a return to 0: a skipped epilogue against a smashed return address (x86-64)', () => {
+  const program = buildCProgram(nativeX64!, 'epilogue', SOURCE, ['-O2', '-no-pie', '-fno-inline']);
+  const { dir, binary } = program;
+
+  it('add rsp,8 not executed: the ret pops the pad, a CPU fault', () => expectSkippedAddRsp(program, 'level1'), 300_000);
 
   it('the return address zeroed by the program: the code as written, a software bug', async () => {
     const { core } = await runToCore(nativeX64!, { program: binary, args: ['smash'], signal: 'SIGSEGV', core: join(dir, 'smash.core'), commands: ['continue'] });
@@ -76,18 +80,9 @@ int main(int argc, char **argv) { return (int)run(argc); }
 `;
 
 describe.skipIf(!nativeX64)('a skipped epilogue whose end state is the code as written\'s (x86-64)', () => {
-  const { dir, binary, listing } = buildCProgram(nativeX64!, 'epilogue-apply', APPLY, ['-O2', '-no-pie', '-fno-inline']);
-  const apply = listing.slice(listing.indexOf('<apply>:'));
-  const addRsp = BigInt(`0x${/^\s*([0-9a-f]+):\s+add\s+\$0x8,%rsp/m.exec(apply)![1]}`);
+  const program = buildCProgram(nativeX64!, 'epilogue-apply', APPLY, ['-O2', '-no-pie', '-fno-inline']);
 
-  it('add rsp,8 not executed before add eax,1: a CPU fault, the skipped instruction', async () => {
-    const { core } = await runToCore(nativeX64!, {
-      program: binary, signal: 'SIGSEGV', core: join(dir, 'skip.core'),
-      commands: [`break *0x${addRsp.toString(16)}`, 'continue', 'delete', 'set $pc = $pc + 4', 'continue'],
-    });
-    const report = await explainCore(core, binary);
-    expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'skip', address: `0x${addRsp.toString(16)}` });
-  }, 300_000);
+  it('add rsp,8 not executed before add eax,1: a CPU fault, the skipped instruction', () => expectSkippedAddRsp(program, 'apply'), 300_000);
 });
 
 const FRAME = String.raw`
