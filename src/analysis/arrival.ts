@@ -14,10 +14,10 @@
  */
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress } from '../format.ts';
-import type { Candidate } from './candidates.ts';
+import { indirectJumpsIn, type Candidate } from './candidates.ts';
 import type { Check } from './checks.ts';
 import type { CodeReader, Instruction } from './code.ts';
-import { branchTargetsBefore, directTarget, SWEEP_LIMIT } from './flow.ts';
+import { branchTargetsBefore, SWEEP_LIMIT } from './flow.ts';
 import { endsFallThrough, isPadding } from './instruction-kind.ts';
 import type { Window } from './window.ts';
 
@@ -84,21 +84,6 @@ function paddingAfter(code: CodeReader, address: bigint): { name: string; last: 
   return undefined;
 }
 
-/** Whether the function holding `address` has an indirect jump anywhere (true too when its code does not all decode). */
-function indirectJumpIn(code: CodeReader, address: bigint): boolean {
-  const location = code.dump.symbols.lookup(address);
-  if (!location?.symbol || location.offset > SWEEP_LIMIT) return true;
-  for (let at = location.base; at < location.base + SWEEP_LIMIT;) {
-    const next = code.dump.symbols.lookup(at);
-    if (at > location.base && next?.base !== location.base) return false;
-    const insn = code.decodeAt(at);
-    if (!insn) return true;
-    if (insn.kind === 'jump' && directTarget(insn) === undefined) return true;
-    at += BigInt(insn.size);
-  }
-  return true;
-}
-
 /** The arrival check of `window`, or undefined when nothing speaks against reaching its start. */
 export function arrivalCheck(dump: Dump, code: CodeReader, window: Window, candidates: Candidate[]): Check | undefined {
   const f = (v: bigint) => formatAddress(dump.arch, v);
@@ -115,7 +100,9 @@ export function arrivalCheck(dump: Dump, code: CodeReader, window: Window, candi
   if (previous && endsFallThrough(previous.kind) && !startsFunction) {
     const first = code.knownBytes(start, 1)[0];
     // A function with an indirect jump (a switch's table) may enter anywhere: only padding bytes say filler there.
-    const targets = indirectJumpIn(code, start) ? undefined : branchTargetsBefore(code, start);
+    const holder = dump.symbols.lookup(start);
+    const enteredAnywhere = !holder?.symbol || indirectJumpsIn(code, holder.base).length > 0;
+    const targets = enteredAnywhere ? undefined : branchTargetsBefore(code, start);
     if ((first !== undefined && PADDING.has(first) && PADDING.has(code.knownBytes(start - 1n, 1)[0] ?? -1)) || (targets !== undefined && !targets.has(start))) {
       return mismatch(`${f(start)} follows ${f(previous.address)} ${previous.text}, which does not fall through, and nothing branches there: filler the code never runs`);
     }

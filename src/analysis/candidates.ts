@@ -273,7 +273,7 @@ function returnsIn(code: CodeReader, entry: bigint, registers: RegisterValues, s
 }
 
 /** Indirect jumps in the function starting at `entry`. */
-function indirectJumpsIn(code: CodeReader, entry: bigint): Instruction[] {
+export function indirectJumpsIn(code: CodeReader, entry: bigint): Instruction[] {
   return instructionsIn(code, entry, (insn) => insn.kind === 'jump' && directTarget(insn) === undefined);
 }
 

@@ -25,6 +25,9 @@ import type { CodeReader, Instruction } from './code.ts';
 import { endsFallThrough } from './instruction-kind.ts';
 import { Replayer } from './replay.ts';
 
+/** Returns probed, at most. */
+const MAX_PROBED = 32;
+
 /** Instructions before a return replayed, at most. */
 const MAX_BEFORE = 8;
 
@@ -79,6 +82,7 @@ function contradicts(dump: Dump, code: CodeReader, registers: RegisterValues, re
  */
 export function returnsThatFit(dump: Dump, code: CodeReader, registers: RegisterValues, rets: Instruction[], sp: bigint, max: number): Instruction[] {
   if (rets.length <= max) return rets;
-  const fit = rets.filter((ret) => !contradicts(dump, code, registers, ret, sp));
+  // Two small replays per return: a function of hundreds of returns is probed in its first few dozen.
+  const fit = rets.slice(0, MAX_PROBED).filter((ret) => !contradicts(dump, code, registers, ret, sp));
   return (fit.length > 0 ? fit : rets).slice(0, max);
 }
