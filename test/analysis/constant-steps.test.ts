@@ -12,11 +12,9 @@
  * is read back from the dump, and the flip explains the fault: a CPU fault
  * in the loaded value, bit 39.
  */
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
-import { explainCore } from '../helpers/explain-core.ts';
-import { runToCore } from '../helpers/run-to-core.ts';
+import { explainInjected } from '../helpers/explain-core.ts';
 
 const SOURCE = String.raw`
 __asm__(
@@ -34,11 +32,7 @@ describe.skipIf(!nativeX64)('a register stepped by a constant the replay cannot 
   const step = BigInt(`0x${/^\s*([0-9a-f]+):\s+add\s+\$0x4,%rdi/m.exec(walk)![1]}`);
 
   it('bit 39 of the loaded index flipped: a CPU fault in the loaded value', async () => {
-    const { core } = await runToCore(nativeX64!, {
-      program: binary, signal: 'SIGSEGV', core: join(dir, 'flip.core'),
-      commands: [`break *0x${step.toString(16)}`, 'continue', 'delete', 'set $rcx = $rcx ^ 0x8000000000', 'continue'],
-    });
-    const report = await explainCore(core, binary);
+    const report = await explainInjected({ dir, binary }, step, ['set $rcx = $rcx ^ 0x8000000000']);
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'loaded-value', bit: 39 });
     expect(BigInt(report.verdict.expected!) ^ BigInt(report.verdict.observed!)).toBe(1n << 39n);
   }, 300_000);

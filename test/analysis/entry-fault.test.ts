@@ -19,7 +19,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
-import { explainCore } from '../helpers/explain-core.ts';
+import { explainCore, explainInjected } from '../helpers/explain-core.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -41,11 +41,7 @@ describe.skipIf(!nativeX64)('a window whose only way in faults first (x86-64)', 
   const call = BigInt(`0x${/^\s*([0-9a-f]+):\s+call\s+\*%rax/m.exec(run)![1]}`);
 
   it('bit 5 of the loaded pointer flipped: the landing faults, a CPU fault', async () => {
-    const { core } = await runToCore(nativeX64!, {
-      program: binary, signal: 'SIGSEGV', core: join(dir, 'flip.core'),
-      commands: [`break *0x${call.toString(16)}`, 'continue', 'delete', 'set $rax = $rax ^ 32', 'continue'],
-    });
-    const report = await explainCore(core, binary);
+    const report = await explainInjected({ dir, binary }, call, ['set $rax = $rax ^ 32']);
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', bit: 5 });
     expect(BigInt(report.verdict.expected!) ^ BigInt(report.verdict.observed!)).toBe(32n);
   }, 300_000);

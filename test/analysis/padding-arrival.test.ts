@@ -20,7 +20,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
-import { explainCore } from '../helpers/explain-core.ts';
+import { explainCore, explainInjected } from '../helpers/explain-core.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -45,12 +45,8 @@ describe.skipIf(!nativeX64)('a call into the padding after a function (x86-64)',
 
   it('bit 3 of the target flipped: the padding faults, a CPU fault in the branch target', async () => {
     const at = BigInt(`0x${call![1]}`);
-    const { core } = await runToCore(nativeX64!, {
-      program: binary, signal: 'SIGSEGV', core: join(dir, 'flip.core'),
-      // The call as the CPU ran it with bit 3 of its target flipped: rax keeps the right target.
-      commands: [`break *0x${at.toString(16)}`, 'continue', 'delete', 'set $rsp = $rsp - 8', `set *(long *)$rsp = 0x${(at + 2n).toString(16)}`, 'set $pc = $rax ^ 8', 'continue'],
-    });
-    const report = await explainCore(core, binary);
+    // The call as the CPU ran it with bit 3 of its target flipped: rax keeps the right target.
+    const report = await explainInjected({ dir, binary }, at, ['set $rsp = $rsp - 8', `set *(long *)$rsp = 0x${(at + 2n).toString(16)}`, 'set $pc = $rax ^ 8']);
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'branch-target', bit: 3 });
   }, 300_000);
 

@@ -20,7 +20,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
-import { explainCore } from '../helpers/explain-core.ts';
+import { explainCore, explainInjected } from '../helpers/explain-core.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
 const SOURCE = String.raw`
@@ -43,12 +43,8 @@ describe.skipIf(!nativeX64)('a call through a register the window cannot know: i
   const call = BigInt(`0x${/^\s*([0-9a-f]+):\s+call\s+\*%rax/m.exec(apply)![1]}`);
 
   it('bit 0 of the target flipped by the CPU: a CPU fault, with the expected and observed targets', async () => {
-    const { core } = await runToCore(nativeX64!, {
-      program: binary, signal: 'SIGSEGV', core: join(dir, 'flip.core'),
-      // The call as the CPU ran it with bit 0 of its target flipped: rax keeps the right target.
-      commands: [`break *0x${call.toString(16)}`, 'continue', 'delete', 'set $rsp = $rsp - 8', `set *(long *)$rsp = 0x${(call + 2n).toString(16)}`, 'set $pc = $rax ^ 1', 'continue'],
-    });
-    const report = await explainCore(core, binary);
+    // The call as the CPU ran it with bit 0 of its target flipped: rax keeps the right target.
+    const report = await explainInjected({ dir, binary }, call, ['set $rsp = $rsp - 8', `set *(long *)$rsp = 0x${(call + 2n).toString(16)}`, 'set $pc = $rax ^ 1']);
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'branch-target', bit: 0 });
     expect(BigInt(report.verdict.observed!) - BigInt(report.verdict.expected!)).toBe(1n);
   }, 300_000);

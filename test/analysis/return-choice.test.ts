@@ -12,11 +12,9 @@
  * recorded; c0's `lea` does not), not to the first three of the function:
  * memory corruption, in the slot, with both values.
  */
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
-import { explainCore } from '../helpers/explain-core.ts';
-import { runToCore } from '../helpers/run-to-core.ts';
+import { explainInjected } from '../helpers/explain-core.ts';
 
 const SOURCE = String.raw`
 __asm__(
@@ -35,11 +33,7 @@ describe.skipIf(!nativeX64)('a return address flipped in memory, in a switch of 
   const ret = BigInt(`0x${/\ssar\s+%eax\n\s*([0-9a-f]+):\s+ret/.exec(listing)![1]}`);
 
   it('bit 20 of the return address flipped in its slot before the fourth case returns: memory corruption', async () => {
-    const { core } = await runToCore(nativeX64!, {
-      program: binary, signal: 'SIGSEGV', core: join(dir, 'flip.core'),
-      commands: [`break *0x${ret.toString(16)}`, 'continue', 'delete', 'set *(long *)$rsp = *(long *)$rsp ^ 0x100000', 'continue'],
-    });
-    const report = await explainCore(core, binary);
+    const report = await explainInjected({ dir, binary }, ret, ['set *(long *)$rsp = *(long *)$rsp ^ 0x100000']);
     expect(report.verdict).toMatchObject({ class: 'memory-corruption', location: 'memory', bit: 20 });
     expect(BigInt(report.verdict.expected!) ^ BigInt(report.verdict.observed!)).toBe(0x100000n);
   }, 300_000);

@@ -10,11 +10,9 @@
  * make that address; a flip of the register's upper half does: a CPU fault
  * in the loaded value, bit 59, with both values.
  */
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildCProgram, nativeX64 } from '../helpers/c-program.ts';
-import { explainCore } from '../helpers/explain-core.ts';
-import { runToCore } from '../helpers/run-to-core.ts';
+import { explainInjected } from '../helpers/explain-core.ts';
 
 const SOURCE = String.raw`
 __asm__(
@@ -32,11 +30,7 @@ describe.skipIf(!nativeX64)('a flip in the bits a sign-extending load made (x86-
   const add = BigInt(`0x${/^\s*([0-9a-f]+):\s+add\s+%rsi,%rax/m.exec(classify)![1]}`);
 
   it('bit 59 of rax after movsxd: a CPU fault in the loaded value', async () => {
-    const { core } = await runToCore(nativeX64!, {
-      program: binary, signal: 'SIGSEGV', core: join(dir, 'flip.core'),
-      commands: [`break *0x${add.toString(16)}`, 'continue', 'delete', 'set $rax = $rax ^ 0x0800000000000000', 'continue'],
-    });
-    const report = await explainCore(core, binary);
+    const report = await explainInjected({ dir, binary }, add, ['set $rax = $rax ^ 0x0800000000000000']);
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'loaded-value', bit: 59 });
     expect(BigInt(report.verdict.expected!) ^ BigInt(report.verdict.observed!)).toBe(1n << 59n);
   }, 300_000);
