@@ -22,7 +22,7 @@ import { directTarget } from './flow.ts';
 import type { SearchContext } from './families.ts';
 import type { Evidence, Hypothesis } from './hypothesis.ts';
 import { unknownBranchOf } from './unknown-branch.ts';
-import { NULL_AREA, oneBitNeighbours, pointerSeenElsewhere, slotsHolding, validity, valuePattern, type ValueRole } from './values.ts';
+import { NULL_AREA, oneBitNeighbours, pointerSeenElsewhere, siblingPointers, slotsHolding, validity, valuePattern, type ValueRole } from './values.ts';
 
 /** Evidence weights (log10 likelihood ratios). */
 const PATTERN_WEIGHT = 2;
@@ -34,6 +34,8 @@ const SEEN_IN_REGISTER_WEIGHT = 1;
 const SEEN_IN_MEMORY_WEIGHT = 0.3;
 /** A pointer one bit from the mapping of the very slot that holds it (a link between objects there). */
 const SAME_MAPPING_WEIGHT = 3.5;
+/** A pointer one bit from what the words beside its slot point near (an array of pointers to like objects). */
+const SIBLINGS_WEIGHT = 3.5;
 /** A loaded integer whose one set bit far above its magnitude is all that sends the access out of the memory the program uses. */
 const HIGH_BIT_WEIGHT = 3.5;
 /** Bits a flip must sit above a loaded integer's own highest bit to count as the jump a flip makes. */
@@ -80,6 +82,17 @@ function loadedFrom(ctx: SearchContext, value: bigint): bigint | undefined {
   return undefined;
 }
 
+/** The pointer-sized load of the window, most recent first, whose value is at most 4 KiB below `value` (and not `value`). */
+function offsetFrom(ctx: SearchContext, value: bigint): { value: bigint; address: bigint } | undefined {
+  const size = pointerSize(ctx.dump.arch);
+  const reads = ctx.window.faithful.reads;
+  for (let i = reads.length - 1; i >= 0; i--) {
+    const r = reads[i]!;
+    if (r.size === size && r.value >= NULL_AREA && r.value < value && value - r.value < 0x1000n) return { value: r.value, address: r.address };
+  }
+  return undefined;
+}
+
 function culpritOf(ctx: SearchContext, faulting: Instruction | undefined): Culprit | undefined {
   const { site } = ctx;
   const path = ctx.window.faithful.path;
@@ -108,6 +121,12 @@ function culpritOf(ctx: SearchContext, faulting: Instruction | undefined): Culpr
   if (!base) return { value: address, role: 'data', what: 'the address accessed' };
   // A pointer loaded before the window (by an earlier iteration of a loop) is still in the slot it came from.
   const slot = loadedFrom(ctx, base.value) ?? onlySlotHolding(ctx.dump, base.value);
+  if (slot === undefined) {
+    // The base was computed from a pointer the window loaded plus an index or offset (`add rax, rdx`): that pointer
+    // is what the memory held.
+    const pointer = offsetFrom(ctx, base.value);
+    if (pointer) return { value: pointer.value, role: 'data', slot: pointer.address, what: `the pointer ${base.name} was computed from (${base.name} is the base of the access)` };
+  }
   return { value: base.value, role: 'data', register: base.name, slot, what: `${base.name}, the base of the access` };
 }
 
@@ -242,6 +261,10 @@ export function asWrittenHypotheses(ctx: SearchContext): Hypothesis[] {
       const elsewhere = pointerSeenElsewhere(dump, n.value, culprit.slot);
       // In a register, the program has the value in hand; somewhere in memory, it is only known to it.
       if (elsewhere) evidence.push({ text: `${f(n.value)} is also in ${elsewhere}: the program uses it`, weight: elsewhere.startsWith('register') ? SEEN_IN_REGISTER_WEIGHT : SEEN_IN_MEMORY_WEIGHT });
+      const siblings = siblingPointers(dump, culprit.slot, n.value, culprit.value);
+      if (siblings.length >= 2) {
+        evidence.push({ text: `the words beside [${f(culprit.slot)}] hold ${siblings.slice(0, 2).map(f).join(' and ')}, near ${f(n.value)} and far from ${f(culprit.value)}: the slot is one of a run of pointers to neighbouring objects`, weight: SIBLINGS_WEIGHT });
+      }
       if (n.strength === 'weak' && culprit.slot !== undefined && sameMapping(dump, culprit.slot, n.value) && !tagBit(dump.arch, n.bit)) {
         evidence.push({ text: `${f(n.value)} is in the same mapping as [${f(culprit.slot)}], which holds the pointer: a link between objects there, and bit ${n.bit} is no tag bit`, weight: SAME_MAPPING_WEIGHT });
       }

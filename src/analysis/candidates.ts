@@ -29,6 +29,7 @@ import type { CodeReader, Instruction } from './code.ts';
 import type { FaultSite } from './fault-site.ts';
 import { directTarget } from './flow.ts';
 import { machineFor } from './machine.ts';
+import { readPointer } from './values.ts';
 
 export type CandidateKind = 'fault' | 'call' | 'ret' | 'link-register' | 'jmp';
 
@@ -64,15 +65,6 @@ export interface Candidate {
 
 /** Stack slots scanned for return addresses, from sp up. */
 const SLOTS_ABOVE = 32;
-
-function readPointer(dump: Dump, address: bigint): bigint | undefined {
-  const size = pointerSize(dump.arch);
-  const bytes = dump.memory.read(address, size);
-  if (!bytes) return undefined;
-  let value = 0n;
-  for (let k = size - 1; k >= 0; k--) value = (value << 8n) | BigInt(bytes[k]!);
-  return value;
-}
 
 /** True when the operand of `insn` needs registers to compute (`call rax`, `call [rax+8]`), not a fixed address. */
 export function usesRegisters(insn: Instruction): boolean {

@@ -149,6 +149,41 @@ export function executable(dump: Dump, code: CodeReader, value: bigint): boolean
   return code.knownBytes(value, 1).length === 1 && dump.memory.ranges().some((r) => r.start <= value && value < r.end && r.kind === 'code');
 }
 
+/** The pointer-sized little-endian word at `address`, if the dump holds it. */
+export function readPointer(dump: Dump, address: bigint): bigint | undefined {
+  const size = pointerSize(dump.arch);
+  const bytes = dump.memory.read(address, size);
+  if (!bytes) return undefined;
+  let value = 0n;
+  for (let k = size - 1; k >= 0; k--) value = (value << 8n) | BigInt(bytes[k]!);
+  return value;
+}
+
+/** How near a pointer beside a slot must be to the slot's repaired value to count as its sibling. */
+const SIBLING_DISTANCE = 0x1000n;
+/** Words looked at on each side of a slot for siblings. */
+const SIBLING_WORDS = 2;
+
+/**
+ * The words beside `slot` (two on each side) that hold pointers near
+ * `repaired` (within 4 KiB) but not near `observed`: the slot is one of a
+ * run of pointers to neighbouring objects (an array of them, a struct's
+ * links), and only one bit kept it from being like the others.
+ */
+export function siblingPointers(dump: Dump, slot: bigint, repaired: bigint, observed: bigint): bigint[] {
+  const size = BigInt(pointerSize(dump.arch));
+  const near = (a: bigint, b: bigint) => (a > b ? a - b : b - a) < SIBLING_DISTANCE;
+  if (near(repaired, observed)) return [];
+  const out: bigint[] = [];
+  for (let k = 1n; k <= BigInt(SIBLING_WORDS); k++) {
+    for (const at of [slot - k * size, slot + k * size]) {
+      const word = readPointer(dump, at);
+      if (word !== undefined && word >= NULL_AREA && word !== repaired && near(word, repaired) && !near(word, observed)) out.push(word);
+    }
+  }
+  return out;
+}
+
 /**
  * Where else the dump holds `value` as a pointer: registers of the fault's
  * context and pointer-aligned words of writable memory (scanned up to
