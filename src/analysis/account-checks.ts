@@ -15,10 +15,11 @@ import { pcRegister, spRegister } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress } from '../format.ts';
 import { memoryChecks, registerChecks, summarize, trapCheck, type Check } from './checks.ts';
-import type { SearchContext } from './families.ts';
+import { readBeforeWritten, type SearchContext } from './families.ts';
 import { userLevelAt, type FaultSite } from './fault-site.ts';
 import type { Hypothesis } from './hypothesis.ts';
 import { Replayer } from './replay.ts';
+import { unknownBranchOf } from './unknown-branch.ts';
 
 /**
  * The fault's own pattern says the code as written led there. When the code
@@ -95,4 +96,46 @@ export function faultingAccessReplays(dump: Dump, site: FaultSite): Check | unde
   } finally {
     replayer.dispose();
   }
+}
+
+/**
+ * A window that starts further back, at a call the stack shows, whose code
+ * as written passes another window's start and runs the faulting
+ * instruction without faulting, on values it knows: the code as written,
+ * entered the way the dump says it was, does not fault there. A mismatch
+ * for every account of the shorter window (its start
+ * state, taken from the dump at the fault, is one the code does not make).
+ * Not when that run read memory before writing it (the dump holds the later
+ * value) or went through a branch its lanes agreed on by chance.
+ */
+export function coveringChecks(contexts: SearchContext[], hypotheses: Hypothesis[]): Array<{ window: string; check: Check }> {
+  const out: Array<{ window: string; check: Check }> = [];
+  for (const a of contexts) {
+    const { window, site } = a;
+    const f = (v: bigint) => formatAddress(a.dump.arch, v);
+    if (window.anchor.kind !== 'transfer' || window.anchor.instruction.kind !== 'call' || !window.faithful.outcome.resultKnown) continue;
+    if (a.checkContext.arrival?.status === 'mismatch') continue;
+    const own = hypotheses.find((h) => h.window === a.windowId && h.id === 'as-written');
+    if (!own || own.checks[0]?.what !== 'trap' || own.checks[0].status !== 'mismatch') continue;
+    // A pass counts once the code went on past it (a transfer to an address that cannot be fetched faults there).
+    const path = window.faithful.path;
+    const passes = path.flatMap((pc, i) => (pc === site.pc && i + 1 < path.length ? [i] : []));
+    const last = passes[passes.length - 1];
+    if (last === undefined) continue;
+    const prefix = { ...window.faithful, reads: window.faithful.reads.filter((r) => r.index <= last), writes: window.faithful.writes.filter((w) => w.index <= last) };
+    if (readBeforeWritten(prefix, window.replay.unknownMemory ?? []).length > 0 || unknownBranchOf(a, undefined)) continue;
+    for (const b of contexts) {
+      if (b === a) continue;
+      const entered = path.indexOf(b.window.start);
+      if (entered < 0 || entered > last) continue;
+      out.push({
+        window: b.windowId,
+        check: {
+          what: 'arrival', expected: `code that comes to ${f(site.pc)} and faults`, status: 'mismatch', basis: 'computed',
+          note: `the code as written from ${f(window.start)} (window ${a.windowId}) comes to ${f(b.window.start)} and runs ${f(site.pc)} ${passes.length === 1 ? 'once' : `${passes.length} times`} without faulting`,
+        },
+      });
+    }
+  }
+  return out;
 }

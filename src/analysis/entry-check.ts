@@ -60,6 +60,22 @@ interface Changed {
   memory: Array<{ address: bigint; length: number }>;
 }
 
+/** True when a conditional branch of `run` reads a register that is unknown, or computed from one earlier in the run. */
+function testsUnknown(effects: Effects, run: Instruction[], unknown: ReadonlySet<RegisterName>, pc: RegisterName): boolean {
+  const tainted = new Set(unknown);
+  tainted.delete(pc);
+  for (const insn of run) {
+    const effect = effects.of(insn.bytes, insn.address);
+    const reads = (effect?.read ?? []).some((r) => tainted.has(r));
+    if (insn.kind === 'conditional' && reads) return true;
+    for (const r of effect?.written ?? []) {
+      if (reads) tainted.add(r);
+      else tainted.delete(r);
+    }
+  }
+  return false;
+}
+
 function contradiction(dump: Dump, effects: Effects, window: Window, fn: Instruction[], targets: ReadonlySet<bigint>, way: number, later: Changed): string | undefined {
   const arch = dump.arch;
   const f = (v: bigint) => formatAddress(arch, v);
@@ -75,8 +91,9 @@ function contradiction(dump: Dump, effects: Effects, window: Window, fn: Instruc
     for (const r of writes) written.add(r);
     const registers = { ...window.replay.registers, [pcRegister(arch)]: first.address };
     const unknown = new Set<RegisterName>([...later.registers, ...written]);
-    // A branch that tests what is not known goes either way (the lanes' fills may agree on the flags by chance).
-    if (first.kind === 'conditional' && (effects.of(first.bytes, first.address)?.read ?? []).some((r) => unknown.has(r) && r !== pcRegister(arch))) {
+    // A branch that tests what is not known goes either way (the lanes' fills may agree on the flags by chance), and
+    // so does one that tests what the run computed from it (`cmp edx, 10h; jne` with edx unknown).
+    if (testsUnknown(effects, fn.slice(way - k + 1, way + 1), unknown, pcRegister(arch))) {
       if (targets.has(first.address)) return undefined;
       continue;
     }

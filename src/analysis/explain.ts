@@ -36,7 +36,7 @@ import { findFaultSite, type FaultSite } from './fault-site.ts';
 import type { Family, Hypothesis } from './hypothesis.ts';
 import { statedInjection, type HypothesisSpec, type StatedShape } from './hypothesis-spec.ts';
 import { endsFallThrough } from './instruction-kind.ts';
-import { addCheck, faultingAccessReplays, landingCheck, replayedContradiction } from './account-checks.ts';
+import { addCheck, coveringChecks, faultingAccessReplays, landingCheck, replayedContradiction } from './account-checks.ts';
 import { scoreHypothesis } from './score.ts';
 import { decideVerdict, type Verdict } from './verdict.ts';
 import { buildWindow, UNWOUND, type StepOverSpec, type Window } from './window.ts';
@@ -334,6 +334,12 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       }
       if (options.exhaustive === false) continue;
       search(ctx, share);
+    }
+    // A window further back whose code as written runs the faulting instruction without faulting says the shorter
+    // windows' start states, taken from the dump, are not ones the code as written makes: every account there
+    // starts from such a state.
+    for (const { window, check } of coveringChecks(contexts, hypotheses)) {
+      for (const h of hypotheses) if (h.window === window) addCheck(h, check);
     }
     // The fault's own pattern, unreplayed: when no window could be replayed or none settles how the code as written
     // ends (what it needs is not in the dump), or when the pattern settles it alone (an abort, executing the stack);

@@ -97,6 +97,8 @@ function searchedRegisters(dump: Dump): RegisterName[] {
 const X86_FLAG_BITS = [0, 2, 4, 6, 7, 10, 11];
 const NZCV_BITS = [28, 29, 30, 31];
 
+/** Passes of a window's path through the faulting instruction whose nearness orders the search. */
+const NEAR_VISITS = 1;
 /** Instructions from the focus within which branch targets are searched before anything else. */
 const NEAR_FOCUS = 64;
 
@@ -138,7 +140,7 @@ export function tryInjection(ctx: SearchContext, injection: Injection, shape: Hy
  * The memory a traced run read before it first wrote it there, among what it
  * writes later, less what is already unknown at the window's start.
  */
-function readBeforeWritten(traced: TracedRun, unknown: ReadonlyArray<{ address: bigint; length: number }>): Array<{ address: bigint; length: number }> {
+export function readBeforeWritten(traced: TracedRun, unknown: ReadonlyArray<{ address: bigint; length: number }>): Array<{ address: bigint; length: number }> {
   const firstWrite = new Map<bigint, number>();
   for (const w of traced.writes) {
     for (let i = 0n; i < BigInt(w.size); i++) if (!firstWrite.has(w.address + i)) firstWrite.set(w.address + i, w.index);
@@ -326,7 +328,9 @@ export function searchWindow(ctx: SearchContext): SearchResult {
   // Before the focus first, nearest first; then after it (a path that went on past where the dump's state was left).
   // A path that passes the faulting instruction (a loop the window replays from its start) is as near to the fault
   // just before each visit: the dump does not say which visit faulted.
-  const visits = window.anchor.kind === 'fault' ? [] : path.flatMap((pc, i) => (pc === ctx.site.pc ? [i] : []));
+  // Only the first few visits count: a long loop's every pass near would put each pass's loads before any load
+  // ahead of the loop (a pointer loaded once, at the function's entry, and used on every pass).
+  const visits = window.anchor.kind === 'fault' ? [] : path.flatMap((pc, i) => (pc === ctx.site.pc ? [i] : [])).slice(0, NEAR_VISITS);
   const distance = (index: number) => {
     let d = index <= focus ? focus - index : 2 * (index - focus);
     for (const v of visits) if (v >= index) d = Math.min(d, v - index);
@@ -377,9 +381,10 @@ export function searchWindow(ctx: SearchContext): SearchResult {
 
 /**
  * The faithful path's index nearest the state the dump recorded: the
- * faulting instruction itself or a jump anchor; for a call anchor, the instruction that
- * returns from that call (the dump's stack is the caller's again) or, when
- * the code as written never returns, the path's end.
+ * faulting instruction itself or a jump anchor; for a call anchor, the first
+ * pass through the trap's pc when the dump's stack is still the callee's,
+ * else the instruction that returns from that call (the dump's stack is the
+ * caller's again) or, when the code as written never returns, the path's end.
  */
 function focusIndex(ctx: SearchContext): number {
   const { window } = ctx;
@@ -393,9 +398,45 @@ function focusIndex(ctx: SearchContext): number {
   // The dump's stack just as the call left it (its return address on top): the fault is where the call went.
   const sp = ctx.site.context?.registers[spRegister(ctx.dump.arch)];
   const pushed = ctx.dump.arch === 'arm64' ? 0n : BigInt(pointerSize(ctx.dump.arch));
-  if (sp !== undefined && sp === ((window.anchor.sp - pushed) & registerMask(ctx.dump.arch))) return Math.min(window.anchorIndex, last);
+  const slot = (window.anchor.sp - pushed) & registerMask(ctx.dump.arch);
+  if (sp !== undefined && sp === slot) return Math.min(window.anchorIndex, last);
+  // Below it, the call had not returned: the fault is in what it called, where the path comes to the trap's pc.
+  const visit = sp !== undefined && sp < slot ? likeliestVisit(ctx) : -1;
+  if (visit > 0) return visit;
   const back = path.indexOf(call.address + BigInt(call.size), window.anchorIndex + 1);
   return back > 0 ? back - 1 : last;
+}
+
+/**
+ * Of the faithful path's passes through the trap's pc after the anchor, the
+ * one whose registers (as every lane has them) agree with the most the dump
+ * recorded: a loop's fourth pass has the fourth pass's counter. The first
+ * when they tie; -1 when the path never passes there.
+ */
+function likeliestVisit(ctx: SearchContext): number {
+  const { window, site } = ctx;
+  const path = window.faithful.path;
+  const visits = path.flatMap((pc, i) => (pc === site.pc && i > window.anchorIndex ? [i] : []));
+  if (visits.length <= 1) return visits[0] ?? -1;
+  const recorded = site.context?.registers ?? {};
+  const unknown = new Set(site.context?.unknown ?? []);
+  const { lanes } = window.replayer.runStepwise();
+  ctx.budget.replays -= lanes.length;
+  let best = visits[0]!;
+  let bestAgree = -1;
+  for (const v of visits) {
+    let agree = 0;
+    for (const [name, value] of Object.entries(recorded) as Array<[RegisterName, bigint | undefined]>) {
+      if (value === undefined || unknown.has(name)) continue;
+      const seen = lanes.map((lane) => lane.steps[v]?.before[name]);
+      if (seen.every((x) => x === value)) agree++;
+    }
+    if (agree > bestAgree) {
+      best = v;
+      bestAgree = agree;
+    }
+  }
+  return best;
 }
 
 /**

@@ -143,6 +143,35 @@ export function writtenAfterAnchor(code: CodeReader, effects: Effects, anchor: W
 }
 
 /**
+ * Registers the code as written changes after a call anchor and before it
+ * first reaches `pc` (the trap's), or before it faults on the way there in
+ * the function that holds `pc`; none when it goes elsewhere.
+ */
+export function writtenBeforePc(code: CodeReader, effects: Effects, anchor: WindowAnchor, faithful: TracedRun, pc: bigint): RegisterName[] {
+  if (anchor.kind !== 'transfer' || anchor.instruction.kind !== 'call') return [];
+  const path = faithful.path;
+  const at = path.indexOf(anchor.instruction.address);
+  if (at < 0) return [];
+  let until = path.indexOf(pc, at + 1);
+  const end = faithful.outcome.result;
+  if (until < 0 && end.kind === 'fault' && sameFunction(code, end.pc, pc)) until = path.length;
+  if (until < 0) return [];
+  const out = new Set<RegisterName>();
+  const arch = code.dump.arch;
+  for (let k = at + 1; k < until; k++) {
+    for (const r of effects.of(code.knownBytes(path[k]!, arch === 'arm64' ? 4 : 15), path[k]!)?.written ?? []) out.add(r);
+  }
+  return [...out];
+}
+
+/** True when `a` and `b` are in one function by the symbols (both named, the same name). */
+function sameFunction(code: CodeReader, a: bigint, b: bigint): boolean {
+  const x = code.dump.symbols.lookup(a);
+  const y = code.dump.symbols.lookup(b);
+  return x?.symbol !== undefined && x.symbol === y?.symbol && x.module === y.module;
+}
+
+/**
  * Registers among `wanted` that the function a call anchor enters stores
  * before changing them: replayed from the anchor, each lane stores its fill
  * there, and the slot the dump holds is the value at the anchor.

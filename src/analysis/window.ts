@@ -32,7 +32,7 @@ import { userLevelAt, type FaultSite } from './fault-site.ts';
 import { directTarget, forwardBranchesTo, straightRunBefore } from './flow.ts';
 import { isPadding } from './instruction-kind.ts';
 import { Replayer, type ReplayWindow, type StepOver, type TracedRun } from './replay.ts';
-import { recoverByCopy, recoverByInversion, recoverBySteps, recoverFromSlots, savedByCallee, writtenAfterAnchor } from './window-recovery.ts';
+import { recoverByCopy, recoverByInversion, recoverBySteps, recoverFromSlots, savedByCallee, writtenAfterAnchor, writtenBeforePc } from './window-recovery.ts';
 import type { StackWalker } from '../unwind/walk.ts';
 
 /** A user's statement of what an absent callee does: `ADDR:ret=0xc,eax=1`. */
@@ -266,6 +266,8 @@ export function buildWindow(
     // 2. The window proper, three lanes; registers it saved before changing come back from their slots.
     let extra = options.extra;
     let extended = false;
+    // Registers whose recorded value the code after the anchor made: nothing at the anchor is recovered from it.
+    const changedLater = new Set<RegisterName>();
     for (let round = 0; round < 3; round++) {
       const replay: ReplayWindow = {
         start, registers, unknown, unknownMemory, stepOvers: steps,
@@ -315,7 +317,14 @@ export function buildWindow(
             recovered.push(r);
             written.add(r.register);
           }
-          if (saved.length > 0) {
+          // Those the code as written changes before it first comes to the trap's pc were changed on any path that
+          // came there the same way: the dump's value is a later one, and their value at the start is unknown.
+          const spent = writtenBeforePc(code, effects, anchor, faithful, site.pc).filter((r) => more.includes(r) && !saved.some((s) => s.register === r));
+          for (const r of spent) {
+            unknown.add(r);
+            changedLater.add(r);
+          }
+          if (saved.length > 0 || spent.length > 0) {
             replayer.dispose();
             round--;
             continue;
@@ -327,7 +336,7 @@ export function buildWindow(
       const storesUntil = anchor.kind === 'transfer' && anchor.instruction.kind !== 'call' ? faithful.path.indexOf(anchor.instruction.address) : -1;
       const back = recoverFromSlots(dump, replayer, faithful, unknown, storesUntil >= 0 ? storesUntil : Infinity).filter((r) => !recordedUnknown.has(r.register));
       const saved = new Set(back.map((r) => r.register));
-      const unsaved = new Set([...unknown].filter((r) => !saved.has(r) && !recordedUnknown.has(r)));
+      const unsaved = new Set([...unknown].filter((r) => !saved.has(r) && !recordedUnknown.has(r) && !changedLater.has(r)));
       back.push(...recoverByInversion(dump, replay, anchor, unsaved, recorded));
       // What the probe could not undo (its lanes faulted before the step), the instructions may say themselves.
       const before = run.slice(i, -1);
