@@ -1,7 +1,8 @@
 /**
  * One Unicorn engine for one architecture: registers, memory, lazy paging
- * from a `MemorySource`, hooks, bounded runs, snapshots and recording. The
- * one backend every analysis drives; it knows nothing of dump formats.
+ * from a `MemorySource`, hooks, bounded runs (their course in run-loop.ts),
+ * snapshots and recording. The one backend every analysis drives; it knows
+ * nothing of dump formats.
  *
  * @example
  * ```ts
@@ -14,7 +15,7 @@
  * ```
  */
 import { unicorn } from './ffi.ts';
-import { UC_PROT, UC_ERR_OK } from './constants.ts';
+import { UC_PROT } from './constants.ts';
 import { EmulationError } from './errors.ts';
 import { HookRegistry, type HookId } from './hooks.ts';
 import { LazyPager, PAGE_SIZE } from './lazy-pages.ts';
@@ -22,23 +23,18 @@ import { SnapshotManager, type Snapshot } from './snapshot.ts';
 import { RunStops } from './run-stops.ts';
 import { X86Segments } from './segments.ts';
 import { RegisterFile } from './register-file.ts';
-import { runOutcome } from './run-outcome.ts';
-import { EngineStarter } from './engine-start.ts';
 import { StartProbe } from './start-probe.ts';
 import { giveBack, takeEngine, type EngineSlot } from './engine-pool.ts';
 import { checkStatus, openSlot, resetForReuse, type EngineParts, type Slot, type TrapHandler } from './engine-slot.ts';
 import { GuestMemory, type Range } from './guest-memory.ts';
-import { NO_ADDRESS, RunExits } from './run-exits.ts';
-import { DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT_MS, type RunObserver, type RunOptions } from './run-options.ts';
-import type { Watchdog } from './watchdog.ts';
+import { RunExits } from './run-exits.ts';
+import { RunLoop } from './run-loop.ts';
+import type { RunObserver, RunOptions } from './run-options.ts';
 import type { MemorySource, UnknownFill } from './memory-source.ts';
 import type { RunResult } from './run-result.ts';
-import { pcRegister, registersOf, type Arch, type RegisterName, type RegisterValues } from './registers.ts';
+import { registersOf, type Arch, type RegisterName, type RegisterValues } from './registers.ts';
 
 export { DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT_MS, type RunObserver, type RunOptions } from './run-options.ts';
-
-/** Most XSAVE-family instructions one run steps over (each ends a Unicorn run, which is then resumed). */
-const MAX_STATE_SKIPS = 64;
 
 export class Emulator implements TrapHandler {
   readonly arch: Arch;
@@ -46,20 +42,16 @@ export class Emulator implements TrapHandler {
   readonly engine: unknown;
   readonly hooks: HookRegistry;
   private readonly registers: RegisterFile;
-  private readonly starter: EngineStarter;
   private readonly probe: StartProbe;
-  /** Whether a pc is on a page the memory source lacks (for runOutcome; made once, not per run). */
-  private readonly unknownPage = (pc: bigint): boolean => this.pager?.isUnknownPage(pc) ?? false;
+  private readonly loop: RunLoop;
   private readonly memory: GuestMemory;
   private readonly exits: RunExits;
   private pager?: LazyPager;
   private snapshots?: SnapshotManager;
   private readonly stops: RunStops;
   private observer?: RunObserver;
-  private readonly watchdog: Watchdog | undefined;
   private readonly slot: Slot;
   private disposed = false;
-  private countedLastRun = false;
   /** The pc between runs when known without asking Unicorn (after a run, a restore); undefined during runs and after register writes. */
   private pcAtRest: bigint | undefined;
   /** The pc when the latest snapshot was taken. */
@@ -71,7 +63,6 @@ export class Emulator implements TrapHandler {
     this.engine = slot.engine;
     this.slot = slot;
     slot.owner = this;
-    this.watchdog = slot.parts.watchdog;
     this.registers = new RegisterFile(arch, slot.engine, checkStatus);
     this.hooks = new HookRegistry(
       slot.engine,
@@ -80,9 +71,21 @@ export class Emulator implements TrapHandler {
     );
     this.memory = new GuestMemory(slot.engine, checkStatus, this.hooks);
     this.exits = new RunExits(arch, slot.engine, checkStatus, () => this.flushAllTranslations());
-    this.starter = new EngineStarter(slot.engine, this.watchdog, this.registers);
     this.probe = new StartProbe(arch, slot.engine, this.memory);
     this.stops = new RunStops(arch, slot.engine);
+    this.loop = new RunLoop(
+      {
+        arch, engine: slot.engine, watchdog: slot.parts.watchdog, registers: this.registers, memory: this.memory,
+        hooks: this.hooks, traps: slot.parts.traps, exits: this.exits, probe: this.probe, stops: this.stops,
+      },
+      {
+        pc: () => this.pc(),
+        writeRegister: (name, value) => this.writeRegister(name, value),
+        isMapped: (address) => this.isMapped(address),
+        pageIn: (address, length) => this.pageIn(address, length),
+        setPcAtRest: (pc) => { this.pcAtRest = pc; },
+      },
+    );
   }
 
   /**
@@ -336,103 +339,9 @@ export class Emulator implements TrapHandler {
 
   // ---- running ------------------------------------------------------------
 
-  /** Runs from `from` (or the pc) until a stop condition; always bounded. */
+  /** Runs from `from` (or the pc) until a stop condition; always bounded (run-loop.ts). */
   run(options: RunOptions = {}): RunResult {
-    const from = options.from ?? this.pc();
-    const budget = options.maxInstructions ?? DEFAULT_MAX_INSTRUCTIONS;
-    const goal = options.count !== undefined && (budget === 0 || options.count <= budget);
-    const limit = goal ? options.count! : budget;
-    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (limit === 0 && options.until === undefined && timeoutMs <= 0) {
-      throw new EmulationError('run', 'A run needs an instruction budget, an end address or a time budget');
-    }
-    // The first block's page is mapped before the run, not by its fetch: a block whose fetch mapped its page at the
-    // start of a run was run again unchanged after the drop of translations, so a limit inside it was missed.
-    if (this.pager && this.observer?.takeOwed && !this.isMapped(from)) this.pageIn(from, 1);
-    this.stops.begin();
-    // Hooks during the run read the live pc.
-    this.pcAtRest = undefined;
-    if (this.probe.aborts(from)) return { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: from };
-    this.observer?.begin(limit);
-    // Only the runs without ft_run's answer ask the clock whether their time is up (see timedOut).
-    const started = this.starter.answers ? 0 : performance.now();
-    const timeoutUs = Math.max(0, Math.round(timeoutMs * 1000));
-    const counting = !this.observer && limit > 0;
-    this.hooks.codeHasRun ||= this.memory.any;
-    // Unicorn counts instructions with a code hook it adds per run; blocks
-    // translated while no code hook existed would skip it.
-    // Unicorn 2.0.1 compiles the `until` check into translated blocks, so a
-    // block translated for another end address would run straight past it.
-    const until = options.until ?? NO_ADDRESS;
-    if (counting !== this.countedLastRun || until !== this.exits.lastUntil) this.flushTranslations();
-    this.countedLastRun = counting;
-    this.exits.lastUntil = until;
-    this.exits.sync(until);
-    let status = 0;
-    // Unicorn ends a run at every invalid instruction, even one its hook stepped over: go on from there (bounded;
-    // a counted run's count would be lost, so it ends there as #UD).
-    for (let resumes = 0; ; resumes++) {
-      this.stops.resumeAfterSkip = false;
-      status = this.starter.start(resumes === 0 ? from : this.stoppedPc(), until, counting ? limit : 0, resumes === 0 ? timeoutUs : undefined, timeoutUs);
-      if (!this.stops.resumeAfterSkip || this.stops.result || status !== UC_ERR_OK || resumes >= MAX_STATE_SKIPS) break;
-      if (goal || this.starter.timedOut(timeoutMs, started) || this.stoppedPc() === until) break;
-    }
-    if (this.stops.resumeAfterSkip && goal && !this.stops.result) {
-      this.stops.result = { kind: 'trapped', vector: 6, name: 'invalid instruction', pc: this.stops.skippedPc };
-    }
-    const stopPc = status === UC_ERR_OK && !this.stops.result ? this.observer?.limitStopPc?.() : undefined;
-    if (stopPc !== undefined) {
-      this.writeRegister(pcRegister(this.arch), stopPc);
-      this.starter.stoppedAt = stopPc;
-    }
-    const owed = status === UC_ERR_OK && !this.stops.result ? this.observer?.takeOwed?.() ?? 0 : 0;
-    if (owed > 0) {
-      // The observer's code hook over the cut block lets the owed instructions run: blocks are translated
-      // again for it. Not UC_CTL_TB_FLUSH: in Unicorn 2.0.1 it touches the whole code buffer (about 1 GB of RSS).
-      this.hooks.codeHasRun = true;
-      this.flushTranslations();
-      status = this.starter.start(this.stoppedPc(), until, 0, undefined, timeoutUs);
-      this.flushTranslations();
-    }
-    this.starter.finish();
-    this.hooks.codeHasRun = true;
-    let result: RunResult;
-    try {
-      result = this.outcome(status, options, goal, limit, timeoutMs, started);
-      if (this.observer?.settle) {
-        this.observer.settle(result);
-        result = { ...result, instructions: this.observer.executed() };
-      }
-    } finally {
-      this.observer?.finish();
-    }
-    const trapError = this.slot.parts.traps.takeError();
-    const hookError = this.hooks.takeError() ?? trapError;
-    if (hookError !== undefined) throw hookError;
-    this.pcAtRest = this.starter.stoppedAt;
-    return result;
-  }
-
-  /** The pc where the last start stopped: as ft_run read it, or read now. */
-  private stoppedPc(): bigint {
-    return this.starter.stoppedAt ?? this.pc();
-  }
-
-  /** How a run ended (run-outcome.ts); the time and the observer's limit are asked only where that decision needs them. */
-  private outcome(status: number, options: RunOptions, goal: boolean, limit: number, timeoutMs: number, started: number): RunResult {
-    const pc = this.stoppedPc();
-    const fetchStop = this.pager?.takeFetchStop();
-    const clean = status === UC_ERR_OK && !this.stops.result && !fetchStop && pc !== options.until;
-    const exit = clean ? this.exits.stopAt(pc) : undefined;
-    const timedOut = clean && !exit && this.starter.timedOut(timeoutMs, started);
-    return runOutcome({
-      status, pc, goal, limit, exit, timedOut,
-      instructions: this.observer?.executed(),
-      stop: this.stops.result ?? fetchStop,
-      until: options.until,
-      stoppedOnItsOwn: clean && !exit && !timedOut && this.observer !== undefined && !this.observer.stoppedByLimit(),
-      unknownPage: this.unknownPage,
-    });
+    return this.loop.run(options.from ?? this.pc(), options, this.observer, this.pager);
   }
 
   // ---- snapshots ------------------------------------------------------------

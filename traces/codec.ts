@@ -1,10 +1,11 @@
 /**
  * The messages of a faultline trace file (see FORMAT.md) to and from bytes:
  * the file prefix, and one msgpack map per header, batch, event and end.
- * Columns travel as msgpack `bin` holding little-endian packed values, so
- * encoding a batch copies typed-array buffers and allocates nothing per
- * instruction. Framing (where one message ends, truncation) lives in
- * `decoder.ts`.
+ * Columns travel as msgpack `bin` holding little-endian packed values
+ * (`columns.ts`), so encoding a batch copies typed-array buffers and
+ * allocates nothing per instruction. Fields are read checked (`fields.ts`);
+ * a `blocks` message's block table is `block-table.ts`. Framing (where one
+ * message ends, truncation) lives in `decoder.ts`.
  *
  * @example
  * ```ts
@@ -13,8 +14,11 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 import type { Arch, RegisterName } from '../emu/registers.ts';
+import { encodeBlockTable, decodeBlockTable } from './block-table.ts';
+import { littleEndianBytes } from './columns.ts';
 import { TraceFormatError } from './errors.ts';
-import type { TraceBatch, TraceBlock, TraceBlockBatch, TraceEvent, TraceHeader } from './model.ts';
+import { column, describe, isFields, optionalBytes, optionalCount, optionalRegisterMap, optionalString, optionalU64, type Fields } from './fields.ts';
+import type { TraceBatch, TraceBlockBatch, TraceEvent, TraceHeader } from './model.ts';
 
 /** The highest format version this code reads (it writes 1 from `Recorder`, 2 from `BlockRecorder`). */
 export const FORMAT_VERSION = 2;
@@ -37,35 +41,6 @@ export type TraceMessage =
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 /** The msgpack decoder for trace messages: maps as objects, 64-bit integers as bigint. */
 export const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'bigint' });
-
-const hostIsLittleEndian = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
-
-type Column = Uint8Array | Uint32Array | BigUint64Array;
-type ColumnType = typeof Uint8Array | typeof Uint32Array | typeof BigUint64Array;
-
-/** The bytes of `column` in little-endian order: a view on little-endian hosts, a swapped copy elsewhere. */
-export function littleEndianBytes(column: Column): Uint8Array {
-  const view = new Uint8Array(column.buffer, column.byteOffset, column.byteLength);
-  const width = column.BYTES_PER_ELEMENT;
-  if (hostIsLittleEndian || width === 1) return view;
-  const out = new Uint8Array(view.length);
-  for (let i = 0; i < view.length; i += width) {
-    for (let k = 0; k < width; k++) out[i + k] = view[i + width - 1 - k]!;
-  }
-  return out;
-}
-
-/** A fresh, aligned typed array read from little-endian `bytes`; `field` names the column in errors. */
-export function columnFromBytes<T extends ColumnType>(Type: T, bytes: Uint8Array, field: string): InstanceType<T> {
-  const width = Type.BYTES_PER_ELEMENT;
-  if (bytes.length % width !== 0) {
-    throw new TraceFormatError(`Column '${field}' holds ${bytes.length} bytes, not a multiple of its ${width}-byte values`, { code: 'bad-field' });
-  }
-  // `new Uint8Array(view)` copies (a Buffer's `slice` would not) and aligns the values.
-  const copy = new Uint8Array(bytes);
-  if (!hostIsLittleEndian && width > 1) copy.set(littleEndianBytes(new Type(copy.buffer) as Column));
-  return new Type(copy.buffer, 0, copy.length / width) as InstanceType<T>;
-}
 
 /** Instruction-set width written as the header's `mode`: 32 for x86, 64 for x64 and arm64 (AArch64). */
 export function modeOf(arch: Arch): 32 | 64 {
@@ -183,25 +158,6 @@ function binHeader(length: number): Uint8Array {
  * views, never copied; every other part is a fresh small buffer.
  */
 export function encodeBlocksParts(batch: TraceBlockBatch): Uint8Array[] {
-  const k = batch.newBlocks.length;
-  const ids = new Uint32Array(k);
-  const addresses = new BigUint64Array(k);
-  const lengths = new Uint32Array(k);
-  const counts = new Uint32Array(k);
-  let byteTotal = 0;
-  let sizeTotal = 0;
-  batch.newBlocks.forEach((b, i) => {
-    ids[i] = b.id; addresses[i] = b.pc; lengths[i] = b.bytes.length; counts[i] = b.sizes.length;
-    byteTotal += b.bytes.length; sizeTotal += b.sizes.length;
-  });
-  const bytes = new Uint8Array(byteTotal);
-  const sizes = new Uint8Array(sizeTotal);
-  let at = 0;
-  let sat = 0;
-  for (const b of batch.newBlocks) {
-    bytes.set(b.bytes, at); at += b.bytes.length;
-    sizes.set(b.sizes, sat); sat += b.sizes.length;
-  }
   const small: Record<string, unknown> = {
     type: 'blocks',
     first: batch.first,
@@ -212,12 +168,7 @@ export function encodeBlocksParts(batch: TraceBlockBatch): Uint8Array[] {
     accesses: batch.accesses,
     start: littleEndianBytes(batch.start),
     end: littleEndianBytes(batch.end),
-    ...(k > 0 && {
-      code: {
-        id: littleEndianBytes(ids), address: littleEndianBytes(addresses), length: littleEndianBytes(lengths),
-        bytes, count: littleEndianBytes(counts), sizes,
-      },
-    }),
+    ...(batch.newBlocks.length > 0 && { code: encodeBlockTable(batch.newBlocks) }),
     events: batch.events.map((event) => eventFields(event, u64)),
   };
   const entries = Object.keys(small).length + 2;
@@ -253,64 +204,7 @@ export function encodeEnd(reason: string | undefined, instructions: number): Uin
 }
 
 // ---------------------------------------------------------------------------
-// Decoding: every field is optional; a present field of the wrong type is an error.
-
-type Fields = Record<string, unknown>;
-
-function isFields(value: unknown): value is Fields {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
-}
-
-function optionalBytes(fields: Fields, name: string): Uint8Array | undefined {
-  const value = fields[name];
-  if (value === undefined || value === null) return undefined;
-  if (!(value instanceof Uint8Array)) throw new TraceFormatError(`Field '${name}' should be bin, got ${describe(value)}`);
-  return value;
-}
-
-function optionalString(fields: Fields, name: string): string | undefined {
-  const value = fields[name];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new TraceFormatError(`Field '${name}' should be a string, got ${describe(value)}`);
-  return value;
-}
-
-function optionalCount(fields: Fields, name: string): number | undefined {
-  const value = fields[name];
-  if (value === undefined || value === null) return undefined;
-  const n = typeof value === 'bigint' ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new TraceFormatError(`Field '${name}' should be an unsigned integer, got ${describe(value)}`);
-  return n;
-}
-
-function optionalU64(fields: Fields, name: string): bigint | undefined {
-  const value = fields[name];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'bigint' && value >= 0n) return value;
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
-  throw new TraceFormatError(`Field '${name}' should be an unsigned 64-bit integer, got ${describe(value)}`);
-}
-
-/** A map of register name to u64 (a signal event's `registers`). */
-function optionalRegisterMap(fields: Fields, name: string): Array<[RegisterName, bigint]> | undefined {
-  const value = fields[name];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) throw new TraceFormatError(`Field '${name}' should be a map of register name to value, got ${describe(value)}`);
-  return Object.keys(value).map((register) => [register as RegisterName, optionalU64(value as Fields, register)!]);
-}
-
-function describe(value: unknown): string {
-  if (value instanceof Uint8Array) return `bin of ${value.length} bytes`;
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 40)}…` : value}'`;
-  if (typeof value === 'bigint') return `${value}`;
-  return typeof value === 'object' ? 'a map' : String(value);
-}
-
-function column<T extends ColumnType>(Type: T, fields: Fields, name: string, length: number): InstanceType<T> {
-  const bytes = optionalBytes(fields, name);
-  return bytes ? columnFromBytes(Type, bytes, name) : (new Type(length) as InstanceType<T>);
-}
+// Decoding: every field is optional; a present field of the wrong type is an error (fields.ts).
 
 const ARCHES: readonly Arch[] = ['x86', 'x64', 'arm64'];
 
@@ -454,31 +348,6 @@ function decodeBatch(fields: Fields, defaultFirst: number): TraceBatch {
   checkStarts(batch.regStart, 'regStart', count, batch.regIndex.length);
   checkStarts(batch.memStart, 'memStart', count, mems);
   return batch;
-}
-
-function decodeBlockTable(value: unknown): TraceBlock[] {
-  if (!isFields(value)) return [];
-  const ids = column(Uint32Array, value, 'id', 0);
-  const addresses = column(BigUint64Array, value, 'address', 0);
-  const lengths = column(Uint32Array, value, 'length', 0);
-  const counts = column(Uint32Array, value, 'count', 0);
-  const bytes = optionalBytes(value, 'bytes') ?? new Uint8Array(0);
-  const sizes = optionalBytes(value, 'sizes') ?? new Uint8Array(0);
-  if ([addresses, lengths, counts].some((c) => c.length !== ids.length)) {
-    throw new TraceFormatError(`Block table columns differ in length: id ${ids.length}, address ${addresses.length}, length ${lengths.length}, count ${counts.length}`);
-  }
-  const blocks: TraceBlock[] = [];
-  let at = 0;
-  let sat = 0;
-  for (let i = 0; i < ids.length; i++) {
-    const end = at + lengths[i]!;
-    const send = sat + counts[i]!;
-    if (end > bytes.length || send > sizes.length) throw new TraceFormatError(`Block table entry ${i} at 0x${addresses[i]!.toString(16)} runs past its bytes or sizes`);
-    blocks.push({ id: ids[i]!, pc: addresses[i]!, bytes: new Uint8Array(bytes.subarray(at, end)), sizes: new Uint8Array(sizes.subarray(sat, send)) });
-    at = end;
-    sat = send;
-  }
-  return blocks;
 }
 
 function decodeBlocks(fields: Fields, defaultFirst: number): TraceBlockBatch {

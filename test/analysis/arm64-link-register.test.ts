@@ -5,7 +5,7 @@
  * the register state such a machine records (pc on the brk, x30 after the
  * blr, x8 still holding the right target).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,8 +21,8 @@ const PADDING = 0x401000n;
 const TARGET = 0x401004n;
 const SLOT = 0x402000n;
 
-function crashedMachine(): Dump {
-  const dir = mkdtempSync(join(tmpdir(), 'faultline-arm64-'));
+/** The crashed machine, its images written into `dir`. */
+function crashedMachine(dir: string): Dump {
   writeFileSync(join(dir, 'caller.bin'), assemble('arm64', 'ldr x8, [x0]\nblr x8\nmov x1, #1\nbrk #1'));
   writeFileSync(join(dir, 'target.bin'), assemble('arm64', 'brk #0\nmov x0, #7\nret'));
   const slot = Buffer.alloc(8);
@@ -39,10 +39,15 @@ function crashedMachine(): Dump {
 
 describe.skipIf(lacks('binutils-aarch64-linux-gnu'))('AArch64 link-register transfers', () => {
   it('a blr whose target lost bit 2 is a CPU fault in the branch target', async () => {
-    const report = await explain(crashedMachine());
-    expect(report.candidates.find((c) => c.kind === 'link-register')).toMatchObject({ returnAddress: '0x400008', expected: '0x401004', comparison: { relation: 'one-bit', bit: 2 } });
-    expect(report.window?.start).toBe('0x400000');
-    expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'branch-target', bit: 2, expected: '0x401004', observed: '0x401000' });
-    expect(report.checks.find((c) => c.what === 'x8')).toMatchObject({ status: 'match', basis: 'computed' });
+    const dir = mkdtempSync(join(tmpdir(), 'faultline-arm64-'));
+    try {
+      const report = await explain(crashedMachine(dir));
+      expect(report.candidates.find((c) => c.kind === 'link-register')).toMatchObject({ returnAddress: '0x400008', expected: '0x401004', comparison: { relation: 'one-bit', bit: 2 } });
+      expect(report.window?.start).toBe('0x400000');
+      expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'branch-target', bit: 2, expected: '0x401004', observed: '0x401000' });
+      expect(report.checks.find((c) => c.what === 'x8')).toMatchObject({ status: 'match', basis: 'computed' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -59,21 +59,25 @@ describe('bad dumps through the CLI', () => {
   const dumps = ['breakpad/ascii_read_av.dmp', 'lldb/elf-core/linux-x86_64.core'];
   for (const name of dumps) {
     it(`${name} cut short: one line naming the file, exit code 2`, async () => {
-      const { mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
+      const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
       const { join } = await import('node:path');
       const { tmpdir } = await import('node:os');
       const bytes = readFileSync(new URL(`../fixtures/dumps/${name}`, import.meta.url));
       const dir = mkdtempSync(join(tmpdir(), 'faultline-cut-'));
-      for (const length of [7, 64, 300, Math.floor(bytes.length / 2)]) {
-        const path = join(dir, `cut-${length}`);
-        writeFileSync(path, bytes.subarray(0, length));
-        for (const command of ['info', 'explain']) {
-          const { code, out, err } = await runCli(command, path);
-          expect(code, `${command} ${path}: ${err}`).toBe(2);
-          expect(out).toBe('');
-          expect(err.startsWith(`faultline: ${path}`)).toBe(true);
-          expect(err.trim().split('\n')).toHaveLength(1);
+      try {
+        for (const length of [7, 64, 300, Math.floor(bytes.length / 2)]) {
+          const path = join(dir, `cut-${length}`);
+          writeFileSync(path, bytes.subarray(0, length));
+          for (const command of ['info', 'explain']) {
+            const { code, out, err } = await runCli(command, path);
+            expect(code, `${command} ${path}: ${err}`).toBe(2);
+            expect(out).toBe('');
+            expect(err.startsWith(`faultline: ${path}`)).toBe(true);
+            expect(err.trim().split('\n')).toHaveLength(1);
+          }
         }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     });
   }

@@ -2,10 +2,10 @@
  * `faultline trace` on raw images in the three architectures, each output
  * format, `--out` + `show`, and bad input: one line, exit code 2.
  */
-import { mkdtempSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assemble } from '../helpers/assemble.ts';
 import { lacks } from '../helpers/system.ts';
 import { runCli } from './run-cli.ts';
@@ -25,6 +25,7 @@ beforeAll(() => {
   }
   writeFileSync(file('state.json'), JSON.stringify({ arch: 'x86', registers: { esp: '0x7000', ebx: '0x11' } }));
 });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(lacks('binutils'))('trace', () => {
   it('x86: text like WinDbg, with changed registers and memory', async () => {

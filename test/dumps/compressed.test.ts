@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDump } from '../../src/dumps/open.ts';
+import { removeDecompressed } from '../../src/dumps/decompress.ts';
 import { DumpFormatError } from '../../src/dumps/errors.ts';
 import { makeCrashCore } from '../helpers/crash-programs.ts';
 import { lacks, toolchainMissing } from '../helpers/system.ts';
@@ -38,7 +39,11 @@ describe.skipIf(toolchainMissing('x64').length > 0)('compressed cores', () => {
     dir = mkdtempSync(join(tmpdir(), 'faultline-compressed-'));
     ({ core, binary } = await makeCrashCore('x64', 'software', dir));
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => {
+    // The decompressed cores: the module removes them on 'exit', which a vitest worker thread never emits.
+    removeDecompressed();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   for (const suffix of ['zst', 'xz'] as const) {
     it.skipIf(lacks(COMPRESSORS[suffix].package))(`${suffix}: opens with the same threads and registers as the plain core`, async () => {

@@ -3,7 +3,7 @@
  * register lines and bugcheck codes. Each must be a DumpFormatError naming
  * the path and line, never a bare Error.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -36,12 +36,16 @@ describe('loadTranscript on bad input', () => {
 
   it('rejects a binary file on disk (a minidump header)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'faultline-transcript-'));
-    const path = join(dir, 'crash.dmp');
-    writeFileSync(path, Buffer.from([0x4d, 0x44, 0x4d, 0x50, 0x93, 0xa7, 0x00, 0x00, 0x0c, 0x00, 0x00, 0x00]));
-    const error = failure(() => loadTranscript(path));
-    expect(error.path).toBe(path);
-    expect(error.line).toBe(1);
-    expect(error.message).toContain("'MDMP");
+    try {
+      const path = join(dir, 'crash.dmp');
+      writeFileSync(path, Buffer.from([0x4d, 0x44, 0x4d, 0x50, 0x93, 0xa7, 0x00, 0x00, 0x0c, 0x00, 0x00, 0x00]));
+      const error = failure(() => loadTranscript(path));
+      expect(error.path).toBe(path);
+      expect(error.line).toBe(1);
+      expect(error.message).toContain("'MDMP");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rejects an empty file', () => {

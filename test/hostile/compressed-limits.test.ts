@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDump } from '../../src/dumps/open.ts';
-import { DECOMPRESSED_LIMIT, decompressToTemporary } from '../../src/dumps/decompress.ts';
+import { DECOMPRESSED_LIMIT, decompressToTemporary, removeDecompressed } from '../../src/dumps/decompress.ts';
 import { DumpFormatError } from '../../src/dumps/errors.ts';
 import { FileSource } from '../../src/dumps/binary/file-source.ts';
 import { walkZstdFrames } from '../../src/dumps/zstd-frames.ts';
@@ -27,7 +27,11 @@ let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'faultline-zstd-'));
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  // The decompressed files: the module removes them on 'exit', which a vitest worker thread never emits.
+  removeDecompressed();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** Writes `bytes` to `name` in the test directory. */
 function file(name: string, bytes: Uint8Array): string {

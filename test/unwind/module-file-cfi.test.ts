@@ -24,8 +24,10 @@ int main(int argc, char **argv) { return (int)outer(argc > 5 ? (long *)argv : 0)
 `;
 
 describe.skipIf(!nativeX64)('CFI from the module file of a transcript (x86-64)', () => {
+  // Built here, not in the test: buildCProgram registers its directory's removal with afterAll, which a test body cannot.
+  const { dir, binary } = buildCProgram(nativeX64!, 'no-hdr', SOURCE, ['-O2', '-no-pie', '-fomit-frame-pointer', '-Wl,--no-eh-frame-hdr']);
+
   it('walks leaf, middle, outer and main by the .eh_frame of the --binary file', async () => {
-    const { dir, binary } = buildCProgram(nativeX64!, 'no-hdr', SOURCE, ['-O2', '-no-pie', '-fomit-frame-pointer', '-Wl,--no-eh-frame-hdr']);
     const { core } = await runToCore(nativeX64!, { program: binary, signal: 'SIGSEGV', core: join(dir, 'crash.core'), commands: ['continue'] });
     const transcript = join(dir, 'crash.txt');
     await writeTranscript({ arch: 'x64', core, binaries: [binary], sysroot: '/', signal: 11 }, transcript, { style: 'user' });
