@@ -182,7 +182,7 @@ function softwareEvidence(ctx: Pick<SearchContext, 'site' | 'dump'>, faulting: I
       out.push({ text: `${f(address)} is beside the stack pointer ${f(sp)}: the CPU was sent to execute the stack (a smashed return address, a jump through stack data)`, weight: PATTERN_WEIGHT });
     } else if (address <= sp + 0x100n && address + 0x10000n >= sp && site.access !== 'execute') {
       const stack = regionOf(dump, sp);
-      if (!regionOf(dump, address) || (stack && sp - stack.start < 0x2000n)) {
+      if ((!regionOf(dump, address) && stackJustAbove(dump, sp)) || (stack && sp - stack.start < 0x2000n)) {
         out.push({ text: `the fault is at ${f(address)}, just below the stack pointer ${f(sp)}, past the end of the stack: a stack overflow`, weight: DELIBERATE_WEIGHT });
       }
     }
@@ -201,6 +201,19 @@ function inStack(dump: SearchContext['dump'], address: bigint, sp: bigint): bool
     return stack !== undefined && stack.start <= address && address < stack.end;
   }
   return dump.memory.read(address, 1) !== undefined;
+}
+
+/**
+ * True when a stack could have grown down to `sp`: it is in writable memory,
+ * or such memory starts within 64 KiB above it (a frame past the guard). A
+ * stack pointer far from any stack (its upper half cut off) is no overflow.
+ */
+function stackJustAbove(dump: SearchContext['dump'], sp: bigint): boolean {
+  for (let above = 0n; above <= 0x10000n; above += 0x1000n) {
+    const at = sp + above;
+    if (dump.addressMap ? regionOf(dump, at)?.write === true : dump.memory.read(at, 1) !== undefined) return true;
+  }
+  return false;
 }
 
 /** True when `sp` is in the last pages of its stack mapping, above a guard (or in the guard itself). */
