@@ -124,10 +124,17 @@ export function coveringChecks(contexts: SearchContext[], hypotheses: Hypothesis
     if (last === undefined) continue;
     const prefix = { ...window.faithful, reads: window.faithful.reads.filter((r) => r.index <= last), writes: window.faithful.writes.filter((w) => w.index <= last) };
     if (readBeforeWritten(prefix, window.replay.unknownMemory ?? []).length > 0 || unknownBranchOf(a, undefined)) continue;
+    let lanes: ReturnType<typeof window.replayer.runStepwise>['lanes'] | undefined;
     for (const b of contexts) {
       if (b === a) continue;
       const entered = path.indexOf(b.window.start);
       if (entered < 0 || entered > last) continue;
+      // The two windows must agree on the frame where one enters the other: a stack pointer solved differently (a
+      // call found by its link register, the callee's frame not yet undone) makes one of them wrong, not the code.
+      lanes ??= window.replayer.runStepwise().lanes;
+      const sp = spRegister(a.dump.arch);
+      const want = b.window.replay.registers[sp];
+      if (want === undefined || lanes.length === 0 || lanes.some((lane) => lane.steps[entered]?.before[sp] !== want)) continue;
       out.push({
         window: b.windowId,
         check: {
