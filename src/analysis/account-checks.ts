@@ -11,14 +11,15 @@
  * if (landing) for (const h of asWritten) addCheck(h, landing);
  * ```
  */
-import { pcRegister, spRegister } from '../../emu/registers.ts';
+import { pcRegister, spRegister, type RegisterName } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress } from '../format.ts';
-import { memoryChecks, registerChecks, summarize, trapCheck, type Check } from './checks.ts';
+import { comparedMask, memoryChecks, registerChecks, summarize, trapCheck, type Check } from './checks.ts';
 import { readBeforeWritten, type SearchContext } from './families.ts';
 import { userLevelAt, type FaultSite } from './fault-site.ts';
 import type { Hypothesis } from './hypothesis.ts';
 import { Replayer } from './replay.ts';
+import type { SteppedLane } from './replay-types.ts';
 import { unknownBranchOf } from './unknown-branch.ts';
 
 /**
@@ -100,13 +101,13 @@ export function faultingAccessReplays(dump: Dump, site: FaultSite): Check | unde
 
 /**
  * A window that starts further back, at a call the stack shows, whose code
- * as written passes another window's start and runs the faulting
- * instruction without faulting, on values it knows: the code as written,
- * entered the way the dump says it was, does not fault there. A mismatch
- * for every account of the shorter window (its start
- * state, taken from the dump at the fault, is one the code does not make).
- * Not when that run read memory before writing it (the dump holds the later
- * value) or went through a branch its lanes agreed on by chance.
+ * as written comes to another window's start with other values than that
+ * window takes from the dump (on every pass, the stack pointer agreeing) and
+ * runs the faulting instruction without faulting, on values it knows: the
+ * code as written, entered the way the dump says it was, does not make the
+ * shorter window's start state. A mismatch for every account of the shorter
+ * window. Not when that run read memory before writing it (the dump holds
+ * the later value) or went through a branch its lanes agreed on by chance.
  */
 export function coveringChecks(contexts: SearchContext[], hypotheses: Hypothesis[]): Array<{ window: string; check: Check }> {
   const out: Array<{ window: string; check: Check }> = [];
@@ -127,22 +128,48 @@ export function coveringChecks(contexts: SearchContext[], hypotheses: Hypothesis
     let lanes: ReturnType<typeof window.replayer.runStepwise>['lanes'] | undefined;
     for (const b of contexts) {
       if (b === a) continue;
-      const entered = path.indexOf(b.window.start);
-      if (entered < 0 || entered > last) continue;
+      const entries = path.flatMap((pc, i) => (pc === b.window.start && i <= last ? [i] : []));
+      if (entries.length === 0) continue;
+      lanes ??= window.replayer.runStepwise().lanes;
+      const differs = entries.map((i) => startDiffers(a, lanes!, i, b));
       // The two windows must agree on the frame where one enters the other: a stack pointer solved differently (a
       // call found by its link register, the callee's frame not yet undone) makes one of them wrong, not the code.
-      lanes ??= window.replayer.runStepwise().lanes;
-      const sp = spRegister(a.dump.arch);
-      const want = b.window.replay.registers[sp];
-      if (want === undefined || lanes.length === 0 || lanes.some((lane) => lane.steps[entered]?.before[sp] !== want)) continue;
+      // And a pass that comes with the very state the shorter window starts from refutes nothing of it (a fault in
+      // the access itself, on one pass of a loop).
+      const framed = differs.filter((d): d is RegisterName[] => d !== undefined);
+      if (framed.length === 0 || framed.some((d) => d.length === 0)) continue;
+      const names = [...new Set(framed.flat())].slice(0, 3).join(', ');
       out.push({
         window: b.windowId,
         check: {
           what: 'arrival', expected: `code that comes to ${f(site.pc)} and faults`, status: 'mismatch', basis: 'computed',
-          note: `the code as written from ${f(window.start)} (window ${a.windowId}) comes to ${f(b.window.start)} and runs ${f(site.pc)} ${passes.length === 1 ? 'once' : `${passes.length} times`} without faulting`,
+          note: `the code as written from ${f(window.start)} (window ${a.windowId}) comes to ${f(b.window.start)} with other values of ${names} than the window starts from, and runs ${f(site.pc)} ${passes.length === 1 ? 'once' : `${passes.length} times`} without faulting`,
         },
       });
     }
+  }
+  return out;
+}
+
+/**
+ * Registers (not flags) the shorter window `b` starts with from the dump
+ * that every lane of `a` has otherwise at path index `at`; undefined when
+ * the two disagree on the stack pointer there.
+ */
+function startDiffers(a: SearchContext, lanes: SteppedLane[], at: number, b: SearchContext): RegisterName[] | undefined {
+  const arch = a.dump.arch;
+  const sp = spRegister(arch);
+  const start = b.window.replay.registers;
+  const seen = (name: RegisterName) => {
+    const values = lanes.map((lane) => lane.steps[at]?.before[name]);
+    return values.every((v) => v !== undefined && v === values[0]) ? values[0] : undefined;
+  };
+  if (lanes.length === 0 || start[sp] === undefined || seen(sp) !== start[sp]) return undefined;
+  const out: RegisterName[] = [];
+  for (const [name, value] of Object.entries(start) as Array<[RegisterName, bigint | undefined]>) {
+    if (value === undefined || name === sp || name === pcRegister(arch) || name === 'efl' || name === 'nzcv' || b.window.replay.unknown?.has(name)) continue;
+    const there = seen(name);
+    if (there !== undefined && ((there ^ value) & comparedMask(arch, name)) !== 0n) out.push(name);
   }
   return out;
 }

@@ -311,7 +311,8 @@ export function buildWindow(
           // (push rbp, stp x29, x30), the dump's slot gives it back.
           // The others keep the recorded value: the path after the anchor is the code as written, which a fault
           // may have left early, so what it writes there is no proof the dump's value is a later one.
-          const saved = savedByCallee(dump, anchor, registers, new Set([...unknown, ...more]), more).filter((r) => r.value !== registers[r.register]);
+          const kept = savedByCallee(dump, anchor, registers, new Set([...unknown, ...more]), more);
+          const saved = kept.filter((r) => r.value !== registers[r.register]);
           for (const r of saved) {
             registers[r.register] = r.value;
             recovered.push(r);
@@ -319,7 +320,7 @@ export function buildWindow(
           }
           // Those the code as written changes before it first comes to the trap's pc were changed on any path that
           // came there the same way: the dump's value is a later one, and their value at the start is unknown.
-          const spent = writtenBeforePc(code, effects, anchor, faithful, site.pc).filter((r) => more.includes(r) && !saved.some((s) => s.register === r));
+          const spent = writtenBeforePc(code, effects, anchor, faithful, site.pc).filter((r) => more.includes(r) && !kept.some((s) => s.register === r));
           for (const r of spent) {
             unknown.add(r);
             changedLater.add(r);
