@@ -17,7 +17,12 @@
  *   and the flip of the load at walk's entry explains the dump: a CPU fault
  *   in the loaded value, bit 30;
  * - the program itself stored a wild pointer (a software bug): the code as
- *   written from the call faults too, and it stays software.
+ *   written from the call faults too, and it stays software;
+ * - the address of the load was one bit off on the third pass only (gdb
+ *   moves r9 for that access and puts it back): the code as written from
+ *   the call comes to the loop's head with the very state the loop-head
+ *   window starts from on that pass, which refutes nothing of it: a CPU
+ *   fault in the data address.
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +58,17 @@ describe.skipIf(!nativeX64)('a window from the call the stack shows refutes the 
     const report = await explainInjected({ dir, binary }, BigInt(`0x${after[1]}`), [`set $${load[2]} = $${load[2]} ^ 0x40000000`]);
     expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'loaded-value', bit: 30, address: `0x${load[1]}` });
     expect(BigInt(report.verdict.observed!) ^ BigInt(report.verdict.expected!)).toBe(1n << 30n);
+  }, 300_000);
+
+  it('the load\'s address one bit off on the third pass: a CPU fault in the data address, not refuted by the call\'s window', async () => {
+    const access = BigInt(`0x${/^\s*([0-9a-f]+):\s+mov\s+\(%r\w+,%rcx,8\),%r\w+/m.exec(walk)![1]}`);
+    const base = /^\s*[0-9a-f]+:\s+mov\s+\(%(r\w+),%rcx,8\)/m.exec(walk)![1];
+    const { core } = await runToCore(nativeX64!, {
+      program: binary, signal: 'SIGSEGV', core: join(dir, 'address.core'),
+      commands: [`break *0x${access.toString(16)}`, 'ignore 1 2', 'continue', 'delete', `set $${base} = $${base} ^ 0x40000000`, 'stepi', `set $${base} = $${base} ^ 0x40000000`],
+    });
+    const report = await explainCore(core, binary);
+    expect(report.verdict).toMatchObject({ class: 'cpu-fault', location: 'data-address', bit: 30 });
   }, 300_000);
 
   it('the program stored a wild pointer itself: software', async () => {
