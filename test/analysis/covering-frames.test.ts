@@ -1,13 +1,15 @@
 /**
- * A window from a call refutes a shorter window only where the two agree on
- * the frame. On AArch64 a leaf function at -O0 (`sub sp, sp, #0x20`, no
- * frame record) leaves the call that entered it only in x30, and a window
- * anchored there takes its stack pointer from the dump, 0x20 below the
- * caller's: replayed from there, the caller's `ldr x0, [sp, #40]` reads
- * another slot, the callee runs the faulting load on a good pointer, and
- * the code as written "does not fault". The lab's wild-pointer bug
- * (bugs.c, -O0, a real qemu-aarch64 core written as a full minidump) was
- * called a CPU fault that way. It is a software bug.
+ * On AArch64 a leaf function at -O0 (`sub sp, sp, #0x20`, no frame record)
+ * leaves the call that entered it only in x30. A window anchored at that
+ * call took its stack pointer from the dump, 0x20 below the caller's:
+ * replayed from there, the caller's `ldr x0, [sp, #40]` read another slot,
+ * the callee ran the faulting load on a good pointer, the code as written
+ * "did not fault", and that refuted the fault's own window: the lab's
+ * wild-pointer bug (bugs.c, -O0, a real qemu-aarch64 core written as a
+ * full minidump) was called a CPU fault. The call's stack pointer is the
+ * faulting frame's CFA (the unwind information says so), and a window
+ * further back refutes a shorter one only where the two agree on the
+ * stack pointer. It is a software bug.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -40,6 +42,8 @@ describe.skipIf(missing !== undefined)(`windows that disagree on the frame (AArc
     await writeMinidump({ arch: 'arm64', core, binaries: [program], sysroot: tc.sysroot ?? '/', signal: 11 }, minidump, { memory: 'full' });
     const report = await explain(await openDump(minidump, { binaries: [program] }), { searchReplays: 1500, searchBudgetMs: 120_000 });
     expect(report.fault?.instruction).toMatch(/ldr x0,\[x0\]/);
+    const sp = BigInt(report.windows.find((w) => w.candidate === 'fault')!.stackPointer);
+    expect(BigInt(report.windows.find((w) => w.candidate === 'link-register')!.stackPointer)).toBe(sp);
     expect(report.verdict.class).toBe('software');
   }, 300_000);
 });
