@@ -36,6 +36,8 @@ export interface Check {
   note?: string;
   /** A trap that matched on an address the dump records (the fault address), not only on where it happened. */
   exact?: boolean;
+  /** A trap every run came to, on an address it computed from values the dump does not hold: not how it faulted. */
+  reached?: boolean;
 }
 
 export interface CheckSummary {
@@ -132,7 +134,7 @@ export function trapCheck(dump: Dump, site: FaultSite, outcome: ReplayOutcome): 
     const there = site.kind === 'access-violation' && site.access !== 'execute' && outcome.runs.length > 1
       && outcome.runs.every((run) => run.result.kind === 'fault' && run.result.pc === site.pc && run.result.access !== 'fetch');
     if (there) {
-      return { ...base, expected: describeSite(site, f), actual: `an access at ${f(site.pc)} in every run`, status: 'match', note: 'every run faults at the faulting instruction; its address depends on values the dump holds only at the fault' };
+      return { ...base, expected: describeSite(site, f), actual: `an access at ${f(site.pc)} in every run`, status: 'match', reached: true, note: 'every run faults at the faulting instruction; its address depends on values the dump holds only at the fault' };
     }
     return { ...base, expected: describeSite(site, f), status: 'unknown', note: 'how the replay ends depends on values the dump does not hold' };
   }
