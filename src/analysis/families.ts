@@ -97,7 +97,7 @@ function searchedRegisters(dump: Dump): RegisterName[] {
 const X86_FLAG_BITS = [0, 2, 4, 6, 7, 10, 11];
 const NZCV_BITS = [28, 29, 30, 31];
 
-/** Passes of a window's path through the faulting instruction whose nearness orders the search. */
+/** Passes of a window's path through the faulting instruction whose nearness orders the search (the first). */
 const NEAR_VISITS = 1;
 /** Instructions from the focus within which branch targets are searched before anything else. */
 const NEAR_FOCUS = 64;
@@ -326,10 +326,9 @@ export function searchWindow(ctx: SearchContext): SearchResult {
   }
 
   // Before the focus first, nearest first; then after it (a path that went on past where the dump's state was left).
-  // A path that passes the faulting instruction (a loop the window replays from its start) is as near to the fault
-  // just before each visit: the dump does not say which visit faulted.
-  // Only the first few visits count: a long loop's every pass near would put each pass's loads before any load
-  // ahead of the loop (a pointer loaded once, at the function's entry, and used on every pass).
+  // A path that passes the faulting instruction (a loop the window replays from its start) is near the fault just
+  // before its first visit too, but not before each: a long loop's every pass near would put each pass's loads
+  // ahead of any load before the loop (a pointer loaded once, at the function's entry, and used on every pass).
   const visits = window.anchor.kind === 'fault' ? [] : path.flatMap((pc, i) => (pc === ctx.site.pc ? [i] : [])).slice(0, NEAR_VISITS);
   const distance = (index: number) => {
     let d = index <= focus ? focus - index : 2 * (index - focus);
@@ -381,8 +380,8 @@ export function searchWindow(ctx: SearchContext): SearchResult {
 
 /**
  * The faithful path's index nearest the state the dump recorded: the
- * faulting instruction itself or a jump anchor; for a call anchor, the first
- * pass through the trap's pc when the dump's stack is still the callee's,
+ * faulting instruction itself or a jump anchor; for a call anchor, the pass
+ * through the trap's pc most like the dump when its stack is still the callee's,
  * else the instruction that returns from that call (the dump's stack is the
  * caller's again) or, when the code as written never returns, the path's end.
  */
