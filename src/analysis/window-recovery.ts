@@ -133,11 +133,15 @@ export function writtenAfterAnchor(code: CodeReader, effects: Effects, anchor: W
   const at = path.indexOf(anchor.instruction.address);
   if (at < 0) return [];
   const back = path.indexOf(anchor.instruction.address + BigInt(anchor.instruction.size), at + 1);
-  const end = back >= 0 ? back : path.length;
+  return writtenOnPath(code, effects, path, at + 1, back >= 0 ? back : path.length);
+}
+
+/** Registers the instructions of `path` from index `from` up to (not including) `until` write. */
+function writtenOnPath(code: CodeReader, effects: Effects, path: readonly bigint[], from: number, until: number): RegisterName[] {
   const out = new Set<RegisterName>();
-  const arch = code.dump.arch;
-  for (let k = at + 1; k < end; k++) {
-    for (const r of effects.of(code.knownBytes(path[k]!, arch === 'arm64' ? 4 : 15), path[k]!)?.written ?? []) out.add(r);
+  const width = code.dump.arch === 'arm64' ? 4 : 15;
+  for (let k = from; k < until; k++) {
+    for (const r of effects.of(code.knownBytes(path[k]!, width), path[k]!)?.written ?? []) out.add(r);
   }
   return [...out];
 }
@@ -155,13 +159,7 @@ export function writtenBeforePc(code: CodeReader, effects: Effects, anchor: Wind
   let until = path.indexOf(pc, at + 1);
   const end = faithful.outcome.result;
   if (until < 0 && end.kind === 'fault' && sameFunction(code, end.pc, pc)) until = path.length;
-  if (until < 0) return [];
-  const out = new Set<RegisterName>();
-  const arch = code.dump.arch;
-  for (let k = at + 1; k < until; k++) {
-    for (const r of effects.of(code.knownBytes(path[k]!, arch === 'arm64' ? 4 : 15), path[k]!)?.written ?? []) out.add(r);
-  }
-  return [...out];
+  return until < 0 ? [] : writtenOnPath(code, effects, path, at + 1, until);
 }
 
 /** True when `a` and `b` are in one function by the symbols (both named, the same name). */

@@ -309,8 +309,8 @@ export function buildWindow(
           extended = true;
           // Not written before the anchor, their value there is their start value: where the callee saves them
           // (push rbp, stp x29, x30), the dump's slot gives it back.
-          // The others keep the recorded value: the path after the anchor is the code as written, which a fault
-          // may have left early, so what it writes there is no proof the dump's value is a later one.
+          // The others keep the recorded value where the code as written changes them only past the trap's pc: a
+          // fault may have left that path early, so what it writes there is no proof the dump's value is a later one.
           const kept = savedByCallee(dump, anchor, registers, new Set([...unknown, ...more]), more);
           const saved = kept.filter((r) => r.value !== registers[r.register]);
           for (const r of saved) {
