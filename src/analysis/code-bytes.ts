@@ -100,11 +100,12 @@ export function codeByteHypotheses(ctx: SearchContext, files: ModuleFiles, withi
       explains: checks[0]!.status === 'match' && summary.mismatch === 0, summary, checks,
       evidence: [
         { text: `the code in memory differs from ${owner ?? 'the module file'} by one bit at ${f(d.address)}`, weight: ONE_BIT_FROM_FILE },
-        // A replay with the file's byte that comes to the trap on an address it cannot compute says neither.
-        ...(withFile === undefined || withFile.reached || withFile.status === 'unknown' ? []
-          : withFile.status === 'match'
+        // A replay with the file's byte that only comes to the trap on an address it cannot compute does not show
+        // the recorded fault: like one whose end is unknown, it leaves the changed byte as what made it.
+        ...(withFile === undefined ? []
+          : withFile.status === 'match' && !withFile.reached
             ? [{ text: `with the file's byte the code still faults the same way: the changed byte is not why`, weight: FILE_BYTE_TRAPS_TOO }]
-            : [{ text: `with the file's byte the code does not fault here (${withFile.actual ?? 'another end'})`, weight: FILE_BYTE_DOES_NOT_TRAP }]),
+            : [{ text: `with the file's byte the code does not fault here as recorded (${withFile.status === 'mismatch' ? withFile.actual ?? 'another end' : 'its end depends on values the dump does not hold'})`, weight: FILE_BYTE_DOES_NOT_TRAP }]),
       ],
       tried: 1, score: 0,
     });
