@@ -51,16 +51,12 @@ export const capstoneModule: { HEAPU8?: Uint8Array; getValue?: (pointer: number,
 
 /**
  * Loads the Capstone module once. capstone-wasm keeps one instance per
- * process and fills the module object only for the first loader: code that
- * loaded it before faultline leaves `capstoneModule` empty, which is said
- * here rather than as a TypeError deep in `effects.ts`.
+ * process and fills the module object only for the first loader: after code
+ * that loaded it before faultline, `capstoneModule` stays empty (the
+ * disassembler does not need it; `effects.ts` says so when it does).
  */
 export function loadCapstoneOnce(): Promise<void> {
-  loading ??= loadCapstone(capstoneModule).then(() => {
-    if (!capstoneModule.getValue || !capstoneModule.HEAPU8) {
-      throw new Error('capstone-wasm was loaded before faultline loaded it (its module object is empty): load faultline\'s disassembler first');
-    }
-  });
+  loading ??= loadCapstone(capstoneModule);
   return loading;
 }
 
