@@ -30,6 +30,7 @@ import type { FaultSite } from './fault-site.ts';
 import { directTarget } from './flow.ts';
 import { machineFor } from './machine.ts';
 import { readPointer } from './values.ts';
+import type { StackWalker } from '../unwind/walk.ts';
 
 export type CandidateKind = 'fault' | 'call' | 'ret' | 'link-register' | 'jmp';
 
@@ -100,8 +101,12 @@ export function transferTarget(dump: Dump, registers: RegisterValues, insn: Inst
   }
 }
 
-/** Candidates for `site`, the most direct first. */
-export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): Candidate[] {
+/**
+ * Candidates for `site`, the most direct first. With `unwind`, a call found
+ * by the AArch64 link register is anchored where the faulting frame started
+ * (its CFA): a leaf callee may have moved sp since (`sub sp, sp, #0x20`).
+ */
+export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite, unwind?: StackWalker): Candidate[] {
   const arch = dump.arch;
   const f = (v: bigint) => formatAddress(arch, v);
   const registers = site.context?.registers;
@@ -184,8 +189,11 @@ export function findCandidates(dump: Dump, code: CodeReader, site: FaultSite): C
   if (lr !== undefined && lr >= 4n) {
     const call = code.endingAt(lr, (insn) => insn.kind === 'call');
     if (call) {
-      const target = transferTarget(dump, registers, call, sp);
-      out.push({ kind: 'link-register', instruction: call, sp, returnAddress: lr, ...target, evidence: [`lr = ${f(lr)}, the return address of ${f(call.address)} ${call.text}`] });
+      const rule = unwind?.cfaRule(site.pc);
+      const base = rule && !site.context?.unknown?.includes(rule.register) ? registers[rule.register] : undefined;
+      const callSp = rule && base !== undefined ? (base + rule.offset) & registerMask(arch) : sp;
+      const target = transferTarget(dump, registers, call, callSp);
+      out.push({ kind: 'link-register', instruction: call, sp: callSp, returnAddress: lr, ...target, evidence: [`lr = ${f(lr)}, the return address of ${f(call.address)} ${call.text}`] });
       innermost = { call, target: target.expected };
     }
   }

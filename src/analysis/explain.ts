@@ -249,15 +249,8 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     if (site.context?.unknown?.length) unchecked.push(`${site.context.unknown.join(', ')}: the ${site.context.kind} does not hold them`);
 
     // A fetch fault never ran the instruction at the pc: the CPU refused to fetch it.
-    const candidates = findCandidates(dump, code, site).filter((c) => !(c.kind === 'fault' && site.access === 'execute'));
     const walker = StackWalker.using(dump, disassembler);
-    // An AArch64 call found by its link register left sp where the faulting function's frame starts (its CFA, which
-    // the unwind information gives): the callee may have moved sp since (`sub sp, sp, #0x20` in a leaf).
-    const rule = site.context ? walker.cfaRule(site.pc) : undefined;
-    const base = rule ? site.context?.registers[rule.register] : undefined;
-    if (rule && base !== undefined && !site.context?.unknown?.includes(rule.register)) {
-      for (const c of candidates) if (c.kind === 'link-register') c.sp = (base + rule.offset) & registerMask(dump.arch);
-    }
+    const candidates = findCandidates(dump, code, site, walker).filter((c) => !(c.kind === 'fault' && site.access === 'execute'));
     report.candidates = candidates.map((c) => candidateReport(dump, c, site));
     const frame = frameCheck(dump, walker, site, candidates);
     const width = pointerSize(dump.arch) * 8;

@@ -17,6 +17,7 @@
  */
 import { pcRegister, spRegister, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
 import { createDisassembler } from '../disasm/disassembler.ts';
+import { StackWalker } from '../unwind/walk.ts';
 import { createEffects } from '../disasm/effects.ts';
 import type { Dump } from '../dumps/model.ts';
 import { formatAddress, hex } from '../format.ts';
@@ -93,7 +94,7 @@ async function rebuildWindow(dump: Dump, report: ExplainReport, options: Explain
   if (!target || !site) return 'the report has no replay window';
   const effects = await createEffects(dump.arch);
   try {
-    const candidates = findCandidates(dump, code, site).filter((c) => c.kind === target.candidate && insnText(dump, c.instruction) === target.anchor);
+    const candidates = findCandidates(dump, code, site, StackWalker.using(dump, undefined)).filter((c) => c.kind === target.candidate && insnText(dump, c.instruction) === target.anchor);
     for (const c of candidates) {
       const built = buildWindow(dump, code, effects, site, { instruction: c.instruction, sp: c.sp, kind: c.kind === 'fault' ? 'fault' : 'transfer' }, {
         maxInstructions: options.windowInstructions ?? 100, extra: 64, stepOvers: options.stepOvers ?? [],
