@@ -20,7 +20,7 @@ import { userLevelAt, type FaultSite } from './fault-site.ts';
 import type { Hypothesis } from './hypothesis.ts';
 import { Replayer } from './replay.ts';
 import type { SteppedLane } from './replay-types.ts';
-import { unknownBranchOf } from './unknown-branch.ts';
+import { faithfulLanes, unknownBranchOf } from './unknown-branch.ts';
 
 /**
  * The fault's own pattern says the code as written led there. When the code
@@ -125,13 +125,12 @@ export function coveringChecks(contexts: SearchContext[], hypotheses: Hypothesis
     if (last === undefined) continue;
     const prefix = { ...window.faithful, reads: window.faithful.reads.filter((r) => r.index <= last), writes: window.faithful.writes.filter((w) => w.index <= last) };
     if (readBeforeWritten(prefix, window.replay.unknownMemory ?? []).length > 0 || unknownBranchOf(a, undefined)) continue;
-    let lanes: ReturnType<typeof window.replayer.runStepwise>['lanes'] | undefined;
     for (const b of contexts) {
       if (b === a) continue;
       const entries = path.flatMap((pc, i) => (pc === b.window.start && i <= last ? [i] : []));
       if (entries.length === 0) continue;
-      lanes ??= window.replayer.runStepwise().lanes;
-      const differs = entries.map((i) => startDiffers(a, lanes!, i, b));
+      const lanes = faithfulLanes(a);
+      const differs = entries.map((i) => startDiffers(a, lanes, i, b));
       // The two windows must agree on the frame where one enters the other: a stack pointer solved differently (a
       // call found by its link register, the callee's frame not yet undone) makes one of them wrong, not the code.
       // And a pass that comes with the very state the shorter window starts from refutes nothing of it (a fault in

@@ -10,6 +10,7 @@
  */
 import { pointerSize, registerMask, spRegister, type RegisterName } from '../../emu/registers.ts';
 import type { SearchContext } from './families.ts';
+import { faithfulLanes } from './unknown-branch.ts';
 
 /**
  * The faithful path's index nearest the state the dump recorded: the
@@ -52,8 +53,7 @@ function likeliestVisit(ctx: SearchContext): number {
   if (visits.length <= 1) return visits[0] ?? -1;
   const recorded = site.context?.registers ?? {};
   const unknown = new Set(site.context?.unknown ?? []);
-  const { lanes } = window.replayer.runStepwise();
-  ctx.budget.replays -= lanes.length;
+  const lanes = faithfulLanes(ctx);
   let best = visits[0]!;
   let bestAgree = -1;
   for (const v of visits) {

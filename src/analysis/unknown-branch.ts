@@ -47,7 +47,7 @@ export function unknownBranch(code: CodeReader, effects: Effects, lanes: Stepped
 }
 
 /** What a path check needs of a search: the window's replayer, its code, effects, and the replays it may still run. */
-interface PathContext {
+export interface PathContext {
   code: CodeReader;
   effects: Effects;
   window: { replayer: Replayer };
@@ -55,6 +55,23 @@ interface PathContext {
 }
 
 const faithfulBranch = new WeakMap<object, ReturnType<typeof unknownBranch> | null>();
+const faithfulStepped = new WeakMap<object, SteppedLane[]>();
+
+/**
+ * Every lane of the window's code as written, step by step (registers
+ * before each instruction): run once per window, counted once against the
+ * search's replays, shared by whatever asks (the unknown branch, the
+ * search's focus, the covering check).
+ */
+export function faithfulLanes(ctx: PathContext): SteppedLane[] {
+  let lanes = faithfulStepped.get(ctx.window);
+  if (!lanes) {
+    lanes = ctx.window.replayer.runStepwise().lanes;
+    ctx.budget.replays -= lanes.length;
+    faithfulStepped.set(ctx.window, lanes);
+  }
+  return lanes;
+}
 
 /**
  * The unknown branch on the path of `injection`'s replay (the code as
@@ -63,8 +80,13 @@ const faithfulBranch = new WeakMap<object, ReturnType<typeof unknownBranch> | nu
  */
 export function unknownBranchOf(ctx: PathContext, injection: Injection | undefined): ReturnType<typeof unknownBranch> {
   if (!injection && faithfulBranch.has(ctx.window)) return faithfulBranch.get(ctx.window) ?? undefined;
-  const { lanes } = ctx.window.replayer.runStepwise(injection);
-  ctx.budget.replays -= lanes.length;
+  let lanes: SteppedLane[];
+  if (injection) {
+    lanes = ctx.window.replayer.runStepwise(injection).lanes;
+    ctx.budget.replays -= lanes.length;
+  } else {
+    lanes = faithfulLanes(ctx);
+  }
   const found = unknownBranch(ctx.code, ctx.effects, lanes);
   if (!injection) faithfulBranch.set(ctx.window, found ?? null);
   return found;
