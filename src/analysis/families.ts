@@ -98,8 +98,6 @@ function searchedRegisters(dump: Dump): RegisterName[] {
 const X86_FLAG_BITS = [0, 2, 4, 6, 7, 10, 11];
 const NZCV_BITS = [28, 29, 30, 31];
 
-/** Passes of a window's path through the faulting instruction whose nearness orders the search (the first). */
-const NEAR_VISITS = 1;
 /** Instructions from the focus within which branch targets are searched before anything else. */
 const NEAR_FOCUS = 64;
 
@@ -330,11 +328,10 @@ export function searchWindow(ctx: SearchContext): SearchResult {
   // A path that passes the faulting instruction (a loop the window replays from its start) is near the fault just
   // before its first visit too, but not before each: a long loop's every pass near would put each pass's loads
   // ahead of any load before the loop (a pointer loaded once, at the function's entry, and used on every pass).
-  const visits = window.anchor.kind === 'fault' ? [] : path.flatMap((pc, i) => (pc === ctx.site.pc ? [i] : [])).slice(0, NEAR_VISITS);
+  const visit = window.anchor.kind === 'fault' ? -1 : path.indexOf(ctx.site.pc);
   const distance = (index: number) => {
-    let d = index <= focus ? focus - index : 2 * (index - focus);
-    for (const v of visits) if (v >= index) d = Math.min(d, v - index);
-    return d;
+    const d = index <= focus ? focus - index : 2 * (index - focus);
+    return visit >= index ? Math.min(d, visit - index) : d;
   };
   // Branch targets near the focus first: only flips that land in code are replayed, a few per transfer, while a
   // load or a store costs a replay per bit.
