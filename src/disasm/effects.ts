@@ -66,11 +66,11 @@ function nameOf(arch: Arch, name: string): RegisterName | undefined {
 /** Register effects for `arch`; the Capstone module is loaded on first use. */
 export async function createEffects(arch: Arch): Promise<Effects> {
   await loadCapstoneOnce();
-  const capstone = arch === 'arm64' ? new Capstone(Const.CS_ARCH_ARM64, Const.CS_MODE_ARM) : new Capstone(Const.CS_ARCH_X86, arch === 'x64' ? Const.CS_MODE_64 : Const.CS_MODE_32);
-  capstone.setOption(Const.CS_OPT_DETAIL, Const.CS_OPT_ON);
   if (!capstoneModule.getValue || !capstoneModule.HEAPU8) {
     throw new Error('capstone-wasm was loaded before faultline loaded it (its module object is empty): load faultline\'s disassembler first');
   }
+  const capstone = arch === 'arm64' ? new Capstone(Const.CS_ARCH_ARM64, Const.CS_MODE_ARM) : new Capstone(Const.CS_ARCH_X86, arch === 'x64' ? Const.CS_MODE_64 : Const.CS_MODE_32);
+  capstone.setOption(Const.CS_OPT_DETAIL, Const.CS_OPT_ON);
   const heap = () => capstoneModule.HEAPU8!;
   const getValue = capstoneModule.getValue;
   // Scratch space in wasm memory, allocated once: the insn pointer, two register arrays and their counts.
