@@ -61,9 +61,15 @@ function kindName(code: number): MemoryKind | undefined {
   return code === KIND_CODE ? 'code' : code === KIND_DATA ? 'data' : undefined;
 }
 
-function checkSpan(address: bigint, length: number): void {
+/** A read's arguments: a byte count from an address in the address space (bytes past its top are absent, not an error). */
+function checkLength(address: bigint, length: number): void {
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`Length ${length} is not a byte count`);
-  if (address < 0n || address + BigInt(length) > ADDRESS_LIMIT) {
+  if (address < 0n || address >= ADDRESS_LIMIT) throw new RangeError(`Address 0x${address.toString(16)} lies outside the 64-bit address space`);
+}
+
+function checkSpan(address: bigint, length: number): void {
+  checkLength(address, length);
+  if (address + BigInt(length) > ADDRESS_LIMIT) {
     throw new RangeError(`Span 0x${address.toString(16)}+${length} lies outside the 64-bit address space`);
   }
 }
@@ -140,18 +146,20 @@ export class SparseMemory implements MemoryView {
   }
 
   read(address: bigint, length: number): Uint8Array | undefined {
-    checkSpan(address, length);
+    checkLength(address, length);
+    if (address + BigInt(length) > ADDRESS_LIMIT) return undefined;
     const { bytes, known } = this.readPartial(address, length);
     return known.every((k) => k === 1) ? bytes : undefined;
   }
 
-  /** The bytes at `address` with absent ones zeroed, and a mask (1 = held). */
+  /** The bytes at `address` with absent ones zeroed, and a mask (1 = held); none are held past the top of the address space. */
   readPartial(address: bigint, length: number): { bytes: Uint8Array; known: Uint8Array } {
-    checkSpan(address, length);
+    checkLength(address, length);
     const bytes = new Uint8Array(length);
     const known = new Uint8Array(length);
     for (let i = 0; i < length; i++) {
       const at = address + BigInt(i);
+      if (at >= ADDRESS_LIMIT) break;
       const page = this.pageFor(at, false);
       const offset = Number(at & OFFSET_MASK);
       if (page && page.sources[offset] !== 0) {

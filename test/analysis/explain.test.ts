@@ -3,6 +3,7 @@
  * bytes, one per verdict class. Expected values are the engineer's reading of
  * each transcript (written beside it), not faultline's own output.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { explain, type ExplainReport } from '../../src/analysis/explain.ts';
 import { parseHypothesis } from '../../src/analysis/hypothesis-spec.ts';
@@ -129,5 +130,17 @@ describe('variants: faultline must not say hardware when the evidence says other
     expect(report.window?.start).toBe('0xfffff88004a12330');
     expect(check(report, 'rip')).toMatchObject({ actual: 'fffff80002a81ec1', status: 'match' });
     expect(check(report, 'rdx')).toMatchObject({ actual: '0000000000000002', status: 'match', basis: 'computed' });
+  });
+});
+
+describe('a stack pointer at the bottom of the address space', () => {
+  it('is read as holding nothing below it, not as a span past the top', async () => {
+    // The dispatch transcript with rsp as a flipped `mov eax,edi` → `mov esp,edi` left it (a lab case: rsp=2).
+    // The slot a `ret` would have read lies at 2 − 8, which wraps to the top of the address space.
+    const path = fixture('x64-dispatch-target-bitflip.txt');
+    const text = readFileSync(path, 'latin1').replace('rsp=fffff88003d5f9a8', 'rsp=0000000000000002');
+    const report = await explain(loadTranscript(path, text));
+    expect(report.verdict.class).not.toBe('cpu-fault');
+    expect(report.verdict.class).not.toBe('memory-corruption');
   });
 });

@@ -62,6 +62,9 @@ describe('SparseMemory', () => {
     expect(memory.read(top, 2)).toEqual(Uint8Array.of(0xaa, 0xbb));
     expect(() => memory.write(top, Uint8Array.of(1, 2, 3), first)).toThrow(/0xfffffffffffffffe\+3/);
     expect(() => memory.read(-1n, 1)).toThrow(RangeError);
+    // A read running past the top holds nothing there (a wild sp just above zero, less a word, is such a span).
+    expect(memory.read(top, 3)).toBeUndefined();
+    expect(memory.readPartial(top, 3)).toEqual({ bytes: Uint8Array.of(0xaa, 0xbb, 0), known: Uint8Array.of(1, 1, 0) });
   });
 
   it('reads partially known spans with a mask', () => {
