@@ -72,6 +72,15 @@ function nearestRegister(ctx: SearchContext, address: bigint): { name: RegisterN
   return best;
 }
 
+/** The stack pointer, for an x86 access with no memory operand of its own near it (`ret`, `push`, `pop`, `call reg`). */
+function stackAccess(ctx: SearchContext, faulting: Instruction, address: bigint): { name: RegisterName; value: bigint } | undefined {
+  if (ctx.dump.arch === 'arm64' || faulting.operands.includes('[')) return undefined;
+  const name = spRegister(ctx.dump.arch);
+  const value = ctx.site.context?.registers[name];
+  if (value === undefined || ctx.site.context?.unknown?.includes(name)) return undefined;
+  return (address >= value ? address - value : value - address) < 0x1000n ? { name, value } : undefined;
+}
+
 /** The slot the faithful replay loaded `value` from, most recent first. */
 function loadedFrom(ctx: SearchContext, value: bigint): bigint | undefined {
   const size = pointerSize(ctx.dump.arch);
@@ -117,7 +126,7 @@ function culpritOf(ctx: SearchContext, faulting: Instruction | undefined): Culpr
   if (site.kind !== 'access-violation' || site.access === 'execute') return undefined;
   const address = site.accessAddress ?? (end.kind === 'fault' && end.pc === site.pc ? end.address : undefined);
   if (address === undefined || faulting === undefined) return undefined;
-  const base = nearestRegister(ctx, address);
+  const base = stackAccess(ctx, faulting, address) ?? nearestRegister(ctx, address);
   if (!base) return { value: address, role: 'data', what: 'the address accessed' };
   // A pointer loaded before the window (by an earlier iteration of a loop) is still in the slot it came from.
   const slot = loadedFrom(ctx, base.value) ?? onlySlotHolding(ctx.dump, base.value);
