@@ -12,11 +12,13 @@
  */
 import type { ModuleFiles } from '../dumps/module-files.ts';
 import { formatAddress, hex } from '../format.ts';
-import { compareOutcome, summarize } from './checks.ts';
+import { compareOutcome, summarize, type Check } from './checks.ts';
 import { popcount } from './bits.ts';
 import { SWEEP_LIMIT } from './flow.ts';
 import type { SearchContext } from './families.ts';
 import { executable } from './values.ts';
+import { entryStackCheck, stackPointerLive } from './entry-check.ts';
+import { spRegister } from '../../emu/registers.ts';
 import type { Hypothesis } from './hypothesis.ts';
 
 /** Evidence weights (log10). */
@@ -74,11 +76,18 @@ function decodedAcross(ctx: SearchContext, address: bigint): boolean {
   return address + 64n >= ctx.window.start && address < ctx.window.start + 64n;
 }
 
-/** `within`: only differences in these bytes (the faulting instruction, when the window is that instruction alone). */
-export function codeByteHypotheses(ctx: SearchContext, files: ModuleFiles, within?: { start: bigint; end: bigint }): Hypothesis[] {
+/**
+ * The code-byte accounts of a window; `within`: only differences in these bytes (the faulting instruction, when
+ * the window is that instruction alone). `asFile` is a check for the window's other accounts, which replay the
+ * code as the dump holds it: where the window ran a byte one bit from the module file's and the file's byte does
+ * not fault as the dump recorded (a mismatch), or ends on values the dump lacks (unknown), the code as written
+ * (the file's) does not reproduce the trap: none of them explains it.
+ */
+export function codeByteHypotheses(ctx: SearchContext, files: ModuleFiles, within?: { start: bigint; end: bigint }): { hypotheses: Hypothesis[]; asFile?: Check } {
   const f = (v: bigint) => formatAddress(ctx.dump.arch, v);
   const differences = codeDifferences(ctx, files).filter((d) => !within || (d.address >= within.start && d.address < within.end));
   const out: Hypothesis[] = [];
+  let asFileCheck: Check | undefined;
   const faithful = compareOutcome(ctx.dump, ctx.site, ctx.window.faithful.outcome, ctx.checkContext);
   for (const d of differences) {
     const xor = BigInt(d.file ^ d.dump);
@@ -87,19 +96,30 @@ export function codeByteHypotheses(ctx: SearchContext, files: ModuleFiles, withi
     // Whether the file's byte would have avoided the trap says something only if the window runs that code.
     const ran = ctx.window.faithful.path.some((pc) => pc <= d.address && d.address < pc + 16n && ctx.code.decodeAt(pc) !== undefined && d.address < pc + BigInt(ctx.code.decodeAt(pc)!.size));
     const asFile = ran ? ctx.window.replayer.run({ kind: 'bytes', address: d.address, bytes: Uint8Array.of(d.file) }) : undefined;
-    const withFile = asFile ? compareOutcome(ctx.dump, ctx.site, asFile, ctx.checkContext)[0]! : undefined;
+    const trapWithFile = asFile ? compareOutcome(ctx.dump, ctx.site, asFile, ctx.checkContext)[0]! : undefined;
+    // The file's code must also have been entered with the window's start state: a function is not entered with its
+    // stack pointer where nothing is mapped, unless its code sets the stack pointer before it reads it (as the
+    // changed byte may have made it do).
+    const entry = asFile && entryStackCheck(ctx.dump, ctx.window, stackPointerLive(ctx.effects, ctx.window.faithful.path, (pc) => fileBytes(pc, d), spRegister(ctx.dump.arch)));
+    const withFile = entry ? { ...entry, actual: entry.note } : trapWithFile;
+    // The code as written is the file's: a replay of the code as memory holds it shows what the changed byte did.
+    if (withFile && withFile.status !== 'match') {
+      asFileCheck ??= {
+        what: 'code', expected: d.file.toString(16).padStart(2, '0'), actual: d.dump.toString(16).padStart(2, '0'), status: withFile.status, basis: 'computed',
+        note: `the replay ran the byte at ${f(d.address)} as memory holds it; with ${owner(d.address)}'s, the code as written ends ${withFile.status === 'mismatch' ? `otherwise: ${withFile.actual ?? 'another way'}` : 'on values the dump does not hold'}`,
+      };
+    }
     const checks = faithful.map((c) => (c.what === 'arrival' && c.status === 'mismatch' && decodedAcross(ctx, d.address)
       ? { ...c, status: 'unknown' as const, note: `${c.note ?? ''}; but the ways in were decoded across ${f(d.address)}, whose byte this account says was another` }
       : c));
     const summary = summarize(checks);
-    const owner = files.fileAt(d.address);
     out.push({
       id: `code@${d.address.toString(16)}:${bit}`, class: 'code-corruption', location: 'code', family: 'code-byte', window: ctx.windowId,
-      description: `the code byte at ${f(d.address)} is ${d.dump.toString(16).padStart(2, '0')} in memory and ${d.file.toString(16).padStart(2, '0')} in ${owner ?? 'the module file'}: bit ${bit} flipped`,
+      description: `the code byte at ${f(d.address)} is ${d.dump.toString(16).padStart(2, '0')} in memory and ${d.file.toString(16).padStart(2, '0')} in ${owner(d.address)}: bit ${bit} flipped`,
       bit, expected: hex(BigInt(d.file)), observed: hex(BigInt(d.dump)), address: hex(d.address),
       explains: checks[0]!.status === 'match' && summary.mismatch === 0, summary, checks,
       evidence: [
-        { text: `the code in memory differs from ${owner ?? 'the module file'} by one bit at ${f(d.address)}`, weight: ONE_BIT_FROM_FILE },
+        { text: `the code in memory differs from ${owner(d.address)} by one bit at ${f(d.address)}`, weight: ONE_BIT_FROM_FILE },
         // A replay with the file's byte that only comes to the trap on an address it cannot compute does not show
         // the recorded fault: like one whose end is unknown, it leaves the changed byte as what made it.
         ...(withFile === undefined ? []
@@ -110,5 +130,18 @@ export function codeByteHypotheses(ctx: SearchContext, files: ModuleFiles, withi
       tried: 1, score: 0,
     });
   }
-  return out;
+  return { hypotheses: out, ...(asFileCheck ? { asFile: asFileCheck } : {}) };
+
+  /** The bytes of the instruction at `pc` as the file has them, where `d` is one of them. */
+  function fileBytes(pc: bigint, d: { address: bigint; file: number }): Uint8Array | undefined {
+    const bytes = ctx.code.decodeAt(pc)?.bytes;
+    if (!bytes || d.address < pc || d.address >= pc + BigInt(bytes.length)) return bytes;
+    const out = Uint8Array.from(bytes);
+    out[Number(d.address - pc)] = d.file;
+    return out;
+  }
+
+  function owner(address: bigint): string {
+    return files.fileAt(address) ?? 'the module file';
+  }
 }

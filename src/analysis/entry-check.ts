@@ -24,6 +24,7 @@
  * ```
  */
 import { pcRegister, spRegister, type RegisterName } from '../../emu/registers.ts';
+import { isMapped } from '../dumps/address-map.ts';
 import type { Dump } from '../dumps/model.ts';
 import type { Effects } from '../disasm/effects.ts';
 import { formatAddress } from '../format.ts';
@@ -174,4 +175,38 @@ export function entryCheck(dump: Dump, code: CodeReader, effects: Effects, windo
     basis: 'computed',
     note: `no way into ${f(start)} gives the state the window starts from: ${reasons.join('; ')}`,
   };
+}
+
+/**
+ * At a function's first instruction (x86, x64) the stack pointer points at a
+ * return address: the call that entered it pushed one there, a tail jump
+ * left its caller's. A window that starts there with a stack pointer the
+ * dump's complete address map says is not mapped cannot have been entered
+ * so, if the code reads the stack pointer before setting it (`live`): a
+ * mismatch, else undefined.
+ */
+export function entryStackCheck(dump: Dump, window: Pick<Window, 'start' | 'replay'>, live: boolean): Check | undefined {
+  if (dump.arch === 'arm64' || !live) return undefined;
+  const sp = spRegister(dump.arch);
+  const value = window.replay.registers[sp];
+  if (value === undefined || window.replay.unknown?.has(sp)) return undefined;
+  const location = dump.symbols.lookup(window.start);
+  if (!location?.symbol || location.offset !== 0n || isMapped(dump, value) !== false) return undefined;
+  const f = (v: bigint) => formatAddress(dump.arch, v);
+  return {
+    what: 'arrival', expected: `a stack pointer at a return address when ${f(window.start)} is entered`, actual: f(value), status: 'mismatch', basis: 'computed',
+    note: `${f(window.start)} starts a function, where the stack pointer points at the return address its caller left; ${f(value)} is not mapped`,
+  };
+}
+
+/** True when the code of `path` (its pcs, and `bytesAt` for what ran there) reads the stack pointer before it sets it. */
+export function stackPointerLive(effects: Effects, path: readonly bigint[], bytesAt: (pc: bigint) => Uint8Array | undefined, sp: RegisterName): boolean {
+  for (const pc of path) {
+    const bytes = bytesAt(pc);
+    const effect = bytes && effects.of(bytes, pc);
+    if (!effect) return true;
+    if (effect.read.includes(sp)) return true;
+    if (effect.written.includes(sp)) return false;
+  }
+  return true;
 }

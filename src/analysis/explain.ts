@@ -45,7 +45,7 @@ import { codeByteHypotheses } from './code-bytes.ts';
 import type { ReplayOutcome } from './replay.ts';
 import { moduleFiles } from '../dumps/module-files.ts';
 import { arrivalCheck } from './arrival.ts';
-import { entryCheck } from './entry-check.ts';
+import { entryCheck, entryStackCheck, stackPointerLive } from './entry-check.ts';
 import { replayedCodeOrigin, type CodeOrigin } from './code-origin.ts';
 import { frameAt, frameCheck } from './frame-check.ts';
 import { StackWalker } from '../unwind/walk.ts';
@@ -273,6 +273,8 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       for (const [family, n] of Object.entries(found.tried) as Array<[Family, number]>) report.tried[family] = (report.tried[family] ?? 0) + n;
       for (const family of found.incomplete) unchecked.push(`the ${family} search in window ${ctx.windowId} stopped at the time budget (raise --search-seconds)`);
     };
+    // Windows that ran a code byte one bit from the module file's, whose byte does not fault as recorded.
+    const asFileChecks: Array<{ window: string; check: Check }> = [];
     const queue: Array<{ candidate: Candidate; alone: boolean; only?: boolean }> = chosen.map((candidate) => ({ candidate, alone: false }));
     for (let n = 0; n < queue.length; n++) {
       const { candidate, alone, only } = queue[n]!;
@@ -292,7 +294,8 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
         written: new Set([...built.written, ...built.recovered.map((r) => r.register)]),
         initial: built.replay.registers,
         stated: Object.assign({}, ...built.stepOvers.map((s) => s.registers)),
-        arrival: arrivalCheck(dump, code, built, candidates) ?? entryCheck(dump, code, effects, built),
+        arrival: arrivalCheck(dump, code, built, candidates) ?? entryCheck(dump, code, effects, built)
+          ?? entryStackCheck(dump, built, stackPointerLive(effects, built.faithful.path, (pc) => code.decodeAt(pc)?.bytes, spRegister(dump.arch))),
         copied: Object.fromEntries(built.recovered.filter((r) => r.from !== undefined).map((r) => [r.from!, r.value])),
         unemulated: (pc) => code.isUnemulated(pc),
       };
@@ -311,7 +314,7 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       if (only) {
         // The code as written of this window says nothing the full window did not: its own accounts only.
         const faulting = { start: anchor.instruction.address, end: anchor.instruction.address + BigInt(anchor.instruction.size) };
-        hypotheses.push(...codeByteHypotheses(ctx, files, faulting));
+        hypotheses.push(...codeByteHypotheses(ctx, files, faulting).hypotheses);
         if (!options.hypotheses && options.exhaustive !== false) search(ctx, share);
         continue;
       }
@@ -320,7 +323,9 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       const asWritten = asWrittenHypotheses(ctx);
       if (landing) for (const h of asWritten) addCheck(h, landing);
       hypotheses.push(...asWritten);
-      hypotheses.push(...codeByteHypotheses(ctx, files));
+      const codeBytes = codeByteHypotheses(ctx, files);
+      hypotheses.push(...codeBytes.hypotheses);
+      if (codeBytes.asFile) asFileChecks.push({ window: id, check: codeBytes.asFile });
       if (options.hypotheses) {
         for (const spec of options.hypotheses) {
           const stated = statedInjection(dump, spec, built.faithful);
@@ -340,6 +345,14 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     // starts from such a state.
     for (const { window, check } of coveringChecks(contexts, hypotheses)) {
       for (const h of hypotheses) if (h.window === window) addCheck(h, check);
+    }
+    // Every account of such a window but the changed byte's own replays the code as memory holds it, not as written.
+    for (const { window, check } of asFileChecks) {
+      for (const h of hypotheses) {
+        if (h.window !== window || h.family === 'code-byte') continue;
+        addCheck(h, check);
+        h.explains = false;
+      }
     }
     // The fault's own pattern, unreplayed: when no window could be replayed or none settles how the code as written
     // ends (what it needs is not in the dump), or when the pattern settles it alone (an abort, executing the stack);
