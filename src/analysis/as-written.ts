@@ -22,7 +22,7 @@ import { directTarget } from './flow.ts';
 import type { SearchContext } from './families.ts';
 import type { Evidence, Hypothesis } from './hypothesis.ts';
 import { unknownBranchOf } from './unknown-branch.ts';
-import { NULL_AREA, oneBitNeighbours, pointerSeenElsewhere, siblingPointers, slotsHolding, validity, valuePattern, type ValueRole } from './values.ts';
+import { NULL_AREA, oneBitNeighbours, pointerSeenElsewhere, siblingPointers, slotsHolding, validity, valuePattern, type Neighbour, type ValueRole } from './values.ts';
 
 /** Evidence weights (log10 likelihood ratios). */
 const PATTERN_WEIGHT = 2;
@@ -165,7 +165,8 @@ function faultAddress(ctx: SearchContext): string | undefined {
 }
 
 /** Software patterns in the trap and its culprit value. */
-function softwareEvidence(ctx: Pick<SearchContext, 'site' | 'dump'>, faulting: Instruction | undefined, culprit: Culprit | undefined): Evidence[] {
+/** `flipped`: the canonical value one bit from the culprit's non-canonical one, whose pattern then does not count. */
+function softwareEvidence(ctx: Pick<SearchContext, 'site' | 'dump'>, faulting: Instruction | undefined, culprit: Culprit | undefined, flipped?: Neighbour): Evidence[] {
   const { site, dump } = ctx;
   const f = (v: bigint) => formatAddress(dump.arch, v);
   const out: Evidence[] = [];
@@ -174,8 +175,12 @@ function softwareEvidence(ctx: Pick<SearchContext, 'site' | 'dump'>, faulting: I
   if (faulting && (TRAP_INSTRUCTIONS.has(faulting.mnemonic) || (faulting.mnemonic === 'brk' && !/#0x0$|#0$/.test(faulting.operands)))) {
     out.push({ text: `${faulting.text} is a trap the compiler or programmer put there (__builtin_trap, a failed check)`, weight: DELIBERATE_WEIGHT });
   }
-  if (site.generalProtection && dump.arch === 'x64') out.push({ text: 'a general protection fault: the address was not canonical, as a pointer from uninitialised or freed memory is', weight: PATTERN_WEIGHT / 2 });
-  if (culprit) {
+  if (flipped && culprit) {
+    out.push({ text: `${culprit.what}, ${f(culprit.value)}, is not canonical, but one bit (bit ${flipped.bit}) from ${f(flipped.value)}, ${flipped.what}: a flip makes it so as well as a software bug`, weight: 0 });
+  } else if (site.generalProtection && dump.arch === 'x64') {
+    out.push({ text: 'a general protection fault: the address was not canonical, as a pointer from uninitialised or freed memory is', weight: PATTERN_WEIGHT / 2 });
+  }
+  if (culprit && !flipped) {
     const pattern = valuePattern(dump.arch, culprit.value);
     if (pattern) out.push({ text: `${culprit.what}: ${pattern.text}`, weight: PATTERN_WEIGHT });
     if (!pattern && culprit.register && site.accessAddress !== undefined && valuePattern(dump.arch, site.accessAddress)?.kind === 'null') {
@@ -257,12 +262,19 @@ export function asWrittenHypotheses(ctx: SearchContext): Hypothesis[] {
   const summary = summarize(checks);
   const explains = checks[0]!.status === 'match' && summary.mismatch === 0;
   const culprit = culpritOf(ctx, faulting);
+  // A value no CPU can use as an address (non-canonical) is a software pattern, unless it is one bit, no tag bit,
+  // from a function start or a return address: a single flip of bit 47 makes every user-space pointer
+  // non-canonical, so then the pattern says nothing either way.
+  const pattern = culprit && valuePattern(dump.arch, culprit.value);
+  const flipOf = (n: Neighbour) => n.strength === 'strong' && !tagBit(dump.arch, n.bit);
+  const canonicalOneBitAway = pattern?.kind === 'non-canonical' && culprit?.slot !== undefined
+    ? oneBitNeighbours(dump, ctx.code, culprit.value, culprit.role, culprit.slot).find(flipOf) : undefined;
   const base = { window: ctx.windowId, explains, summary, checks, tried: 1, score: 0 };
   const out: Hypothesis[] = [{
     ...base, id: 'as-written', class: 'software', location: 'none', family: 'as-written',
     description: 'the CPU executed the code as written; the fault is the software\'s',
     observed: faultAddress(ctx),
-    evidence: softwareEvidence(ctx, faulting, culprit),
+    evidence: softwareEvidence(ctx, faulting, culprit, canonicalOneBitAway),
   }];
   if (deliberateBreakpoint(ctx, faulting, culprit?.via?.kind === 'call' && explains)) {
     out.push({
@@ -275,9 +287,10 @@ export function asWrittenHypotheses(ctx: SearchContext): Hypothesis[] {
   // from nowhere the dump shows may have been computed as it is (a software bug) as well as read from memory: only a
   // slot that holds it says the memory held it.
   // Nor on a path the lanes took through a branch on values the dump does not hold (unknown-branch.ts).
-  if (explains && culprit?.slot !== undefined && !valuePattern(dump.arch, culprit.value) && !validity(dump, ctx.code, culprit.value, culprit.role, culprit.slot)
+  if (explains && culprit?.slot !== undefined && (!pattern || canonicalOneBitAway) && !validity(dump, ctx.code, culprit.value, culprit.role, culprit.slot)
     && !unknownBranchOf(ctx, undefined)) {
     for (const n of oneBitNeighbours(dump, ctx.code, culprit.value, culprit.role, culprit.slot)) {
+      if (pattern && !flipOf(n)) continue;
       const where = `[${f(culprit.slot)}]`;
       const evidence: Evidence[] = [{ text: `${f(culprit.value)} is one bit from ${f(n.value)}, ${n.what}`, weight: n.strength === 'strong' ? STRONG_NEIGHBOUR_WEIGHT : WEAK_NEIGHBOUR_WEIGHT }];
       const elsewhere = pointerSeenElsewhere(dump, n.value, culprit.slot);
