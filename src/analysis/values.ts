@@ -131,6 +131,10 @@ export function validity(dump: Dump, code: CodeReader, value: bigint, role: Valu
     const imported = importedName(dump, slot);
     if (imported && dump.symbols.resolve(imported) === value) return { what: `${imported}, which the slot's name says it holds`, strength: 'strong' };
     if (name) return { what: `the start of ${name}`, strength: 'strong' };
+    const cases = slot === undefined ? [] : tableNeighbours(dump, value, slot);
+    if (cases.length >= 2) {
+      return { what: `a case of the jump table at ${f(slot!)}: the entries beside it, ${cases.slice(0, 2).map(f).join(' and ')}, are in the same function`, strength: 'strong' };
+    }
     if (plausibleStart(code, value)) return { what: 'code after padding at an aligned address (a function start)', strength: 'weak' };
     return undefined;
   }
@@ -157,6 +161,28 @@ export function readPointer(dump: Dump, address: bigint): bigint | undefined {
   let value = 0n;
   for (let k = size - 1; k >= 0; k--) value = (value << 8n) | BigInt(bytes[k]!);
   return value;
+}
+
+/**
+ * The words beside `slot` (two on each side) that point into the function
+ * holding `value`, past its start: `slot` is an entry of a jump table (a
+ * switch's absolute case addresses, in read-only data), and `value` one of
+ * its cases.
+ */
+function tableNeighbours(dump: Dump, value: bigint, slot: bigint): bigint[] {
+  const fn = dump.symbols.lookup(value);
+  if (!fn?.symbol || fn.offset === 0n) return [];
+  const size = BigInt(pointerSize(dump.arch));
+  const out: bigint[] = [];
+  for (let k = 1n; k <= BigInt(SIBLING_WORDS); k++) {
+    for (const at of [slot - k * size, slot + k * size]) {
+      const word = readPointer(dump, at);
+      if (word === undefined || word === value || word <= fn.base) continue;
+      const location = dump.symbols.lookup(word);
+      if (location?.symbol === fn.symbol && location.base === fn.base && regionOf(dump, word)?.execute !== false) out.push(word);
+    }
+  }
+  return out;
 }
 
 /** How near a pointer beside a slot must be to the slot's repaired value to count as its sibling. */

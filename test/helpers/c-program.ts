@@ -38,7 +38,7 @@ export function buildCProgram(toolchain: Toolchain, name: string, source: string
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const binary = join(dir, name);
   writeFileSync(`${binary}.c`, source);
-  execFileSync(toolchain.cc, [...flags, '-o', binary, `${binary}.c`], { stdio: 'pipe' });
+  execFileSync(toolchain.cc, [...toolchain.ccFlags, ...flags, '-o', binary, `${binary}.c`], { stdio: 'pipe' });
   const listing = execFileSync('objdump', ['-d', '--no-show-raw-insn', binary], { encoding: 'utf8' });
   return { dir, binary, listing };
 }
