@@ -117,14 +117,23 @@ export function coveringChecks(contexts: SearchContext[], hypotheses: Hypothesis
     if (window.anchor.kind !== 'transfer' || window.anchor.instruction.kind !== 'call' || !window.faithful.outcome.resultKnown) continue;
     if (a.checkContext.arrival?.status === 'mismatch') continue;
     const own = hypotheses.find((h) => h.window === a.windowId && h.id === 'as-written');
-    if (!own || own.checks[0]?.what !== 'trap' || own.checks[0].status !== 'mismatch') continue;
+    // A run that ends where the dump cannot judge it (an instruction the emulator lacks, in the code it went on to)
+    // still shows its first pass; its later ones might not be all there are.
+    if (!own || own.checks[0]?.what !== 'trap' || own.checks[0].status === 'match') continue;
+    const ended = own.checks[0].status === 'mismatch';
     // A pass counts once the code went on past it (a transfer to an address that cannot be fetched faults there).
     const path = window.faithful.path;
     const passes = path.flatMap((pc, i) => (pc === site.pc && i + 1 < path.length ? [i] : []));
-    const last = passes[passes.length - 1];
+    if (passes.length === 0 || unknownBranchOf(a, undefined)) continue;
+    // Memory read before the run writes it holds the dump's value, which is the start's only up to the first pass
+    // (a later pass of a loop reads what the earlier ones wrote; the dump holds the value of the pass that faulted,
+    // which the run's first pass is: nothing wrote it between the start and the fault). Where such reads come
+    // before the last pass, only the first pass is judged.
+    const readFirst = (until: number) => readBeforeWritten({
+      ...window.faithful, reads: window.faithful.reads.filter((r) => r.index <= until), writes: window.faithful.writes.filter((w) => w.index <= until),
+    }, window.replay.unknownMemory ?? []).length > 0;
+    const last = ended && !readFirst(passes[passes.length - 1]!) ? passes[passes.length - 1]! : !readFirst(passes[0]!) ? passes[0]! : undefined;
     if (last === undefined) continue;
-    const prefix = { ...window.faithful, reads: window.faithful.reads.filter((r) => r.index <= last), writes: window.faithful.writes.filter((w) => w.index <= last) };
-    if (readBeforeWritten(prefix, window.replay.unknownMemory ?? []).length > 0 || unknownBranchOf(a, undefined)) continue;
     for (const b of contexts) {
       if (b === a) continue;
       const entries = path.flatMap((pc, i) => (pc === b.window.start && i <= last ? [i] : []));

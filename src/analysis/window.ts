@@ -34,6 +34,7 @@ import { isPadding } from './instruction-kind.ts';
 import { Replayer, type ReplayWindow, type StepOver, type TracedRun } from './replay.ts';
 import { recoverByCopy, recoverByInversion, recoverBySteps, recoverFromSlots, savedByCallee, writtenAfterAnchor, writtenBeforePc } from './window-recovery.ts';
 import type { StackWalker } from '../unwind/walk.ts';
+import { archRegisters } from '../unwind/frame.ts';
 
 /** A user's statement of what an absent callee does: `ADDR:ret=0xc,eax=1`. */
 export interface StepOverSpec {
@@ -210,6 +211,13 @@ export function buildWindow(
   const mask = registerMask(arch);
 
   const anchorCfa = anchorFrame(options.unwind, arch, anchor, recorded, recordedUnknown);
+  // The function a call anchor enters saves registers before changing them (push rbp): the dump has the callee's
+  // values, its slots the caller's: every start is probed and replayed with the caller's.
+  const saveable = archRegisters(arch).calleeSaved.filter((r) => !recordedUnknown.has(r));
+  const callerSaved = anchor.kind === 'transfer' && anchor.instruction.kind === 'call' && !anchor.epilogue
+    ? savedByCallee(dump, anchor, recorded, new Set([...recordedUnknown, ...saveable]), saveable).filter((r) => r.value !== recorded[r.register])
+    : [];
+  const callerValues = Object.fromEntries(callerSaved.map((r) => [r.register, r.value]));
   // What the trapping instruction may have written before it trapped; undefined when its bytes are not known.
   const faultBytes = code.knownBytes(site.pc, arch === 'arm64' ? 4 : 15);
   const faultWrites = faultBytes.length > 0 ? new Set(effects.of(faultBytes, site.pc)?.written ?? []) : undefined;
@@ -232,7 +240,7 @@ export function buildWindow(
       const calls = run.slice(i).some((insn) => insn.kind === 'call');
       const probeUnknown = new Set([...recordedUnknown, ...(options.stale ?? [])].filter((r) => r !== framePointer?.register));
       const probe = new Replayer(dump, {
-        start, registers: base, unknown: probeUnknown, maxInstructions: (run.length - i) * 2 + 16 + (calls ? PROBE_CALLEES : 0),
+        start, registers: { ...base, ...callerValues, ...(framePointer ? { [framePointer.register]: framePointer.value } : {}) }, unknown: probeUnknown, maxInstructions: (run.length - i) * 2 + 16 + (calls ? PROBE_CALLEES : 0),
         until: anchor.instruction.address, stepOvers: steps,
       }, 1);
       try {
@@ -262,6 +270,12 @@ export function buildWindow(
     if (framePointer) {
       unknown.delete(framePointer.register);
       recovered.push({ register: framePointer.register, slot: UNWOUND, value: framePointer.value });
+    }
+    for (const r of callerSaved) {
+      if (unknown.has(r.register) || r.register === framePointer?.register) continue;
+      registers[r.register] = r.value;
+      recovered.push(r);
+      written.add(r.register);
     }
     // 2. The window proper, three lanes; registers it saved before changing come back from their slots.
     let extra = options.extra;
@@ -311,7 +325,10 @@ export function buildWindow(
           // (push rbp, stp x29, x30), the dump's slot gives it back.
           // The others keep the recorded value where the code as written changes them only past the trap's pc: a
           // fault may have left that path early, so what it writes there is no proof the dump's value is a later one.
-          const kept = savedByCallee(dump, anchor, registers, new Set([...unknown, ...more]), more);
+          // (Probed from the start's registers, the callee may not be reached: its address is computed in the window
+          // from values the lanes fill; the probe from the dump's registers before the starts then says.)
+          const probed = savedByCallee(dump, anchor, registers, new Set([...unknown, ...more]), more);
+          const kept = [...probed, ...callerSaved.filter((c) => more.includes(c.register) && !probed.some((p) => p.register === c.register))];
           const saved = kept.filter((r) => r.value !== registers[r.register]);
           for (const r of saved) {
             registers[r.register] = r.value;
