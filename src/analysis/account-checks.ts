@@ -106,8 +106,11 @@ export function faultingAccessReplays(dump: Dump, site: FaultSite): Check | unde
  * runs the faulting instruction without faulting, on values it knows: the
  * code as written, entered the way the dump says it was, does not make the
  * shorter window's start state. A mismatch for every account of the shorter
- * window. Not when that run read memory before writing it (the dump holds
- * the later value) or went through a branch its lanes agreed on by chance.
+ * window. Not when that run wrote, before its first pass, memory it had
+ * read (the dump holds the later value), or went through a branch its lanes
+ * agreed on by chance. A fetch fault at an address that is no code has no
+ * pass: then only the window of the function the longer window's call
+ * enters is judged, and every entry into it must differ.
  */
 export function coveringChecks(contexts: SearchContext[], hypotheses: Hypothesis[]): Array<{ window: string; check: Check }> {
   const out: Array<{ window: string; check: Check }> = [];
@@ -118,28 +121,35 @@ export function coveringChecks(contexts: SearchContext[], hypotheses: Hypothesis
     if (a.checkContext.arrival?.status === 'mismatch') continue;
     const own = hypotheses.find((h) => h.window === a.windowId && h.id === 'as-written');
     // A run that ends where the dump cannot judge it (an instruction the emulator lacks, in the code it went on to)
-    // still shows its first pass; its later ones might not be all there are.
+    // shows the passes it made: the code as written did not fault on them.
     if (!own || own.checks[0]?.what !== 'trap' || own.checks[0].status === 'match') continue;
-    const ended = own.checks[0].status === 'mismatch';
     // A pass counts once the code went on past it (a transfer to an address that cannot be fetched faults there).
+    // A fetch fault at an address that is no code has no pass to make: every entry into the shorter window counts.
     const path = window.faithful.path;
     const passes = path.flatMap((pc, i) => (pc === site.pc && i + 1 < path.length ? [i] : []));
-    if (passes.length === 0 || unknownBranchOf(a, undefined)) continue;
-    // Memory read before the run writes it holds the dump's value, which is the start's only up to the first pass
-    // (a later pass of a loop reads what the earlier ones wrote; the dump holds the value of the pass that faulted,
-    // which the run's first pass is: nothing wrote it between the start and the fault). Where such reads come
-    // before the last pass, only the first pass is judged.
-    const readFirst = (until: number) => readBeforeWritten({
+    const fetchFault = site.access === 'execute' && passes.length === 0;
+    if ((passes.length === 0 && !fetchFault) || unknownBranchOf(a, undefined)) continue;
+    // Memory the run reads and later writes holds, in the dump, the value written last: the start's only if nothing
+    // wrote it before the fault, on the pass that faulted. So the run must not write, before its first pass (or its
+    // first entry into the shorter window), what it read: later passes compute from what the first one had.
+    const readEarly = (until: number) => readBeforeWritten({
       ...window.faithful, reads: window.faithful.reads.filter((r) => r.index <= until), writes: window.faithful.writes.filter((w) => w.index <= until),
     }, window.replay.unknownMemory ?? []).length > 0;
-    const last = ended && !readFirst(passes[passes.length - 1]!) ? passes[passes.length - 1]! : !readFirst(passes[0]!) ? passes[0]! : undefined;
-    if (last === undefined) continue;
+    if (!fetchFault && readEarly(passes[0]!)) continue;
+    const last = fetchFault ? path.length - 1 : passes[passes.length - 1]!;
+    // Without a pass, nothing says which registers the code changed on its way to the fault (the dump's values may
+    // be later ones): only the function the window's own call enters is judged, at its entry.
+    const called = path[path.indexOf(window.anchor.instruction.address) + 1];
     for (const b of contexts) {
-      if (b === a) continue;
+      if (b === a || (fetchFault && b.window.start !== called)) continue;
       const entries = path.flatMap((pc, i) => (pc === b.window.start && i <= last ? [i] : []));
+      if (fetchFault && entries.length > 0 && readEarly(entries[0]!)) continue;
       if (entries.length === 0) continue;
       const lanes = faithfulLanes(a);
-      const differs = entries.map((i) => startDiffers(a, lanes, i, b));
+      // Without a pass, what the shorter window's code writes before the fault is a later value in the dump, and so
+      // is what the longer one computed from it: only the rest is compared.
+      const stale = fetchFault ? staleAt(a, entries[0]!, writtenBy(b)) : new Set<RegisterName>();
+      const differs = entries.map((i) => startDiffers(a, lanes, i, b)?.filter((r) => !stale.has(r)));
       // The two windows must agree on the frame where one enters the other: a stack pointer solved differently (a
       // call found by its link register, the callee's frame not yet undone) makes one of them wrong, not the code.
       // And a pass that comes with the very state the shorter window starts from refutes nothing of it (a fault in
@@ -151,7 +161,7 @@ export function coveringChecks(contexts: SearchContext[], hypotheses: Hypothesis
         window: b.windowId,
         check: {
           what: 'arrival', expected: `code that comes to ${f(site.pc)} and faults`, status: 'mismatch', basis: 'computed',
-          note: `the code as written from ${f(window.start)} (window ${a.windowId}) comes to ${f(b.window.start)} with other values of ${names} than the window starts from, and runs ${f(site.pc)} ${passes.length === 1 ? 'once' : `${passes.length} times`} without faulting`,
+          note: `the code as written from ${f(window.start)} (window ${a.windowId}) comes to ${f(b.window.start)} with other values of ${names} than the window starts from, and ${fetchFault ? `does not go to ${f(site.pc)}` : `runs ${f(site.pc)} ${passes.length === 1 ? 'once' : `${passes.length} times`} without faulting`}`,
         },
       });
     }
@@ -180,4 +190,34 @@ function startDiffers(a: SearchContext, lanes: SteppedLane[], at: number, b: Sea
     if (there !== undefined && ((there ^ value) & comparedMask(arch, name)) !== 0n) out.push(name);
   }
   return out;
+}
+
+/** Registers the instructions of `ctx`'s code as written write. */
+function writtenBy(ctx: SearchContext): Set<RegisterName> {
+  const out = new Set<RegisterName>();
+  for (const pc of new Set(ctx.window.faithful.path)) for (const r of effectsAt(ctx, pc)?.written ?? []) out.add(r);
+  return out;
+}
+
+/**
+ * Of `stale`, registers `a`'s start takes from the dump, those still holding
+ * such a value at path index `at`, or a value computed from one.
+ */
+function staleAt(a: SearchContext, at: number, stale: ReadonlySet<RegisterName>): Set<RegisterName> {
+  const tainted = new Set([...stale].filter((r) => !a.window.replay.unknown?.has(r)));
+  for (const pc of a.window.faithful.path.slice(0, at)) {
+    const effect = effectsAt(a, pc);
+    if (!effect) return new Set(stale);
+    const reads = effect.read.some((r) => tainted.has(r));
+    for (const r of effect.written) {
+      if (reads) tainted.add(r);
+      else tainted.delete(r);
+    }
+  }
+  return tainted;
+}
+
+function effectsAt(ctx: SearchContext, pc: bigint) {
+  const insn = ctx.code.decodeAt(pc);
+  return insn && ctx.effects.of(insn.bytes, pc);
 }

@@ -343,17 +343,20 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     // A window further back whose code as written runs the faulting instruction without faulting says the shorter
     // windows' start states, taken from the dump, are not ones the code as written makes: every account there
     // starts from such a state.
-    for (const { window, check } of coveringChecks(contexts, hypotheses)) {
-      for (const h of hypotheses) if (h.window === window) addCheck(h, check);
-    }
-    // Every account of such a window but the changed byte's own replays the code as memory holds it, not as written.
-    for (const { window, check } of asFileChecks) {
-      for (const h of hypotheses) {
-        if (h.window !== window || h.family === 'code-byte') continue;
-        addCheck(h, check);
-        h.explains = false;
+    // Every account of a window that ran a changed code byte, but the byte's own, replays the code as memory holds
+    // it, not as written.
+    const covering = coveringChecks(contexts, hypotheses);
+    const windowChecks = (found: Hypothesis[]) => {
+      for (const { window, check } of covering) for (const h of found) if (h.window === window) addCheck(h, check);
+      for (const { window, check } of asFileChecks) {
+        for (const h of found) {
+          if (h.window !== window || h.family === 'code-byte') continue;
+          addCheck(h, check);
+          h.explains = false;
+        }
       }
-    }
+    };
+    windowChecks(hypotheses);
     // The fault's own pattern, unreplayed: when no window could be replayed or none settles how the code as written
     // ends (what it needs is not in the dump), or when the pattern settles it alone (an abort, executing the stack);
     // otherwise the windows' accounts carry the pattern with their checks.
@@ -368,7 +371,9 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
       const budget = { deadline, replays: replaysLeft, refinements: REFINEMENTS };
       for (const ctx of contexts) {
         const found = searchWindow({ ...ctx, budget, registers: true });
-        hypotheses.push(...found.hypotheses.filter((h) => h.family === 'register'));
+        const registers = found.hypotheses.filter((h) => h.family === 'register');
+        windowChecks(registers);
+        hypotheses.push(...registers);
         report.tried.register = (report.tried.register ?? 0) + (found.tried.register ?? 0);
         if (found.incomplete.includes('register')) unchecked.push(`the register search in window ${ctx.windowId} stopped at the time budget (raise --search-seconds)`);
       }

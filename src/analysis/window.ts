@@ -30,7 +30,7 @@ import { formatAddress } from '../format.ts';
 import type { CodeReader, Instruction } from './code.ts';
 import { userLevelAt, type FaultSite } from './fault-site.ts';
 import { directTarget, forwardBranchesTo, straightRunBefore } from './flow.ts';
-import { isPadding } from './instruction-kind.ts';
+import { endsFallThrough, isPadding } from './instruction-kind.ts';
 import { Replayer, type ReplayWindow, type StepOver, type TracedRun } from './replay.ts';
 import { recoverByCopy, recoverByInversion, recoverBySteps, recoverFromSlots, savedByCallee, writtenAfterAnchor, writtenBeforePc } from './window-recovery.ts';
 import type { StackWalker } from '../unwind/walk.ts';
@@ -193,6 +193,14 @@ export function buildWindow(
   let stoppedBy = straight.stoppedBy;
   // Only for a short run: a longer one is evidence enough, and a forward branch is often a loop's entry (the replay
   // would run the whole loop again from its start).
+  // A join inside a loop that the code before the loop jumps forward into (a rotated loop's entry) is entered that
+  // way on the first pass only; every later pass falls into it from the loop's body, which is where the run goes on.
+  const body = run.length < SHORT_RUN && !anchor.epilogue ? loopBodyInto(code, run[0]!) : undefined;
+  if (body) {
+    const before = straightRunBefore(code, body, options.maxInstructions - run.length, stopAtUnknownCall);
+    run = [...before.instructions, ...run];
+    stoppedBy = `${before.stoppedBy} (then the loop's body falls into ${formatAddress(arch, straight.instructions[0]!.address)})`;
+  }
   for (const branch of run.length < SHORT_RUN && !anchor.epilogue ? forwardBranchesTo(code, run[0]!.address) : []) {
     const before = straightRunBefore(code, branch, options.maxInstructions - run.length, stopAtUnknownCall);
     run = [...before.instructions, ...run];
@@ -383,3 +391,26 @@ export function buildWindow(
   }
   return { failed: `no replay from the code before ${f(anchor.instruction.address)} reaches it${notes.length ? ` (${notes[notes.length - 1]})` : ''}` };
 }
+
+/**
+ * The instruction that falls into `join` from a loop's body: `join` is a
+ * branch target, the instruction before it falls through, and a branch after
+ * `join` goes back to or before it (the loop's back edge). Undefined otherwise.
+ */
+function loopBodyInto(code: CodeReader, join: Instruction): Instruction | undefined {
+  const swept = code.sweepFromSymbol(join);
+  const previous = swept && swept.length >= 2 ? swept[swept.length - 2] : undefined;
+  if (!previous || endsFallThrough(previous.kind) || isPadding(previous) || forwardBranchesTo(code, join.address).length === 0) return undefined;
+  let at = join.address;
+  for (let n = 0; n < LOOP_SCAN; n++) {
+    const insn = code.decodeAt(at);
+    if (!insn || insn.kind === 'return') return undefined;
+    const target = (insn.kind === 'jump' || insn.kind === 'conditional') ? directTarget(insn) : undefined;
+    if (target !== undefined && target <= join.address && target >= swept![0]!.address) return previous;
+    at += BigInt(insn.size);
+  }
+  return undefined;
+}
+
+/** Instructions after a join looked at for the loop's back edge. */
+const LOOP_SCAN = 64;
