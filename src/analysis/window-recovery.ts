@@ -172,10 +172,11 @@ function sameFunction(code: CodeReader, a: bigint, b: bigint): boolean {
 /**
  * Registers among `wanted` that the function a call anchor enters stores
  * before changing them: replayed from the anchor, each lane stores its fill
- * there, and the slot the dump holds is the value at the anchor.
+ * there, and the slot the dump holds is the value at the anchor. Only stores
+ * before the trap's pc count.
  */
 export function savedByCallee(
-  dump: Dump, anchor: WindowAnchor, registers: RegisterValues, unknown: ReadonlySet<RegisterName>, wanted: RegisterName[],
+  dump: Dump, anchor: WindowAnchor, registers: RegisterValues, unknown: ReadonlySet<RegisterName>, wanted: RegisterName[], trapPc: bigint,
 ): Array<{ register: RegisterName; slot: bigint; value: bigint }> {
   const arch = dump.arch;
   const call = anchor.instruction;
@@ -184,7 +185,10 @@ export function savedByCallee(
     maxInstructions: CALLEE_PROBE, until: call.address + BigInt(call.size),
   });
   try {
-    return recoverFromSlots(dump, probe, probe.runTraced(), new Set(wanted));
+    // A store the trap's instruction makes, or one after it, never happened: the slot holds an older value.
+    const traced = probe.runTraced();
+    const trap = traced.path.indexOf(trapPc);
+    return recoverFromSlots(dump, probe, traced, new Set(wanted), trap >= 0 ? trap : Infinity);
   } finally {
     probe.dispose();
   }

@@ -223,7 +223,7 @@ export function buildWindow(
   // values, its slots the caller's: every start is probed and replayed with the caller's.
   const saveable = archRegisters(arch).calleeSaved.filter((r) => !recordedUnknown.has(r));
   const callerSaved = anchor.kind === 'transfer' && anchor.instruction.kind === 'call' && !anchor.epilogue
-    ? savedByCallee(dump, anchor, recorded, new Set([...recordedUnknown, ...saveable]), saveable).filter((r) => r.value !== recorded[r.register])
+    ? savedByCallee(dump, anchor, recorded, new Set([...recordedUnknown, ...saveable]), saveable, site.pc).filter((r) => r.value !== recorded[r.register])
     : [];
   const callerValues = Object.fromEntries(callerSaved.map((r) => [r.register, r.value]));
   // What the trapping instruction may have written before it trapped; undefined when its bytes are not known.
@@ -335,7 +335,7 @@ export function buildWindow(
           // fault may have left that path early, so what it writes there is no proof the dump's value is a later one.
           // (Probed from the start's registers, the callee may not be reached: its address is computed in the window
           // from values the lanes fill; the probe from the dump's registers before the starts then says.)
-          const probed = savedByCallee(dump, anchor, registers, new Set([...unknown, ...more]), more);
+          const probed = savedByCallee(dump, anchor, registers, new Set([...unknown, ...more]), more, site.pc);
           const kept = [...probed, ...callerSaved.filter((c) => more.includes(c.register) && !probed.some((p) => p.register === c.register))];
           const saved = kept.filter((r) => r.value !== registers[r.register]);
           for (const r of saved) {
