@@ -29,7 +29,10 @@ export interface FaultSite {
   /** For access violations: the address accessed and how. */
   accessAddress?: bigint;
   access?: 'read' | 'write' | 'execute';
-  /** x86-64 #GP (Linux: SIGSEGV with si_code SI_KERNEL): a non-canonical address, which the CPU does not report. */
+  /**
+   * x86 #GP (Linux: SIGSEGV with si_code SI_KERNEL, address 0): on x86-64 a non-canonical address, which the CPU
+   * does not report; on either, a privileged instruction (hlt, in, out) in user code.
+   */
   generalProtection?: boolean;
   /** The register context of the fault (trap frame, exception context, thread). */
   context?: RegisterContext;
@@ -142,9 +145,9 @@ export function findFaultSite(dump: Dump): FaultSite | undefined {
     const trap = kind === 'breakpoint' && dump.arch !== 'arm64' ? x86TrapSite(dump, reportedPc) : { pc: reportedPc, note: '' };
     const pc = trap.pc;
     const site: FaultSite = { kind, pc, reportedPc, context, threadId, summary: `signal ${fault.signal} (${kind}) at ${hex(pc)}${trap.note}` };
-    if (kind === 'access-violation' && dump.arch === 'x64' && fault.code === SI_KERNEL && (fault.address ?? 0n) === 0n) {
+    if (kind === 'access-violation' && dump.arch !== 'arm64' && fault.code === SI_KERNEL && (fault.address ?? 0n) === 0n) {
       site.generalProtection = true;
-      site.summary += ' (general protection: a non-canonical address)';
+      site.summary += dump.arch === 'x64' ? ' (general protection: a non-canonical address)' : ' (general protection)';
     } else if (fault.address !== undefined && kind === 'access-violation') {
       // si_addr does not say how: at the pc it is a fetch only where the pc's page cannot be executed (withFetchFault),
       // not an instruction that stored to its own address.
