@@ -191,8 +191,6 @@ export function buildWindow(
   // A forward branch into the run's first instruction gives an earlier start, reached if the branch is taken.
   let run = straight.instructions;
   let stoppedBy = straight.stoppedBy;
-  // Only for a short run: a longer one is evidence enough, and a forward branch is often a loop's entry (the replay
-  // would run the whole loop again from its start).
   // A join inside a loop that the code before the loop jumps forward into (a rotated loop's entry) is entered that
   // way on the first pass only; every later pass falls into it from the loop's body, which is where the run goes on.
   const body = run.length < SHORT_RUN && !anchor.epilogue ? loopBodyInto(code, run[0]!) : undefined;
@@ -201,6 +199,8 @@ export function buildWindow(
     run = [...before.instructions, ...run];
     stoppedBy = `${before.stoppedBy} (then the loop's body falls into ${formatAddress(arch, straight.instructions[0]!.address)})`;
   }
+  // Only for a short run: a longer one is evidence enough, and a forward branch is often a loop's entry (the replay
+  // would run the whole loop again from its start).
   for (const branch of run.length < SHORT_RUN && !anchor.epilogue ? forwardBranchesTo(code, run[0]!.address) : []) {
     const before = straightRunBefore(code, branch, options.maxInstructions - run.length, stopAtUnknownCall);
     run = [...before.instructions, ...run];
