@@ -106,7 +106,9 @@ export function codeByteHypotheses(ctx: SearchContext, files: ModuleFiles, withi
     if (withFile && withFile.status !== 'match') {
       asFileCheck ??= {
         what: 'code', expected: d.file.toString(16).padStart(2, '0'), actual: d.dump.toString(16).padStart(2, '0'), status: withFile.status, basis: 'computed',
-        note: `the replay ran the byte at ${f(d.address)} as memory holds it; with ${owner(d.address)}'s, the code as written ends ${withFile.status === 'mismatch' ? `otherwise: ${withFile.actual ?? 'another way'}` : 'on values the dump does not hold'}`,
+        note: `the replay ran the byte at ${f(d.address)} as memory holds it; with ${owner(d.address)}'s, the code as written ${entry
+          ? `cannot have started as the window does: ${entry.note}`
+          : withFile.status === 'mismatch' ? `ends otherwise: ${withFile.actual ?? 'another way'}` : 'ends on values the dump does not hold'}`,
       };
     }
     const checks = faithful.map((c) => (c.what === 'arrival' && c.status === 'mismatch' && decodedAcross(ctx, d.address)
