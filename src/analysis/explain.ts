@@ -24,31 +24,30 @@ import { pointerSize, registerMask, spRegister } from '../../emu/registers.ts';
 import type { Dump } from '../dumps/model.ts';
 import { createDisassembler } from '../disasm/disassembler.ts';
 import { createEffects } from '../disasm/effects.ts';
-import { exactSymbol } from '../dumps/exact-symbol.ts';
 import { formatAddress, hex } from '../format.ts';
 import { asWrittenHypotheses, siteHypothesis } from './as-written.ts';
-import { compareBits, type BitComparison } from './bits.ts';
 import { chooseCandidates, findCandidates, staleOperands, type Candidate } from './candidates.ts';
-import { compareOutcome, describeEnd, summarize, type Check, type CheckContext } from './checks.ts';
-import { CodeReader, type Instruction } from './code.ts';
+import { compareOutcome, summarize, type Check, type CheckContext } from './checks.ts';
+import { CodeReader } from './code.ts';
 import { judge, searchWindow, type SearchContext } from './families.ts';
 import { findFaultSite, type FaultSite } from './fault-site.ts';
 import type { Family, Hypothesis } from './hypothesis.ts';
 import { statedInjection, type HypothesisSpec, type StatedShape } from './hypothesis-spec.ts';
 import { endsFallThrough } from './instruction-kind.ts';
+import { candidateReport, insnText, strip, windowReport, type ExplainReport, type HypothesisReport } from './explain-report.ts';
 import { addCheck, coveringChecks, faultingAccessReplays, landingCheck, replayedContradiction } from './account-checks.ts';
 import { scoreHypothesis } from './score.ts';
-import { decideVerdict, type Verdict } from './verdict.ts';
-import { buildWindow, UNWOUND, type StepOverSpec, type Window } from './window.ts';
-import { COPIED } from './window-recovery.ts';
+import { decideVerdict } from './verdict.ts';
+import { buildWindow, type StepOverSpec, type Window } from './window.ts';
 import { codeByteHypotheses } from './code-bytes.ts';
 import type { ReplayOutcome } from './replay.ts';
 import { moduleFiles } from '../dumps/module-files.ts';
 import { arrivalCheck } from './arrival.ts';
 import { entryCheck, entryStackCheck, stackPointerLive } from './entry-check.ts';
-import { replayedCodeOrigin, type CodeOrigin } from './code-origin.ts';
 import { frameAt, frameCheck } from './frame-check.ts';
 import { StackWalker } from '../unwind/walk.ts';
+
+export type { CandidateReport, ExplainReport, HypothesisReport, WindowReport } from './explain-report.ts';
 
 export interface ExplainOptions {
   stepOvers?: StepOverSpec[];
@@ -69,129 +68,8 @@ export interface ExplainOptions {
   binaries?: string[];
 }
 
-export interface CandidateReport {
-  kind: string;
-  instruction: { address: string; text: string; symbol: string };
-  slot?: string;
-  returnAddress?: string;
-  returnSymbol?: string;
-  expected?: string;
-  expectedSymbol?: string;
-  pointer?: { address: string; symbol?: string; value: string };
-  unknownReason?: string;
-  observed: string;
-  comparison?: Omit<BitComparison, 'xor'> & { xor: string };
-  evidence: string[];
-}
-
-export interface WindowReport {
-  id: string;
-  candidate: string;
-  start: string;
-  startSymbol: string;
-  anchor: string;
-  instructions: string[];
-  stackPointer: string;
-  startReason: string;
-  steppedOver: string[];
-  /** Registers unknown at the start (the window overwrites them, or the context does not hold them). */
-  unknown: string[];
-  /** Registers whose start value came back from the slot the window saved them to. */
-  recovered: Array<{ register: string; slot: string; value: string; from?: string }>;
-  /** How the code as written ends in this window. */
-  end: string;
-  notes: string[];
-  /** Where the code the window replays came from: the dump's bytes, or module files (with their build ids). */
-  code: CodeOrigin;
-}
-
-export type HypothesisReport = Omit<Hypothesis, 'injection'>;
-
-export interface ExplainReport {
-  schema: 'faultline/explain/2';
-  dump: { path: string; format: string; arch: string };
-  fault?: {
-    summary: string;
-    kind: string;
-    pc: string;
-    symbol: string;
-    reportedPc?: string;
-    accessAddress?: string;
-    access?: string;
-    instruction?: string;
-    predecessor?: string;
-    reachableByFallThrough?: boolean;
-  };
-  candidates: CandidateReport[];
-  windows: WindowReport[];
-  /** The window of the verdict's hypothesis. */
-  window?: WindowReport;
-  /** The best hypotheses, by score (all that explain, then the best few that do not). */
-  hypotheses: HypothesisReport[];
-  /** With `faultline check`: the stated hypotheses, each with its checks. */
-  stated?: HypothesisReport[];
-  /** Hypotheses tried, in all and per fault model. */
-  searched: number;
-  tried: Partial<Record<Family, number>>;
-  verdict: Verdict;
-  /** The checks of the verdict's hypothesis. */
-  checks: Check[];
-  unchecked: string[];
-  timings: { totalMs: number; searchMs: number };
-}
-
 /** Accounts per window that reproduce the trap but mismatch, replayed again with the memory they read before writing it unknown. */
 const REFINEMENTS = 24;
-
-function insnText(dump: Dump, insn: Instruction): string {
-  return `${formatAddress(dump.arch, insn.address)} ${Buffer.from(insn.bytes).toString('hex')} ${insn.text}`;
-}
-
-function candidateReport(dump: Dump, c: Candidate, site: FaultSite): CandidateReport {
-  const comparison = c.expected !== undefined ? compareBits(c.expected, site.pc, pointerSize(dump.arch) * 8) : undefined;
-  return {
-    kind: c.kind,
-    instruction: { address: hex(c.instruction.address), text: c.instruction.text, symbol: dump.symbols.format(c.instruction.address) },
-    slot: c.slot === undefined ? undefined : hex(c.slot),
-    returnAddress: c.returnAddress === undefined ? undefined : hex(c.returnAddress),
-    returnSymbol: c.returnAddress === undefined ? undefined : dump.symbols.format(c.returnAddress),
-    expected: c.expected === undefined ? undefined : hex(c.expected),
-    expectedSymbol: c.expected === undefined ? undefined : exactSymbol(dump.symbols, c.expected),
-    pointer: c.pointer ? { address: hex(c.pointer.address), symbol: dump.symbols.lookup(c.pointer.address) ? dump.symbols.format(c.pointer.address) : undefined, value: hex(c.pointer.value) } : undefined,
-    unknownReason: c.unknownReason,
-    observed: hex(site.pc),
-    comparison: comparison && c.kind !== 'fault' ? { ...comparison, xor: hex(comparison.xor) } : undefined,
-    evidence: c.evidence,
-  };
-}
-
-/** How a recovered register's source reads in the report: its slot, or how else it came back. */
-function recoveredSlot(slot: bigint): string {
-  if (slot === UNWOUND) return 'unwind';
-  if (slot === COPIED) return 'copied';
-  return slot < 0n ? 'stepped' : hex(slot);
-}
-
-function windowReport(dump: Dump, id: string, c: Candidate, w: Window, code: CodeReader): WindowReport {
-  const f = (v: bigint) => formatAddress(dump.arch, v);
-  return {
-    id,
-    candidate: c.kind,
-    start: hex(w.start),
-    startSymbol: dump.symbols.format(w.start),
-    anchor: insnText(dump, w.anchor.instruction),
-    instructions: w.instructions.map((i) => insnText(dump, i)),
-    stackPointer: hex(w.replay.registers[spRegister(dump.arch)]!),
-    startReason: w.startReason,
-    steppedOver: w.stepOvers.map((s) => hex(s.address)),
-    unknown: [...(w.replay.unknown ?? [])].sort(),
-    recovered: w.recovered.map((r) => ({ register: r.register, slot: recoveredSlot(r.slot), value: hex(r.value), ...(r.from ? { from: r.from } : {}) })),
-    end: describeEnd(w.faithful.outcome.result, f) + (w.faithful.outcome.resultKnown ? '' : ' (in one run; the runs disagree)'),
-    notes: w.notes,
-    // The listing's instructions and every instruction the faithful run executed.
-    code: replayedCodeOrigin(dump, [...w.instructions, ...w.faithful.path.map((address) => ({ address, size: code.decodeAt(address)?.size ?? 1 }))]),
-  };
-}
 
 /** Explains the fault in `dump`. */
 export async function explain(dump: Dump, options: ExplainOptions = {}): Promise<ExplainReport> {
@@ -440,11 +318,6 @@ export async function explain(dump: Dump, options: ExplainOptions = {}): Promise
     disassembler.close();
   }
   return finish(report, started);
-}
-
-function strip(h: Hypothesis): HypothesisReport {
-  const { injection: _injection, ...rest } = h;
-  return rest;
 }
 
 /** A stated hypothesis with its checks, whether or not it explains the dump. */

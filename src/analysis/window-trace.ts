@@ -23,8 +23,9 @@ import type { Dump } from '../dumps/model.ts';
 import { formatAddress, hex } from '../format.ts';
 import { findCandidates } from './candidates.ts';
 import { describeEnd } from './checks.ts';
-import { CodeReader, type Instruction } from './code.ts';
+import { CodeReader } from './code.ts';
 import type { ExplainOptions, ExplainReport, HypothesisReport } from './explain.ts';
+import { insnText } from './explain-report.ts';
 import { findFaultSite } from './fault-site.ts';
 import { parseHypothesis, statedInjection } from './hypothesis-spec.ts';
 import type { Injection, ReplayOutcome, SteppedLane, TracedRun } from './replay.ts';
@@ -108,10 +109,6 @@ async function rebuildWindow(dump: Dump, report: ExplainReport, options: Explain
   } finally {
     effects.close();
   }
-}
-
-function insnText(dump: Dump, insn: Instruction): string {
-  return `${formatAddress(dump.arch, insn.address)} ${Buffer.from(insn.bytes).toString('hex')} ${insn.text}`;
 }
 
 /**
