@@ -21,6 +21,8 @@ import type { Hypothesis } from './hypothesis.ts';
 import { Replayer } from './replay.ts';
 import type { SteppedLane } from './replay-types.ts';
 import { faithfulLanes, unknownBranchOf } from './unknown-branch.ts';
+import { effectsAt } from './code.ts';
+import { writtenOnPath } from './window-recovery.ts';
 
 /**
  * The fault's own pattern says the code as written led there. When the code
@@ -143,12 +145,11 @@ export function coveringChecks(contexts: SearchContext[], hypotheses: Hypothesis
     for (const b of contexts) {
       if (b === a || (fetchFault && b.window.start !== called)) continue;
       const entries = path.flatMap((pc, i) => (pc === b.window.start && i <= last ? [i] : []));
-      if (fetchFault && entries.length > 0 && readEarly(entries[0]!)) continue;
-      if (entries.length === 0) continue;
+      if (entries.length === 0 || (fetchFault && readEarly(entries[0]!))) continue;
       const lanes = faithfulLanes(a);
       // Without a pass, what the shorter window's code writes before the fault is a later value in the dump, and so
       // is what the longer one computed from it: only the rest is compared.
-      const stale = fetchFault ? staleAt(a, entries[0]!, writtenBy(b)) : new Set<RegisterName>();
+      const stale = fetchFault ? staleAt(a, entries[0]!, new Set(writtenOnPath(b.code, b.effects, [...new Set(b.window.faithful.path)]))) : new Set<RegisterName>();
       const differs = entries.map((i) => startDiffers(a, lanes, i, b)?.filter((r) => !stale.has(r)));
       // The two windows must agree on the frame where one enters the other: a stack pointer solved differently (a
       // call found by its link register, the callee's frame not yet undone) makes one of them wrong, not the code.
@@ -192,13 +193,6 @@ function startDiffers(a: SearchContext, lanes: SteppedLane[], at: number, b: Sea
   return out;
 }
 
-/** Registers the instructions of `ctx`'s code as written write. */
-function writtenBy(ctx: SearchContext): Set<RegisterName> {
-  const out = new Set<RegisterName>();
-  for (const pc of new Set(ctx.window.faithful.path)) for (const r of effectsAt(ctx, pc)?.written ?? []) out.add(r);
-  return out;
-}
-
 /**
  * Of `stale`, registers `a`'s start takes from the dump, those still holding
  * such a value at path index `at`, or a value computed from one.
@@ -206,7 +200,7 @@ function writtenBy(ctx: SearchContext): Set<RegisterName> {
 function staleAt(a: SearchContext, at: number, stale: ReadonlySet<RegisterName>): Set<RegisterName> {
   const tainted = new Set([...stale].filter((r) => !a.window.replay.unknown?.has(r)));
   for (const pc of a.window.faithful.path.slice(0, at)) {
-    const effect = effectsAt(a, pc);
+    const effect = effectsAt(a.code, a.effects, pc);
     if (!effect) return new Set(stale);
     const reads = effect.read.some((r) => tainted.has(r));
     for (const r of effect.written) {
@@ -215,9 +209,4 @@ function staleAt(a: SearchContext, at: number, stale: ReadonlySet<RegisterName>)
     }
   }
   return tainted;
-}
-
-function effectsAt(ctx: SearchContext, pc: bigint) {
-  const insn = ctx.code.decodeAt(pc);
-  return insn && ctx.effects.of(insn.bytes, pc);
 }

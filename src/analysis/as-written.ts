@@ -164,8 +164,11 @@ function faultAddress(ctx: SearchContext): string | undefined {
   return hex(site.accessAddress);
 }
 
-/** Software patterns in the trap and its culprit value. */
-/** `flipped`: the canonical value one bit from the culprit's non-canonical one, whose pattern then does not count. */
+/**
+ * Software patterns in the trap and its culprit value; `flipped`: the
+ * canonical value one bit from the culprit's non-canonical one, whose
+ * pattern then does not count.
+ */
 function softwareEvidence(ctx: Pick<SearchContext, 'site' | 'dump'>, faulting: Instruction | undefined, culprit: Culprit | undefined, flipped?: Neighbour): Evidence[] {
   const { site, dump } = ctx;
   const f = (v: bigint) => formatAddress(dump.arch, v);

@@ -14,6 +14,7 @@
  */
 import type { Dump } from '../dumps/model.ts';
 import type { Disassembler } from '../disasm/disassembler.ts';
+import type { Effects, InstructionEffects } from '../disasm/effects.ts';
 import { unemulatedInstruction } from './unemulated.ts';
 import { flowKind, type FlowKind } from './instruction-kind.ts';
 import { symbolizeOperandText } from '../disasm/windbg-syntax.ts';
@@ -218,4 +219,9 @@ export class CodeReader {
     }
     return run;
   }
+}
+
+/** The registers the instruction at `pc` reads and writes, decoded from the bytes `code` knows there. */
+export function effectsAt(code: CodeReader, effects: Effects, pc: bigint): InstructionEffects | undefined {
+  return effects.of(code.knownBytes(pc, code.dump.arch === 'arm64' ? 4 : MAX_INSTRUCTION), pc);
 }

@@ -33,6 +33,7 @@ import type { CodeReader, Instruction } from './code.ts';
 import { directTarget, SWEEP_LIMIT } from './flow.ts';
 import { endsFallThrough } from './instruction-kind.ts';
 import { Replayer } from './replay.ts';
+import { writtenOnPath } from './window-recovery.ts';
 import type { Window } from './window.ts';
 
 /** Instructions before a way in that are replayed, at most. */
@@ -156,9 +157,7 @@ export function entryCheck(dump: Dump, code: CodeReader, effects: Effects, windo
   const targets = new Set(fn.map(directTarget).filter((t): t is bigint => t !== undefined));
   // The window's start state holds the dump's values, which are the start's only where nothing the window runs (up
   // to the fault, past its anchor too) changed them.
-  const arch = dump.arch;
-  const registers = new Set<RegisterName>(window.replay.unknown ?? []);
-  for (const pc of window.faithful.path) for (const r of effects.of(code.knownBytes(pc, arch === 'arm64' ? 4 : 15), pc)?.written ?? []) registers.add(r);
+  const registers = new Set<RegisterName>([...(window.replay.unknown ?? []), ...writtenOnPath(code, effects, window.faithful.path)]);
   // A register the window got back (from the slot it saved it to, by undoing its step) has its start value.
   for (const r of window.recovered) registers.delete(r.register);
   const later: Changed = { registers, memory: [...(window.replay.unknownMemory ?? []), ...window.faithful.writes.map((w) => ({ address: w.address, length: w.size }))] };

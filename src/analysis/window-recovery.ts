@@ -14,7 +14,7 @@
 import { pcRegister, pointerSize, registerMask, spRegister, type RegisterName, type RegisterValues } from '../../emu/registers.ts';
 import type { Effects } from '../disasm/effects.ts';
 import type { Dump } from '../dumps/model.ts';
-import type { CodeReader, Instruction } from './code.ts';
+import { effectsAt, type CodeReader, type Instruction } from './code.ts';
 import type { FaultSite } from './fault-site.ts';
 import { FILLS, registerFill, Replayer, type ReplayWindow, type TracedRun } from './replay.ts';
 import type { WindowAnchor } from './window.ts';
@@ -137,12 +137,9 @@ export function writtenAfterAnchor(code: CodeReader, effects: Effects, anchor: W
 }
 
 /** Registers the instructions of `path` from index `from` up to (not including) `until` write. */
-function writtenOnPath(code: CodeReader, effects: Effects, path: readonly bigint[], from: number, until: number): RegisterName[] {
+export function writtenOnPath(code: CodeReader, effects: Effects, path: readonly bigint[], from = 0, until = path.length): RegisterName[] {
   const out = new Set<RegisterName>();
-  const width = code.dump.arch === 'arm64' ? 4 : 15;
-  for (let k = from; k < until; k++) {
-    for (const r of effects.of(code.knownBytes(path[k]!, width), path[k]!)?.written ?? []) out.add(r);
-  }
+  for (let k = from; k < until; k++) for (const r of effectsAt(code, effects, path[k]!)?.written ?? []) out.add(r);
   return [...out];
 }
 

@@ -32,7 +32,7 @@ import { userLevelAt, type FaultSite } from './fault-site.ts';
 import { directTarget, forwardBranchesTo, straightRunBefore } from './flow.ts';
 import { endsFallThrough, isPadding } from './instruction-kind.ts';
 import { Replayer, type ReplayWindow, type StepOver, type TracedRun } from './replay.ts';
-import { recoverByCopy, recoverByInversion, recoverBySteps, recoverFromSlots, savedByCallee, writtenAfterAnchor, writtenBeforePc } from './window-recovery.ts';
+import { recoverByCopy, recoverByInversion, recoverBySteps, recoverFromSlots, savedByCallee, writtenAfterAnchor, writtenBeforePc, writtenOnPath } from './window-recovery.ts';
 import type { StackWalker } from '../unwind/walk.ts';
 import { archRegisters } from '../unwind/frame.ts';
 
@@ -264,11 +264,7 @@ export function buildWindow(
       spAtAnchor = probeTrace.outcome.final[sp]!;
     }
     const startSp = (base[sp]! + (anchor.sp - spAtAnchor)) & mask;
-    const written = new Set<RegisterName>();
-    for (const at of probeTrace?.path ?? []) {
-      const bytes = code.knownBytes(at, arch === 'arm64' ? 4 : 15);
-      for (const r of effects.of(bytes, at)?.written ?? []) written.add(r);
-    }
+    const written = new Set<RegisterName>(writtenOnPath(code, effects, probeTrace?.path ?? []));
     written.delete(sp);
     written.delete(pc);
     const unknown = new Set<RegisterName>([...recordedUnknown, ...written, ...(options.stale ?? [])]);
