@@ -7,8 +7,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { toolchainFor, type Toolchain } from '../../lab/toolchain.ts';
-import { buildCProgram } from '../helpers/c-program.ts';
+import { buildCProgram, x86 } from '../helpers/c-program.ts';
 import { explainCore } from '../helpers/explain-core.ts';
 import { runToCore } from '../helpers/run-to-core.ts';
 
@@ -16,11 +15,6 @@ const SOURCE = String.raw`
 __attribute__((noinline)) int halt(int x) { __asm__ volatile("hlt"); return x + 1; }
 int main(int argc, char **argv) { return halt(argc); }
 `;
-
-const x86 = (() => {
-  const toolchain = toolchainFor('x86');
-  return 'missing' in toolchain ? undefined : toolchain as Toolchain;
-})();
 
 describe.skipIf(!x86)('a general protection fault on i386', () => {
   const { dir, binary } = buildCProgram(x86!, 'gp-x86', SOURCE, ['-O2', '-no-pie']);

@@ -9,8 +9,7 @@
  * one of them. Memory corruption, not the software bug of the code as written.
  */
 import { describe, expect, it } from 'vitest';
-import { toolchainFor, type Toolchain } from '../../lab/toolchain.ts';
-import { buildCProgram } from '../helpers/c-program.ts';
+import { buildCProgram, x86 } from '../helpers/c-program.ts';
 import { explainInjected } from '../helpers/explain-core.ts';
 
 const SOURCE = String.raw`
@@ -31,11 +30,6 @@ int main(int argc, char **argv) {
   return (int)s;
 }
 `;
-
-const x86 = (() => {
-  const toolchain = toolchainFor('x86');
-  return 'missing' in toolchain ? undefined : toolchain as Toolchain;
-})();
 
 describe.skipIf(!x86)('a jump table entry flipped in memory (i386, -O0, no PIC)', () => {
   const { dir, binary, listing } = buildCProgram(x86!, 'jump-table-memory', SOURCE, ['-O0', '-fno-pic', '-no-pie']);

@@ -24,6 +24,12 @@ export const nativeX64: Toolchain | undefined = (() => {
   return !('missing' in toolchain) && toolchain.runner === 'native' ? toolchain : undefined;
 })();
 
+/** The i386 toolchain (gcc -m32; run natively or under qemu-i386), else undefined. */
+export const x86: Toolchain | undefined = (() => {
+  const toolchain = toolchainFor('x86');
+  return 'missing' in toolchain ? undefined : toolchain;
+})();
+
 export interface CProgram {
   /** The temporary directory: cores go there too. */
   dir: string;
